@@ -1,0 +1,222 @@
+// The subcommands: argument wiring around the libraries, nothing more.
+#include <iostream>
+#include <nlohmann/json.hpp>
+
+#include "cli.h"
+#include "core/error.h"
+#include "core/fs.h"
+#include "core/log.h"
+#include "data/formats.h"
+#include "data/ingest.h"
+#include "data/sampler.h"
+#include "dist/launcher.h"
+#include "dist/world.h"
+#include "eval/inference.h"
+#include "registry/registry.h"
+#include "storage/store.h"
+#include "train/trainer.h"
+
+namespace ddpipe::app {
+namespace {
+
+using nlohmann::json;
+
+data::IngestResult do_ingest(const core::Config& config) {
+  auto store = storage::open_store(config.store);
+  core::log::info("ingest", "reading dataset",
+                  {{"format", config.data.format}, {"path", config.data.path}, {"name", config.data.name}});
+  data::Dataset ds = data::load_source(config.data, static_cast<uint64_t>(config.seed));
+  data::IngestResult r = data::ingest(ds, *store);
+  core::log::info("ingest", r.already_present ? "dataset already in the store" : "dataset stored",
+                  {{"name", r.name}, {"digest", r.digest}, {"prefix", r.prefix},
+                   {"train", ds.train.size()}, {"test", ds.test.size()}});
+  return r;
+}
+
+std::string option_or(const Args& a, const std::string& name, const std::string& def) {
+  auto it = a.options.find(name);
+  return it == a.options.end() ? def : it->second;
+}
+
+}  // namespace
+
+int cmd_config(const Args& a) {
+  if (a.positional.empty() || a.positional[0] != "show") {
+    core::fail_usage("usage: ddpipe config show [config options]");
+  }
+  std::cout << core::to_yaml(load(a));
+  return 0;
+}
+
+int cmd_ingest(const Args& a) {
+  auto config = load(a);
+  auto r = do_ingest(config);
+  std::cout << json({{"name", r.name}, {"digest", r.digest}, {"prefix", r.prefix},
+                     {"already_present", r.already_present}, {"store", config.store}})
+                   .dump()
+            << "\n";
+  return 0;
+}
+
+int cmd_train(const Args& a) {
+  auto config = load(a);
+  auto world = dist::world_from_env();
+  core::log::set_rank(static_cast<int>(world.rank));
+  auto result = train::train(config, world);
+  if (world.rank == 0) {
+    std::cout << json({{"model", config.name}, {"version", result.version},
+                       {"metrics", result.metrics_key}, {"seconds", result.seconds},
+                       {"final", result.epochs.empty() ? json() : result.epochs.back()}})
+                     .dump()
+              << "\n";
+  }
+  return 0;
+}
+
+int cmd_launch(const Args& a) {
+  auto config = load(a);
+  dist::LaunchOptions o;
+  o.nproc = config.dist.nproc;
+  o.master_addr = config.dist.master_addr;
+  o.master_port = config.dist.master_port;
+  o.argv = rank_argv(a, {});
+  return dist::launch_local(o);
+}
+
+int cmd_run(const Args& a) {
+  auto config = load(a);
+  auto ingested = do_ingest(config);
+  dist::LaunchOptions o;
+  o.nproc = config.dist.nproc;
+  o.master_addr = config.dist.master_addr;
+  o.master_port = config.dist.master_port;
+  o.argv = rank_argv(a, {"data.digest=" + ingested.digest});
+  int code = dist::launch_local(o);
+  if (code != 0) {
+    core::log::error("run", "training failed", {{"exit_code", code}});
+    return code;
+  }
+  auto store = storage::open_store(config.store);
+  registry::Registry reg(*store);
+  std::string version = reg.resolve(config.name, "latest");
+  json m = reg.manifest(config.name, version);
+  const json& fin = m["final"];
+  std::cout << "\nTrained " << config.name << " on " << config.data.name << " with "
+            << config.dist.nproc << " ranks: test accuracy "
+            << fin.value("test_acc", 0.0) * 100.0 << "% after " << fin.value("epoch", 0)
+            << " epochs (" << static_cast<int64_t>(m.value("train_seconds", 0.0)) << " s).\n"
+            << "Model version: " << config.store << "/"
+            << registry::Registry::version_prefix(config.name, version) << "  (model_latest -> "
+            << version << ")\n"
+            << "Predict:  ddpipe predict --store " << config.store << " --model " << config.name
+            << " image.png\n"
+            << "Details:  ddpipe models show --store " << config.store << " " << config.name
+            << "\n";
+  return 0;
+}
+
+int cmd_eval(const Args& a) {
+  auto config = load(a);
+  auto store = storage::open_store(config.store);
+  std::string model = option_or(a, "model", config.name);
+  auto m = eval::load_model(*store, model, option_or(a, "version", "latest"));
+  std::string digest = config.data.digest.empty() ? data::latest_digest(*store, config.data.name)
+                                                  : config.data.digest;
+  auto ds = data::load_ingested(*store, config.data.name, digest, core::expand_user(config.cache_dir));
+  if (ds.channels != m.channels || ds.height != m.height || ds.width != m.width) {
+    core::fail_usage("dataset " + ds.name + " has images " + std::to_string(ds.channels) + "x" +
+                     std::to_string(ds.height) + "x" + std::to_string(ds.width) + ", model " +
+                     model + " expects " + std::to_string(m.channels) + "x" +
+                     std::to_string(m.height) + "x" + std::to_string(m.width));
+  }
+  std::string split_name = option_or(a, "split", "test");
+  if (split_name != "test" && split_name != "train") core::fail_usage("--split: expected test or train");
+  const data::Split& split = split_name == "test" ? ds.test : ds.train;
+  std::vector<int64_t> idx(static_cast<size_t>(split.size()));
+  for (size_t i = 0; i < idx.size(); ++i) idx[i] = static_cast<int64_t>(i);
+  // Normalise with the statistics the model was trained with.
+  ds.mean.assign(m.mean.begin(), m.mean.end());
+  ds.std.assign(m.std.begin(), m.std.end());
+  auto s = eval::evaluate(*m.net, ds, split, idx, m.normalize, config.train.eval_batch_size,
+                          config.loader.workers, m.channels_last);
+  std::cout << json({{"model", model}, {"version", m.version}, {"dataset", ds.name},
+                     {"digest", ds.digest}, {"split", split_name}, {"samples", s.count},
+                     {"loss", s.loss_sum / s.count}, {"accuracy", s.correct / s.count}})
+                   .dump()
+            << "\n";
+  return 0;
+}
+
+int cmd_predict(const Args& a) {
+  auto config = load(a);
+  if (a.positional.empty()) core::fail_usage("ddpipe predict: give at least one image file");
+  auto store = storage::open_store(config.store);
+  std::string model = option_or(a, "model", config.name);
+  auto m = eval::load_model(*store, model, option_or(a, "version", "latest"));
+  int64_t top_k = std::stoll(option_or(a, "top-k", "0"));
+  int failures = 0;
+  for (const auto& file : a.positional) {
+    try {
+      auto img = data::decode_image(core::read_file(file), file);
+      auto p = eval::predict(m, {img}).at(0);
+      json out = {{"file", file}, {"prediction", p.label}, {"confidence", p.confidence},
+                  {"class_index", p.class_index}, {"model", model}, {"version", m.version}};
+      if (top_k > 0) {
+        std::vector<int64_t> order(p.probabilities.size());
+        for (size_t i = 0; i < order.size(); ++i) order[i] = static_cast<int64_t>(i);
+        std::sort(order.begin(), order.end(),
+                  [&](int64_t x, int64_t y) { return p.probabilities[x] > p.probabilities[y]; });
+        json top = json::array();
+        for (int64_t i = 0; i < std::min<int64_t>(top_k, order.size()); ++i) {
+          top.push_back({{"class", m.classes[order[i]]}, {"probability", p.probabilities[order[i]]}});
+        }
+        out["top_k"] = top;
+      }
+      std::cout << out.dump() << "\n";
+    } catch (const core::Error& e) {
+      ++failures;
+      std::cout << json({{"file", file}, {"error", e.what()}}).dump() << "\n";
+    }
+  }
+  return failures ? core::exit_code(core::ErrorKind::kData) : 0;
+}
+
+int cmd_models(const Args& a) {
+  auto config = load(a);
+  auto store = storage::open_store(config.store);
+  registry::Registry reg(*store);
+  std::string sub = a.positional.empty() ? "list" : a.positional[0];
+  if (sub == "list") {
+    auto models = reg.models();
+    if (models.empty()) std::cout << "no models in " << config.store << "\n";
+    for (auto& name : models) {
+      auto aliases = reg.aliases(name);
+      std::cout << name << "\n";
+      for (auto& v : reg.versions(name)) {
+        json man = reg.manifest(name, v);
+        std::string tags;
+        for (auto& [alias, target] : aliases) {
+          if (target == v) tags += (tags.empty() ? "" : ",") + alias;
+        }
+        double acc = man.contains("final") ? man["final"].value("test_acc", 0.0) : 0.0;
+        char line[256];
+        std::snprintf(line, sizeof line, "  %-28s test_acc=%.4f  epochs=%lld  created=%s%s%s\n",
+                      v.c_str(), acc,
+                      static_cast<long long>(man.contains("final") ? man["final"].value("epoch", 0) : 0),
+                      man.value("created", "?").c_str(), tags.empty() ? "" : "  <- ", tags.c_str());
+        std::cout << line;
+      }
+    }
+    return 0;
+  }
+  if (sub == "show") {
+    if (a.positional.size() < 2) core::fail_usage("usage: ddpipe models show NAME [REF]");
+    std::string name = a.positional[1];
+    std::string ref = a.positional.size() > 2 ? a.positional[2] : "latest";
+    std::cout << reg.manifest(name, reg.resolve(name, ref)).dump(2) << "\n";
+    return 0;
+  }
+  core::fail_usage("ddpipe models: unknown subcommand '" + sub + "' (expected list or show)");
+}
+
+}  // namespace ddpipe::app

@@ -1,0 +1,104 @@
+// ddpipe::core — the one typed configuration of a ddpipe job.
+//
+// Every field has an embedded default (the default job: real Fashion-MNIST, 2 local ranks, a
+// local store). load_config() layers, lowest first: defaults < YAML file < `--set a.b=v`
+// overrides, then validates everything at once. Unknown keys, wrong types and out-of-range
+// values are collected and thrown as one core::Error(kUsage) whose lines each name the key
+// path and what is allowed. Nothing is started on a bad config.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace ddpipe::core {
+
+struct DataConfig {
+  std::string format = "idx";  // idx | cifar10 | image-folder | synthetic
+  std::string name = "fashion-mnist";
+  std::string path = "/usr/share/datasets/fashion-mnist";
+  std::string digest;  // ingested content to train on; empty = the newest ingest of `name`
+  bool download = false;  // cifar10: fetch the archive into `path` if missing
+  std::string url = "https://www.cs.toronto.edu/~kriz/cifar-10-binary.tar.gz";
+  std::string md5 = "c32a1d4ab5d03f1284b67883e8d87530";
+  // image-folder and synthetic: the stored image shape.
+  int64_t channels = 3;
+  int64_t height = 32;
+  int64_t width = 32;
+  double test_fraction = 0.2;  // image-folder without train/ and test/ subfolders
+  // synthetic
+  int64_t train_size = 50000;
+  int64_t test_size = 10000;
+  int64_t classes = 10;
+};
+
+struct FeaturesConfig {
+  bool random_crop = true;
+  int64_t crop_padding = 2;
+  bool horizontal_flip = true;
+  bool normalize = true;  // by the dataset's own per-channel mean/std
+};
+
+struct LoaderConfig {
+  int64_t workers = 1;   // decode/augment threads per rank
+  int64_t prefetch = 4;  // batches buffered ahead per rank
+};
+
+struct ModelConfig {
+  std::string arch = "resnet-mini";  // resnet-mini | resnet18 | resnet18-cifar
+  int64_t width = 16;                // base width of resnet-mini
+  bool channels_last = true;
+};
+
+struct TrainConfig {
+  int64_t epochs = 8;
+  int64_t batch_size = 128;  // per rank
+  double lr = 0.1;           // for the global batch of all ranks
+  double momentum = 0.9;
+  double weight_decay = 5e-4;
+  bool nesterov = true;
+  std::string scheduler = "cosine";  // cosine | none
+  double warmup_epochs = 0.0;
+  int64_t grad_accum = 1;  // micro-batches per optimizer step
+  double label_smoothing = 0.0;
+  int64_t threads = 0;  // intra-op threads per rank; 0 = cores / local ranks
+  int64_t eval_batch_size = 500;
+  int64_t max_steps_per_epoch = 0;  // 0 = the whole epoch (tests and benchmarks cut it)
+  bool resume = false;              // continue from the newest checkpoint of `name`
+  bool flush_denormal = true;
+};
+
+struct DistConfig {
+  int64_t nproc = 2;  // local ranks started by `launch` / `run`
+  std::string master_addr = "127.0.0.1";
+  int64_t master_port = 0;  // 0 = pick a free port (local launch only)
+  double bucket_mb = 4.0;   // gradient bucket size
+  double timeout_s = 300.0;  // every collective and the rendezvous
+};
+
+struct Config {
+  std::string name = "fmnist-resnet";  // model name in the registry
+  std::string store = "./artifacts";   // local folder (or later s3://bucket/prefix)
+  std::string cache_dir = "~/.cache/ddpipe";
+  int64_t seed = 42;
+  bool deterministic = false;
+  DataConfig data;
+  FeaturesConfig features;
+  LoaderConfig loader;
+  ModelConfig model;
+  TrainConfig train;
+  DistConfig dist;
+};
+
+// Loads `path` (empty: defaults only), applies `overrides` ("section.key=value", value parsed
+// as YAML), validates. Throws core::Error(kUsage) listing every problem.
+Config load_config(const std::string& path, const std::vector<std::string>& overrides = {});
+// Parses YAML text (for tests and for configs stored in manifests).
+Config config_from_yaml(const std::string& yaml_text,
+                        const std::vector<std::string>& overrides = {});
+// The effective config as YAML, every field present, in a stable order.
+std::string to_yaml(const Config& config);
+// Dotted keys of every field, for --help.
+std::vector<std::string> config_keys();
+
+}  // namespace ddpipe::core

@@ -1,0 +1,34 @@
+#include "core/error.h"
+
+namespace ddpipe::core {
+
+int exit_code(ErrorKind kind) noexcept {
+  switch (kind) {
+    case ErrorKind::kInternal: return 1;
+    case ErrorKind::kUsage: return 2;
+    case ErrorKind::kData: return 3;
+    case ErrorKind::kNotFound: return 4;
+    case ErrorKind::kStorage: return 5;
+    case ErrorKind::kRetryable: return 128;
+  }
+  return 1;
+}
+
+const char* kind_name(ErrorKind kind) noexcept {
+  switch (kind) {
+    case ErrorKind::kInternal: return "internal";
+    case ErrorKind::kUsage: return "usage";
+    case ErrorKind::kData: return "data";
+    case ErrorKind::kNotFound: return "not_found";
+    case ErrorKind::kStorage: return "storage";
+    case ErrorKind::kRetryable: return "retryable";
+  }
+  return "internal";
+}
+
+void fail_usage(const std::string& message) { throw Error(ErrorKind::kUsage, message); }
+void fail_data(const std::string& message) { throw Error(ErrorKind::kData, message); }
+void fail_not_found(const std::string& message) { throw Error(ErrorKind::kNotFound, message); }
+void fail_storage(const std::string& message) { throw Error(ErrorKind::kStorage, message); }
+
+}  // namespace ddpipe::core

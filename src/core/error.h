@@ -1,0 +1,42 @@
+// ddpipe::core — the one exception type of the project and the process exit codes.
+//
+// Expected failures (bad config, bad data, storage trouble, lost peers) are thrown as
+// core::Error with a kind; the CLI edge catches them and maps the kind to an exit code.
+// Codes 1–127 are permanent (do not retry); 128 and above ask the orchestrator to retry,
+// matching the Kubeflow training operator's `ExitCode` restart policy.
+#pragma once
+
+#include <stdexcept>
+#include <string>
+
+namespace ddpipe::core {
+
+enum class ErrorKind {
+  kInternal,   // a bug or an unexpected library failure            -> exit 1
+  kUsage,      // bad command line or config value                   -> exit 2
+  kData,       // dataset missing, corrupt or inconsistent           -> exit 3
+  kNotFound,   // model, version, alias or object does not exist     -> exit 4
+  kStorage,    // artifact store failed (permanent: permissions, …)  -> exit 5
+  kRetryable,  // lost peer, collective timeout, storage away       -> exit 128
+};
+
+class Error : public std::runtime_error {
+ public:
+  Error(ErrorKind kind, const std::string& message) : std::runtime_error(message), kind_(kind) {}
+  ErrorKind kind() const noexcept { return kind_; }
+
+ private:
+  ErrorKind kind_;
+};
+
+// Process exit code for an error kind (see docs/exit-codes in README).
+int exit_code(ErrorKind kind) noexcept;
+const char* kind_name(ErrorKind kind) noexcept;
+
+// Shorthands: throw core::Error of the given kind.
+[[noreturn]] void fail_usage(const std::string& message);
+[[noreturn]] void fail_data(const std::string& message);
+[[noreturn]] void fail_not_found(const std::string& message);
+[[noreturn]] void fail_storage(const std::string& message);
+
+}  // namespace ddpipe::core

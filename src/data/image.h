@@ -1,0 +1,30 @@
+// ddpipe::data — image decoding (Debian's libpng and libjpeg-turbo) and conversion to the
+// stored tensor layout. Shared by ingest (image folders), `ddpipe predict` and serving, so an
+// image is converted exactly the same way everywhere.
+#pragma once
+
+#include <cstdint>
+#include <string_view>
+#include <vector>
+
+namespace ddpipe::data {
+
+struct Image {
+  int64_t channels = 0;  // 1 (grey), 3 (RGB); alpha is composited on black, 16-bit scaled
+  int64_t height = 0;
+  int64_t width = 0;
+  std::vector<uint8_t> pixels;  // H×W×C interleaved
+};
+
+// Decodes PNG or JPEG bytes. Width × height is checked against `max_pixels` before any pixel
+// buffer is allocated. Throws core::Error(kData) ("not a PNG or JPEG image", "image is 20000x20000,
+// over the limit of N pixels", libpng/libjpeg's own message for corrupt data). `what` names the
+// input in messages (a file name or "request body").
+Image decode_image(std::string_view bytes, const std::string& what,
+                   int64_t max_pixels = 64LL * 1024 * 1024);
+
+// Converts to `channels` (grey = ITU-R 601 luma; grey→RGB replicates) and resizes to
+// height×width (bilinear, half-pixel centres); returns C×H×W bytes.
+std::vector<uint8_t> to_chw(const Image& image, int64_t channels, int64_t height, int64_t width);
+
+}  // namespace ddpipe::data

@@ -1,0 +1,56 @@
+// ddpipe::data — the multi-threaded, prefetching batch loader (C++ DataLoader).
+//
+// Worker threads build batches of `indices` (in order, batch_size each, the last one possibly
+// smaller unless drop_last) into a bounded queue of `prefetch` batches, so memory stays
+// bounded. next() returns batches in order and std::nullopt at the end. With workers = 0 the
+// batches are built on the caller's thread. Not thread-safe: one consumer.
+#pragma once
+
+#include <torch/types.h>
+
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <vector>
+
+#include "data/dataset.h"
+#include "data/transforms.h"
+
+namespace ddpipe::data {
+
+struct Batch {
+  torch::Tensor images;  // float [B, C, H, W] (channels-last strides when asked)
+  torch::Tensor labels;  // int64 [B]
+};
+
+struct LoaderOptions {
+  int64_t batch_size = 128;
+  bool drop_last = false;
+  bool train = false;  // random augmentation on
+  uint64_t seed = 0;
+  int64_t epoch = 0;
+  int64_t workers = 1;
+  int64_t prefetch = 4;
+  bool channels_last = false;
+};
+
+class BatchLoader {
+ public:
+  // `dataset` must outlive the loader.
+  BatchLoader(const Dataset& dataset, const Split& split, std::vector<int64_t> indices,
+              Augment augment, LoaderOptions options);
+  ~BatchLoader();
+  BatchLoader(const BatchLoader&) = delete;
+  BatchLoader& operator=(const BatchLoader&) = delete;
+
+  std::optional<Batch> next();
+  int64_t num_batches() const;
+  // Seconds next() spent waiting for a batch that was not ready yet.
+  double wait_seconds() const;
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace ddpipe::data

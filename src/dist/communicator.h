@@ -1,0 +1,47 @@
+// ddpipe::dist — collectives between the ranks of a job, over libtorch's c10d:
+// rendezvous through c10d::TCPStore (rank 0 hosts it at MASTER_ADDR:MASTER_PORT), collectives
+// through c10d::ProcessGroupGloo. With world size 1 nothing touches the network and every
+// collective is a no-op. Every collective and the rendezvous honour `timeout`; a timeout or a
+// lost peer throws core::Error(kRetryable) naming the operation.
+// One communicator per process; its methods are called from one thread.
+#pragma once
+
+#include <torch/types.h>
+
+#include <chrono>
+#include <memory>
+#include <vector>
+
+#include "dist/world.h"
+
+namespace ddpipe::dist {
+
+class Communicator {
+ public:
+  Communicator(const WorldInfo& world, std::chrono::milliseconds timeout);
+  ~Communicator();
+
+  int64_t rank() const { return world_.rank; }
+  int64_t world_size() const { return world_.world_size; }
+
+  // In-place sum over all ranks.
+  void allreduce_sum(std::vector<torch::Tensor>& tensors);
+  // Starts an in-place sum of one (flat) tensor; wait() finishes it. Buckets use this to
+  // overlap several reductions.
+  class Pending {
+   public:
+    virtual ~Pending() = default;
+    virtual void wait() = 0;
+  };
+  std::unique_ptr<Pending> allreduce_sum_async(torch::Tensor& flat);
+  // In-place copy of rank `root`'s tensors to every rank.
+  void broadcast(std::vector<torch::Tensor>& tensors, int64_t root = 0);
+  void barrier();
+
+ private:
+  struct Impl;
+  WorldInfo world_;
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace ddpipe::dist

@@ -1,0 +1,46 @@
+// ddpipe::dist — DistributedDataParallel for a libtorch module, over a Communicator.
+//
+// What PyTorch's DDP does, in the same order:
+//  * at construction, rank 0's parameters and buffers are broadcast to every rank;
+//  * before each training forward, buffers (batch-norm running statistics) are broadcast from
+//    rank 0 (broadcast_buffers=True);
+//  * gradients are averaged (Gloo has no average: sum, then divide by the world size) in
+//    buckets of about `bucket_mb`, filled in reverse parameter order. Each bucket's allreduce
+//    starts from the autograd hooks as soon as its last gradient is produced, overlapping the
+//    rest of the backward pass; finish_gradients() waits for all of them;
+//  * with gradient accumulation, only the last micro-batch communicates (no_sync semantics).
+// Not thread-safe; one instance per module.
+#pragma once
+
+#include <torch/nn/module.h>
+
+#include <memory>
+
+#include "dist/communicator.h"
+
+namespace ddpipe::dist {
+
+class DataParallel {
+ public:
+  DataParallel(Communicator& comm, torch::nn::Module& module, double bucket_mb);
+  ~DataParallel();
+
+  // Copies rank 0's buffers to all ranks (call before each training forward).
+  void sync_buffers();
+  // Call before backward(); `sync` = this backward ends an accumulation window and must
+  // communicate. With sync = false gradients simply accumulate locally.
+  void begin_backward(bool sync);
+  // After a synchronising backward: waits for every bucket and writes the averaged gradients
+  // into each parameter's .grad. Throws core::Error(kRetryable) on a lost peer or timeout.
+  void finish_gradients();
+
+  // Communication time not hidden behind compute (seconds spent in finish_gradients()).
+  double exposed_comm_seconds() const;
+  int64_t num_buckets() const;
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace ddpipe::dist

@@ -1,0 +1,109 @@
+#include "eval/inference.h"
+
+#include <torch/torch.h>
+
+#include "core/error.h"
+#include "data/loader.h"
+#include "registry/registry.h"
+
+namespace ddpipe::eval {
+
+LoadedModel load_model(storage::Store& store, const std::string& model, const std::string& ref) {
+  registry::Registry reg(store);
+  LoadedModel m;
+  m.model = model;
+  m.version = reg.resolve(model, ref);
+  m.manifest = reg.manifest(model, m.version);
+  try {
+    const auto& ds = m.manifest.at("dataset");
+    m.classes = ds.at("classes").get<std::vector<std::string>>();
+    m.mean = ds.at("mean").get<std::vector<float>>();
+    m.std = ds.at("std").get<std::vector<float>>();
+    m.channels = ds.at("channels").get<int64_t>();
+    m.height = ds.at("height").get<int64_t>();
+    m.width = ds.at("width").get<int64_t>();
+    const auto& spec = m.manifest.at("model_spec");
+    model::ModelSpec s;
+    s.arch = spec.at("arch").get<std::string>();
+    s.in_channels = spec.at("in_channels").get<int64_t>();
+    s.num_classes = spec.at("num_classes").get<int64_t>();
+    s.width = spec.at("width").get<int64_t>();
+    m.normalize = m.manifest.at("preprocess").at("normalize").get<bool>();
+    m.channels_last = m.manifest.at("preprocess").value("channels_last", false);
+    m.net = model::make_model(s);
+  } catch (const nlohmann::json::exception& e) {
+    core::fail_data("manifest of " + model + "/" + m.version + " is incomplete: " + e.what());
+  }
+  model::load_state(*m.net, reg.read(model, m.version, "model.pt"));
+  if (m.channels_last) {
+    torch::NoGradGuard g;
+    for (auto& p : m.net->parameters()) {
+      if (p.dim() == 4) p.set_data(p.contiguous(at::MemoryFormat::ChannelsLast));
+    }
+  }
+  m.net->eval();
+  return m;
+}
+
+EvalSums evaluate(model::Classifier& net, const data::Dataset& dataset, const data::Split& split,
+                  const std::vector<int64_t>& indices, bool normalize, int64_t batch_size,
+                  int64_t workers, bool channels_last) {
+  torch::NoGradGuard no_grad;
+  net.eval();
+  data::Augment aug;
+  aug.normalize = normalize;
+  aug.mean.assign(dataset.mean.begin(), dataset.mean.end());
+  aug.std.assign(dataset.std.begin(), dataset.std.end());
+  data::LoaderOptions opts;
+  opts.batch_size = batch_size;
+  opts.workers = workers;
+  opts.channels_last = channels_last;
+  data::BatchLoader loader(dataset, split, indices, aug, opts);
+  EvalSums sums;
+  while (auto batch = loader.next()) {
+    auto logits = net.forward(batch->images);
+    sums.loss_sum += torch::nn::functional::cross_entropy(
+                         logits, batch->labels,
+                         torch::nn::functional::CrossEntropyFuncOptions().reduction(torch::kSum))
+                         .item<double>();
+    sums.correct += logits.argmax(1).eq(batch->labels).sum().item<double>();
+    sums.count += static_cast<double>(batch->labels.size(0));
+  }
+  return sums;
+}
+
+std::vector<Prediction> predict(const LoadedModel& m, const std::vector<data::Image>& images) {
+  if (images.empty()) return {};
+  const int64_t per_image = m.channels * m.height * m.width;
+  auto batch = torch::empty({static_cast<int64_t>(images.size()), m.channels, m.height, m.width});
+  float* out = batch.data_ptr<float>();
+  for (size_t i = 0; i < images.size(); ++i) {
+    std::vector<uint8_t> chw = data::to_chw(images[i], m.channels, m.height, m.width);
+    float* dst = out + static_cast<int64_t>(i) * per_image;
+    const int64_t plane = m.height * m.width;
+    for (int64_t c = 0; c < m.channels; ++c) {
+      float mean = m.normalize ? m.mean[c] : 0.0f, inv = m.normalize ? 1.0f / m.std[c] : 1.0f;
+      for (int64_t k = 0; k < plane; ++k) {
+        dst[c * plane + k] = (chw[c * plane + k] / 255.0f - mean) * inv;
+      }
+    }
+  }
+  if (m.channels_last) batch = batch.contiguous(at::MemoryFormat::ChannelsLast);
+  torch::NoGradGuard no_grad;
+  auto probs = torch::softmax(m.net->forward(batch), 1).contiguous();
+  std::vector<Prediction> result;
+  const int64_t k = probs.size(1);
+  for (int64_t i = 0; i < probs.size(0); ++i) {
+    Prediction p;
+    const float* row = probs.data_ptr<float>() + i * k;
+    p.probabilities.assign(row, row + k);
+    p.class_index = std::max_element(row, row + k) - row;
+    p.confidence = row[p.class_index];
+    p.label = p.class_index < static_cast<int64_t>(m.classes.size()) ? m.classes[p.class_index]
+                                                                      : std::to_string(p.class_index);
+    result.push_back(std::move(p));
+  }
+  return result;
+}
+
+}  // namespace ddpipe::eval

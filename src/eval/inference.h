@@ -1,0 +1,56 @@
+// ddpipe::eval — using a trained model: load a stored version, evaluate it on a dataset split,
+// classify images. Shared by training (per-epoch evaluation), `ddpipe eval`, `ddpipe predict`
+// and the inference service, so an image is preprocessed the same way everywhere.
+#pragma once
+
+#include <nlohmann/json.hpp>
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "data/dataset.h"
+#include "data/image.h"
+#include "model/model.h"
+#include "storage/store.h"
+
+namespace ddpipe::eval {
+
+struct LoadedModel {
+  std::string model;    // registry name
+  std::string version;  // resolved version
+  nlohmann::json manifest;
+  std::shared_ptr<model::Classifier> net;  // in eval mode
+  std::vector<std::string> classes;
+  std::vector<float> mean, std;  // normalisation the model was trained with
+  int64_t channels = 0, height = 0, width = 0;
+  bool normalize = true;
+  bool channels_last = false;
+};
+
+// Resolves `ref` ("latest", an alias or a version) and loads the weights. Throws
+// core::Error(kNotFound) for unknown models/versions, kData for an unreadable model file.
+LoadedModel load_model(storage::Store& store, const std::string& model, const std::string& ref);
+
+// Loss sum, correct count and sample count over `indices` of `split` (no augmentation).
+struct EvalSums {
+  double loss_sum = 0.0;
+  double correct = 0.0;
+  double count = 0.0;
+};
+EvalSums evaluate(model::Classifier& net, const data::Dataset& dataset, const data::Split& split,
+                  const std::vector<int64_t>& indices, bool normalize, int64_t batch_size,
+                  int64_t workers, bool channels_last);
+
+struct Prediction {
+  int64_t class_index = 0;
+  std::string label;
+  float confidence = 0.0f;
+  std::vector<float> probabilities;  // one per class
+};
+
+// Converts decoded images exactly as training did (channels, size, normalisation) and
+// classifies them as one batch. Thread-safe if `m` is not modified concurrently.
+std::vector<Prediction> predict(const LoadedModel& m, const std::vector<data::Image>& images);
+
+}  // namespace ddpipe::eval

@@ -1,0 +1,196 @@
+#include "registry/registry.h"
+
+#include <algorithm>
+#include <set>
+
+#include "core/clock.h"
+#include "core/error.h"
+
+namespace ddpipe::registry {
+namespace {
+
+constexpr const char* kVersionPrefix = "model_v";
+
+std::string model_root(const std::string& model) { return "models/" + model + "/"; }
+
+std::string alias_key(const std::string& model, const std::string& alias) {
+  if (alias == "latest" || alias == "model_latest") return model_root(model) + "model_latest";
+  return model_root(model) + "aliases/" + alias;
+}
+
+std::string checkpoint_prefix(const std::string& model, int64_t epoch) {
+  return model_root(model) + "checkpoints/epoch_" + std::to_string(epoch) + "/";
+}
+
+}  // namespace
+
+void validate_name(const std::string& what, const std::string& name) {
+  bool ok = !name.empty() && name[0] != '.' && name.size() <= 128 &&
+            std::all_of(name.begin(), name.end(), [](char c) {
+              return std::isalnum(static_cast<unsigned char>(c)) || c == '.' || c == '_' || c == '-';
+            });
+  if (!ok) {
+    core::fail_usage(what + " '" + name +
+                     "' is invalid: use letters, digits, '.', '_' and '-' (not starting with '.')");
+  }
+}
+
+std::string Registry::version_prefix(const std::string& model, const std::string& version) {
+  return model_root(model) + version + "/";
+}
+
+std::string Registry::publish(const std::string& model, const Files& files,
+                              nlohmann::json manifest) {
+  validate_name("model name", model);
+  std::string base = kVersionPrefix + core::version_timestamp();
+  std::string version = base;
+  for (int i = 2; store_.exists(version_prefix(model, version) + "manifest.json") ||
+                  !store_.list(version_prefix(model, version)).empty();
+       ++i) {
+    version = base + "_" + std::to_string(i);
+  }
+  std::string prefix = version_prefix(model, version);
+  for (const auto& [name, bytes] : files) store_.put(prefix + name, bytes);
+  manifest["model"] = model;
+  manifest["version"] = version;
+  manifest["created"] = core::iso_timestamp();
+  store_.put(prefix + "manifest.json", manifest.dump(2));
+  set_alias(model, "latest", version);
+  return version;
+}
+
+void Registry::set_alias(const std::string& model, const std::string& alias,
+                         const std::string& version) {
+  validate_name("alias", alias);
+  if (!store_.exists(version_prefix(model, version) + "manifest.json")) {
+    core::fail_not_found("model " + model + " has no complete version '" + version + "'");
+  }
+  nlohmann::json pointer = {{"version", version}, {"updated", core::iso_timestamp()}};
+  store_.put(alias_key(model, alias), pointer.dump());
+}
+
+std::string Registry::resolve(const std::string& model, const std::string& ref) {
+  validate_name("model name", model);
+  if (ref.rfind(kVersionPrefix, 0) == 0) {
+    if (!store_.exists(version_prefix(model, ref) + "manifest.json")) {
+      core::fail_not_found("model " + model + " has no version '" + ref +
+                           "' (see `ddpipe models list`)");
+    }
+    return ref;
+  }
+  validate_name("alias", ref);
+  auto pointer = store_.try_get(alias_key(model, ref));
+  if (!pointer) {
+    if (versions(model).empty()) {
+      core::fail_not_found("no model named '" + model + "' in store " + store_.url() +
+                           " (train one with `ddpipe run`)");
+    }
+    core::fail_not_found("model " + model + " has no alias '" + ref + "'");
+  }
+  try {
+    return nlohmann::json::parse(*pointer).at("version").get<std::string>();
+  } catch (const nlohmann::json::exception&) {
+    core::fail_storage("alias " + alias_key(model, ref) + " is corrupt (expected {\"version\": ...})");
+  }
+}
+
+std::map<std::string, std::string> Registry::aliases(const std::string& model) {
+  std::map<std::string, std::string> out;
+  if (store_.exists(alias_key(model, "latest"))) out["model_latest"] = resolve(model, "latest");
+  std::string prefix = model_root(model) + "aliases/";
+  for (auto& o : store_.list(prefix)) {
+    std::string alias = o.key.substr(prefix.size());
+    out[alias] = resolve(model, alias);
+  }
+  return out;
+}
+
+std::vector<std::string> Registry::models() {
+  std::set<std::string> names;
+  for (auto& o : store_.list("models/")) {
+    std::string rest = o.key.substr(7);
+    size_t slash = rest.find('/');
+    if (slash == std::string::npos) continue;
+    std::string tail = rest.substr(slash + 1);
+    if (tail.rfind(kVersionPrefix, 0) == 0 && tail.size() > 14 &&
+        tail.compare(tail.size() - 14, 14, "/manifest.json") == 0) {
+      names.insert(rest.substr(0, slash));
+    }
+  }
+  return {names.begin(), names.end()};
+}
+
+std::vector<std::string> Registry::versions(const std::string& model) {
+  validate_name("model name", model);
+  std::vector<std::string> out;
+  std::string root = model_root(model);
+  for (auto& o : store_.list(root + kVersionPrefix)) {
+    std::string rest = o.key.substr(root.size());
+    size_t slash = rest.find('/');
+    if (slash != std::string::npos && rest.substr(slash + 1) == "manifest.json") {
+      out.push_back(rest.substr(0, slash));
+    }
+  }
+  std::sort(out.begin(), out.end());
+  return out;
+}
+
+nlohmann::json Registry::manifest(const std::string& model, const std::string& version) {
+  std::string key = version_prefix(model, version) + "manifest.json";
+  auto bytes = store_.try_get(key);
+  if (!bytes) core::fail_not_found("model " + model + " has no version '" + version + "'");
+  try {
+    return nlohmann::json::parse(*bytes);
+  } catch (const nlohmann::json::exception& e) {
+    core::fail_storage(key + " is not valid JSON: " + e.what());
+  }
+}
+
+std::string Registry::read(const std::string& model, const std::string& version,
+                           const std::string& file) {
+  return store_.get(version_prefix(model, version) + file);
+}
+
+void Registry::save_checkpoint(const std::string& model, int64_t epoch, const Files& files,
+                               const nlohmann::json& state) {
+  validate_name("model name", model);
+  std::string prefix = checkpoint_prefix(model, epoch);
+  for (const auto& [name, bytes] : files) store_.put(prefix + name, bytes);
+  store_.put(prefix + "state.json", state.dump(2));
+}
+
+std::optional<int64_t> Registry::latest_checkpoint(const std::string& model) {
+  validate_name("model name", model);
+  std::optional<int64_t> best;
+  std::string root = model_root(model) + "checkpoints/epoch_";
+  for (auto& o : store_.list(root)) {
+    std::string rest = o.key.substr(root.size());
+    size_t slash = rest.find('/');
+    if (slash == std::string::npos || rest.substr(slash + 1) != "state.json") continue;
+    try {
+      int64_t epoch = std::stoll(rest.substr(0, slash));
+      if (!best || epoch > *best) best = epoch;
+    } catch (const std::exception&) {
+    }
+  }
+  return best;
+}
+
+std::string Registry::read_checkpoint(const std::string& model, int64_t epoch,
+                                      const std::string& file) {
+  return store_.get(checkpoint_prefix(model, epoch) + file);
+}
+
+nlohmann::json Registry::checkpoint_state(const std::string& model, int64_t epoch) {
+  return nlohmann::json::parse(read_checkpoint(model, epoch, "state.json"));
+}
+
+std::string Registry::write_metrics(const std::string& model, const std::string& stamp,
+                                    const nlohmann::json& metrics) {
+  validate_name("model name", model);
+  std::string key = "metrics/" + model + "/metrics_v" + stamp + ".json";
+  store_.put(key, metrics.dump(2));
+  return key;
+}
+
+}  // namespace ddpipe::registry

@@ -1,0 +1,70 @@
+// ddpipe::registry — model versions, aliases, checkpoints and metrics in the artifact store.
+// Needs no libtorch: model files are opaque bytes here, so `ddpipe models list` is instant.
+//
+// Layout (the buckets users of the original MinIO setup know):
+//   models/<model>/model_v<YYYYMMDD_HHMMSS>/{model.pt, manifest.json}   a version
+//   models/<model>/model_latest                                         alias → newest version
+//   models/<model>/aliases/<alias>                                      promoted aliases
+//   models/<model>/checkpoints/epoch_<n>/{checkpoint.pt, state.json}    per-epoch checkpoints
+//   metrics/<model>/metrics_v<YYYYMMDD_HHMMSS>.json                     a run's metrics
+// A version or checkpoint is complete once its manifest.json / state.json exists: those are
+// written last, and an alias is only moved to a complete version.
+// Errors: core::Error(kNotFound) for unknown models, versions, aliases; kUsage for bad names.
+#pragma once
+
+#include <nlohmann/json.hpp>
+
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "storage/store.h"
+
+namespace ddpipe::registry {
+
+using Files = std::map<std::string, std::string>;  // file name → bytes
+
+class Registry {
+ public:
+  explicit Registry(storage::Store& store) : store_(store) {}
+
+  // Writes `files` then manifest.json (with "model", "version", "created" added) under a new
+  // version and points model_latest at it. Returns the version ("model_v20261130_101500").
+  std::string publish(const std::string& model, const Files& files, nlohmann::json manifest);
+
+  // Points alias ("latest" means model_latest) at an existing complete version.
+  void set_alias(const std::string& model, const std::string& alias, const std::string& version);
+  // Resolves "latest", "model_latest", an alias name or a version name to a version name.
+  std::string resolve(const std::string& model, const std::string& ref);
+  std::map<std::string, std::string> aliases(const std::string& model);
+
+  std::vector<std::string> models();
+  // Complete versions, oldest first.
+  std::vector<std::string> versions(const std::string& model);
+  nlohmann::json manifest(const std::string& model, const std::string& version);
+  std::string read(const std::string& model, const std::string& version, const std::string& file);
+
+  // Checkpoints: `files` first, then state.json holding `state`.
+  void save_checkpoint(const std::string& model, int64_t epoch, const Files& files,
+                       const nlohmann::json& state);
+  // Newest complete checkpoint's epoch, if any.
+  std::optional<int64_t> latest_checkpoint(const std::string& model);
+  std::string read_checkpoint(const std::string& model, int64_t epoch, const std::string& file);
+  nlohmann::json checkpoint_state(const std::string& model, int64_t epoch);
+
+  // Writes metrics/<model>/metrics_v<stamp>.json; returns its key.
+  std::string write_metrics(const std::string& model, const std::string& stamp,
+                            const nlohmann::json& metrics);
+
+  static std::string version_prefix(const std::string& model, const std::string& version);
+
+ private:
+  storage::Store& store_;
+};
+
+// Checks a model or alias name: [A-Za-z0-9._-]+, not starting with '.' (core::Error kUsage).
+void validate_name(const std::string& what, const std::string& name);
+
+}  // namespace ddpipe::registry

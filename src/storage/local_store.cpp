@@ -1,0 +1,117 @@
+#include "storage/local_store.h"
+
+#include <algorithm>
+
+#include "core/error.h"
+#include "core/fs.h"
+
+namespace ddpipe::storage {
+
+namespace fs = std::filesystem;
+
+std::optional<std::string> Store::try_get(const std::string& key) {
+  if (!exists(key)) return std::nullopt;
+  try {
+    return get(key);
+  } catch (const core::Error& e) {
+    if (e.kind() == core::ErrorKind::kNotFound) return std::nullopt;
+    throw;
+  }
+}
+
+void validate_key(const std::string& key) {
+  auto bad = [&](const std::string& why) { core::fail_usage("invalid store key '" + key + "': " + why); };
+  if (key.empty()) bad("empty");
+  if (key.front() == '/') bad("must be relative");
+  size_t start = 0;
+  while (start <= key.size()) {
+    size_t end = key.find('/', start);
+    if (end == std::string::npos) end = key.size();
+    std::string seg = key.substr(start, end - start);
+    if (seg.empty()) bad("empty path segment");
+    if (seg == "." || seg == "..") bad("'.' and '..' are not allowed");
+    if (seg.rfind(core::kTempPrefix, 0) == 0) bad("names starting with .tmp- are reserved");
+    start = end + 1;
+  }
+}
+
+std::unique_ptr<Store> open_store(const std::string& url) {
+  std::string path = url;
+  if (url.rfind("file://", 0) == 0) {
+    path = url.substr(7);
+  } else if (url.find("://") != std::string::npos) {
+    core::fail_usage("store: unsupported URL '" + url +
+                     "' (expected a folder path or file:///path)");
+  }
+  if (path.empty()) core::fail_usage("store: empty path");
+  return std::make_unique<LocalStore>(core::expand_user(path));
+}
+
+LocalStore::LocalStore(fs::path root) : root_(std::move(root)) {}
+
+std::string LocalStore::url() const { return root_.string(); }
+
+fs::path LocalStore::path_of(const std::string& key) const {
+  validate_key(key);
+  return root_ / key;
+}
+
+void LocalStore::put(const std::string& key, std::string_view bytes) {
+  core::write_file_atomic(path_of(key), bytes);
+}
+
+void LocalStore::put_file(const std::string& key, const fs::path& source) {
+  core::copy_file_atomic(source, path_of(key));
+}
+
+std::string LocalStore::get(const std::string& key) {
+  fs::path p = path_of(key);
+  if (!fs::is_regular_file(p)) {
+    core::fail_not_found("store " + url() + ": no object '" + key + "'");
+  }
+  return core::read_file(p);
+}
+
+void LocalStore::get_file(const std::string& key, const fs::path& dest) {
+  fs::path p = path_of(key);
+  if (!fs::is_regular_file(p)) {
+    core::fail_not_found("store " + url() + ": no object '" + key + "'");
+  }
+  core::copy_file_atomic(p, dest);
+}
+
+bool LocalStore::exists(const std::string& key) { return fs::is_regular_file(path_of(key)); }
+
+std::vector<ObjectInfo> LocalStore::list(const std::string& prefix) {
+  std::vector<ObjectInfo> out;
+  std::error_code ec;
+  if (!fs::is_directory(root_, ec)) return out;
+  // Walk only the deepest directory that the prefix names completely.
+  fs::path start = root_;
+  size_t slash = prefix.rfind('/');
+  if (slash != std::string::npos) start = root_ / prefix.substr(0, slash);
+  if (!fs::is_directory(start, ec)) return out;
+  for (auto it = fs::recursive_directory_iterator(start, ec); !ec && it != fs::recursive_directory_iterator();
+       it.increment(ec)) {
+    std::string name = it->path().filename().string();
+    if (name.rfind(core::kTempPrefix, 0) == 0) {
+      if (it->is_directory()) it.disable_recursion_pending();
+      continue;
+    }
+    if (!it->is_regular_file()) continue;
+    std::string key = fs::relative(it->path(), root_).generic_string();
+    if (key.rfind(prefix, 0) != 0) continue;
+    out.push_back({key, static_cast<uint64_t>(it->file_size())});
+  }
+  if (ec) core::fail_storage("listing " + start.string() + ": " + ec.message());
+  std::sort(out.begin(), out.end(), [](auto& a, auto& b) { return a.key < b.key; });
+  return out;
+}
+
+void LocalStore::remove(const std::string& key) {
+  std::error_code ec;
+  fs::remove(path_of(key), ec);
+  if (ec) core::fail_storage("removing " + key + " from " + url() + ": " + ec.message());
+}
+
+}  // namespace ddpipe::storage

@@ -1,0 +1,56 @@
+// ddpipe::storage — the artifact store: a flat key space of immutable-once-published objects.
+//
+// Keys are '/'-separated relative paths ("models/fmnist/model_v20261130_101500/model.pt").
+// Every put is atomic: readers see the previous object or the complete new one, never a part,
+// even if the writer is killed midway. Objects whose name starts with ".tmp-" are in-flight
+// writes and are never listed or returned.
+// Errors throw core::Error: kNotFound for a missing key on get, kStorage for IO failures,
+// kUsage for an invalid key or store URL. Implementations are thread-safe.
+#pragma once
+
+#include <cstdint>
+#include <filesystem>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace ddpipe::storage {
+
+struct ObjectInfo {
+  std::string key;
+  uint64_t size = 0;
+};
+
+class Store {
+ public:
+  virtual ~Store() = default;
+
+  // The URL the store was opened with (never contains credentials).
+  virtual std::string url() const = 0;
+
+  virtual void put(const std::string& key, std::string_view bytes) = 0;
+  virtual void put_file(const std::string& key, const std::filesystem::path& source) = 0;
+  // Returns the object's bytes; throws kNotFound if absent.
+  virtual std::string get(const std::string& key) = 0;
+  // Writes the object to `dest` atomically (temporary name + rename); throws kNotFound.
+  virtual void get_file(const std::string& key, const std::filesystem::path& dest) = 0;
+  virtual bool exists(const std::string& key) = 0;
+  // Every object whose key starts with `prefix`, sorted by key.
+  virtual std::vector<ObjectInfo> list(const std::string& prefix) = 0;
+  // Removes one object; absent keys are not an error.
+  virtual void remove(const std::string& key) = 0;
+
+  // Convenience: get() or nullopt when absent.
+  std::optional<std::string> try_get(const std::string& key);
+};
+
+// Opens a store by URL: a path or file:///path (local folder, created on first write).
+// Throws core::Error(kUsage) for an unsupported scheme.
+std::unique_ptr<Store> open_store(const std::string& url);
+
+// Rejects empty keys, absolute keys, "..", empty segments and temp names (core::Error kUsage).
+void validate_key(const std::string& key);
+
+}  // namespace ddpipe::storage

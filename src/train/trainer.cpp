@@ -1,0 +1,316 @@
+#include "train/trainer.h"
+
+#include <torch/torch.h>
+
+#include <cmath>
+#include <sstream>
+#include <thread>
+
+#include "core/clock.h"
+#include "core/error.h"
+#include "core/fs.h"
+#include "core/log.h"
+#include "core/progress.h"
+#include "data/ingest.h"
+#include "data/loader.h"
+#include "data/sampler.h"
+#include "dist/communicator.h"
+#include "dist/data_parallel.h"
+#include "eval/inference.h"
+#include "model/model.h"
+#include "registry/registry.h"
+#include "storage/store.h"
+
+#ifndef DDPIPE_GIT_REVISION
+#define DDPIPE_GIT_REVISION "unknown"
+#endif
+
+namespace ddpipe::train {
+namespace {
+
+using nlohmann::json;
+
+double learning_rate(const core::TrainConfig& t, int64_t epoch, int64_t step, int64_t steps) {
+  double progress = static_cast<double>(epoch) + static_cast<double>(step) / std::max<int64_t>(1, steps);
+  if (t.warmup_epochs > 0 && progress < t.warmup_epochs) {
+    return t.lr * (progress + 1.0 / std::max<int64_t>(1, steps)) / t.warmup_epochs;
+  }
+  if (t.scheduler == "none") return t.lr;
+  // CosineAnnealingLR(T_max = epochs), stepped once per epoch, as the original job.
+  return 0.5 * t.lr * (1.0 + std::cos(M_PI * static_cast<double>(epoch) / t.epochs));
+}
+
+void set_lr(torch::optim::SGD& opt, double lr) {
+  for (auto& group : opt.param_groups()) {
+    static_cast<torch::optim::SGDOptions&>(group.options()).lr(lr);
+  }
+}
+
+std::string optimizer_state(torch::optim::Optimizer& opt) {
+  torch::serialize::OutputArchive archive;
+  opt.save(archive);
+  std::ostringstream out;
+  archive.save_to(out);
+  return out.str();
+}
+
+void load_optimizer_state(torch::optim::Optimizer& opt, const std::string& bytes) {
+  torch::serialize::InputArchive archive;
+  std::istringstream in(bytes);
+  archive.load_from(in);
+  opt.load(archive);
+}
+
+std::string rng_state() {
+  auto gen = at::detail::getDefaultCPUGenerator();
+  std::lock_guard<std::mutex> lock(gen.mutex());
+  auto t = gen.get_state();
+  return std::string(static_cast<const char*>(t.data_ptr()), t.numel());
+}
+
+void set_rng_state(const std::string& bytes) {
+  auto gen = at::detail::getDefaultCPUGenerator();
+  std::lock_guard<std::mutex> lock(gen.mutex());
+  auto t = torch::empty({static_cast<int64_t>(bytes.size())}, torch::kUInt8);
+  std::memcpy(t.data_ptr(), bytes.data(), bytes.size());
+  gen.set_state(t);
+}
+
+void to_channels_last(torch::nn::Module& m) {
+  torch::NoGradGuard g;
+  for (auto& p : m.parameters()) {
+    if (p.dim() == 4) p.set_data(p.contiguous(at::MemoryFormat::ChannelsLast));
+  }
+}
+
+std::vector<int64_t> strided_shard(int64_t n, int64_t world, int64_t rank) {
+  std::vector<int64_t> idx;
+  for (int64_t i = rank; i < n; i += world) idx.push_back(i);
+  return idx;
+}
+
+json dataset_json(const data::Dataset& ds) {
+  return {{"name", ds.name},       {"digest", ds.digest},     {"classes", ds.classes},
+          {"channels", ds.channels}, {"height", ds.height},   {"width", ds.width},
+          {"mean", ds.mean},       {"std", ds.std},           {"train_size", ds.train.size()},
+          {"test_size", ds.test.size()}};
+}
+
+}  // namespace
+
+void configure_runtime(const core::Config& config, const dist::WorldInfo& world) {
+  int64_t threads = config.train.threads;
+  if (threads == 0) {
+    int64_t cores = std::max<int64_t>(1, std::thread::hardware_concurrency());
+    threads = std::max<int64_t>(1, cores / std::max<int64_t>(1, world.local_world_size));
+  }
+  at::set_num_threads(static_cast<int>(threads));
+  if (config.train.flush_denormal) at::globalContext().setFlushDenormal(true);
+  if (config.deterministic) at::globalContext().setDeterministicAlgorithms(true, false);
+}
+
+TrainResult train(const core::Config& config, const dist::WorldInfo& world) {
+  const double t_start = core::monotonic_seconds();
+  const bool is_main = world.rank == 0;
+  configure_runtime(config, world);
+  core::log::info("train", "rank starting",
+                  {{"rank", world.rank}, {"local_rank", world.local_rank},
+                   {"world_size", world.world_size}, {"threads", at::get_num_threads()}});
+
+  auto store = storage::open_store(config.store);
+  registry::Registry reg(*store);
+
+  // Data: ingested content, verified through the local cache.
+  std::string digest = config.data.digest.empty()
+                           ? data::latest_digest(*store, config.data.name)
+                           : config.data.digest;
+  data::Dataset dataset =
+      data::load_ingested(*store, config.data.name, digest, core::expand_user(config.cache_dir));
+
+  dist::Communicator comm(world, std::chrono::milliseconds(
+                                     static_cast<int64_t>(config.dist.timeout_s * 1000)));
+
+  // Model: identical initialisation from the seed; DataParallel broadcasts rank 0's anyway.
+  torch::manual_seed(static_cast<uint64_t>(config.seed));
+  model::ModelSpec spec{config.model.arch, dataset.channels,
+                        static_cast<int64_t>(dataset.classes.size()), config.model.width};
+  auto net = model::make_model(spec);
+  if (config.model.channels_last) to_channels_last(*net);
+
+  torch::optim::SGD optimizer(net->parameters(), torch::optim::SGDOptions(config.train.lr)
+                                                      .momentum(config.train.momentum)
+                                                      .weight_decay(config.train.weight_decay)
+                                                      .nesterov(config.train.nesterov));
+  int64_t start_epoch = 0;
+  json epochs = json::array();
+  if (config.train.resume) {
+    if (auto last = reg.latest_checkpoint(config.name)) {
+      json state = reg.checkpoint_state(config.name, *last);
+      if (state.value("dataset_digest", "") != dataset.digest) {
+        core::fail_usage("cannot resume " + config.name + " from epoch " + std::to_string(*last) +
+                         ": it was trained on dataset " + state.value("dataset_digest", "?") +
+                         ", this run uses " + dataset.digest);
+      }
+      model::load_state(*net, reg.read_checkpoint(config.name, *last, "model.pt"));
+      if (config.model.channels_last) to_channels_last(*net);
+      load_optimizer_state(optimizer, reg.read_checkpoint(config.name, *last, "optimizer.pt"));
+      set_rng_state(reg.read_checkpoint(config.name, *last, "rng.bin"));
+      start_epoch = state.at("epoch").get<int64_t>();
+      epochs = state.value("epochs", json::array());
+      core::log::info("train", "resuming from checkpoint", {{"epoch", start_epoch}});
+    } else {
+      core::log::info("train", "no checkpoint to resume from; starting at epoch 1");
+    }
+  }
+  dist::DataParallel ddp(comm, *net, config.dist.bucket_mb);
+
+  data::Augment augment;
+  augment.random_crop = config.features.random_crop;
+  augment.crop_padding = config.features.crop_padding;
+  augment.horizontal_flip = config.features.horizontal_flip;
+  augment.normalize = config.features.normalize;
+  augment.mean.assign(dataset.mean.begin(), dataset.mean.end());
+  augment.std.assign(dataset.std.begin(), dataset.std.end());
+
+  const std::string stamp = core::version_timestamp();
+  TrainResult result;
+  auto ce_options = torch::nn::functional::CrossEntropyFuncOptions().label_smoothing(
+      config.train.label_smoothing);
+
+  for (int64_t epoch = start_epoch; epoch < config.train.epochs; ++epoch) {
+    const double t_epoch = core::monotonic_seconds();
+    const double comm_before = ddp.exposed_comm_seconds();
+    auto indices = data::distributed_sampler_indices(dataset.train.size(), world.world_size,
+                                                     world.rank, true, config.seed, epoch, false);
+    data::LoaderOptions lo;
+    lo.batch_size = config.train.batch_size;
+    lo.train = true;
+    lo.seed = static_cast<uint64_t>(config.seed);
+    lo.epoch = epoch;
+    lo.workers = config.loader.workers;
+    lo.prefetch = config.loader.prefetch;
+    lo.channels_last = config.model.channels_last;
+    int64_t steps = (static_cast<int64_t>(indices.size()) + lo.batch_size - 1) / lo.batch_size;
+    if (config.train.max_steps_per_epoch > 0) steps = std::min(steps, config.train.max_steps_per_epoch);
+    indices.resize(std::min<size_t>(indices.size(), static_cast<size_t>(steps * lo.batch_size)));
+    data::BatchLoader loader(dataset, dataset.train, indices, augment, lo);
+
+    net->train();
+    auto totals = torch::zeros({3}, torch::kDouble);  // loss sum, correct, count
+    double loss_sum = 0, correct = 0, count = 0;
+    core::ProgressBar bar("epoch " + std::to_string(epoch + 1) + "/" +
+                              std::to_string(config.train.epochs),
+                          steps, is_main);
+    const int64_t accum = config.train.grad_accum;
+    for (int64_t step = 0; step < steps; ++step) {
+      auto batch = loader.next();
+      if (!batch) break;
+      const bool sync = (step + 1) % accum == 0 || step + 1 == steps;
+      if (step % accum == 0) set_lr(optimizer, learning_rate(config.train, epoch, step, steps));
+      ddp.sync_buffers();
+      auto logits = net->forward(batch->images);
+      auto loss = torch::nn::functional::cross_entropy(logits, batch->labels, ce_options);
+      ddp.begin_backward(sync);
+      (loss / static_cast<double>(accum)).backward();
+      if (sync) {
+        ddp.finish_gradients();
+        optimizer.step();
+        optimizer.zero_grad();
+      }
+      const double b = static_cast<double>(batch->labels.size(0));
+      loss_sum += loss.item<double>() * b;
+      correct += logits.argmax(1).eq(batch->labels).sum().item<double>();
+      count += b;
+      if (is_main) {
+        double el = core::monotonic_seconds() - t_epoch;
+        std::ostringstream s;
+        s.precision(4);
+        s << static_cast<int64_t>(count * world.world_size / std::max(el, 1e-9)) << " img/s  loss "
+          << loss_sum / count;
+        bar.update(step + 1, s.str());
+      }
+    }
+    bar.finish();
+    const double train_seconds = core::monotonic_seconds() - t_epoch;
+
+    // Evaluation on the full test split: rank r takes r, r + N, …; no padding, each once.
+    auto test_idx = strided_shard(dataset.test.size(), world.world_size, world.rank);
+    eval::EvalSums ev = eval::evaluate(*net, dataset, dataset.test, test_idx,
+                                       config.features.normalize, config.train.eval_batch_size,
+                                       config.loader.workers, config.model.channels_last);
+    std::vector<torch::Tensor> sums{torch::tensor(
+        {loss_sum, correct, count, ev.loss_sum, ev.correct, ev.count}, torch::kDouble)};
+    comm.allreduce_sum(sums);
+    auto s = sums[0].accessor<double, 1>();
+    const double epoch_seconds = core::monotonic_seconds() - t_epoch;
+    json m = {{"epoch", epoch + 1},
+              {"train_loss", s[0] / s[2]},
+              {"train_acc", s[1] / s[2]},
+              {"test_loss", s[3] / s[5]},
+              {"test_acc", s[4] / s[5]},
+              {"test_samples", static_cast<int64_t>(s[5])},
+              {"lr", learning_rate(config.train, epoch, 0, steps)},
+              {"train_seconds", train_seconds},
+              {"epoch_seconds", epoch_seconds},
+              {"images_per_second", s[2] / train_seconds},
+              {"data_wait_seconds", loader.wait_seconds()},
+              {"comm_exposed_seconds", ddp.exposed_comm_seconds() - comm_before}};
+    epochs.push_back(m);
+    if (is_main) {
+      json line = m;
+      line["event"] = "epoch";
+      core::log::info("train", "epoch " + std::to_string(epoch + 1) + " done", line);
+      registry::Files files{{"model.pt", model::save_state(*net)},
+                            {"optimizer.pt", optimizer_state(optimizer)},
+                            {"rng.bin", rng_state()}};
+      json state = {{"epoch", epoch + 1},
+                    {"dataset_digest", dataset.digest},
+                    {"config", core::to_yaml(config)},
+                    {"epochs", epochs}};
+      reg.save_checkpoint(config.name, epoch + 1, files, state);
+      result.metrics_key = reg.write_metrics(
+          config.name, stamp, {{"model", config.name}, {"status", "running"}, {"epochs", epochs}});
+    }
+  }
+
+  result.epochs = epochs;
+  result.seconds = core::monotonic_seconds() - t_start;
+  if (is_main) {
+    json manifest = {
+        {"config", core::to_yaml(config)},
+        {"dataset", dataset_json(dataset)},
+        {"model_spec",
+         {{"arch", spec.arch}, {"in_channels", spec.in_channels}, {"num_classes", spec.num_classes},
+          {"width", spec.width}}},
+        {"parameters", model::parameter_count(*net)},
+        {"preprocess",
+         {{"normalize", config.features.normalize}, {"channels_last", config.model.channels_last}}},
+        {"source_revision", DDPIPE_GIT_REVISION},
+        {"world_size", world.world_size},
+        {"seed", config.seed},
+        {"epochs", epochs},
+        {"final", epochs.empty() ? json::object() : epochs.back()},
+        {"train_seconds", result.seconds},
+        {"lineage",
+         {{"dataset", "datasets/" + dataset.name + "/" + dataset.digest + "/"},
+          {"resumed_from_epoch", start_epoch}}}};
+    result.version = reg.publish(config.name, {{"model.pt", model::save_state(*net)}}, manifest);
+    result.metrics_key =
+        reg.write_metrics(config.name, stamp,
+                          {{"model", config.name},
+                           {"version", result.version},
+                           {"status", "completed"},
+                           {"world_size", world.world_size},
+                           {"epochs", epochs},
+                           {"final", manifest["final"]},
+                           {"train_seconds", result.seconds}});
+    core::log::info("train", "published model version",
+                    {{"model", config.name}, {"version", result.version},
+                     {"metrics", result.metrics_key}});
+  }
+  // Success means every rank got here and the version is committed.
+  comm.barrier();
+  return result;
+}
+
+}  // namespace ddpipe::train

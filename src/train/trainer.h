@@ -1,0 +1,34 @@
+// ddpipe::train — one rank of a data-parallel training job.
+//
+// train() runs the whole job for this rank: loads the ingested dataset (through the local
+// cache), builds the model from `config.seed`, wraps it in dist::DataParallel, trains
+// `train.epochs` epochs with SGD + cosine annealing, evaluates on the full test split after
+// every epoch (sharded over all ranks, every sample counted once), and on rank 0 checkpoints
+// every epoch and finally publishes a model version, model_latest and the metrics JSON.
+// Every rank takes part in every collective, so no rank finishes while another waits.
+// With train.resume the job continues from the newest checkpoint of `config.name`.
+// Throws core::Error (kData, kNotFound, kUsage, kRetryable for lost peers).
+#pragma once
+
+#include <nlohmann/json.hpp>
+
+#include <string>
+
+#include "core/config.h"
+#include "dist/world.h"
+
+namespace ddpipe::train {
+
+struct TrainResult {
+  std::string version;       // published version (rank 0; empty elsewhere)
+  std::string metrics_key;   // store key of the metrics JSON (rank 0)
+  nlohmann::json epochs;     // per-epoch metrics, identical on every rank
+  double seconds = 0.0;
+};
+
+TrainResult train(const core::Config& config, const dist::WorldInfo& world);
+
+// Sets intra-op threads and the flush-to-zero mode for a rank (called by train()).
+void configure_runtime(const core::Config& config, const dist::WorldInfo& world);
+
+}  // namespace ddpipe::train

@@ -1,0 +1,77 @@
+#include "registry/registry.h"
+
+#include <gtest/gtest.h>
+
+#include "core/error.h"
+#include "storage/local_store.h"
+#include "test_util.h"
+
+namespace ddpipe::registry {
+namespace {
+
+TEST(Registry, PublishResolveAndList) {
+  testing::TempDir dir;
+  storage::LocalStore store(dir.path());
+  Registry reg(store);
+  std::string v1 = reg.publish("m", {{"model.pt", "w1"}}, {{"final", {{"test_acc", 0.5}}}});
+  std::string v2 = reg.publish("m", {{"model.pt", "w2"}}, {{"final", {{"test_acc", 0.9}}}});
+  EXPECT_NE(v1, v2);
+  EXPECT_EQ(v1.rfind("model_v", 0), 0u);
+  EXPECT_EQ(reg.resolve("m", "latest"), v2);
+  EXPECT_EQ(reg.resolve("m", "model_latest"), v2);
+  EXPECT_EQ(reg.read("m", v1, "model.pt"), "w1");
+  EXPECT_EQ(reg.versions("m"), (std::vector<std::string>{v1, v2}));
+  EXPECT_EQ(reg.models(), std::vector<std::string>{"m"});
+  EXPECT_EQ(reg.manifest("m", v2)["version"], v2);
+  EXPECT_TRUE(store.exists("models/m/" + v2 + "/manifest.json"));
+  EXPECT_TRUE(store.exists("models/m/model_latest"));
+
+  reg.set_alias("m", "production", v1);
+  EXPECT_EQ(reg.resolve("m", "production"), v1);
+  EXPECT_EQ(reg.aliases("m").at("production"), v1);
+}
+
+TEST(Registry, IncompleteVersionIsInvisible) {
+  testing::TempDir dir;
+  storage::LocalStore store(dir.path());
+  Registry reg(store);
+  std::string v1 = reg.publish("m", {{"model.pt", "w1"}}, {});
+  // A crashed publish: the weights are there, the manifest never was written.
+  store.put("models/m/model_v99990101_000000/model.pt", "partial");
+  EXPECT_EQ(reg.versions("m"), std::vector<std::string>{v1});
+  EXPECT_EQ(reg.resolve("m", "latest"), v1);
+  EXPECT_THROW(reg.set_alias("m", "prod", "model_v99990101_000000"), core::Error);
+}
+
+TEST(Registry, UnknownThingsAreNotFound) {
+  testing::TempDir dir;
+  storage::LocalStore store(dir.path());
+  Registry reg(store);
+  try {
+    reg.resolve("nope", "latest");
+    FAIL();
+  } catch (const core::Error& e) {
+    EXPECT_EQ(e.kind(), core::ErrorKind::kNotFound);
+    EXPECT_NE(std::string(e.what()).find("no model named 'nope'"), std::string::npos);
+  }
+  EXPECT_THROW(reg.resolve("m", "model_v1"), core::Error);
+  EXPECT_THROW(reg.publish("../evil", {}, {}), core::Error);
+}
+
+TEST(Registry, CheckpointsNewestComplete) {
+  testing::TempDir dir;
+  storage::LocalStore store(dir.path());
+  Registry reg(store);
+  EXPECT_FALSE(reg.latest_checkpoint("m").has_value());
+  reg.save_checkpoint("m", 1, {{"model.pt", "a"}}, {{"epoch", 1}});
+  reg.save_checkpoint("m", 2, {{"model.pt", "b"}}, {{"epoch", 2}});
+  store.put("models/m/checkpoints/epoch_3/model.pt", "incomplete");
+  EXPECT_EQ(reg.latest_checkpoint("m"), 2);
+  EXPECT_EQ(reg.read_checkpoint("m", 2, "model.pt"), "b");
+  EXPECT_EQ(reg.checkpoint_state("m", 2)["epoch"], 2);
+  std::string key = reg.write_metrics("m", "20260101_000000", {{"x", 1}});
+  EXPECT_EQ(key, "metrics/m/metrics_v20260101_000000.json");
+}
+
+}  // namespace
+}  // namespace ddpipe::registry

@@ -1,0 +1,47 @@
+#include "test_util.h"
+
+#include <sys/wait.h>
+
+#include <array>
+#include <cstdio>
+
+#include "core/fs.h"
+
+namespace ddpipe::testing {
+
+TempDir::TempDir() : path_(core::make_temp_dir("ddpipe-test")) {}
+TempDir::~TempDir() {
+  std::error_code ec;
+  std::filesystem::remove_all(path_, ec);
+}
+
+CommandResult run_command(const std::string& command) {
+  CommandResult r;
+  std::string cmd = command + " 2>&1";
+  FILE* p = popen(cmd.c_str(), "r");
+  if (!p) return r;
+  std::array<char, 4096> buf;
+  size_t n;
+  while ((n = fread(buf.data(), 1, buf.size(), p)) > 0) r.output.append(buf.data(), n);
+  int status = pclose(p);
+  r.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+  return r;
+}
+
+std::string ddpipe_binary() { return DDPIPE_BINARY; }
+
+std::filesystem::path shared_dir() {
+  if (const char* env = std::getenv("DDPIPE_SHARED_DIR")) return env;
+  std::filesystem::path p = std::filesystem::path(DDPIPE_SOURCE_DIR).parent_path() / "shared";
+  return std::filesystem::is_directory(p) ? p : std::filesystem::path();
+}
+
+bool python_torch_available() {
+  static int cached = -1;
+  if (cached < 0) {
+    cached = run_command("/usr/bin/python3 -c 'import torch' >/dev/null").exit_code == 0;
+  }
+  return cached == 1;
+}
+
+}  // namespace ddpipe::testing

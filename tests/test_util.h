@@ -1,0 +1,39 @@
+// Helpers shared by the tests: temporary folders, running the ddpipe binary, ../shared.
+#pragma once
+
+#include <cstdlib>
+#include <filesystem>
+#include <string>
+
+namespace ddpipe::testing {
+
+// A fresh temporary folder, removed with its content when the object goes away.
+class TempDir {
+ public:
+  TempDir();
+  ~TempDir();
+  const std::filesystem::path& path() const { return path_; }
+  std::filesystem::path operator/(const std::string& name) const { return path_ / name; }
+
+ private:
+  std::filesystem::path path_;
+};
+
+struct CommandResult {
+  int exit_code = -1;
+  std::string output;  // stdout and stderr together
+};
+
+// Runs a shell command, capturing its output.
+CommandResult run_command(const std::string& command);
+
+// Absolute path of the built ddpipe binary.
+std::string ddpipe_binary();
+
+// ../shared beside the checkout, or "" when absent (tests then GTEST_SKIP with a message).
+std::filesystem::path shared_dir();
+
+// /usr/bin/python3 with torch importable, or false.
+bool python_torch_available();
+
+}  // namespace ddpipe::testing
