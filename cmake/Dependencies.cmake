@@ -9,6 +9,8 @@ find_package(JPEG REQUIRED)
 find_package(LibArchive REQUIRED)
 find_package(yaml-cpp REQUIRED)
 find_package(nlohmann_json 3 REQUIRED)
+# serve: Debian's cpp-httplib is a compiled library; its .pc carries the defines it was built with.
+pkg_check_modules(HTTPLIB REQUIRED IMPORTED_TARGET cpp-httplib)
 
 # libtorch: Debian's TorchConfig adds flags we do not want globally; use its imported target only.
 find_package(Torch REQUIRED)

@@ -12,6 +12,7 @@ declare -A allowed=(
   [dist]="core"
   [eval]="core storage registry data model"
   [train]="core storage registry data model dist eval"
+  [serve]="core storage registry data model eval"
 )
 no_torch="core storage registry"
 status=0

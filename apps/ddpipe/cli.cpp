@@ -26,6 +26,12 @@ const std::map<std::string, std::string> kFlagKeys = {
     {"--dataset", "data.name"},
     {"--arch", "model.arch"},
     {"--cache-dir", "cache_dir"},
+    {"--nnodes", "dist.nnodes"},
+    {"--node-rank", "dist.node_rank"},
+    {"--max-restarts", "dist.max_restarts"},
+    {"--run-id", "train.run_id"},
+    {"--host", "serve.host"},
+    {"--port", "serve.port"},
 };
 // Boolean flags that set a config key to true.
 const std::map<std::string, std::string> kSwitchKeys = {
@@ -100,6 +106,9 @@ std::string usage(const std::string& command) {
       "  --nproc-per-node N (dist.nproc), --master-addr A (dist.master_addr), --master-port P\n"
       "  (dist.master_port), --data-path P (data.path), --data-format F (data.format),\n"
       "  --dataset N (data.name), --arch A (model.arch), --cache-dir D (cache_dir),\n"
+      "  --nnodes M (dist.nnodes), --node-rank I (dist.node_rank), --max-restarts N\n"
+      "  (dist.max_restarts), --run-id ID (train.run_id),\n"
+      "  --host H (serve.host), --port P (serve.port),\n"
       "  --resume (train.resume=true), --deterministic (deterministic=true),\n"
       "  --download (data.download=true)\n";
   if (command == "ingest") {
@@ -116,9 +125,14 @@ std::string usage(const std::string& command) {
            "ingested (data.digest, or the newest ingest of data.name).\n\n" + config_help;
   }
   if (command == "launch") {
-    return "Usage: ddpipe launch [--nproc-per-node N] [config options]\n\n"
-           "Starts N local ranks of `ddpipe train` (like torchrun --nproc-per-node N) with a\n"
-           "free MASTER_PORT on dist.master_addr; stops every rank when one fails.\n\n" + config_help;
+    return "Usage: ddpipe launch [--nproc-per-node K] [--nnodes M --node-rank I --master-addr A\n"
+           "                     --master-port P] [--max-restarts N] [config options]\n\n"
+           "Starts K local ranks of `ddpipe train` like torchrun: RANK = I*K + local rank,\n"
+           "WORLD_SIZE = M*K (single node: a free MASTER_PORT on dist.master_addr). When a rank\n"
+           "fails the others are stopped; with --max-restarts the group is started again and\n"
+           "resumes from the run's newest checkpoint (permanent exit codes 1-127 are not\n"
+           "retried). Every restart of a job shares one run id (--run-id, else generated).\n\n" +
+           config_help;
   }
   if (command == "run") {
     return "Usage: ddpipe run [config options]\n\n"
@@ -143,6 +157,33 @@ std::string usage(const std::string& command) {
            "Lists models with their versions and aliases, or prints one version's manifest\n"
            "(REF: latest by default). The store is `store` (--store URL).\n\n" + config_help;
   }
+  if (command == "serve") {
+    return "Usage: ddpipe serve [--host H] [--port P] [--model NAME] [--version REF] [config options]\n\n"
+           "Serves a stored model over HTTP (docs/serving.md): POST /predict with an image\n"
+           "(multipart field `file` or a raw image/png / image/jpeg body), KServe V1, Open\n"
+           "Inference Protocol V2 and /metrics. NAME defaults to `name`, REF to latest; an alias\n"
+           "is watched every serve.poll_s seconds and new versions are swapped in without\n"
+           "failing requests. Listens on 127.0.0.1:8080 unless --host/--port say otherwise.\n"
+           "SIGTERM drains: no new connections, requests in flight finish, exit 0.\n"
+           "--model and --version set serve.model and serve.version; every serve.* key is in\n"
+           "docs/configuration.md, e.g. --set serve.max_batch=64 --set serve.auth_token_env=VAR.\n\n" +
+           config_help;
+  }
+  if (command == "store") {
+    return "Usage: ddpipe store ls [PREFIX]           keys and sizes under PREFIX of `store`\n"
+           "       ddpipe store cp SRC DST           copy one object\n"
+           "       ddpipe store rm KEY...            remove objects\n\n"
+           "Works on the store of --store URL (a folder, or s3://bucket/prefix with the s3.*\n"
+           "settings and AWS_* credentials). PREFIX and KEY are relative to that store, or a\n"
+           "full s3://bucket/key URL. For cp, SRC and DST are each a local file path or an\n"
+           "s3://bucket/key URL; a DST ending in '/' (or an existing folder) keeps SRC's name.\n"
+           "Large objects move as parallel multipart uploads and ranged reads.\n"
+           "Examples:\n"
+           "  ddpipe store ls --store s3://ddpipe/artifacts models/\n"
+           "  ddpipe store cp model.pt s3://ddpipe/tmp/model.pt\n"
+           "  ddpipe store cp s3://ddpipe/artifacts/models/m/model_latest ./\n\n" +
+           config_help;
+  }
   if (command == "config") {
     return "Usage: ddpipe config show [config options]\n\n"
            "Prints the effective configuration (defaults < --config file < --set) as YAML.\n\n" +
@@ -158,7 +199,9 @@ std::string usage(const std::string& command) {
          "  eval      evaluate a stored model on a dataset\n"
          "  predict   classify image files with a stored model\n"
          "  models    list models, show a version's manifest\n"
-         "  config    show the effective configuration\n\n"
+         "  store     list, copy and remove objects in a store (local or s3://)\n"
+         "  config    show the effective configuration\n"
+         "  serve     serve a stored model over HTTP (predict, KServe V1/V2, metrics)\n\n"
          "Exit codes: 0 ok, 1 internal error, 2 bad usage or config, 3 bad data, 4 not found,\n"
          "5 storage error, 128 retryable (lost peer, timeout).\n";
 }

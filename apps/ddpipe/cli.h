@@ -34,6 +34,8 @@ int cmd_eval(const Args& args);
 int cmd_predict(const Args& args);
 int cmd_models(const Args& args);
 int cmd_config(const Args& args);
+int cmd_store(const Args& args);
+int cmd_serve(const Args& args);
 
 // Usage text of a subcommand ("" = the overview).
 std::string usage(const std::string& command);

@@ -1,8 +1,13 @@
 // The subcommands: argument wiring around the libraries, nothing more.
+#include <unistd.h>
+
+#include <cstdio>
+#include <filesystem>
 #include <iostream>
 #include <nlohmann/json.hpp>
 
 #include "cli.h"
+#include "core/clock.h"
 #include "core/error.h"
 #include "core/fs.h"
 #include "core/log.h"
@@ -13,6 +18,7 @@
 #include "dist/world.h"
 #include "eval/inference.h"
 #include "registry/registry.h"
+#include "serve/server.h"
 #include "storage/store.h"
 #include "train/trainer.h"
 
@@ -22,7 +28,7 @@ namespace {
 using nlohmann::json;
 
 data::IngestResult do_ingest(const core::Config& config) {
-  auto store = storage::open_store(config.store);
+  auto store = storage::open_store(config.store, config.s3);
   core::log::info("ingest", "reading dataset",
                   {{"format", config.data.format}, {"path", config.data.path}, {"name", config.data.name}});
   data::Dataset ds = data::load_source(config.data, static_cast<uint64_t>(config.seed));
@@ -73,30 +79,37 @@ int cmd_train(const Args& a) {
   return 0;
 }
 
-int cmd_launch(const Args& a) {
-  auto config = load(a);
+// The local launcher for `config`; every restart of the group shares one run id.
+dist::LaunchOptions launch_options(const Args& a, const core::Config& config,
+                                   std::vector<std::string> extra_sets) {
+  std::string run_id = train::effective_run_id(config);
+  if (run_id.empty()) run_id = "run-" + core::version_timestamp() + "-" + std::to_string(::getpid());
+  extra_sets.push_back("train.run_id=" + run_id);
   dist::LaunchOptions o;
   o.nproc = config.dist.nproc;
+  o.nnodes = config.dist.nnodes;
+  o.node_rank = config.dist.node_rank;
   o.master_addr = config.dist.master_addr;
   o.master_port = config.dist.master_port;
-  o.argv = rank_argv(a, {});
-  return dist::launch_local(o);
+  o.max_restarts = config.dist.max_restarts;
+  o.argv = rank_argv(a, extra_sets);
+  return o;
+}
+
+int cmd_launch(const Args& a) {
+  auto config = load(a);
+  return dist::launch_local(launch_options(a, config, {}));
 }
 
 int cmd_run(const Args& a) {
   auto config = load(a);
   auto ingested = do_ingest(config);
-  dist::LaunchOptions o;
-  o.nproc = config.dist.nproc;
-  o.master_addr = config.dist.master_addr;
-  o.master_port = config.dist.master_port;
-  o.argv = rank_argv(a, {"data.digest=" + ingested.digest});
-  int code = dist::launch_local(o);
+  int code = dist::launch_local(launch_options(a, config, {"data.digest=" + ingested.digest}));
   if (code != 0) {
     core::log::error("run", "training failed", {{"exit_code", code}});
     return code;
   }
-  auto store = storage::open_store(config.store);
+  auto store = storage::open_store(config.store, config.s3);
   registry::Registry reg(*store);
   std::string version = reg.resolve(config.name, "latest");
   json m = reg.manifest(config.name, version);
@@ -117,7 +130,7 @@ int cmd_run(const Args& a) {
 
 int cmd_eval(const Args& a) {
   auto config = load(a);
-  auto store = storage::open_store(config.store);
+  auto store = storage::open_store(config.store, config.s3);
   std::string model = option_or(a, "model", config.name);
   auto m = eval::load_model(*store, model, option_or(a, "version", "latest"));
   std::string digest = config.data.digest.empty() ? data::latest_digest(*store, config.data.name)
@@ -150,7 +163,7 @@ int cmd_eval(const Args& a) {
 int cmd_predict(const Args& a) {
   auto config = load(a);
   if (a.positional.empty()) core::fail_usage("ddpipe predict: give at least one image file");
-  auto store = storage::open_store(config.store);
+  auto store = storage::open_store(config.store, config.s3);
   std::string model = option_or(a, "model", config.name);
   auto m = eval::load_model(*store, model, option_or(a, "version", "latest"));
   int64_t top_k = std::stoll(option_or(a, "top-k", "0"));
@@ -183,7 +196,7 @@ int cmd_predict(const Args& a) {
 
 int cmd_models(const Args& a) {
   auto config = load(a);
-  auto store = storage::open_store(config.store);
+  auto store = storage::open_store(config.store, config.s3);
   registry::Registry reg(*store);
   std::string sub = a.positional.empty() ? "list" : a.positional[0];
   if (sub == "list") {
@@ -217,6 +230,85 @@ int cmd_models(const Args& a) {
     return 0;
   }
   core::fail_usage("ddpipe models: unknown subcommand '" + sub + "' (expected list or show)");
+}
+
+int cmd_serve(const Args& a) {
+  Args with_model = a;
+  for (const char* key : {"model", "version"}) {
+    auto it = a.options.find(key);
+    if (it != a.options.end()) with_model.overrides.push_back(std::string("serve.") + key + "=" + it->second);
+  }
+  return serve::serve_until_signal(load(with_model));
+}
+
+namespace {
+
+// An object named on the command line: `s3://bucket/key`, or a key of the configured store.
+struct ObjectRef {
+  std::unique_ptr<storage::Store> store;
+  std::string key;
+};
+
+bool is_object_url(const std::string& arg) { return arg.rfind("s3://", 0) == 0; }
+
+ObjectRef object_ref(const std::string& arg, const core::Config& config) {
+  if (!is_object_url(arg)) return {storage::open_store(config.store, config.s3), arg};
+  size_t slash = arg.find('/', 5);
+  return {storage::open_store(arg.substr(0, slash), config.s3),
+          slash == std::string::npos ? "" : arg.substr(slash + 1)};
+}
+
+// `ddpipe store cp`: each side a local file or an s3:// object.
+void copy_object(const std::string& src, std::string dst, const core::Config& config) {
+  const std::string name = src.substr(src.rfind('/') + 1);
+  if (!dst.empty() && (dst.back() == '/' || (!is_object_url(dst) && std::filesystem::is_directory(dst)))) {
+    dst += (dst.back() == '/' ? "" : "/") + name;
+  }
+  if (!is_object_url(src) && !is_object_url(dst)) return core::copy_file_atomic(src, dst);
+  if (!is_object_url(src)) {
+    ObjectRef to = object_ref(dst, config);
+    return to.store->put_file(to.key, src);
+  }
+  ObjectRef from = object_ref(src, config);
+  if (!is_object_url(dst)) return from.store->get_file(from.key, dst);
+  ObjectRef to = object_ref(dst, config);
+  if (from.store->url() == to.store->url()) return from.store->copy(from.key, to.key);
+  const auto tmp = core::make_temp_dir("ddpipe-cp");
+  try {
+    from.store->get_file(from.key, tmp / name);
+    to.store->put_file(to.key, tmp / name);
+  } catch (...) {
+    std::filesystem::remove_all(tmp);
+    throw;
+  }
+  std::filesystem::remove_all(tmp);
+}
+
+}  // namespace
+
+int cmd_store(const Args& a) {
+  auto config = load(a);
+  const auto& p = a.positional;
+  const std::string sub = p.empty() ? "" : p[0];
+  if (sub == "ls" && p.size() <= 2) {
+    ObjectRef ref = object_ref(p.size() > 1 ? p[1] : "", config);
+    for (const auto& o : ref.store->list(ref.key)) {
+      std::printf("%12llu  %s\n", static_cast<unsigned long long>(o.size), o.key.c_str());
+    }
+    return 0;
+  }
+  if (sub == "cp" && p.size() == 3) {
+    copy_object(p[1], p[2], config);
+    return 0;
+  }
+  if (sub == "rm" && p.size() >= 2) {
+    for (size_t i = 1; i < p.size(); ++i) {
+      ObjectRef ref = object_ref(p[i], config);
+      ref.store->remove(ref.key);
+    }
+    return 0;
+  }
+  core::fail_usage("usage: ddpipe store ls [PREFIX] | cp SRC DST | rm KEY... (see ddpipe store --help)");
 }
 
 }  // namespace ddpipe::app

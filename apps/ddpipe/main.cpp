@@ -13,7 +13,8 @@ int main(int argc, char** argv) {
   const std::map<std::string, std::function<int(const app::Args&)>> commands = {
       {"ingest", app::cmd_ingest}, {"train", app::cmd_train},     {"launch", app::cmd_launch},
       {"run", app::cmd_run},       {"eval", app::cmd_eval},       {"predict", app::cmd_predict},
-      {"models", app::cmd_models}, {"config", app::cmd_config}};
+      {"models", app::cmd_models}, {"config", app::cmd_config},   {"serve", app::cmd_serve},
+      {"store", app::cmd_store}};
   if (argc < 2 || !std::strcmp(argv[1], "--help") || !std::strcmp(argv[1], "-h") ||
       !std::strcmp(argv[1], "help")) {
     std::cout << app::usage("");
@@ -35,9 +36,11 @@ int main(int argc, char** argv) {
     return it->second(args);
   } catch (const core::Error& e) {
     core::log::error(command, e.what(), {{"error_kind", core::kind_name(e.kind())}});
+    core::record_error_file(e.what(), e.kind());
     return core::exit_code(e.kind());
   } catch (const std::exception& e) {
     core::log::error(command, std::string("internal error: ") + e.what());
+    core::record_error_file(std::string("internal error: ") + e.what(), core::ErrorKind::kInternal);
     return 1;
   }
 }

@@ -19,6 +19,7 @@ struct Field {
   std::string type;  // "integer", "number", "boolean", "string"
   std::function<std::string(const YAML::Node&)> set;  // returns "" or the error text
   std::function<YAML::Node()> get;
+  bool secret = false;  // never printed: to_yaml() and error messages show kRedacted
 };
 
 template <typename T>
@@ -99,6 +100,17 @@ Field str_field(const std::string& key, std::string* p, std::vector<std::string>
           [=] { return YAML::Node(*p); }};
 }
 
+// A credential: stored as given, printed as kRedacted; reading kRedacted back gives "".
+Field secret_field(const std::string& key, std::string* p) {
+  return {key, "string",
+          [=](const YAML::Node& n) -> std::string {
+            if (!n.IsScalar()) return "expected a string, got " + show(n);
+            *p = n.Scalar() == kRedacted ? std::string() : n.Scalar();
+            return "";
+          },
+          [=] { return YAML::Node(p->empty() ? std::string() : std::string(kRedacted)); }, true};
+}
+
 constexpr int64_t kBig = std::numeric_limits<int32_t>::max();
 
 std::vector<Field> schema(Config& c) {
@@ -145,12 +157,45 @@ std::vector<Field> schema(Config& c) {
       int_field("train.eval_batch_size", &c.train.eval_batch_size, 1, 65536),
       int_field("train.max_steps_per_epoch", &c.train.max_steps_per_epoch, 0, kBig),
       bool_field("train.resume", &c.train.resume),
+      str_field("train.run_id", &c.train.run_id),
       bool_field("train.flush_denormal", &c.train.flush_denormal),
       int_field("dist.nproc", &c.dist.nproc, 1, 256),
       str_field("dist.master_addr", &c.dist.master_addr, {}, true),
       int_field("dist.master_port", &c.dist.master_port, 0, 65535),
       num_field("dist.bucket_mb", &c.dist.bucket_mb, 0.001, 1024.0),
       num_field("dist.timeout_s", &c.dist.timeout_s, 0.1, 86400.0),
+      num_field("dist.rdzv_timeout_s", &c.dist.rdzv_timeout_s, 0.1, 86400.0),
+      int_field("dist.max_restarts", &c.dist.max_restarts, 0, 1000),
+      int_field("dist.nnodes", &c.dist.nnodes, 1, 100000),
+      int_field("dist.node_rank", &c.dist.node_rank, 0, 100000),
+      int_field("checkpoint.every_steps", &c.checkpoint.every_steps, 0, kBig),
+      num_field("checkpoint.storage_grace_s", &c.checkpoint.storage_grace_s, 0.0, 864000.0),
+      str_field("serve.host", &c.serve.host, {}, true),
+      int_field("serve.port", &c.serve.port, 0, 65535),
+      str_field("serve.model", &c.serve.model),
+      str_field("serve.version", &c.serve.version, {}, true),
+      int_field("serve.max_batch", &c.serve.max_batch, 1, 4096),
+      num_field("serve.max_delay_ms", &c.serve.max_delay_ms, 0.0, 10000.0),
+      int_field("serve.max_queue", &c.serve.max_queue, 1, 1000000),
+      num_field("serve.max_body_mb", &c.serve.max_body_mb, 0.001, 4096.0),
+      int_field("serve.max_pixels", &c.serve.max_pixels, 1, 1LL << 32),
+      int_field("serve.threads", &c.serve.threads, 1, 4096),
+      int_field("serve.inference_threads", &c.serve.inference_threads, 0, 256),
+      num_field("serve.poll_s", &c.serve.poll_s, 0.0, 86400.0),
+      str_field("serve.auth_token_env", &c.serve.auth_token_env),
+      num_field("serve.read_timeout_s", &c.serve.read_timeout_s, 0.1, 3600.0),
+      num_field("serve.write_timeout_s", &c.serve.write_timeout_s, 0.1, 3600.0),
+      bool_field("serve.access_log", &c.serve.access_log),
+      str_field("s3.endpoint", &c.s3.endpoint),
+      str_field("s3.region", &c.s3.region),
+      bool_field("s3.path_style", &c.s3.path_style),
+      int_field("s3.part_size_mb", &c.s3.part_size_mb, 5, 5120),
+      int_field("s3.parallel_parts", &c.s3.parallel_parts, 1, 64),
+      num_field("s3.timeout_s", &c.s3.timeout_s, 1.0, 3600.0),
+      int_field("s3.max_retries", &c.s3.max_retries, 0, 20),
+      str_field("s3.access_key_id", &c.s3.access_key_id),
+      secret_field("s3.secret_access_key", &c.s3.secret_access_key),
+      secret_field("s3.session_token", &c.s3.session_token),
   };
 }
 
@@ -234,15 +279,18 @@ Config build(const YAML::Node& root, const std::string& origin,
       errors.push_back("--set " + o + ": expected section.key=value");
       continue;
     }
+    const std::string key = o.substr(0, eq);
     YAML::Node v;
     try {
       v = YAML::Load(o.substr(eq + 1));
     } catch (const YAML::Exception& e) {
-      errors.push_back("--set " + o + ": value is not valid YAML");
+      auto f = std::find_if(fields.begin(), fields.end(), [&](const Field& f) { return f.key == key; });
+      bool secret = f != fields.end() && f->secret;
+      errors.push_back("--set " + (secret ? key + "=" + kRedacted : o) + ": value is not valid YAML");
       continue;
     }
     if (v.IsNull()) v = YAML::Node(std::string());
-    apply(o.substr(0, eq), v, "--set ");
+    apply(key, v, "--set ");
   }
 
   // Cross-field checks.
@@ -253,6 +301,15 @@ Config build(const YAML::Node& root, const std::string& origin,
   if (c.data.format != "synthetic" && c.data.path.empty()) {
     errors.push_back("data.path: must name the dataset's file or folder for format '" +
                      c.data.format + "'");
+  }
+  if (!c.s3.endpoint.empty() && c.s3.endpoint.rfind("http://", 0) != 0 &&
+      c.s3.endpoint.rfind("https://", 0) != 0) {
+    errors.push_back("s3.endpoint: expected http://host[:port] or https://host[:port], got '" +
+                     c.s3.endpoint + "'");
+  }
+  if (c.dist.node_rank >= c.dist.nnodes) {
+    errors.push_back("dist.node_rank: must be below dist.nnodes (" + std::to_string(c.dist.nnodes) +
+                     "), got " + std::to_string(c.dist.node_rank));
   }
   if (c.data.md5.size() != 32 && c.data.download) {
     errors.push_back("data.md5: expected 32 hex characters (the archive's published MD5)");

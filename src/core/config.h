@@ -65,6 +65,9 @@ struct TrainConfig {
   int64_t eval_batch_size = 500;
   int64_t max_steps_per_epoch = 0;  // 0 = the whole epoch (tests and benchmarks cut it)
   bool resume = false;              // continue from the newest checkpoint of `name`
+  // Checkpoints of the same run id are resumed automatically (a restarted PyTorchJob pod, a
+  // `launch --max-restarts` restart). "" = $DDPIPE_RUN_ID, else a fresh id per launch.
+  std::string run_id;
   bool flush_denormal = true;
 };
 
@@ -73,12 +76,60 @@ struct DistConfig {
   std::string master_addr = "127.0.0.1";
   int64_t master_port = 0;  // 0 = pick a free port (local launch only)
   double bucket_mb = 4.0;   // gradient bucket size
-  double timeout_s = 300.0;  // every collective and the rendezvous
+  double timeout_s = 300.0;  // every collective
+  double rdzv_timeout_s = 600.0;  // how long ranks wait for the master and each other at start
+  int64_t max_restarts = 0;  // `launch`: restarts of the whole local group after a failure
+  int64_t nnodes = 1;        // `launch`: nodes of the job (torchrun --nnodes)
+  int64_t node_rank = 0;     // `launch`: this node's index (torchrun --node-rank)
 };
+
+struct CheckpointConfig {
+  int64_t every_steps = 0;  // also checkpoint every K optimizer steps; 0 = once per epoch
+  // Storage away: keep training, retry the upload; fail only after this many seconds.
+  double storage_grace_s = 600.0;
+};
+
+// `ddpipe serve`: the HTTP inference service (docs/serving.md).
+struct ServeConfig {
+  std::string host = "127.0.0.1";  // 0.0.0.0 exposes it beyond this machine
+  int64_t port = 8080;             // 0 = any free port (logged)
+  std::string model;               // registry name; empty = `name`
+  std::string version = "latest";  // latest, an alias or model_v<stamp>; aliases are watched
+  int64_t max_batch = 32;          // requests run together through the network
+  double max_delay_ms = 2.0;       // how long the first request of a batch waits for more
+  int64_t max_queue = 1024;        // queued images beyond which requests get 503
+  double max_body_mb = 16.0;       // request body limit (413)
+  int64_t max_pixels = 16777216;   // width × height limit, checked before decoding (413)
+  int64_t threads = 64;            // HTTP worker threads = connections served at once
+  int64_t inference_threads = 0;   // libtorch intra-op threads; 0 = all cores
+  double poll_s = 5.0;             // alias watch interval; 0 = load once
+  std::string auth_token_env;      // env var holding the bearer token; empty = no auth
+  double read_timeout_s = 10.0;    // slow clients: per read, and for the whole body
+  double write_timeout_s = 10.0;
+  bool access_log = true;          // one JSON line per request
+};
+
+// The S3 client of `store: s3://bucket/prefix`. Empty strings fall back to the AWS_* environment
+// (see storage::resolve_s3_settings); secrets are redacted by to_yaml().
+struct S3Config {
+  std::string endpoint;  // "" = $AWS_ENDPOINT_URL_S3, $AWS_ENDPOINT_URL, else AWS for `region`
+  std::string region;    // "" = $AWS_REGION, $AWS_DEFAULT_REGION, else us-east-1
+  bool path_style = true;        // http://host/bucket/key (MinIO, Ceph); false: bucket.host/key
+  int64_t part_size_mb = 16;     // multipart part size; larger objects are uploaded in parts
+  int64_t parallel_parts = 8;    // parts (and ranged reads) in flight per transfer
+  double timeout_s = 30.0;       // connect timeout and the longest stall of a request
+  int64_t max_retries = 5;       // per request: connection errors, timeouts, 5xx, SlowDown
+  std::string access_key_id;     // "" = $AWS_ACCESS_KEY_ID
+  std::string secret_access_key;  // "" = $AWS_SECRET_ACCESS_KEY (prefer the environment)
+  std::string session_token;      // "" = $AWS_SESSION_TOKEN
+};
+
+// What to_yaml() prints instead of a secret; reading it back gives "" (the environment's).
+inline constexpr const char* kRedacted = "<redacted>";
 
 struct Config {
   std::string name = "fmnist-resnet";  // model name in the registry
-  std::string store = "./artifacts";   // local folder (or later s3://bucket/prefix)
+  std::string store = "./artifacts";   // local folder, file:///path or s3://bucket/prefix
   std::string cache_dir = "~/.cache/ddpipe";
   int64_t seed = 42;
   bool deterministic = false;
@@ -88,6 +139,9 @@ struct Config {
   ModelConfig model;
   TrainConfig train;
   DistConfig dist;
+  CheckpointConfig checkpoint;
+  ServeConfig serve;
+  S3Config s3;
 };
 
 // Loads `path` (empty: defaults only), applies `overrides` ("section.key=value", value parsed
@@ -96,7 +150,8 @@ Config load_config(const std::string& path, const std::vector<std::string>& over
 // Parses YAML text (for tests and for configs stored in manifests).
 Config config_from_yaml(const std::string& yaml_text,
                         const std::vector<std::string>& overrides = {});
-// The effective config as YAML, every field present, in a stable order.
+// The effective config as YAML, every field present, in a stable order; secrets (s3.*secret*,
+// s3.session_token) are printed as kRedacted, so the output is safe for logs and manifests.
 std::string to_yaml(const Config& config);
 // Dotted keys of every field, for --help.
 std::vector<std::string> config_keys();

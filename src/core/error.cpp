@@ -1,5 +1,11 @@
 #include "core/error.h"
 
+#include <cstdlib>
+#include <ctime>
+#include <nlohmann/json.hpp>
+
+#include "core/fs.h"
+
 namespace ddpipe::core {
 
 int exit_code(ErrorKind kind) noexcept {
@@ -24,6 +30,24 @@ const char* kind_name(ErrorKind kind) noexcept {
     case ErrorKind::kRetryable: return "retryable";
   }
   return "internal";
+}
+
+void record_error_file(const std::string& message, ErrorKind kind) noexcept {
+  const char* path = std::getenv("TORCHELASTIC_ERROR_FILE");
+  if (!path || !*path) return;
+  try {
+    const char* rank = std::getenv("RANK");
+    nlohmann::json j = {
+        {"message",
+         {{"message", message},
+          {"extraInfo",
+           {{"timestamp", std::to_string(std::time(nullptr))},
+            {"kind", kind_name(kind)},
+            {"exit_code", exit_code(kind)},
+            {"rank", rank ? rank : "0"}}}}}};
+    write_file_atomic(path, j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace));
+  } catch (...) {
+  }
 }
 
 void fail_usage(const std::string& message) { throw Error(ErrorKind::kUsage, message); }

@@ -33,6 +33,11 @@ class Error : public std::runtime_error {
 int exit_code(ErrorKind kind) noexcept;
 const char* kind_name(ErrorKind kind) noexcept;
 
+// Records a fatal error of this process in $TORCHELASTIC_ERROR_FILE, if set (torchrun's
+// format: {"message": {"message": …, "extraInfo": {"timestamp", "kind", "exit_code", "rank"}}}),
+// so the launcher or the operator can say which rank failed and why. Never throws.
+void record_error_file(const std::string& message, ErrorKind kind) noexcept;
+
 // Shorthands: throw core::Error of the given kind.
 [[noreturn]] void fail_usage(const std::string& message);
 [[noreturn]] void fail_data(const std::string& message);

@@ -4,10 +4,26 @@
 #pragma once
 
 #include <cstdint>
+#include <string>
 #include <string_view>
 #include <vector>
 
+#include "core/error.h"
+
 namespace ddpipe::data {
+
+// Why decode_image refused an input it could not even start decoding, for callers that answer
+// differently (the inference service: 415 and 413). A kData error like every other decode error.
+class ImageError : public core::Error {
+ public:
+  enum class Reason { kNotAnImage, kTooLarge };
+  ImageError(Reason reason, const std::string& message)
+      : core::Error(core::ErrorKind::kData, message), reason_(reason) {}
+  Reason reason() const noexcept { return reason_; }
+
+ private:
+  Reason reason_;
+};
 
 struct Image {
   int64_t channels = 0;  // 1 (grey), 3 (RGB); alpha is composited on black, 16-bit scaled
@@ -17,8 +33,9 @@ struct Image {
 };
 
 // Decodes PNG or JPEG bytes. Width × height is checked against `max_pixels` before any pixel
-// buffer is allocated. Throws core::Error(kData) ("not a PNG or JPEG image", "image is 20000x20000,
-// over the limit of N pixels", libpng/libjpeg's own message for corrupt data). `what` names the
+// buffer is allocated. Throws ImageError ("not a PNG or JPEG image", "image is 20000x20000,
+// over the limit of N pixels") or core::Error(kData) (libpng/libjpeg's own message for corrupt
+// data). `what` names the
 // input in messages (a file name or "request body").
 Image decode_image(std::string_view bytes, const std::string& what,
                    int64_t max_pixels = 64LL * 1024 * 1024);

@@ -3,7 +3,15 @@
 #include <torch/csrc/distributed/c10d/ProcessGroupGloo.hpp>
 #include <torch/csrc/distributed/c10d/TCPStore.hpp>
 
+#include <arpa/inet.h>
+#include <ifaddrs.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
 #include <map>
+#include <thread>
 
 #include "core/error.h"
 #include "core/log.h"
@@ -11,6 +19,7 @@
 namespace ddpipe::dist {
 
 struct Communicator::Impl {
+  std::string local_address;
   c10::intrusive_ptr<c10d::Store> store;
   c10::intrusive_ptr<c10d::ProcessGroupGloo> pg;
   std::chrono::milliseconds timeout;
@@ -49,44 +58,129 @@ class DonePending : public Communicator::Pending {
   void wait() override {}
 };
 
+// Resolves `host` to an IPv4 address, or "" while it does not resolve (yet).
+std::string resolve_ipv4(const std::string& host) {
+  addrinfo hints{};
+  hints.ai_family = AF_INET;
+  hints.ai_socktype = SOCK_STREAM;
+  addrinfo* res = nullptr;
+  if (getaddrinfo(host.c_str(), nullptr, &hints, &res) != 0 || !res) return "";
+  char buf[INET_ADDRSTRLEN] = {0};
+  inet_ntop(AF_INET, &reinterpret_cast<sockaddr_in*>(res->ai_addr)->sin_addr, buf, sizeof buf);
+  freeaddrinfo(res);
+  return buf;
+}
+
+// The local IPv4 address the kernel would use to reach `ip` (no packet is sent).
+std::string route_source(const std::string& ip, int64_t port) {
+  int fd = ::socket(AF_INET, SOCK_DGRAM, 0);
+  if (fd < 0) return "";
+  sockaddr_in dst{};
+  dst.sin_family = AF_INET;
+  dst.sin_port = htons(static_cast<uint16_t>(port));
+  inet_pton(AF_INET, ip.c_str(), &dst.sin_addr);
+  std::string out;
+  if (::connect(fd, reinterpret_cast<sockaddr*>(&dst), sizeof dst) == 0) {
+    sockaddr_in src{};
+    socklen_t len = sizeof src;
+    if (::getsockname(fd, reinterpret_cast<sockaddr*>(&src), &len) == 0) {
+      char buf[INET_ADDRSTRLEN] = {0};
+      inet_ntop(AF_INET, &src.sin_addr, buf, sizeof buf);
+      out = buf;
+    }
+  }
+  ::close(fd);
+  return out;
+}
+
+// The name of the interface that holds `ip`, for the log.
+std::string interface_of(const std::string& ip) {
+  ifaddrs* list = nullptr;
+  if (getifaddrs(&list) != 0) return "?";
+  std::string name = "?";
+  for (ifaddrs* i = list; i; i = i->ifa_next) {
+    if (!i->ifa_addr || i->ifa_addr->sa_family != AF_INET) continue;
+    char buf[INET_ADDRSTRLEN] = {0};
+    inet_ntop(AF_INET, &reinterpret_cast<sockaddr_in*>(i->ifa_addr)->sin_addr, buf, sizeof buf);
+    if (ip == buf) {
+      name = i->ifa_name;
+      break;
+    }
+  }
+  freeifaddrs(list);
+  return name;
+}
+
 }  // namespace
 
-Communicator::Communicator(const WorldInfo& world, std::chrono::milliseconds timeout)
+Communicator::Communicator(const WorldInfo& world, std::chrono::milliseconds timeout,
+                           std::chrono::milliseconds rendezvous_timeout)
     : world_(world), impl_(std::make_unique<Impl>()) {
   impl_->timeout = timeout;
+  if (rendezvous_timeout.count() <= 0) rendezvous_timeout = timeout;
   if (world.world_size == 1) return;
-  std::string where = world.master_addr + ":" + std::to_string(world.master_port);
+  const std::string where = world.master_addr + ":" + std::to_string(world.master_port);
+  const std::string who = "rank " + std::to_string(world.rank) + " of " +
+                          std::to_string(world.world_size);
+  const auto deadline = std::chrono::steady_clock::now() + rendezvous_timeout;
+
+  // Workers may start before the master's name resolves (a pod whose Service is not there yet):
+  // retry with back-off until the rendezvous deadline.
+  std::string master_ip;
+  double backoff = 0.1;
+  while ((master_ip = resolve_ipv4(world.master_addr)).empty()) {
+    if (std::chrono::steady_clock::now() + std::chrono::duration<double>(backoff) > deadline) {
+      throw core::Error(core::ErrorKind::kRetryable,
+                        "rendezvous: MASTER_ADDR '" + world.master_addr + "' did not resolve within " +
+                            std::to_string(rendezvous_timeout.count() / 1000) + " s (" + who + ")");
+    }
+    core::log::info("dist", "waiting for the master address to resolve",
+                    {{"master_addr", world.master_addr}, {"retry_in_s", backoff}});
+    std::this_thread::sleep_for(std::chrono::duration<double>(backoff));
+    backoff = std::min(backoff * 2, 5.0);
+  }
+
   try {
     c10d::TCPStoreOptions opts;
     opts.port = static_cast<uint16_t>(world.master_port);
     opts.isServer = world.rank == 0;
     opts.numWorkers = static_cast<size_t>(world.world_size);
     opts.waitWorkers = true;
-    opts.timeout = timeout;
-    impl_->store = c10::make_intrusive<c10d::TCPStore>(world.master_addr, opts);
+    opts.timeout = std::chrono::duration_cast<std::chrono::milliseconds>(
+        deadline - std::chrono::steady_clock::now());
+    impl_->store = c10::make_intrusive<c10d::TCPStore>(master_ip, opts);
+    impl_->store->setTimeout(timeout);
   } catch (const std::exception& e) {
-    rethrow("rendezvous with the master at " + where + " (rank " + std::to_string(world.rank) +
-                " of " + std::to_string(world.world_size) + ")",
-            e);
+    rethrow("rendezvous with the master at " + where + " (" + who + ")", e);
   }
   try {
     auto opts = c10d::ProcessGroupGloo::Options::create(timeout);
     const char* ifname = std::getenv("GLOO_SOCKET_IFNAME");
     if (ifname && *ifname) {
       opts->devices.push_back(c10d::ProcessGroupGloo::createDeviceForInterface(ifname));
+      impl_->local_address = std::string("interface ") + ifname;
+      core::log::info("dist", "gloo uses GLOO_SOCKET_IFNAME", {{"interface", ifname}});
     } else {
-      opts->devices.push_back(c10d::ProcessGroupGloo::createDeviceForHostname(
-          world.master_addr == "localhost" ? "127.0.0.1" : world.master_addr));
+      impl_->local_address = route_source(master_ip, world.master_port);
+      if (impl_->local_address.empty()) impl_->local_address = master_ip;
+      opts->devices.push_back(
+          c10d::ProcessGroupGloo::createDeviceForHostname(impl_->local_address));
+      core::log::info("dist", "gloo interface chosen by route to the master",
+                      {{"address", impl_->local_address},
+                       {"interface", interface_of(impl_->local_address)},
+                       {"master", where}});
     }
     opts->threads = 2;
     impl_->pg = c10::make_intrusive<c10d::ProcessGroupGloo>(
         impl_->store, static_cast<int>(world.rank), static_cast<int>(world.world_size), opts);
   } catch (const std::exception& e) {
-    rethrow("creating the Gloo process group via " + where, e);
+    rethrow("creating the Gloo process group via " + where + " (" + who + ")", e);
   }
   core::log::info("dist", "process group ready",
                   {{"world_size", world.world_size}, {"master", where}, {"backend", "gloo"}});
 }
+
+const std::string& Communicator::local_address() const { return impl_->local_address; }
 
 Communicator::~Communicator() = default;
 

@@ -18,7 +18,11 @@ namespace ddpipe::dist {
 
 class Communicator {
  public:
-  Communicator(const WorldInfo& world, std::chrono::milliseconds timeout);
+  // `timeout` bounds every collective; `rendezvous_timeout` (default: `timeout`) bounds the
+  // wait for the master's address to resolve and for every rank to join. Gloo binds to
+  // $GLOO_SOCKET_IFNAME if set, else to the local address that routes to MASTER_ADDR (logged).
+  Communicator(const WorldInfo& world, std::chrono::milliseconds timeout,
+               std::chrono::milliseconds rendezvous_timeout = std::chrono::milliseconds(0));
   ~Communicator();
 
   int64_t rank() const { return world_.rank; }
@@ -37,6 +41,9 @@ class Communicator {
   // In-place copy of rank `root`'s tensors to every rank.
   void broadcast(std::vector<torch::Tensor>& tensors, int64_t root = 0);
   void barrier();
+
+  // The local address Gloo uses (for logs and tests).
+  const std::string& local_address() const;
 
  private:
   struct Impl;

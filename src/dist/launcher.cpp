@@ -12,7 +12,12 @@
 #include <map>
 #include <thread>
 
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+
 #include "core/error.h"
+#include "core/fs.h"
 #include "core/log.h"
 
 namespace ddpipe::dist {
@@ -48,30 +53,35 @@ int64_t free_port(const std::string& addr) {
   return ntohs(sa.sin_port);
 }
 
-int launch_local(const LaunchOptions& o) {
-  if (o.argv.empty()) core::fail_usage("launch: no program to run");
-  const int64_t port = o.master_port > 0 ? o.master_port : free_port(o.master_addr);
-  core::log::info("launch", "starting local ranks",
-                  {{"nproc", o.nproc}, {"master", o.master_addr + ":" + std::to_string(port)}});
+namespace {
 
-  struct sigaction sa {};
-  sa.sa_handler = on_signal;
-  sigemptyset(&sa.sa_mask);
-  struct sigaction old_int {}, old_term {};
-  sigaction(SIGINT, &sa, &old_int);
-  sigaction(SIGTERM, &sa, &old_term);
+struct Attempt {
+  int code = 0;
+  int64_t failed_rank = -1;
+  std::string reason;  // from the failed rank's error file, if it wrote one
+};
 
+// One run of the local group.
+Attempt run_group(const LaunchOptions& o, int64_t port, int64_t restart,
+                  const std::string& error_dir) {
+  const int64_t world = o.nnodes * o.nproc;
   std::map<pid_t, int64_t> ranks;
-  for (int64_t r = 0; r < o.nproc; ++r) {
+  for (int64_t local = 0; local < o.nproc; ++local) {
+    const int64_t rank = o.node_rank * o.nproc + local;
+    const std::string error_file = error_dir + "/rank_" + std::to_string(rank) + ".json";
+    ::unlink(error_file.c_str());
     pid_t pid = ::fork();
     if (pid < 0) core::fail_storage(std::string("fork: ") + std::strerror(errno));
     if (pid == 0) {
       ::setenv("MASTER_ADDR", o.master_addr.c_str(), 1);
       ::setenv("MASTER_PORT", std::to_string(port).c_str(), 1);
-      ::setenv("WORLD_SIZE", std::to_string(o.nproc).c_str(), 1);
-      ::setenv("RANK", std::to_string(r).c_str(), 1);
-      ::setenv("LOCAL_RANK", std::to_string(r).c_str(), 1);
+      ::setenv("WORLD_SIZE", std::to_string(world).c_str(), 1);
+      ::setenv("RANK", std::to_string(rank).c_str(), 1);
+      ::setenv("LOCAL_RANK", std::to_string(local).c_str(), 1);
       ::setenv("LOCAL_WORLD_SIZE", std::to_string(o.nproc).c_str(), 1);
+      ::setenv("GROUP_RANK", std::to_string(o.node_rank).c_str(), 1);
+      ::setenv("DDPIPE_RESTART_COUNT", std::to_string(restart).c_str(), 1);
+      ::setenv("TORCHELASTIC_ERROR_FILE", error_file.c_str(), 1);
       std::vector<char*> args;
       for (auto& a : o.argv) args.push_back(const_cast<char*>(a.c_str()));
       args.push_back(nullptr);
@@ -79,23 +89,27 @@ int launch_local(const LaunchOptions& o) {
       std::fprintf(stderr, "launch: cannot execute %s: %s\n", args[0], std::strerror(errno));
       ::_exit(127);
     }
-    ranks[pid] = r;
+    ranks[pid] = rank;
   }
 
-  int result = 0;
+  Attempt result;
   bool stopping = false;
   auto deadline = std::chrono::steady_clock::time_point::max();
   auto stop_all = [&](int sig) {
     for (auto& [pid, r] : ranks) ::kill(pid, sig);
   };
+  auto start_stopping = [&] {
+    stopping = true;
+    deadline = std::chrono::steady_clock::now() +
+               std::chrono::milliseconds(static_cast<int64_t>(o.grace_seconds * 1000));
+  };
   while (!ranks.empty()) {
     if (g_forward_signal && !stopping) {
       core::log::warn("launch", "signal received; stopping every rank");
       stop_all(g_forward_signal);
-      stopping = true;
-      result = 128 + g_forward_signal;
-      deadline = std::chrono::steady_clock::now() +
-                 std::chrono::milliseconds(static_cast<int64_t>(o.grace_seconds * 1000));
+      result.code = 128 + g_forward_signal;
+      result.reason = "launcher interrupted";
+      start_stopping();
     }
     int status = 0;
     pid_t pid = ::waitpid(-1, &status, WNOHANG);
@@ -104,13 +118,19 @@ int launch_local(const LaunchOptions& o) {
       ranks.erase(pid);
       int code = status_to_code(status);
       if (code != 0 && !stopping) {
+        result.code = code;
+        result.failed_rank = rank;
+        std::ifstream in(error_dir + "/rank_" + std::to_string(rank) + ".json");
+        std::stringstream text;
+        text << in.rdbuf();
+        result.reason = text.str().empty() ? (WIFSIGNALED(status) ? "killed by signal " +
+                                                                        std::to_string(WTERMSIG(status))
+                                                                  : "no error file")
+                                           : text.str();
         core::log::error("launch", "rank " + std::to_string(rank) + " failed with exit code " +
                                        std::to_string(code) + "; stopping the other ranks");
-        result = code;
-        stopping = true;
         stop_all(SIGTERM);
-        deadline = std::chrono::steady_clock::now() +
-                   std::chrono::milliseconds(static_cast<int64_t>(o.grace_seconds * 1000));
+        start_stopping();
       }
       continue;
     }
@@ -120,10 +140,63 @@ int launch_local(const LaunchOptions& o) {
     }
     std::this_thread::sleep_for(std::chrono::milliseconds(50));
   }
+  return result;
+}
+
+}  // namespace
+
+int launch_local(const LaunchOptions& o) {
+  if (o.argv.empty()) core::fail_usage("launch: no program to run");
+  if (o.nnodes > 1 && o.master_port <= 0) {
+    core::fail_usage("launch: --master-port must be given when --nnodes > 1");
+  }
+  std::string error_dir = o.error_dir;
+  if (error_dir.empty()) error_dir = core::make_temp_dir("ddpipe-launch").string();
+  std::filesystem::create_directories(error_dir);
+
+  struct sigaction sa {};
+  sa.sa_handler = on_signal;
+  sigemptyset(&sa.sa_mask);
+  struct sigaction old_int {}, old_term {};
+  sigaction(SIGINT, &sa, &old_int);
+  sigaction(SIGTERM, &sa, &old_term);
+
+  std::vector<Attempt> attempts;
+  for (int64_t restart = 0;; ++restart) {
+    const int64_t port = o.master_port > 0 ? o.master_port : free_port(o.master_addr);
+    core::log::info("launch", restart == 0 ? "starting local ranks" : "restarting the group",
+                    {{"nproc", o.nproc}, {"nnodes", o.nnodes}, {"node_rank", o.node_rank},
+                     {"master", o.master_addr + ":" + std::to_string(port)},
+                     {"restart", restart}});
+    attempts.push_back(run_group(o, port, restart, error_dir));
+    const Attempt& last = attempts.back();
+    if (last.code == 0 || g_forward_signal) break;
+    const bool permanent = last.code < 128;
+    if (permanent || restart >= o.max_restarts) {
+      if (permanent && restart < o.max_restarts) {
+        core::log::error("launch", "exit code " + std::to_string(last.code) +
+                                       " is permanent (1-127): not restarting");
+      }
+      break;
+    }
+    std::this_thread::sleep_for(std::chrono::duration<double>(o.restart_delay_seconds));
+  }
   sigaction(SIGINT, &old_int, nullptr);
   sigaction(SIGTERM, &old_term, nullptr);
   g_forward_signal = 0;
-  return result;
+
+  const Attempt& last = attempts.back();
+  if (attempts.size() > 1 || last.code != 0) {
+    nlohmann::json summary = nlohmann::json::array();
+    for (size_t i = 0; i < attempts.size(); ++i) {
+      summary.push_back({{"attempt", i}, {"exit_code", attempts[i].code},
+                         {"failed_rank", attempts[i].failed_rank}});
+    }
+    core::log::info("launch", last.code == 0 ? "job succeeded after restarts" : "job failed",
+                    {{"attempts", summary}, {"max_restarts", o.max_restarts},
+                     {"last_error", last.reason}});
+  }
+  return last.code;
 }
 
 }  // namespace ddpipe::dist

@@ -72,22 +72,21 @@ EvalSums evaluate(model::Classifier& net, const data::Dataset& dataset, const da
   return sums;
 }
 
-std::vector<Prediction> predict(const LoadedModel& m, const std::vector<data::Image>& images) {
-  if (images.empty()) return {};
-  const int64_t per_image = m.channels * m.height * m.width;
-  auto batch = torch::empty({static_cast<int64_t>(images.size()), m.channels, m.height, m.width});
-  float* out = batch.data_ptr<float>();
-  for (size_t i = 0; i < images.size(); ++i) {
-    std::vector<uint8_t> chw = data::to_chw(images[i], m.channels, m.height, m.width);
-    float* dst = out + static_cast<int64_t>(i) * per_image;
-    const int64_t plane = m.height * m.width;
-    for (int64_t c = 0; c < m.channels; ++c) {
-      float mean = m.normalize ? m.mean[c] : 0.0f, inv = m.normalize ? 1.0f / m.std[c] : 1.0f;
-      for (int64_t k = 0; k < plane; ++k) {
-        dst[c * plane + k] = (chw[c * plane + k] / 255.0f - mean) * inv;
-      }
+void preprocess(const LoadedModel& m, const data::Image& image, float* out) {
+  std::vector<uint8_t> chw = data::to_chw(image, m.channels, m.height, m.width);
+  const int64_t plane = m.height * m.width;
+  for (int64_t c = 0; c < m.channels; ++c) {
+    float mean = m.normalize ? m.mean[c] : 0.0f, inv = m.normalize ? 1.0f / m.std[c] : 1.0f;
+    for (int64_t k = 0; k < plane; ++k) {
+      out[c * plane + k] = (chw[c * plane + k] / 255.0f - mean) * inv;
     }
   }
+}
+
+std::vector<Prediction> classify(const LoadedModel& m, const float* inputs, int64_t n) {
+  if (n <= 0) return {};
+  // from_blob does not copy; forward() only reads its input.
+  auto batch = torch::from_blob(const_cast<float*>(inputs), {n, m.channels, m.height, m.width});
   if (m.channels_last) batch = batch.contiguous(at::MemoryFormat::ChannelsLast);
   torch::NoGradGuard no_grad;
   auto probs = torch::softmax(m.net->forward(batch), 1).contiguous();
@@ -104,6 +103,15 @@ std::vector<Prediction> predict(const LoadedModel& m, const std::vector<data::Im
     result.push_back(std::move(p));
   }
   return result;
+}
+
+std::vector<Prediction> predict(const LoadedModel& m, const std::vector<data::Image>& images) {
+  const int64_t per_image = m.channels * m.height * m.width;
+  std::vector<float> batch(images.size() * static_cast<size_t>(per_image));
+  for (size_t i = 0; i < images.size(); ++i) {
+    preprocess(m, images[i], batch.data() + static_cast<int64_t>(i) * per_image);
+  }
+  return classify(m, batch.data(), static_cast<int64_t>(images.size()));
 }
 
 }  // namespace ddpipe::eval

@@ -18,8 +18,26 @@ std::string alias_key(const std::string& model, const std::string& alias) {
   return model_root(model) + "aliases/" + alias;
 }
 
-std::string checkpoint_prefix(const std::string& model, int64_t epoch) {
-  return model_root(model) + "checkpoints/epoch_" + std::to_string(epoch) + "/";
+std::string checkpoint_prefix(const std::string& model, const CheckpointRef& where) {
+  return model_root(model) + "checkpoints/" + where.id() + "/";
+}
+
+// Parses "<n>" or "<n>_step_<k>" (what follows "epoch_").
+std::optional<CheckpointRef> parse_checkpoint_id(const std::string& rest) {
+  CheckpointRef ref;
+  size_t used = 0;
+  try {
+    ref.epoch = std::stoll(rest, &used);
+    if (used != rest.size()) {
+      if (rest.compare(used, 6, "_step_") != 0) return std::nullopt;
+      std::string step = rest.substr(used + 6);
+      ref.step = std::stoll(step, &used);
+      if (used != step.size()) return std::nullopt;
+    }
+  } catch (const std::exception&) {
+    return std::nullopt;
+  }
+  return ref;
 }
 
 }  // namespace
@@ -151,38 +169,51 @@ std::string Registry::read(const std::string& model, const std::string& version,
   return store_.get(version_prefix(model, version) + file);
 }
 
-void Registry::save_checkpoint(const std::string& model, int64_t epoch, const Files& files,
-                               const nlohmann::json& state) {
+std::string CheckpointRef::id() const {
+  std::string id = "epoch_" + std::to_string(epoch);
+  return step > 0 ? id + "_step_" + std::to_string(step) : id;
+}
+
+void Registry::save_checkpoint(const std::string& model, const CheckpointRef& where,
+                               const Files& files, const nlohmann::json& state) {
   validate_name("model name", model);
-  std::string prefix = checkpoint_prefix(model, epoch);
+  std::string prefix = checkpoint_prefix(model, where);
   for (const auto& [name, bytes] : files) store_.put(prefix + name, bytes);
   store_.put(prefix + "state.json", state.dump(2));
 }
 
-std::optional<int64_t> Registry::latest_checkpoint(const std::string& model) {
+std::vector<CheckpointRef> Registry::checkpoints(const std::string& model) {
   validate_name("model name", model);
-  std::optional<int64_t> best;
+  std::vector<CheckpointRef> out;
   std::string root = model_root(model) + "checkpoints/epoch_";
   for (auto& o : store_.list(root)) {
     std::string rest = o.key.substr(root.size());
     size_t slash = rest.find('/');
     if (slash == std::string::npos || rest.substr(slash + 1) != "state.json") continue;
-    try {
-      int64_t epoch = std::stoll(rest.substr(0, slash));
-      if (!best || epoch > *best) best = epoch;
-    } catch (const std::exception&) {
-    }
+    if (auto ref = parse_checkpoint_id(rest.substr(0, slash))) out.push_back(*ref);
   }
-  return best;
+  std::sort(out.begin(), out.end());
+  return out;
 }
 
-std::string Registry::read_checkpoint(const std::string& model, int64_t epoch,
+std::optional<CheckpointRef> Registry::latest_checkpoint(const std::string& model) {
+  auto all = checkpoints(model);
+  if (all.empty()) return std::nullopt;
+  return all.back();
+}
+
+std::string Registry::read_checkpoint(const std::string& model, const CheckpointRef& where,
                                       const std::string& file) {
-  return store_.get(checkpoint_prefix(model, epoch) + file);
+  return store_.get(checkpoint_prefix(model, where) + file);
 }
 
-nlohmann::json Registry::checkpoint_state(const std::string& model, int64_t epoch) {
-  return nlohmann::json::parse(read_checkpoint(model, epoch, "state.json"));
+nlohmann::json Registry::checkpoint_state(const std::string& model, const CheckpointRef& where) {
+  std::string key = checkpoint_prefix(model, where) + "state.json";
+  try {
+    return nlohmann::json::parse(store_.get(key));
+  } catch (const nlohmann::json::exception& e) {
+    core::fail_storage(key + " is not valid JSON: " + e.what());
+  }
 }
 
 std::string Registry::write_metrics(const std::string& model, const std::string& stamp,

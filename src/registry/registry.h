@@ -5,7 +5,8 @@
 //   models/<model>/model_v<YYYYMMDD_HHMMSS>/{model.pt, manifest.json}   a version
 //   models/<model>/model_latest                                         alias → newest version
 //   models/<model>/aliases/<alias>                                      promoted aliases
-//   models/<model>/checkpoints/epoch_<n>/{checkpoint.pt, state.json}    per-epoch checkpoints
+//   models/<model>/checkpoints/epoch_<n>/{model.pt, …, state.json}      after n epochs
+//   models/<model>/checkpoints/epoch_<n>_step_<k>/…                     k steps into epoch n+1
 //   metrics/<model>/metrics_v<YYYYMMDD_HHMMSS>.json                     a run's metrics
 // A version or checkpoint is complete once its manifest.json / state.json exists: those are
 // written last, and an alias is only moved to a complete version.
@@ -25,6 +26,16 @@
 namespace ddpipe::registry {
 
 using Files = std::map<std::string, std::string>;  // file name → bytes
+
+// Where a checkpoint is in training: `epoch` epochs done plus `step` optimizer steps of the next.
+struct CheckpointRef {
+  int64_t epoch = 0;
+  int64_t step = 0;
+  std::string id() const;  // "epoch_<n>" or "epoch_<n>_step_<k>"
+  bool operator<(const CheckpointRef& o) const {
+    return epoch != o.epoch ? epoch < o.epoch : step < o.step;
+  }
+};
 
 class Registry {
  public:
@@ -47,12 +58,14 @@ class Registry {
   std::string read(const std::string& model, const std::string& version, const std::string& file);
 
   // Checkpoints: `files` first, then state.json holding `state`.
-  void save_checkpoint(const std::string& model, int64_t epoch, const Files& files,
+  void save_checkpoint(const std::string& model, const CheckpointRef& where, const Files& files,
                        const nlohmann::json& state);
-  // Newest complete checkpoint's epoch, if any.
-  std::optional<int64_t> latest_checkpoint(const std::string& model);
-  std::string read_checkpoint(const std::string& model, int64_t epoch, const std::string& file);
-  nlohmann::json checkpoint_state(const std::string& model, int64_t epoch);
+  // Complete checkpoints, oldest first.
+  std::vector<CheckpointRef> checkpoints(const std::string& model);
+  std::optional<CheckpointRef> latest_checkpoint(const std::string& model);
+  std::string read_checkpoint(const std::string& model, const CheckpointRef& where,
+                              const std::string& file);
+  nlohmann::json checkpoint_state(const std::string& model, const CheckpointRef& where);
 
   // Writes metrics/<model>/metrics_v<stamp>.json; returns its key.
   std::string write_metrics(const std::string& model, const std::string& stamp,

@@ -9,44 +9,6 @@ namespace ddpipe::storage {
 
 namespace fs = std::filesystem;
 
-std::optional<std::string> Store::try_get(const std::string& key) {
-  if (!exists(key)) return std::nullopt;
-  try {
-    return get(key);
-  } catch (const core::Error& e) {
-    if (e.kind() == core::ErrorKind::kNotFound) return std::nullopt;
-    throw;
-  }
-}
-
-void validate_key(const std::string& key) {
-  auto bad = [&](const std::string& why) { core::fail_usage("invalid store key '" + key + "': " + why); };
-  if (key.empty()) bad("empty");
-  if (key.front() == '/') bad("must be relative");
-  size_t start = 0;
-  while (start <= key.size()) {
-    size_t end = key.find('/', start);
-    if (end == std::string::npos) end = key.size();
-    std::string seg = key.substr(start, end - start);
-    if (seg.empty()) bad("empty path segment");
-    if (seg == "." || seg == "..") bad("'.' and '..' are not allowed");
-    if (seg.rfind(core::kTempPrefix, 0) == 0) bad("names starting with .tmp- are reserved");
-    start = end + 1;
-  }
-}
-
-std::unique_ptr<Store> open_store(const std::string& url) {
-  std::string path = url;
-  if (url.rfind("file://", 0) == 0) {
-    path = url.substr(7);
-  } else if (url.find("://") != std::string::npos) {
-    core::fail_usage("store: unsupported URL '" + url +
-                     "' (expected a folder path or file:///path)");
-  }
-  if (path.empty()) core::fail_usage("store: empty path");
-  return std::make_unique<LocalStore>(core::expand_user(path));
-}
-
 LocalStore::LocalStore(fs::path root) : root_(std::move(root)) {}
 
 std::string LocalStore::url() const { return root_.string(); }

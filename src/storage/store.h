@@ -16,6 +16,10 @@
 #include <string_view>
 #include <vector>
 
+namespace ddpipe::core {
+struct S3Config;
+}
+
 namespace ddpipe::storage {
 
 struct ObjectInfo {
@@ -41,13 +45,20 @@ class Store {
   virtual std::vector<ObjectInfo> list(const std::string& prefix) = 0;
   // Removes one object; absent keys are not an error.
   virtual void remove(const std::string& key) = 0;
+  // Copies one object to another key of this store (server-side where the backend can; the
+  // default reads and writes it). Throws kNotFound if `from` is absent.
+  virtual void copy(const std::string& from, const std::string& to);
 
   // Convenience: get() or nullopt when absent.
   std::optional<std::string> try_get(const std::string& key);
 };
 
-// Opens a store by URL: a path or file:///path (local folder, created on first write).
-// Throws core::Error(kUsage) for an unsupported scheme.
+// Opens a store by URL: a path or file:///path (local folder, created on first write), or
+// s3://bucket[/prefix] (S3Store; bucket created on first write) with the S3 settings of `s3`
+// over the AWS_* environment. Throws core::Error(kUsage) for an unsupported scheme, a malformed
+// URL or missing S3 credentials.
+std::unique_ptr<Store> open_store(const std::string& url, const core::S3Config& s3);
+// The same with default S3 settings (everything from the environment).
 std::unique_ptr<Store> open_store(const std::string& url);
 
 // Rejects empty keys, absolute keys, "..", empty segments and temp names (core::Error kUsage).

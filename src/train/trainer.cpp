@@ -3,6 +3,8 @@
 #include <torch/torch.h>
 
 #include <cmath>
+#include <cstdlib>
+#include <optional>
 #include <sstream>
 #include <thread>
 
@@ -20,6 +22,7 @@
 #include "model/model.h"
 #include "registry/registry.h"
 #include "storage/store.h"
+#include "train/checkpointer.h"
 
 #ifndef DDPIPE_GIT_REVISION
 #define DDPIPE_GIT_REVISION "unknown"
@@ -109,26 +112,56 @@ void configure_runtime(const core::Config& config, const dist::WorldInfo& world)
   if (config.deterministic) at::globalContext().setDeterministicAlgorithms(true, false);
 }
 
+namespace {
+
+// The checkpoint to continue from: the newest of any run with train.resume, else the newest
+// of this run id (a restarted pod or group), else none.
+std::optional<registry::CheckpointRef> checkpoint_to_resume(registry::Registry& reg,
+                                                            const core::Config& config,
+                                                            const std::string& run_id) {
+  auto all = reg.checkpoints(config.name);
+  if (config.train.resume) {
+    if (all.empty()) core::log::info("train", "no checkpoint to resume from; starting at epoch 1");
+    return all.empty() ? std::nullopt : std::optional(all.back());
+  }
+  if (run_id.empty()) return std::nullopt;
+  for (auto it = all.rbegin(); it != all.rend(); ++it) {
+    if (reg.checkpoint_state(config.name, *it).value("run_id", "") == run_id) return *it;
+  }
+  return std::nullopt;
+}
+
+}  // namespace
+
+std::string effective_run_id(const core::Config& config) {
+  if (!config.train.run_id.empty()) return config.train.run_id;
+  const char* env = std::getenv("DDPIPE_RUN_ID");
+  return env ? env : "";
+}
+
 TrainResult train(const core::Config& config, const dist::WorldInfo& world) {
   const double t_start = core::monotonic_seconds();
   const bool is_main = world.rank == 0;
+  const std::string run_id = effective_run_id(config);
   configure_runtime(config, world);
   core::log::info("train", "rank starting",
                   {{"rank", world.rank}, {"local_rank", world.local_rank},
-                   {"world_size", world.world_size}, {"threads", at::get_num_threads()}});
+                   {"world_size", world.world_size}, {"threads", at::get_num_threads()},
+                   {"run_id", run_id}});
 
-  auto store = storage::open_store(config.store);
+  auto store = storage::open_store(config.store, config.s3);
   registry::Registry reg(*store);
 
   // Data: ingested content, verified through the local cache.
   std::string digest = config.data.digest.empty()
                            ? data::latest_digest(*store, config.data.name)
                            : config.data.digest;
-  data::Dataset dataset =
-      data::load_ingested(*store, config.data.name, digest, core::expand_user(config.cache_dir));
+  const auto cache_dir = core::expand_user(config.cache_dir);
+  data::Dataset dataset = data::load_ingested(*store, config.data.name, digest, cache_dir);
 
-  dist::Communicator comm(world, std::chrono::milliseconds(
-                                     static_cast<int64_t>(config.dist.timeout_s * 1000)));
+  dist::Communicator comm(
+      world, std::chrono::milliseconds(static_cast<int64_t>(config.dist.timeout_s * 1000)),
+      std::chrono::milliseconds(static_cast<int64_t>(config.dist.rdzv_timeout_s * 1000)));
 
   // Model: identical initialisation from the seed; DataParallel broadcasts rank 0's anyway.
   torch::manual_seed(static_cast<uint64_t>(config.seed));
@@ -141,26 +174,27 @@ TrainResult train(const core::Config& config, const dist::WorldInfo& world) {
                                                       .momentum(config.train.momentum)
                                                       .weight_decay(config.train.weight_decay)
                                                       .nesterov(config.train.nesterov));
-  int64_t start_epoch = 0;
+  int64_t start_epoch = 0, skip_steps = 0;
   json epochs = json::array();
-  if (config.train.resume) {
-    if (auto last = reg.latest_checkpoint(config.name)) {
-      json state = reg.checkpoint_state(config.name, *last);
-      if (state.value("dataset_digest", "") != dataset.digest) {
-        core::fail_usage("cannot resume " + config.name + " from epoch " + std::to_string(*last) +
-                         ": it was trained on dataset " + state.value("dataset_digest", "?") +
-                         ", this run uses " + dataset.digest);
-      }
-      model::load_state(*net, reg.read_checkpoint(config.name, *last, "model.pt"));
-      if (config.model.channels_last) to_channels_last(*net);
-      load_optimizer_state(optimizer, reg.read_checkpoint(config.name, *last, "optimizer.pt"));
-      set_rng_state(reg.read_checkpoint(config.name, *last, "rng.bin"));
-      start_epoch = state.at("epoch").get<int64_t>();
-      epochs = state.value("epochs", json::array());
-      core::log::info("train", "resuming from checkpoint", {{"epoch", start_epoch}});
-    } else {
-      core::log::info("train", "no checkpoint to resume from; starting at epoch 1");
+  json partial = {{"loss_sum", 0.0}, {"correct", 0.0}, {"count", 0.0}};
+  std::optional<registry::CheckpointRef> resumed = checkpoint_to_resume(reg, config, run_id);
+  if (resumed) {
+    json state = reg.checkpoint_state(config.name, *resumed);
+    if (state.value("dataset_digest", "") != dataset.digest) {
+      core::fail_usage("cannot resume " + config.name + " from " + resumed->id() +
+                       ": it was trained on dataset " + state.value("dataset_digest", "?") +
+                       ", this run uses " + dataset.digest);
     }
+    model::load_state(*net, reg.read_checkpoint(config.name, *resumed, "model.pt"));
+    if (config.model.channels_last) to_channels_last(*net);
+    load_optimizer_state(optimizer, reg.read_checkpoint(config.name, *resumed, "optimizer.pt"));
+    set_rng_state(reg.read_checkpoint(config.name, *resumed, "rng.bin"));
+    start_epoch = resumed->epoch;
+    skip_steps = resumed->step;
+    epochs = state.value("epochs", json::array());
+    partial = state.value("partial", partial);
+    core::log::info("train", "resuming from checkpoint",
+                    {{"checkpoint", resumed->id()}, {"epoch", start_epoch}, {"step", skip_steps}});
   }
   dist::DataParallel ddp(comm, *net, config.dist.bucket_mb);
 
@@ -176,7 +210,27 @@ TrainResult train(const core::Config& config, const dist::WorldInfo& world) {
   TrainResult result;
   auto ce_options = torch::nn::functional::CrossEntropyFuncOptions().label_smoothing(
       config.train.label_smoothing);
+  std::unique_ptr<Checkpointer> uploads;
+  if (is_main) {
+    uploads = std::make_unique<Checkpointer>(
+        reg, config.name, cache_dir / "checkpoints" / config.name, config.checkpoint.storage_grace_s);
+  }
+  auto checkpoint = [&](const registry::CheckpointRef& where, double loss_sum, double correct,
+                        double count) {
+    registry::Files files{{"model.pt", model::save_state(*net)},
+                          {"optimizer.pt", optimizer_state(optimizer)},
+                          {"rng.bin", rng_state()}};
+    json state = {{"epoch", where.epoch},
+                  {"step", where.step},
+                  {"run_id", run_id},
+                  {"dataset_digest", dataset.digest},
+                  {"config", core::to_yaml(config)},
+                  {"epochs", epochs},
+                  {"partial", {{"loss_sum", loss_sum}, {"correct", correct}, {"count", count}}}};
+    uploads->save(where, std::move(files), std::move(state));
+  };
 
+  int64_t optimizer_steps = 0;
   for (int64_t epoch = start_epoch; epoch < config.train.epochs; ++epoch) {
     const double t_epoch = core::monotonic_seconds();
     const double comm_before = ddp.exposed_comm_seconds();
@@ -193,16 +247,25 @@ TrainResult train(const core::Config& config, const dist::WorldInfo& world) {
     int64_t steps = (static_cast<int64_t>(indices.size()) + lo.batch_size - 1) / lo.batch_size;
     if (config.train.max_steps_per_epoch > 0) steps = std::min(steps, config.train.max_steps_per_epoch);
     indices.resize(std::min<size_t>(indices.size(), static_cast<size_t>(steps * lo.batch_size)));
+    // A mid-epoch checkpoint: the batches before it were already trained on.
+    const int64_t first_step = epoch == start_epoch ? std::min(skip_steps, steps) : 0;
+    indices.erase(indices.begin(),
+                  indices.begin() + std::min<size_t>(indices.size(), first_step * lo.batch_size));
     data::BatchLoader loader(dataset, dataset.train, indices, augment, lo);
 
     net->train();
-    auto totals = torch::zeros({3}, torch::kDouble);  // loss sum, correct, count
     double loss_sum = 0, correct = 0, count = 0;
+    if (first_step > 0) {
+      loss_sum = partial.value("loss_sum", 0.0);
+      correct = partial.value("correct", 0.0);
+      count = partial.value("count", 0.0);
+    }
     core::ProgressBar bar("epoch " + std::to_string(epoch + 1) + "/" +
                               std::to_string(config.train.epochs),
                           steps, is_main);
     const int64_t accum = config.train.grad_accum;
-    for (int64_t step = 0; step < steps; ++step) {
+    double images_this_run = 0;
+    for (int64_t step = first_step; step < steps; ++step) {
       auto batch = loader.next();
       if (!batch) break;
       const bool sync = (step + 1) % accum == 0 || step + 1 == steps;
@@ -216,17 +279,24 @@ TrainResult train(const core::Config& config, const dist::WorldInfo& world) {
         ddp.finish_gradients();
         optimizer.step();
         optimizer.zero_grad();
+        ++optimizer_steps;
       }
       const double b = static_cast<double>(batch->labels.size(0));
       loss_sum += loss.item<double>() * b;
       correct += logits.argmax(1).eq(batch->labels).sum().item<double>();
       count += b;
+      images_this_run += b;
       if (is_main) {
+        uploads->check();
+        if (sync && config.checkpoint.every_steps > 0 && step + 1 < steps &&
+            optimizer_steps % config.checkpoint.every_steps == 0) {
+          checkpoint({epoch, step + 1}, loss_sum, correct, count);
+        }
         double el = core::monotonic_seconds() - t_epoch;
         std::ostringstream s;
         s.precision(4);
-        s << static_cast<int64_t>(count * world.world_size / std::max(el, 1e-9)) << " img/s  loss "
-          << loss_sum / count;
+        s << static_cast<int64_t>(images_this_run * world.world_size / std::max(el, 1e-9))
+          << " img/s  loss " << loss_sum / std::max(count, 1.0);
         bar.update(step + 1, s.str());
       }
     }
@@ -239,7 +309,8 @@ TrainResult train(const core::Config& config, const dist::WorldInfo& world) {
                                        config.features.normalize, config.train.eval_batch_size,
                                        config.loader.workers, config.model.channels_last);
     std::vector<torch::Tensor> sums{torch::tensor(
-        {loss_sum, correct, count, ev.loss_sum, ev.correct, ev.count}, torch::kDouble)};
+        {loss_sum, correct, count, ev.loss_sum, ev.correct, ev.count, images_this_run},
+        torch::kDouble)};
     comm.allreduce_sum(sums);
     auto s = sums[0].accessor<double, 1>();
     const double epoch_seconds = core::monotonic_seconds() - t_epoch;
@@ -252,7 +323,7 @@ TrainResult train(const core::Config& config, const dist::WorldInfo& world) {
               {"lr", learning_rate(config.train, epoch, 0, steps)},
               {"train_seconds", train_seconds},
               {"epoch_seconds", epoch_seconds},
-              {"images_per_second", s[2] / train_seconds},
+              {"images_per_second", s[6] / train_seconds},
               {"data_wait_seconds", loader.wait_seconds()},
               {"comm_exposed_seconds", ddp.exposed_comm_seconds() - comm_before}};
     epochs.push_back(m);
@@ -260,16 +331,12 @@ TrainResult train(const core::Config& config, const dist::WorldInfo& world) {
       json line = m;
       line["event"] = "epoch";
       core::log::info("train", "epoch " + std::to_string(epoch + 1) + " done", line);
-      registry::Files files{{"model.pt", model::save_state(*net)},
-                            {"optimizer.pt", optimizer_state(optimizer)},
-                            {"rng.bin", rng_state()}};
-      json state = {{"epoch", epoch + 1},
-                    {"dataset_digest", dataset.digest},
-                    {"config", core::to_yaml(config)},
-                    {"epochs", epochs}};
-      reg.save_checkpoint(config.name, epoch + 1, files, state);
-      result.metrics_key = reg.write_metrics(
-          config.name, stamp, {{"model", config.name}, {"status", "running"}, {"epochs", epochs}});
+      checkpoint({epoch + 1, 0}, 0.0, 0.0, 0.0);
+      json metrics = {{"model", config.name}, {"status", "running"}, {"run_id", run_id},
+                      {"epochs", epochs}};
+      uploads->submit("metrics", [&reg, &result, name = config.name, stamp, metrics] {
+        result.metrics_key = reg.write_metrics(name, stamp, metrics);
+      });
     }
   }
 
@@ -286,6 +353,7 @@ TrainResult train(const core::Config& config, const dist::WorldInfo& world) {
         {"preprocess",
          {{"normalize", config.features.normalize}, {"channels_last", config.model.channels_last}}},
         {"source_revision", DDPIPE_GIT_REVISION},
+        {"run_id", run_id},
         {"world_size", world.world_size},
         {"seed", config.seed},
         {"epochs", epochs},
@@ -293,17 +361,24 @@ TrainResult train(const core::Config& config, const dist::WorldInfo& world) {
         {"train_seconds", result.seconds},
         {"lineage",
          {{"dataset", "datasets/" + dataset.name + "/" + dataset.digest + "/"},
-          {"resumed_from_epoch", start_epoch}}}};
-    result.version = reg.publish(config.name, {{"model.pt", model::save_state(*net)}}, manifest);
-    result.metrics_key =
-        reg.write_metrics(config.name, stamp,
-                          {{"model", config.name},
-                           {"version", result.version},
-                           {"status", "completed"},
-                           {"world_size", world.world_size},
-                           {"epochs", epochs},
-                           {"final", manifest["final"]},
-                           {"train_seconds", result.seconds}});
+          {"resumed_from", resumed ? resumed->id() : ""}}}};
+    std::string weights = model::save_state(*net);
+    uploads->submit("model version", [&, weights, manifest] {
+      // Retried as a whole: a version without manifest is invisible, so a retry is harmless.
+      if (result.version.empty()) {
+        result.version = reg.publish(config.name, {{"model.pt", weights}}, manifest);
+      }
+      result.metrics_key = reg.write_metrics(config.name, stamp,
+                                             {{"model", config.name},
+                                              {"version", result.version},
+                                              {"status", "completed"},
+                                              {"run_id", run_id},
+                                              {"world_size", world.world_size},
+                                              {"epochs", epochs},
+                                              {"final", manifest["final"]},
+                                              {"train_seconds", result.seconds}});
+    });
+    uploads->flush();
     core::log::info("train", "published model version",
                     {{"model", config.name}, {"version", result.version},
                      {"metrics", result.metrics_key}});

@@ -6,7 +6,11 @@
 // every epoch (sharded over all ranks, every sample counted once), and on rank 0 checkpoints
 // every epoch and finally publishes a model version, model_latest and the metrics JSON.
 // Every rank takes part in every collective, so no rank finishes while another waits.
-// With train.resume the job continues from the newest checkpoint of `config.name`.
+// With train.resume the job continues from the newest checkpoint of `config.name`; otherwise it
+// continues automatically from the newest checkpoint of the same run id, if any (a restarted
+// pod or local group). checkpoint.every_steps adds mid-epoch checkpoints; a resumed run sees
+// exactly the batches an uninterrupted run would. Storage outages shorter than
+// checkpoint.storage_grace_s do not stop training (see Checkpointer).
 // Throws core::Error (kData, kNotFound, kUsage, kRetryable for lost peers).
 #pragma once
 
@@ -27,6 +31,9 @@ struct TrainResult {
 };
 
 TrainResult train(const core::Config& config, const dist::WorldInfo& world);
+
+// The run id whose checkpoints are resumed automatically: train.run_id, else $DDPIPE_RUN_ID.
+std::string effective_run_id(const core::Config& config);
 
 // Sets intra-op threads and the flush-to-zero mode for a rank (called by train()).
 void configure_runtime(const core::Config& config, const dist::WorldInfo& world);

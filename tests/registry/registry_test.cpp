@@ -63,12 +63,20 @@ TEST(Registry, CheckpointsNewestComplete) {
   storage::LocalStore store(dir.path());
   Registry reg(store);
   EXPECT_FALSE(reg.latest_checkpoint("m").has_value());
-  reg.save_checkpoint("m", 1, {{"model.pt", "a"}}, {{"epoch", 1}});
-  reg.save_checkpoint("m", 2, {{"model.pt", "b"}}, {{"epoch", 2}});
+  reg.save_checkpoint("m", {1, 0}, {{"model.pt", "a"}}, {{"epoch", 1}});
+  reg.save_checkpoint("m", {2, 0}, {{"model.pt", "b"}}, {{"epoch", 2}});
+  reg.save_checkpoint("m", {1, 30}, {{"model.pt", "mid"}}, {{"epoch", 1}});
   store.put("models/m/checkpoints/epoch_3/model.pt", "incomplete");
-  EXPECT_EQ(reg.latest_checkpoint("m"), 2);
-  EXPECT_EQ(reg.read_checkpoint("m", 2, "model.pt"), "b");
-  EXPECT_EQ(reg.checkpoint_state("m", 2)["epoch"], 2);
+  store.put("models/m/checkpoints/epoch_x/state.json", "{}");
+  auto all = reg.checkpoints("m");
+  ASSERT_EQ(all.size(), 3u);
+  EXPECT_EQ(all[1].id(), "epoch_1_step_30");
+  EXPECT_TRUE(store.exists("models/m/checkpoints/epoch_1_step_30/model.pt"));
+  auto last = reg.latest_checkpoint("m");
+  ASSERT_TRUE(last.has_value());
+  EXPECT_EQ(last->id(), "epoch_2");
+  EXPECT_EQ(reg.read_checkpoint("m", *last, "model.pt"), "b");
+  EXPECT_EQ(reg.checkpoint_state("m", *last)["epoch"], 2);
   std::string key = reg.write_metrics("m", "20260101_000000", {{"x", 1}});
   EXPECT_EQ(key, "metrics/m/metrics_v20260101_000000.json");
 }

@@ -1,0 +1,165 @@
+#include "data/loader.h"
+
+#include <algorithm>
+#include <chrono>
+#include <condition_variable>
+#include <exception>
+#include <map>
+#include <mutex>
+#include <thread>
+
+#include "core/error.h"
+
+namespace ddpipe::data {
+
+struct BatchLoader::Impl {
+  struct Slot {
+    Batch batch;
+    std::exception_ptr error;
+  };
+
+  Impl(const Dataset& d, const Split& s, std::vector<int64_t> idx, Augment aug, LoaderOptions o)
+      : dataset(d), split(s), indices(std::move(idx)), augment(std::move(aug)), opt(o) {}
+
+  const Dataset& dataset;
+  const Split& split;
+  const std::vector<int64_t> indices;
+  const Augment augment;
+  const LoaderOptions opt;
+  int64_t batches = 0;
+  int64_t delivered = 0;      // batches returned by next(); only the consumer touches it
+  double wait_seconds = 0;    // consumer only
+  std::exception_ptr failed;  // consumer only: rethrown by every next() after a failure
+
+  std::mutex mu;
+  std::condition_variable work_cv;   // workers: a slot in the window, or stop
+  std::condition_variable ready_cv;  // consumer: a batch arrived
+  std::map<int64_t, Slot> ready;     // built batches not yet delivered
+  int64_t next_claim = 0;            // the next batch a worker builds
+  int64_t window_end = 0;            // workers build batches < window_end (delivered + prefetch)
+  bool stop = false;
+  std::vector<std::thread> threads;
+
+  Batch build(int64_t b) const {
+    const int64_t n = static_cast<int64_t>(indices.size());
+    const int64_t start = b * opt.batch_size;
+    const int64_t count = std::min(opt.batch_size, n - start);
+    const int64_t chw = dataset.image_bytes();
+    torch::Tensor images =
+        torch::empty({count, dataset.channels, dataset.height, dataset.width}, torch::kFloat32);
+    torch::Tensor labels = torch::empty({count}, torch::kInt64);
+    float* out = images.data_ptr<float>();
+    int64_t* lab = labels.data_ptr<int64_t>();
+    for (int64_t i = 0; i < count; ++i) {
+      const int64_t index = indices[static_cast<size_t>(start + i)];
+      transform_image(dataset, split, index, augment, opt.train, opt.seed, opt.epoch,
+                      out + i * chw);
+      lab[i] = split.labels[static_cast<size_t>(index)];
+    }
+    if (opt.channels_last) images = images.contiguous(at::MemoryFormat::ChannelsLast);
+    return {std::move(images), std::move(labels)};
+  }
+
+  void work() {
+    std::unique_lock<std::mutex> lock(mu);
+    for (;;) {
+      work_cv.wait(lock, [&] { return stop || next_claim >= batches || next_claim < window_end; });
+      if (stop || next_claim >= batches) return;
+      const int64_t b = next_claim++;
+      lock.unlock();
+      Slot slot;
+      try {
+        slot.batch = build(b);
+      } catch (...) {
+        slot.error = std::current_exception();
+      }
+      lock.lock();
+      ready.emplace(b, std::move(slot));
+      ready_cv.notify_one();
+    }
+  }
+
+  void shutdown() {
+    {
+      std::lock_guard<std::mutex> lock(mu);
+      stop = true;
+    }
+    work_cv.notify_all();
+    for (auto& t : threads) t.join();
+    threads.clear();
+  }
+};
+
+BatchLoader::BatchLoader(const Dataset& dataset, const Split& split, std::vector<int64_t> indices,
+                         Augment augment, LoaderOptions options) {
+  if (options.batch_size <= 0 || options.workers < 0 || options.prefetch <= 0) {
+    core::fail_usage("batch loader: batch_size (" + std::to_string(options.batch_size) +
+                     ") and prefetch (" + std::to_string(options.prefetch) +
+                     ") must be positive, workers (" + std::to_string(options.workers) +
+                     ") at least 0");
+  }
+  for (int64_t index : indices) {
+    if (index < 0 || index >= split.size()) {
+      core::fail_usage("batch loader: index " + std::to_string(index) + " is out of range (" +
+                       std::to_string(split.size()) + " images)");
+    }
+  }
+  impl_ = std::make_unique<Impl>(dataset, split, std::move(indices), std::move(augment), options);
+  const auto n = static_cast<int64_t>(impl_->indices.size());
+  impl_->batches = options.drop_last ? n / options.batch_size
+                                     : (n + options.batch_size - 1) / options.batch_size;
+  impl_->window_end = options.prefetch;
+  const int64_t threads = std::min(options.workers, impl_->batches);
+  try {
+    for (int64_t t = 0; t < threads; ++t) impl_->threads.emplace_back([this] { impl_->work(); });
+  } catch (...) {
+    impl_->shutdown();
+    throw;
+  }
+}
+
+BatchLoader::~BatchLoader() { impl_->shutdown(); }
+
+std::optional<Batch> BatchLoader::next() {
+  Impl& m = *impl_;
+  if (m.failed) std::rethrow_exception(m.failed);
+  if (m.delivered >= m.batches) return std::nullopt;
+  const auto t0 = std::chrono::steady_clock::now();
+  auto waited = [&] {
+    m.wait_seconds += std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  };
+  if (m.threads.empty()) {  // workers = 0: build on the caller's thread
+    try {
+      Batch b = m.build(m.delivered++);
+      waited();
+      return b;
+    } catch (...) {
+      m.failed = std::current_exception();
+      throw;
+    }
+  }
+  Impl::Slot slot;
+  {
+    std::unique_lock<std::mutex> lock(m.mu);
+    m.ready_cv.wait(lock, [&] { return m.ready.count(m.delivered) > 0; });
+    auto it = m.ready.find(m.delivered);
+    slot = std::move(it->second);
+    m.ready.erase(it);
+    ++m.delivered;
+    m.window_end = m.delivered + m.opt.prefetch;
+  }
+  waited();
+  m.work_cv.notify_all();
+  if (slot.error) {
+    m.failed = slot.error;
+    m.shutdown();
+    std::rethrow_exception(slot.error);
+  }
+  return std::move(slot.batch);
+}
+
+int64_t BatchLoader::num_batches() const { return impl_->batches; }
+
+double BatchLoader::wait_seconds() const { return impl_->wait_seconds; }
+
+}  // namespace ddpipe::data

@@ -1,0 +1,73 @@
+// ddpipe::serve — the endpoints of the inference service, independent of the HTTP transport:
+// /predict, KServe V1, Open Inference Protocol V2, /metrics (docs/serving.md lists them all).
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <cstdint>
+#include <string>
+
+#include "serve/batcher.h"
+#include "serve/http.h"
+#include "serve/metrics.h"
+#include "serve/model_host.h"
+
+namespace ddpipe::serve {
+
+struct ApiOptions {
+  int64_t max_pixels = 16777216;  // width × height of an uploaded image (413 beyond)
+  int64_t max_inputs = 1024;      // images or tensors in one request (413 beyond)
+  std::string auth_token;         // required as "Authorization: Bearer …"; "" = no auth
+  bool access_log = true;         // one JSON log line per request
+};
+
+class Api {
+ public:
+  // The references must outlive the Api.
+  Api(ApiOptions options, ModelHost& host, Batcher& batcher, Metrics& metrics);
+
+  // Answers one request. Never throws: a failure becomes {"error": "…"} with the status
+  // status_for() gives it. Counts it in the metrics and writes the access log line.
+  // Thread-safe.
+  HttpResponse handle(const HttpRequest& req) noexcept;
+  // The same answer, metrics and log line for a request the transport could not complete
+  // (body over the limit, read timeout); `req` has what was read.
+  HttpResponse refuse(const HttpRequest& req, int status, const std::string& message) noexcept;
+
+  // From now on readiness answers 503, so that load balancers stop sending (shutdown).
+  void set_draining() { draining_ = true; }
+
+  struct Route;  // a matched endpoint (api.cpp)
+
+ private:
+  HttpResponse predict(const HttpRequest& req, const Route& route);
+  HttpResponse metrics(const HttpRequest& req, const Route& route);
+  HttpResponse v1_models(const HttpRequest& req, const Route& route);
+  HttpResponse v1_model(const HttpRequest& req, const Route& route);
+  HttpResponse v1_predict(const HttpRequest& req, const Route& route);
+  HttpResponse v2_server(const HttpRequest& req, const Route& route);
+  HttpResponse v2_live(const HttpRequest& req, const Route& route);
+  HttpResponse v2_ready(const HttpRequest& req, const Route& route);
+  HttpResponse v2_model(const HttpRequest& req, const Route& route);
+  HttpResponse v2_model_ready(const HttpRequest& req, const Route& route);
+  HttpResponse v2_infer(const HttpRequest& req, const Route& route);
+
+  void authorize(const HttpRequest& req) const;
+  void check_model(const Route& route, const ModelPtr& loaded) const;
+  ModelPtr ready_model() const;
+  std::vector<float> image_input(const eval::LoadedModel& m, std::string_view bytes,
+                                 const std::string& name) const;
+  std::vector<eval::Prediction> infer(const ModelPtr& m, std::vector<float> inputs, int64_t n);
+  HttpResponse finish(const HttpRequest& req, HttpResponse res, const std::string& endpoint,
+                      std::chrono::steady_clock::time_point start) noexcept;
+
+  const ApiOptions options_;
+  ModelHost& host_;
+  Batcher& batcher_;
+  Metrics& metrics_;
+  std::atomic<bool> draining_{false};
+  std::atomic<int64_t> in_flight_{0};
+  std::atomic<uint64_t> request_count_{0};
+};
+
+}  // namespace ddpipe::serve

@@ -1,0 +1,376 @@
+#include "storage/s3_store.h"
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <atomic>
+#include <cerrno>
+#include <cstring>
+#include <mutex>
+#include <optional>
+#include <thread>
+
+#include "core/error.h"
+#include "core/fs.h"
+#include "core/hash.h"
+#include "core/log.h"
+
+namespace ddpipe::storage {
+namespace {
+
+namespace fs = std::filesystem;
+
+constexpr uint64_t kMaxParts = 10000;  // S3's limit per multipart upload
+constexpr const char* kPartSizeMeta = "ddpipe-part-size";
+
+uint64_t ceil_div(uint64_t a, uint64_t b) { return (a + b - 1) / b; }
+
+// Runs fn(worker, i) for i in [0, n) on up to `workers` threads. After the first failure no new
+// items start; the first exception is rethrown once every thread has stopped.
+void parallel_for(size_t n, int workers, const std::function<void(size_t, size_t)>& fn) {
+  std::atomic<size_t> next{0};
+  std::atomic<bool> failed{false};
+  std::exception_ptr first;
+  std::mutex mu;
+  auto run = [&](size_t worker) {
+    for (size_t i; !failed && (i = next++) < n;) {
+      try {
+        fn(worker, i);
+      } catch (...) {
+        std::lock_guard<std::mutex> lock(mu);
+        if (!first) first = std::current_exception();
+        failed = true;
+      }
+    }
+  };
+  size_t threads = std::min(n, static_cast<size_t>(std::max(1, workers)));
+  std::vector<std::thread> pool;
+  for (size_t w = 1; w < threads; ++w) pool.emplace_back(run, w);
+  run(0);
+  for (auto& t : pool) t.join();
+  if (first) std::rethrow_exception(first);
+}
+
+bool is_hex(std::string_view s) {
+  return std::all_of(s.begin(), s.end(), [](char c) { return std::isxdigit(static_cast<unsigned char>(c)); });
+}
+
+std::string hex_to_bytes(const std::string& hex) {
+  std::string out(hex.size() / 2, '\0');
+  for (size_t i = 0; i < out.size(); ++i) out[i] = static_cast<char>(std::stoi(hex.substr(2 * i, 2), nullptr, 16));
+  return out;
+}
+
+void check_bucket_name(const std::string& bucket, const std::string& url) {
+  bool ok = bucket.size() >= 3 && bucket.size() <= 63 &&
+            std::all_of(bucket.begin(), bucket.end(), [](char c) {
+              return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-' || c == '.';
+            }) &&
+            std::isalnum(static_cast<unsigned char>(bucket.front())) &&
+            std::isalnum(static_cast<unsigned char>(bucket.back()));
+  if (!ok) {
+    core::fail_usage("store " + url + ": invalid bucket name '" + bucket +
+                     "' (3-63 characters: lower-case letters, digits, '-' and '.')");
+  }
+}
+
+void pwrite_all(int fd, const char* data, size_t n, uint64_t offset, const fs::path& path) {
+  while (n > 0) {
+    ssize_t w = ::pwrite(fd, data, n, static_cast<off_t>(offset));
+    if (w < 0) {
+      if (errno == EINTR) continue;
+      core::fail_storage("writing " + path.string() + ": " + std::strerror(errno));
+    }
+    data += w;
+    n -= static_cast<size_t>(w);
+    offset += static_cast<uint64_t>(w);
+  }
+}
+
+}  // namespace
+
+S3Store::S3Store(const std::string& url, S3Settings settings) : client_(std::move(settings)) {
+  if (url.rfind("s3://", 0) != 0) core::fail_usage("store " + url + ": expected s3://bucket[/prefix]");
+  std::string rest = url.substr(5);
+  size_t slash = rest.find('/');
+  bucket_ = rest.substr(0, slash);
+  check_bucket_name(bucket_, url);
+  std::string prefix = slash == std::string::npos ? "" : rest.substr(slash + 1);
+  while (!prefix.empty() && prefix.back() == '/') prefix.pop_back();
+  if (!prefix.empty()) {
+    validate_key(prefix);
+    prefix_ = prefix + "/";
+  }
+}
+
+std::string S3Store::url() const {
+  return "s3://" + bucket_ + (prefix_.empty() ? "" : "/" + prefix_.substr(0, prefix_.size() - 1));
+}
+
+std::string S3Store::object_key(const std::string& key) const {
+  validate_key(key);
+  return prefix_ + key;
+}
+
+void S3Store::with_bucket(const std::function<void()>& write) {
+  try {
+    write();
+  } catch (const S3Error& e) {
+    if (e.code() != "NoSuchBucket") throw;
+    client_.create_bucket(bucket_);
+    write();
+  }
+}
+
+void S3Store::abort_upload(const std::string& object, const std::string& upload_id) {
+  try {
+    client_.abort_multipart_upload(bucket_, object, upload_id);
+  } catch (const std::exception& e) {
+    core::log::warn("storage",
+                    "could not abort a failed multipart upload; its parts stay in the bucket "
+                    "until it is aborted",
+                    {{"bucket", bucket_}, {"key", object}, {"upload_id", upload_id},
+                     {"error", e.what()}});
+  }
+}
+
+void S3Store::upload(const std::string& key, uint64_t size, const PartReader& read) {
+  const std::string object = object_key(key);
+  const S3Settings& s = client_.settings();
+  if (size <= s.part_size) {
+    std::string scratch;
+    std::string_view body = read(0, size, scratch);
+    with_bucket([&] { client_.put_object(bucket_, object, body); });
+    return;
+  }
+  // Bigger parts when the object would need more than S3's 10000 (whole MiB).
+  const uint64_t part = std::max(s.part_size, ceil_div(ceil_div(size, kMaxParts), 1 << 20) << 20);
+  const size_t parts = ceil_div(size, part);
+  std::string upload_id;
+  with_bucket([&] {
+    upload_id = client_.create_multipart_upload(bucket_, object,
+                                                {{"x-amz-meta-" + std::string(kPartSizeMeta),
+                                                  std::to_string(part)}});
+  });
+  std::vector<std::string> etags(parts);
+  std::vector<std::string> scratch(static_cast<size_t>(std::max(1, s.parallel_parts)));
+  try {
+    parallel_for(parts, s.parallel_parts, [&](size_t worker, size_t i) {
+      uint64_t offset = i * part;
+      size_t n = static_cast<size_t>(std::min(part, size - offset));
+      etags[i] = client_.upload_part(bucket_, object, upload_id, static_cast<int>(i + 1),
+                                     read(offset, n, scratch[worker]));
+    });
+    scratch.clear();
+    try {
+      client_.complete_multipart_upload(bucket_, object, upload_id, etags);
+    } catch (const S3Error& e) {
+      // A retried Complete whose first attempt succeeded finds the upload gone.
+      if (e.code() != "NoSuchUpload") throw;
+      auto head = client_.head_object(bucket_, object);
+      std::string suffix = "-" + std::to_string(parts);
+      bool done = head && head->size == size && head->etag.size() > suffix.size() &&
+                  head->etag.compare(head->etag.size() - suffix.size(), suffix.size(), suffix) == 0;
+      if (!done) throw;
+    }
+  } catch (...) {
+    abort_upload(object, upload_id);
+    throw;
+  }
+}
+
+void S3Store::download(const std::string& key, const std::function<void(uint64_t)>& start,
+                       const ChunkWriter& write) {
+  const std::string object = object_key(key);
+  auto head = client_.head_object(bucket_, object);
+  if (!head) core::fail_not_found("store " + url() + ": no object '" + key + "'");
+  const uint64_t size = head->size;
+  const std::string& etag = head->etag;
+  const S3Settings& s = client_.settings();
+
+  // How the ETag can be checked: the MD5 of the whole object, or of the part MD5s of a
+  // multipart upload with a known part size; otherwise only the sizes are checked.
+  const bool whole_md5 = head->etag_is_digest && etag.size() == 32 && is_hex(etag);
+  uint64_t part = 0;
+  size_t dash = etag.find('-');
+  if (head->etag_is_digest && dash == 32 && is_hex(etag.substr(0, 32))) {
+    auto meta = head->metadata.find(kPartSizeMeta);
+    uint64_t p = meta == head->metadata.end() ? 0 : std::strtoull(meta->second.c_str(), nullptr, 10);
+    if (p > 0 && std::to_string(ceil_div(size, p)) == etag.substr(33)) part = p;
+  }
+  const uint64_t range = part ? part : s.part_size;
+  const size_t ranges = whole_md5 || size <= range ? 1 : ceil_div(size, range);
+  const bool hashed = whole_md5 || part > 0;
+
+  start(size);
+  std::vector<std::string> digests(ranges);
+  parallel_for(ranges, s.parallel_parts, [&](size_t, size_t i) {
+    const uint64_t offset = i * range;
+    const uint64_t n = ranges == 1 ? size : std::min(range, size - offset);
+    uint64_t got = 0;
+    std::optional<core::Hasher> md5;
+    S3Sink sink{[&] {
+                  got = 0;
+                  if (hashed) md5.emplace(core::Hasher::Algo::kMd5);
+                },
+                [&](const char* p, size_t len) {
+                  if (got + len > n) {
+                    core::fail_storage("S3 GetObject s3://" + bucket_ + "/" + object +
+                                       ": the server sent more bytes than the object holds");
+                  }
+                  write(offset + got, p, len);
+                  if (md5) md5->update(p, len);
+                  got += len;
+                }};
+    client_.get_object(bucket_, object, sink, ranges == 1 ? 0 : offset, ranges == 1 ? 0 : n, etag);
+    if (got != n) {
+      throw core::Error(core::ErrorKind::kRetryable,
+                        "S3 GetObject s3://" + bucket_ + "/" + object + ": received " +
+                            std::to_string(got) + " of " + std::to_string(n) + " bytes");
+    }
+    if (md5) digests[i] = md5->hex_digest();
+  });
+
+  std::string actual;
+  if (whole_md5) {
+    actual = digests[0];
+  } else if (part) {
+    core::Hasher all(core::Hasher::Algo::kMd5);
+    for (const auto& d : digests) all.update(hex_to_bytes(d));
+    actual = all.hex_digest() + "-" + std::to_string(ranges);
+  }
+  if (hashed && actual != etag) {
+    core::fail_storage("S3 GetObject s3://" + bucket_ + "/" + object +
+                       ": content does not match its ETag (expected " + etag + ", got " + actual +
+                       "); the object was corrupted in transit or in the store");
+  }
+}
+
+void S3Store::put(const std::string& key, std::string_view bytes) {
+  upload(key, bytes.size(),
+         [&](uint64_t offset, size_t n, std::string&) { return bytes.substr(offset, n); });
+}
+
+void S3Store::put_file(const std::string& key, const fs::path& source) {
+  int fd = ::open(source.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) core::fail_storage("cannot open " + source.string() + ": " + std::strerror(errno));
+  struct stat st {};
+  if (::fstat(fd, &st) != 0) {
+    ::close(fd);
+    core::fail_storage("cannot stat " + source.string() + ": " + std::strerror(errno));
+  }
+  try {
+    upload(key, static_cast<uint64_t>(st.st_size),
+           [&](uint64_t offset, size_t n, std::string& scratch) -> std::string_view {
+             scratch.resize(n);
+             size_t done = 0;
+             while (done < n) {
+               ssize_t r = ::pread(fd, scratch.data() + done, n - done,
+                                   static_cast<off_t>(offset + done));
+               if (r < 0 && errno == EINTR) continue;
+               if (r <= 0) {
+                 core::fail_storage("reading " + source.string() + ": " +
+                                    (r < 0 ? std::strerror(errno) : "file shrank during upload"));
+               }
+               done += static_cast<size_t>(r);
+             }
+             return scratch;
+           });
+  } catch (...) {
+    ::close(fd);
+    throw;
+  }
+  ::close(fd);
+}
+
+std::string S3Store::get(const std::string& key) {
+  std::string out;
+  download(key, [&](uint64_t size) { out.assign(size, '\0'); },
+           [&](uint64_t offset, const char* p, size_t n) { std::memcpy(&out[offset], p, n); });
+  return out;
+}
+
+void S3Store::get_file(const std::string& key, const fs::path& dest) {
+  fs::path tmp;
+  int fd = -1;
+  auto start = [&](uint64_t size) {
+    std::error_code ec;
+    if (!dest.parent_path().empty()) fs::create_directories(dest.parent_path(), ec);
+    if (ec) core::fail_storage("cannot create directory " + dest.parent_path().string() + ": " + ec.message());
+    tmp = core::temp_path_for(dest);
+    fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+    if (fd < 0) core::fail_storage("cannot create " + tmp.string() + ": " + std::strerror(errno));
+    if (::ftruncate(fd, static_cast<off_t>(size)) != 0) {
+      core::fail_storage("cannot size " + tmp.string() + ": " + std::strerror(errno));
+    }
+  };
+  try {
+    download(key, start, [&](uint64_t offset, const char* p, size_t n) { pwrite_all(fd, p, n, offset, tmp); });
+    if (::fsync(fd) != 0) core::fail_storage("fsync " + tmp.string() + ": " + std::strerror(errno));
+    ::close(fd);
+    fd = -1;
+    if (::rename(tmp.c_str(), dest.c_str()) != 0) {
+      core::fail_storage("cannot publish " + dest.string() + ": " + std::strerror(errno));
+    }
+  } catch (...) {
+    if (fd >= 0) ::close(fd);
+    if (!tmp.empty()) ::unlink(tmp.c_str());
+    throw;
+  }
+  core::sync_dir(dest.parent_path());
+}
+
+bool S3Store::exists(const std::string& key) {
+  return client_.head_object(bucket_, object_key(key)).has_value();
+}
+
+std::vector<ObjectInfo> S3Store::list(const std::string& prefix) {
+  std::vector<S3ObjectInfo> objects;
+  try {
+    objects = client_.list_objects(bucket_, prefix_ + prefix);
+  } catch (const S3Error& e) {
+    if (e.code() == "NoSuchBucket") return {};  // as a local store that was never written
+    throw;
+  }
+  std::vector<ObjectInfo> out;
+  for (auto& o : objects) {
+    std::string key = o.key.substr(prefix_.size());
+    bool temp = key.rfind(core::kTempPrefix, 0) == 0 ||
+                key.find("/" + std::string(core::kTempPrefix)) != std::string::npos;
+    if (!temp) out.push_back({key, o.size});
+  }
+  return out;
+}
+
+void S3Store::remove(const std::string& key) { client_.delete_object(bucket_, object_key(key)); }
+
+void S3Store::copy(const std::string& from, const std::string& to) {
+  const std::string src = object_key(from), dst = object_key(to);
+  auto head = client_.head_object(bucket_, src);
+  if (!head) core::fail_not_found("store " + url() + ": no object '" + from + "'");
+  const S3Settings& s = client_.settings();
+  if (head->size <= s.max_single_copy) {
+    client_.copy_object(bucket_, src, bucket_, dst);
+    return;
+  }
+  const uint64_t part = std::max(s.part_size, ceil_div(ceil_div(head->size, kMaxParts), 1 << 20) << 20);
+  const size_t parts = ceil_div(head->size, part);
+  std::string upload_id = client_.create_multipart_upload(
+      bucket_, dst, {{"x-amz-meta-" + std::string(kPartSizeMeta), std::to_string(part)}});
+  std::vector<std::string> etags(parts);
+  try {
+    parallel_for(parts, s.parallel_parts, [&](size_t, size_t i) {
+      uint64_t first = i * part, last = std::min(head->size, first + part) - 1;
+      etags[i] = client_.upload_part_copy(bucket_, dst, upload_id, static_cast<int>(i + 1),
+                                          bucket_, src, first, last);
+    });
+    client_.complete_multipart_upload(bucket_, dst, upload_id, etags);
+  } catch (...) {
+    abort_upload(dst, upload_id);
+    throw;
+  }
+}
+
+}  // namespace ddpipe::storage

@@ -1,0 +1,15 @@
+#!/usr/bin/env bash
+# Runs the request fuzzer for a bounded time over the committed seeds, plus the shared image
+# corpus (PngSuite, hostile files) when ../shared is present. Fails on any finding; crashing
+# inputs are left in WORK_DIR. Usage: run_fuzz.sh FUZZER SEED_DIR WORK_DIR SOURCE_DIR [SECONDS]
+set -euo pipefail
+fuzzer=$1 seeds=$2 work=$3 source=$4 seconds=${5:-45}
+mkdir -p "$work/corpus"
+dirs=("$work/corpus" "$seeds")
+shared=${DDPIPE_SHARED_DIR:-$source/../shared}
+for d in pngsuite/primary pngsuite/16bit pngsuite/corrupt hostile; do
+  [[ -d "$shared/testdata/images/$d" ]] && dirs+=("$shared/testdata/images/$d")
+done
+[[ ${#dirs[@]} -eq 2 ]] && echo "fuzz: shared/testdata/images not found, seeds only"
+exec "$fuzzer" -max_total_time="$seconds" -timeout=10 -rss_limit_mb=2048 -print_final_stats=1 \
+  -artifact_prefix="$work/" "${dirs[@]}"

@@ -1,0 +1,44 @@
+// The S3 test server for tests: scripts/s3-test-server.sh (Ceph RGW on 127.0.0.1) exports
+// DDPIPE_S3_TEST_{ENDPOINT,ACCESS_KEY_ID,SECRET_ACCESS_KEY,REGION,DIR}; without them the S3
+// tests skip with a message saying how to start one.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+
+#include "storage/s3_client.h"
+#include "test_util.h"
+
+namespace ddpipe::testing {
+
+// Settings for the test server (small parts so that multipart paths run), or nullopt.
+std::optional<storage::S3Settings> s3_test_settings();
+
+#define REQUIRE_S3_SERVER()                                                                  \
+  if (!::ddpipe::testing::s3_test_settings())                                               \
+  GTEST_SKIP() << "no S3 test server: DDPIPE_S3_TEST_ENDPOINT is unset (run `eval \"$("     \
+                  "scripts/s3-test-server.sh start)\"` first, or .ci/run, which starts one)"
+
+// A bucket name no other test (or test process) uses.
+std::string unique_bucket(const std::string& tag);
+// "AWS_ACCESS_KEY_ID=… AWS_SECRET_ACCESS_KEY=… AWS_ENDPOINT_URL_S3=… AWS_REGION=… " for a
+// ddpipe command line run through the shell.
+std::string s3_env_prefix();
+// Runs scripts/s3-test-server.sh with `args` on the test server's directory.
+CommandResult s3_server_script(const std::string& args);
+// The radosgw process id of the test server.
+int radosgw_pid();
+
+// /usr/bin/python3 can import boto3 (Debian python3-boto3).
+bool boto3_available();
+#define REQUIRE_BOTO3()                                                                   \
+  if (!::ddpipe::testing::boto3_available())                                             \
+  GTEST_SKIP() << "/usr/bin/python3 cannot import boto3 (apt-get install python3-boto3)"
+// "/usr/bin/python3 …/tests/storage/boto3_helper.py" (see the script for its commands).
+std::string boto3_helper();
+
+// n pseudo-random bytes from a seed.
+std::string random_bytes(size_t n, uint64_t seed);
+
+}  // namespace ddpipe::testing
