@@ -165,6 +165,7 @@ std::vector<Field> schema(Config& c) {
       num_field("dist.bucket_mb", &c.dist.bucket_mb, 0.001, 1024.0),
       num_field("dist.timeout_s", &c.dist.timeout_s, 0.1, 86400.0),
       num_field("dist.rdzv_timeout_s", &c.dist.rdzv_timeout_s, 0.1, 86400.0),
+      num_field("dist.heartbeat_timeout_s", &c.dist.heartbeat_timeout_s, 2.0, 86400.0),
       int_field("dist.max_restarts", &c.dist.max_restarts, 0, 1000),
       int_field("dist.nnodes", &c.dist.nnodes, 1, 100000),
       int_field("dist.node_rank", &c.dist.node_rank, 0, 100000),

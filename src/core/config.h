@@ -78,6 +78,7 @@ struct DistConfig {
   double bucket_mb = 4.0;   // gradient bucket size
   double timeout_s = 300.0;  // every collective
   double rdzv_timeout_s = 600.0;  // how long ranks wait for the master and each other at start
+  double heartbeat_timeout_s = 30.0;  // a rank silent this long is lost: the group exits 128
   int64_t max_restarts = 0;  // `launch`: restarts of the whole local group after a failure
   int64_t nnodes = 1;        // `launch`: nodes of the job (torchrun --nnodes)
   int64_t node_rank = 0;     // `launch`: this node's index (torchrun --node-rank)

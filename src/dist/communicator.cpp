@@ -10,7 +10,11 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <condition_variable>
+#include <cstdio>
+#include <cstdlib>
 #include <map>
+#include <mutex>
 #include <thread>
 
 #include "core/error.h"
@@ -19,10 +23,95 @@
 namespace ddpipe::dist {
 
 struct Communicator::Impl {
+  WorldInfo world;
   std::string local_address;
+  std::string master_ip;
   c10::intrusive_ptr<c10d::Store> store;
   c10::intrusive_ptr<c10d::ProcessGroupGloo> pg;
   std::chrono::milliseconds timeout;
+  std::chrono::milliseconds heartbeat_timeout{30000};
+
+  // Heartbeat thread, with its own store connection so that it never waits behind the trainer.
+  std::thread heartbeat;
+  std::mutex hb_mu;
+  std::condition_variable hb_cv;
+  bool hb_stop = false;
+
+  ~Impl() { stop_heartbeat(); }
+
+  void stop_heartbeat() {
+    {
+      std::lock_guard<std::mutex> lock(hb_mu);
+      hb_stop = true;
+    }
+    hb_cv.notify_all();
+    if (heartbeat.joinable()) heartbeat.join();
+  }
+
+  static int64_t now_ms() {
+    return std::chrono::duration_cast<std::chrono::milliseconds>(
+               std::chrono::system_clock::now().time_since_epoch())
+        .count();
+  }
+
+  static std::vector<uint8_t> bytes(const std::string& s) { return {s.begin(), s.end()}; }
+  static std::string text(const std::vector<uint8_t>& b) { return {b.begin(), b.end()}; }
+
+  [[noreturn]] void leave(const std::string& reason) {
+    core::log::error("dist", reason + "; leaving with exit code 128 so the group can restart");
+    core::record_error_file(reason, core::ErrorKind::kRetryable);
+    std::fflush(nullptr);
+    std::_Exit(core::exit_code(core::ErrorKind::kRetryable));
+  }
+
+  void heartbeat_loop() {
+    c10::intrusive_ptr<c10d::TCPStore> client;
+    auto last_contact = std::chrono::steady_clock::now();
+    const std::string me = std::to_string(world.rank);
+    std::unique_lock<std::mutex> lock(hb_mu);
+    while (!hb_stop) {
+      lock.unlock();
+      try {
+        if (!client) {
+          c10d::TCPStoreOptions o;
+          o.port = static_cast<uint16_t>(world.master_port);
+          o.isServer = false;
+          o.waitWorkers = false;
+          o.timeout = std::chrono::seconds(2);
+          client = c10::make_intrusive<c10d::TCPStore>(master_ip, o);
+        }
+        client->set("ddpipe/hb/" + me, bytes(std::to_string(now_ms())));
+        last_contact = std::chrono::steady_clock::now();
+        if (client->check({"ddpipe/abort"})) {
+          std::string why = text(client->get("ddpipe/abort"));
+          if (!hb_stop) leave("another rank failed: " + why);
+        }
+        const int64_t now = now_ms();
+        for (int64_t r = 0; r < world.world_size && !hb_stop; ++r) {
+          if (r == world.rank) continue;
+          const int64_t seen = std::stoll(text(client->get("ddpipe/hb/" + std::to_string(r))));
+          if (now - seen > heartbeat_timeout.count()) {
+            std::string addr = text(client->get("ddpipe/addr/" + std::to_string(r)));
+            std::string why = "rank " + std::to_string(r) + " (" + addr + ") lost: no heartbeat for " +
+                              std::to_string((now - seen) / 1000) + " s";
+            client->set("ddpipe/abort", bytes(why));
+            leave(why);
+          }
+        }
+      } catch (const std::exception& e) {
+        client.reset();  // reconnect next time
+        auto silent = std::chrono::steady_clock::now() - last_contact;
+        if (silent > heartbeat_timeout && !hb_stop) {
+          leave("lost contact with the rendezvous store of the master at " + master_ip + ":" +
+                std::to_string(world.master_port) + " for " +
+                std::to_string(std::chrono::duration_cast<std::chrono::seconds>(silent).count()) +
+                " s");
+        }
+      }
+      lock.lock();
+      hb_cv.wait_for(lock, std::chrono::seconds(1), [&] { return hb_stop; });
+    }
+  }
 };
 
 namespace {
@@ -114,9 +203,12 @@ std::string interface_of(const std::string& ip) {
 }  // namespace
 
 Communicator::Communicator(const WorldInfo& world, std::chrono::milliseconds timeout,
-                           std::chrono::milliseconds rendezvous_timeout)
+                           std::chrono::milliseconds rendezvous_timeout,
+                           std::chrono::milliseconds heartbeat_timeout)
     : world_(world), impl_(std::make_unique<Impl>()) {
+  impl_->world = world;
   impl_->timeout = timeout;
+  impl_->heartbeat_timeout = heartbeat_timeout;
   if (rendezvous_timeout.count() <= 0) rendezvous_timeout = timeout;
   if (world.world_size == 1) return;
   const std::string where = world.master_addr + ":" + std::to_string(world.master_port);
@@ -150,6 +242,7 @@ Communicator::Communicator(const WorldInfo& world, std::chrono::milliseconds tim
         deadline - std::chrono::steady_clock::now());
     impl_->store = c10::make_intrusive<c10d::TCPStore>(master_ip, opts);
     impl_->store->setTimeout(timeout);
+    impl_->master_ip = master_ip;
   } catch (const std::exception& e) {
     rethrow("rendezvous with the master at " + where + " (" + who + ")", e);
   }
@@ -176,11 +269,26 @@ Communicator::Communicator(const WorldInfo& world, std::chrono::milliseconds tim
   } catch (const std::exception& e) {
     rethrow("creating the Gloo process group via " + where + " (" + who + ")", e);
   }
+  impl_->store->set("ddpipe/addr/" + std::to_string(world.rank), Impl::bytes(impl_->local_address));
+  impl_->store->set("ddpipe/hb/" + std::to_string(world.rank),
+                    Impl::bytes(std::to_string(Impl::now_ms())));
+  impl_->heartbeat = std::thread([impl = impl_.get()] { impl->heartbeat_loop(); });
   core::log::info("dist", "process group ready",
                   {{"world_size", world.world_size}, {"master", where}, {"backend", "gloo"}});
 }
 
 const std::string& Communicator::local_address() const { return impl_->local_address; }
+
+void Communicator::abort(const std::string& reason) noexcept {
+  if (world_.world_size == 1 || !impl_->store) return;
+  try {
+    impl_->store->set("ddpipe/abort",
+                      Impl::bytes("rank " + std::to_string(world_.rank) + ": " + reason));
+  } catch (...) {
+  }
+}
+
+void Communicator::stop_heartbeat() noexcept { impl_->stop_heartbeat(); }
 
 Communicator::~Communicator() = default;
 

@@ -2,7 +2,15 @@
 // rendezvous through c10d::TCPStore (rank 0 hosts it at MASTER_ADDR:MASTER_PORT), collectives
 // through c10d::ProcessGroupGloo. With world size 1 nothing touches the network and every
 // collective is a no-op. Every collective and the rendezvous honour `timeout`; a timeout or a
-// lost peer throws core::Error(kRetryable) naming the operation.
+// lost peer throws core::Error(kRetryable) naming the operation and, when the heartbeats tell,
+// the rank and address that went silent.
+//
+// Gang failure detection (world size > 1): every rank publishes a heartbeat in the rendezvous
+// store each second. When a rank fails it raises an abort flag there; when a rank's heartbeat is
+// older than `heartbeat_timeout`, or this rank cannot reach the store for that long, the job is
+// lost too. In those cases every surviving rank logs the reason, records it in
+// $TORCHELASTIC_ERROR_FILE and exits with code 128 (retry) within seconds, instead of hanging in
+// a collective until its timeout — so an orchestrator can restart the whole group.
 // One communicator per process; its methods are called from one thread.
 #pragma once
 
@@ -22,7 +30,8 @@ class Communicator {
   // wait for the master's address to resolve and for every rank to join. Gloo binds to
   // $GLOO_SOCKET_IFNAME if set, else to the local address that routes to MASTER_ADDR (logged).
   Communicator(const WorldInfo& world, std::chrono::milliseconds timeout,
-               std::chrono::milliseconds rendezvous_timeout = std::chrono::milliseconds(0));
+               std::chrono::milliseconds rendezvous_timeout = std::chrono::milliseconds(0),
+               std::chrono::milliseconds heartbeat_timeout = std::chrono::seconds(30));
   ~Communicator();
 
   int64_t rank() const { return world_.rank; }
@@ -44,6 +53,11 @@ class Communicator {
 
   // The local address Gloo uses (for logs and tests).
   const std::string& local_address() const;
+
+  // Tells the other ranks that this one fails (they exit 128); best effort, never throws.
+  void abort(const std::string& reason) noexcept;
+  // Stops the heartbeat (call once training is over, before the ranks exit one by one).
+  void stop_heartbeat() noexcept;
 
  private:
   struct Impl;

@@ -27,6 +27,12 @@ constexpr const char* kPartSizeMeta = "ddpipe-part-size";
 
 uint64_t ceil_div(uint64_t a, uint64_t b) { return (a + b - 1) / b; }
 
+// The configured part size, or more (whole MiB) when the object would need over 10000 parts.
+uint64_t part_size_for(uint64_t size, uint64_t configured) {
+  if (ceil_div(size, configured) <= kMaxParts) return configured;
+  return ceil_div(ceil_div(size, kMaxParts), 1 << 20) << 20;
+}
+
 // Runs fn(worker, i) for i in [0, n) on up to `workers` threads. After the first failure no new
 // items start; the first exception is rethrown once every thread has stopped.
 void parallel_for(size_t n, int workers, const std::function<void(size_t, size_t)>& fn) {
@@ -145,8 +151,7 @@ void S3Store::upload(const std::string& key, uint64_t size, const PartReader& re
     with_bucket([&] { client_.put_object(bucket_, object, body); });
     return;
   }
-  // Bigger parts when the object would need more than S3's 10000 (whole MiB).
-  const uint64_t part = std::max(s.part_size, ceil_div(ceil_div(size, kMaxParts), 1 << 20) << 20);
+  const uint64_t part = part_size_for(size, s.part_size);
   const size_t parts = ceil_div(size, part);
   std::string upload_id;
   with_bucket([&] {
@@ -355,7 +360,7 @@ void S3Store::copy(const std::string& from, const std::string& to) {
     client_.copy_object(bucket_, src, bucket_, dst);
     return;
   }
-  const uint64_t part = std::max(s.part_size, ceil_div(ceil_div(head->size, kMaxParts), 1 << 20) << 20);
+  const uint64_t part = part_size_for(head->size, s.part_size);
   const size_t parts = ceil_div(head->size, part);
   std::string upload_id = client_.create_multipart_upload(
       bucket_, dst, {{"x-amz-meta-" + std::string(kPartSizeMeta), std::to_string(part)}});

@@ -11,6 +11,7 @@
 #include "core/clock.h"
 #include "core/error.h"
 #include "core/fs.h"
+#include "core/hash.h"
 #include "core/log.h"
 #include "core/progress.h"
 #include "data/ingest.h"
@@ -131,6 +132,10 @@ std::optional<registry::CheckpointRef> checkpoint_to_resume(registry::Registry& 
   return std::nullopt;
 }
 
+TrainResult train_with(const core::Config& config, const dist::WorldInfo& world,
+                       dist::Communicator& comm, storage::Store& store,
+                       const data::Dataset& dataset, const std::string& run_id, double t_start);
+
 }  // namespace
 
 std::string effective_run_id(const core::Config& config) {
@@ -141,7 +146,6 @@ std::string effective_run_id(const core::Config& config) {
 
 TrainResult train(const core::Config& config, const dist::WorldInfo& world) {
   const double t_start = core::monotonic_seconds();
-  const bool is_main = world.rank == 0;
   const std::string run_id = effective_run_id(config);
   configure_runtime(config, world);
   core::log::info("train", "rank starting",
@@ -150,7 +154,6 @@ TrainResult train(const core::Config& config, const dist::WorldInfo& world) {
                    {"run_id", run_id}});
 
   auto store = storage::open_store(config.store, config.s3);
-  registry::Registry reg(*store);
 
   // Data: ingested content, verified through the local cache.
   std::string digest = config.data.digest.empty()
@@ -159,9 +162,27 @@ TrainResult train(const core::Config& config, const dist::WorldInfo& world) {
   const auto cache_dir = core::expand_user(config.cache_dir);
   data::Dataset dataset = data::load_ingested(*store, config.data.name, digest, cache_dir);
 
-  dist::Communicator comm(
-      world, std::chrono::milliseconds(static_cast<int64_t>(config.dist.timeout_s * 1000)),
-      std::chrono::milliseconds(static_cast<int64_t>(config.dist.rdzv_timeout_s * 1000)));
+  auto ms = [](double s) { return std::chrono::milliseconds(static_cast<int64_t>(s * 1000)); };
+  dist::Communicator comm(world, ms(config.dist.timeout_s), ms(config.dist.rdzv_timeout_s),
+                          ms(config.dist.heartbeat_timeout_s));
+  try {
+    TrainResult result = train_with(config, world, comm, *store, dataset, run_id, t_start);
+    comm.stop_heartbeat();
+    return result;
+  } catch (const std::exception& e) {
+    comm.abort(e.what());  // the other ranks leave at once instead of waiting for a timeout
+    throw;
+  }
+}
+
+namespace {
+
+TrainResult train_with(const core::Config& config, const dist::WorldInfo& world,
+                       dist::Communicator& comm, storage::Store& store,
+                       const data::Dataset& dataset, const std::string& run_id, double t_start) {
+  const bool is_main = world.rank == 0;
+  const auto cache_dir = core::expand_user(config.cache_dir);
+  registry::Registry reg(store);
 
   // Model: identical initialisation from the seed; DataParallel broadcasts rank 0's anyway.
   torch::manual_seed(static_cast<uint64_t>(config.seed));
@@ -363,6 +384,7 @@ TrainResult train(const core::Config& config, const dist::WorldInfo& world) {
          {{"dataset", "datasets/" + dataset.name + "/" + dataset.digest + "/"},
           {"resumed_from", resumed ? resumed->id() : ""}}}};
     std::string weights = model::save_state(*net);
+    manifest["model_sha256"] = core::sha256_hex(weights);
     uploads->submit("model version", [&, weights, manifest] {
       // Retried as a whole: a version without manifest is invisible, so a retry is harmless.
       if (result.version.empty()) {
@@ -388,4 +410,5 @@ TrainResult train(const core::Config& config, const dist::WorldInfo& world) {
   return result;
 }
 
+}  // namespace
 }  // namespace ddpipe::train

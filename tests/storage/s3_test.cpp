@@ -1,0 +1,465 @@
+// S3Store and S3Client against a real S3 server (Ceph RGW from scripts/s3-test-server.sh; the
+// tests skip without one), boto3 interoperability, and the signer of real requests checked
+// against botocore's.
+#include <arpa/inet.h>
+#include <gtest/gtest.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <fstream>
+#include <map>
+#include <mutex>
+#include <nlohmann/json.hpp>
+#include <sstream>
+#include <thread>
+
+#include "core/error.h"
+#include "core/fs.h"
+#include "core/hash.h"
+#include "s3_test_env.h"
+#include "storage/s3_store.h"
+
+namespace ddpipe::storage {
+namespace {
+
+using testing::random_bytes;
+
+core::Error error_of(const std::function<void()>& f) {
+  try {
+    f();
+  } catch (const core::Error& e) {
+    return e;
+  }
+  ADD_FAILURE() << "no error thrown";
+  return core::Error(core::ErrorKind::kInternal, "");
+}
+
+S3Store make_store(const std::string& tag, const std::string& prefix = "p/q") {
+  return S3Store("s3://" + testing::unique_bucket(tag) + (prefix.empty() ? "" : "/" + prefix),
+                 *testing::s3_test_settings());
+}
+
+void write_file(const std::filesystem::path& p, const std::string& bytes) {
+  std::ofstream(p, std::ios::binary) << bytes;
+}
+
+TEST(S3Store, SmallObjectsRoundTrip) {
+  REQUIRE_S3_SERVER();
+  S3Store store = make_store("small");
+  store.put("models/a/x.json", "{}");  // creates the bucket
+  store.put("models/b/y.bin", std::string(1000, 'y'));
+  store.put("metrics/a/empty", "");
+  EXPECT_TRUE(store.exists("models/a/x.json"));
+  EXPECT_EQ(store.get("models/b/y.bin"), std::string(1000, 'y'));
+  EXPECT_EQ(store.get("metrics/a/empty"), "");
+  auto all = store.list("models/");
+  ASSERT_EQ(all.size(), 2u);
+  EXPECT_EQ(all[0].key, "models/a/x.json");
+  EXPECT_EQ(all[1].size, 1000u);
+  EXPECT_EQ(store.list("models/a").size(), 1u);
+  EXPECT_EQ(store.list("").size(), 3u);
+  // The prefix is part of the S3 key, not of the store key.
+  EXPECT_TRUE(store.client().head_object(store.bucket(), "p/q/models/a/x.json").has_value());
+
+  testing::TempDir dir;
+  store.get_file("models/b/y.bin", dir / "deep/er/y.bin");
+  EXPECT_EQ(core::read_file(dir / "deep/er/y.bin"), std::string(1000, 'y'));
+  store.put("models/a/x.json", "{\"v\":2}");  // replaced at once
+  EXPECT_EQ(store.get("models/a/x.json"), "{\"v\":2}");
+  store.remove("models/a/x.json");
+  EXPECT_FALSE(store.exists("models/a/x.json"));
+  EXPECT_FALSE(store.try_get("models/a/x.json").has_value());
+  EXPECT_EQ(store.url(), "s3://" + store.bucket() + "/p/q");
+}
+
+TEST(S3Store, MissingObjectsAndBuckets) {
+  REQUIRE_S3_SERVER();
+  S3Store store = make_store("missing");
+  // A bucket that was never written is an empty store, as a local folder that does not exist.
+  EXPECT_TRUE(store.list("").empty());
+  EXPECT_FALSE(store.exists("a/b"));
+  store.remove("a/b");
+  core::Error e = error_of([&] { store.get("nope/x"); });
+  EXPECT_EQ(e.kind(), core::ErrorKind::kNotFound);
+  EXPECT_NE(std::string(e.what()).find("nope/x"), std::string::npos) << e.what();
+  store.put("a/b", "x");
+  testing::TempDir dir;
+  EXPECT_EQ(error_of([&] { store.get_file("a/c", dir / "c"); }).kind(), core::ErrorKind::kNotFound);
+  EXPECT_FALSE(std::filesystem::exists(dir / "c"));
+  EXPECT_EQ(error_of([&] { store.copy("a/c", "a/d"); }).kind(), core::ErrorKind::kNotFound);
+  EXPECT_EQ(error_of([&] { store.put("a/../b", "x"); }).kind(), core::ErrorKind::kUsage);
+}
+
+TEST(S3Store, MultipartRoundTripFromMemoryAndFile) {
+  REQUIRE_S3_SERVER();
+  S3Store store = make_store("multi");
+  const std::string data = random_bytes((13u << 20) + 12345, 1);  // 3 parts of 5 MiB
+  store.put("big/mem.bin", data);
+  testing::TempDir dir;
+  write_file(dir / "src.bin", data);
+  store.put_file("big/file.bin", dir / "src.bin");
+  for (const char* key : {"big/mem.bin", "big/file.bin"}) {
+    SCOPED_TRACE(key);
+    auto head = store.client().head_object(store.bucket(), store.object_key(key));
+    ASSERT_TRUE(head);
+    EXPECT_EQ(head->size, data.size());
+    EXPECT_EQ(head->etag.substr(head->etag.size() - 2), "-3") << head->etag;
+    EXPECT_EQ(head->metadata["ddpipe-part-size"], std::to_string(5u << 20));
+    EXPECT_TRUE(store.get(key) == data);
+    store.get_file(key, dir / "back.bin");
+    EXPECT_TRUE(core::read_file(dir / "back.bin") == data);
+  }
+  auto listed = store.list("big/");
+  ASSERT_EQ(listed.size(), 2u);
+  EXPECT_EQ(listed[0].size, data.size());
+  EXPECT_TRUE(store.client().list_multipart_uploads(store.bucket(), "").empty());
+  // No temporary files beside the destination.
+  for (auto& e : std::filesystem::directory_iterator(dir.path())) {
+    EXPECT_EQ(e.path().filename().string().rfind(".tmp-", 0), std::string::npos) << e.path();
+  }
+}
+
+TEST(S3Store, ListPaginates) {
+  REQUIRE_S3_SERVER();
+  auto settings = *testing::s3_test_settings();
+  settings.list_page_size = 4;
+  S3Store store("s3://" + testing::unique_bucket("page") + "/x", settings);
+  std::vector<std::string> keys;
+  for (int i = 0; i < 11; ++i) keys.push_back("k/" + std::to_string(100 + i * 7 % 11));
+  for (auto& k : keys) store.put(k, k);
+  store.put("other/z", "z");
+  std::sort(keys.begin(), keys.end());
+  auto listed = store.list("k/");
+  ASSERT_EQ(listed.size(), keys.size());
+  for (size_t i = 0; i < keys.size(); ++i) EXPECT_EQ(listed[i].key, keys[i]);
+  auto page = store.client().list_objects_page(store.bucket(), "x/k/", "", 4);
+  EXPECT_EQ(page.objects.size(), 4u);
+  EXPECT_FALSE(page.next_token.empty());
+}
+
+TEST(S3Client, RangedGet) {
+  REQUIRE_S3_SERVER();
+  S3Store store = make_store("range", "");
+  const std::string data = random_bytes(100000, 2);
+  store.put("r", data);
+  S3Client& c = store.client();
+  EXPECT_EQ(c.get_range(store.bucket(), "r", 0, 10), data.substr(0, 10));
+  EXPECT_EQ(c.get_range(store.bucket(), "r", 99990, 10), data.substr(99990));
+  EXPECT_EQ(c.get_range(store.bucket(), "r", 500, 0), data.substr(500));
+  EXPECT_EQ(c.get_range(store.bucket(), "r", 99000, 5000), data.substr(99000));  // clipped
+  core::Error e = error_of([&] { c.get_range(store.bucket(), "r", 200000, 10); });
+  EXPECT_EQ(e.kind(), core::ErrorKind::kStorage);
+  EXPECT_NE(std::string(e.what()).find("HTTP 416"), std::string::npos) << e.what();
+}
+
+TEST(S3Store, CopySingleAndMultipart) {
+  REQUIRE_S3_SERVER();
+  auto settings = *testing::s3_test_settings();
+  settings.max_single_copy = 6u << 20;
+  S3Store store("s3://" + testing::unique_bucket("copy"), settings);
+  store.put("small", "hello");
+  store.copy("small", "dir/small-copy");
+  EXPECT_EQ(store.get("dir/small-copy"), "hello");
+  const std::string big = random_bytes((12u << 20) + 7, 3);
+  store.put("big", big);
+  store.copy("big", "dir/big-copy");  // above max_single_copy: UploadPartCopy
+  auto head = store.client().head_object(store.bucket(), "dir/big-copy");
+  ASSERT_TRUE(head);
+  EXPECT_EQ(head->etag.substr(head->etag.size() - 2), "-3") << head->etag;
+  EXPECT_TRUE(store.get("dir/big-copy") == big);
+  EXPECT_TRUE(store.client().list_multipart_uploads(store.bucket(), "").empty());
+}
+
+TEST(S3Client, PresignedGetNeedsNoCredentials) {
+  REQUIRE_S3_SERVER();
+  S3Store store = make_store("presign", "");
+  store.put("dir/a file+x.txt", "presigned content");
+  std::string url = store.client().presign_url("GET", store.bucket(), "dir/a file+x.txt", 60);
+  EXPECT_EQ(url.find(testing::s3_test_settings()->credentials.secret_access_key), std::string::npos);
+  auto r = testing::run_command("curl -sS --fail '" + url + "'");
+  EXPECT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_EQ(r.output, "presigned content");
+  std::string tampered = url;
+  tampered.back() = tampered.back() == '0' ? '1' : '0';
+  EXPECT_NE(testing::run_command("curl -sS --fail '" + tampered + "'").exit_code, 0);
+}
+
+TEST(S3Store, WrongSecretNamesTheAccessKeyNeverTheSecret) {
+  REQUIRE_S3_SERVER();
+  auto settings = *testing::s3_test_settings();
+  const std::string secret = "wrong-secret-Zq9xV7";
+  settings.credentials.secret_access_key = secret;
+  S3Store store("s3://" + testing::unique_bucket("auth"), settings);
+  for (auto op : std::vector<std::function<void()>>{[&] { store.put("a", "x"); },
+                                                     [&] { store.exists("a"); },
+                                                     [&] { store.list(""); }}) {
+    core::Error e = error_of(op);
+    std::string m = e.what();
+    EXPECT_EQ(e.kind(), core::ErrorKind::kStorage) << m;
+    EXPECT_NE(m.find("authentication failed for access key id '" +
+                     settings.credentials.access_key_id + "'"),
+              std::string::npos)
+        << m;
+    EXPECT_NE(m.find("HTTP 403"), std::string::npos) << m;
+    EXPECT_EQ(m.find(secret), std::string::npos) << m;
+  }
+  std::string m = error_of([&] { store.put("a", "x"); }).what();
+  EXPECT_NE(m.find("SignatureDoesNotMatch"), std::string::npos) << m;
+  EXPECT_NE(m.find("s3://" + store.bucket() + "/a"), std::string::npos) << m;
+}
+
+TEST(S3Store, VirtualHostedStyle) {
+  REQUIRE_S3_SERVER();
+  auto settings = *testing::s3_test_settings();
+  // radosgw knows "localhost" as its DNS name; curl resolves *.localhost to the loopback.
+  std::string hostport = settings.endpoint.substr(settings.endpoint.rfind(':'));
+  settings.endpoint = "http://localhost" + hostport;
+  settings.path_style = false;
+  S3Store store("s3://" + testing::unique_bucket("vhost") + "/v", settings);
+  const std::string data = random_bytes((6u << 20) + 1, 4);
+  store.put("k/obj", data);
+  EXPECT_TRUE(store.get("k/obj") == data);
+  ASSERT_EQ(store.list("k/").size(), 1u);
+  // The same object through path-style addressing.
+  S3Store path_style("s3://" + store.bucket() + "/v", *testing::s3_test_settings());
+  EXPECT_TRUE(path_style.get("k/obj") == data);
+}
+
+// RGW refuses parts under 5 MiB at CompleteMultipartUpload (EntityTooSmall): a permanent error
+// after the parts are stored. The upload must be aborted and no object appear.
+TEST(S3Store, FailedCompleteAbortsTheUpload) {
+  REQUIRE_S3_SERVER();
+  auto settings = *testing::s3_test_settings();
+  settings.part_size = 64 << 10;
+  S3Store store("s3://" + testing::unique_bucket("abort"), settings);
+  store.put("keep", "k");
+  core::Error e = error_of([&] { store.put("obj", random_bytes(200 << 10, 5)); });
+  std::string m = e.what();
+  EXPECT_EQ(e.kind(), core::ErrorKind::kStorage) << m;
+  EXPECT_NE(m.find("CompleteMultipartUpload s3://" + store.bucket() + "/obj"), std::string::npos) << m;
+  EXPECT_NE(m.find("HTTP 400 EntityTooSmall"), std::string::npos) << m;
+  EXPECT_FALSE(store.exists("obj"));
+  EXPECT_TRUE(store.client().list_multipart_uploads(store.bucket(), "").empty())
+      << "the failed upload left parts behind";
+}
+
+// The composite-ETag check catches content that is not what was uploaded: here the recorded
+// part size is a lie, so the parts read back do not hash to the ETag.
+TEST(S3Store, ContentNotMatchingTheETagIsRejected) {
+  REQUIRE_S3_SERVER();
+  S3Store store = make_store("etag", "");
+  S3Client& c = store.client();
+  const std::string data = random_bytes(15u << 20, 6);
+  c.create_bucket(store.bucket());
+  std::string id = c.create_multipart_upload(store.bucket(), "obj", {{"x-amz-meta-ddpipe-part-size", std::to_string(6u << 20)}});
+  std::vector<std::string> etags;
+  for (int i = 0; i < 3; ++i) {
+    etags.push_back(c.upload_part(store.bucket(), "obj", id, i + 1, std::string_view(data).substr(i * (5u << 20), 5u << 20)));
+  }
+  c.complete_multipart_upload(store.bucket(), "obj", id, etags);
+  testing::TempDir dir;
+  core::Error e = error_of([&] { store.get_file("obj", dir / "obj"); });
+  EXPECT_EQ(e.kind(), core::ErrorKind::kStorage);
+  EXPECT_NE(std::string(e.what()).find("does not match its ETag"), std::string::npos) << e.what();
+  EXPECT_FALSE(std::filesystem::exists(dir / "obj"));
+  EXPECT_TRUE(std::filesystem::is_empty(dir.path())) << "a temporary file was left behind";
+}
+
+TEST(S3Boto3, ObjectsRoundTripBothWays) {
+  REQUIRE_S3_SERVER();
+  REQUIRE_BOTO3();
+  S3Store store = make_store("boto", "");
+  testing::TempDir dir;
+  const std::string small = random_bytes(1000, 7), big = random_bytes((11u << 20) + 3, 8);
+  store.put("ddpipe/small", small);
+  store.put("ddpipe/big", big);
+  const std::string py = testing::boto3_helper() + " ";
+  for (auto [key, bytes] : {std::pair{"ddpipe/small", &small}, std::pair{"ddpipe/big", &big}}) {
+    auto r = testing::run_command(py + "get " + store.bucket() + " " + key + " " + (dir / "b3").string());
+    ASSERT_EQ(r.exit_code, 0) << r.output;
+    EXPECT_TRUE(core::read_file(dir / "b3") == *bytes) << key << " read by boto3 differs";
+  }
+  write_file(dir / "small", small);
+  write_file(dir / "big", big);
+  for (const char* name : {"small", "big"}) {
+    auto r = testing::run_command(py + "put " + store.bucket() + " boto/" + name + " " + (dir / name).string());
+    ASSERT_EQ(r.exit_code, 0) << r.output;
+  }
+  EXPECT_TRUE(store.get("boto/small") == small);
+  store.get_file("boto/big", dir / "big.back");  // boto3's multipart: 3 parts of 5 MiB
+  EXPECT_TRUE(core::read_file(dir / "big.back") == big);
+  auto head = store.client().head_object(store.bucket(), "boto/big");
+  ASSERT_TRUE(head);
+  EXPECT_EQ(head->etag.substr(head->etag.size() - 2), "-3");
+}
+
+// ---- the signer of real requests against botocore's --------------------------------------------
+
+// Accepts HTTP requests on 127.0.0.1, records them and answers 200 with a body that satisfies
+// every S3Client call (an UploadId, an untruncated listing).
+class CaptureServer {
+ public:
+  CaptureServer() {
+    fd_ = ::socket(AF_INET, SOCK_STREAM, 0);
+    sockaddr_in a{};
+    a.sin_family = AF_INET;
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    socklen_t len = sizeof a;
+    EXPECT_EQ(::bind(fd_, reinterpret_cast<sockaddr*>(&a), len), 0);
+    EXPECT_EQ(::listen(fd_, 16), 0);
+    ::getsockname(fd_, reinterpret_cast<sockaddr*>(&a), &len);
+    port_ = ntohs(a.sin_port);
+    thread_ = std::thread([this] { serve(); });
+  }
+  ~CaptureServer() {
+    ::shutdown(fd_, SHUT_RDWR);
+    ::close(fd_);
+    thread_.join();
+  }
+  int port() const { return port_; }
+  std::vector<std::string> requests() {
+    std::lock_guard<std::mutex> lock(mu_);
+    return requests_;
+  }
+
+ private:
+  void serve() {
+    for (;;) {
+      int c = ::accept(fd_, nullptr, nullptr);
+      if (c < 0) return;
+      std::string req;
+      char buf[65536];
+      size_t body_at = std::string::npos, need = 0;
+      for (ssize_t n; (n = ::read(c, buf, sizeof buf)) > 0;) {
+        req.append(buf, static_cast<size_t>(n));
+        if (body_at == std::string::npos && (body_at = req.find("\r\n\r\n")) != std::string::npos) {
+          body_at += 4;
+          std::string lower = req.substr(0, body_at);
+          std::transform(lower.begin(), lower.end(), lower.begin(), ::tolower);
+          size_t cl = lower.find("content-length:");
+          need = cl == std::string::npos ? 0 : std::stoul(lower.substr(cl + 15));
+        }
+        if (body_at != std::string::npos && req.size() >= body_at + need) break;
+      }
+      const std::string body =
+          "<R><UploadId>upload-1</UploadId><IsTruncated>false</IsTruncated><ETag>\"e\"</ETag></R>";
+      bool head = req.rfind("HEAD", 0) == 0;
+      std::string resp = "HTTP/1.1 200 OK\r\nETag: \"e\"\r\nConnection: close\r\nContent-Length: " +
+                         std::to_string(head ? 0 : body.size()) + "\r\n\r\n" + (head ? "" : body);
+      (void)!::write(c, resp.data(), resp.size());
+      ::close(c);
+      std::lock_guard<std::mutex> lock(mu_);
+      requests_.push_back(req);
+    }
+  }
+  int fd_ = -1;
+  int port_ = 0;
+  std::thread thread_;
+  std::mutex mu_;
+  std::vector<std::string> requests_;
+};
+
+// The input botocore needs to sign a captured request the same way: method, URL, the headers
+// ddpipe signed, body and time.
+nlohmann::json botocore_input(const std::string& raw, const S3Settings& s, std::string* authz) {
+  size_t body_at = raw.find("\r\n\r\n") + 4;
+  std::istringstream lines(raw.substr(0, body_at));
+  std::string line, method, target;
+  std::getline(lines, line);
+  std::istringstream(line) >> method >> target;
+  std::map<std::string, std::string> headers;
+  while (std::getline(lines, line) && line != "\r") {
+    size_t colon = line.find(':');
+    std::string name = line.substr(0, colon), value = line.substr(colon + 1);
+    std::transform(name.begin(), name.end(), name.begin(), ::tolower);
+    value = value.substr(value.find_first_not_of(' '));
+    value.erase(value.find_last_not_of("\r") + 1);
+    headers[name] = value;
+  }
+  *authz = headers["authorization"];
+  std::string signed_list = authz->substr(authz->find("SignedHeaders=") + 14);
+  signed_list = signed_list.substr(0, signed_list.find(','));
+  nlohmann::json h = nlohmann::json::object();
+  std::istringstream names(signed_list);
+  for (std::string n; std::getline(names, n, ';');) h[n] = headers.at(n);
+  return {{"method", method},
+          {"url", "http://" + headers["host"] + target},
+          {"headers", h},
+          {"body", raw.substr(body_at)},
+          {"unsigned", headers["x-amz-content-sha256"] == "UNSIGNED-PAYLOAD"},
+          {"amz_date", headers["x-amz-date"]},
+          {"access_key_id", s.credentials.access_key_id},
+          {"secret_access_key", s.credentials.secret_access_key},
+          {"token", s.credentials.session_token},
+          {"region", s.region}};
+}
+
+TEST(S3Boto3, SignerMatchesBotocoreOnRealRequests) {
+  REQUIRE_BOTO3();
+  CaptureServer server;
+  S3Settings s;
+  s.endpoint = "http://127.0.0.1:" + std::to_string(server.port());
+  s.region = "eu-central-1";
+  s.credentials = {"AKIDDDPIPE", "secret/with+chars=", ""};
+  s.max_retries = 0;
+  S3Client path(s);
+  path.put_object("bkt", "models/m/model v1.pt", "body bytes", {{"x-amz-meta-note", "a  b"}});
+  path.get_range("bkt", "dir/ü key", 5, 100);
+  path.head_object("bkt", "x");
+  path.list_objects_page("bkt", "pre fix/", "token+/=", 7);
+  std::string id = path.create_multipart_upload("bkt", "mp", {{"x-amz-meta-ddpipe-part-size", "5"}});
+  path.upload_part("bkt", "mp", id, 2, "part data");
+  path.upload_part_copy("bkt", "mp", id, 3, "src", "a b/c", 0, 99);
+  path.complete_multipart_upload("bkt", "mp", id, {"e1", "e2"});
+  path.copy_object("src", "a+b", "bkt", "c");
+  path.delete_object("bkt", "d");
+  path.create_bucket("new-bucket");
+  s.credentials.session_token = "session/token+=";
+  s.path_style = false;
+  s.endpoint = "http://localhost:" + std::to_string(server.port());
+  S3Client vhost(s);
+  vhost.put_object("bkt", "v/key", "v body");
+  vhost.get_range("bkt", "v/key", 0, 3);
+
+  auto requests = server.requests();
+  ASSERT_EQ(requests.size(), 13u) << [&] {
+    std::string lines;
+    for (auto& r : requests) lines += r.substr(0, r.find('\r')) + "\n";
+    return lines;
+  }();
+  nlohmann::json input = nlohmann::json::array();
+  std::vector<std::string> ours;
+  for (size_t i = 0; i < requests.size(); ++i) {
+    std::string authz;
+    input.push_back(botocore_input(requests[i], i < 11 ? path.settings() : vhost.settings(), &authz));
+    ours.push_back(authz);
+  }
+  // A presigned URL: botocore's query signer over the same object and time.
+  std::string url = vhost.presign_url("GET", "bkt", "v/a key", 900);
+  std::string date = url.substr(url.find("X-Amz-Date=") + 11, 16);
+  input.push_back({{"method", "GET"}, {"url", url.substr(0, url.find('?'))},
+                   {"headers", {{"host", "bkt.localhost:" + std::to_string(server.port())}}},
+                   {"body", ""}, {"unsigned", true}, {"amz_date", date}, {"expires", 900},
+                   {"access_key_id", s.credentials.access_key_id},
+                   {"secret_access_key", s.credentials.secret_access_key},
+                   {"token", s.credentials.session_token}, {"region", s.region}});
+
+  testing::TempDir dir;
+  core::write_file_atomic(dir / "in.json", input.dump());
+  auto r = testing::run_command(testing::boto3_helper() + " sign < " + (dir / "in.json").string() +
+                                " 2>/dev/null");
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  auto theirs = nlohmann::json::parse(r.output);
+  ASSERT_EQ(theirs.size(), input.size());
+  for (size_t i = 0; i < ours.size(); ++i) {
+    EXPECT_EQ(ours[i], theirs[i].get<std::string>()) << requests[i];
+  }
+  std::string botocore_url = theirs.back();
+  auto sig = [](const std::string& u) { return u.substr(u.find("X-Amz-Signature=") + 16, 64); };
+  EXPECT_EQ(sig(url), sig(botocore_url)) << url << "\n" << botocore_url;
+}
+
+}  // namespace
+}  // namespace ddpipe::storage
