@@ -14,6 +14,12 @@ PACKAGES=(
   dataset-fashion-mnist                          # the real Fashion-MNIST for the default job
   python3-torch python3-numpy                    # tests compare against Python's DistributedSampler
   iproute2 procps
+  ceph-mon ceph-osd radosgw ceph-common ceph-base curl  # S3 tests: a local Ceph RADOS Gateway
+  python3-boto3                                  # S3 tests and bench: boto3 on the other side
+  libcpp-httplib-dev                             # serve: HTTP server (also in deploy/docker/Dockerfile)
+  clang libclang-rt-14-dev                       # serve: the libFuzzer test (ASan, UBSan)
+  wrk python3-flask gunicorn python3-torchvision python3-pil  # bench/serve_bench.sh: load, Python peer
+  python3-jsonschema python3-yaml                # k8s tests: manifests against Kubernetes schemas
 )
 
 if [[ "${DDPIPE_SKIP_APT:-0}" == "1" ]]; then

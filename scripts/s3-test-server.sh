@@ -41,7 +41,14 @@ export DDPIPE_S3_TEST_DIR=$DIR
 EOF
 }
 
-alive() { [[ -f $DIR/run/$1.pid ]] && kill -0 "$(cat "$DIR/run/$1.pid")" 2>/dev/null; }
+# A recorded daemon that runs (a killed one may linger as a zombie until init reaps it).
+alive() {
+  local pid stat
+  [[ -f $DIR/run/$1.pid ]] || return 1
+  pid=$(cat "$DIR/run/$1.pid")
+  stat=$(cut -d' ' -f3 "/proc/$pid/stat" 2>/dev/null) || return 1
+  [[ -n $stat && $stat != Z && $stat != X ]]
+}
 
 # Starts a daemon in the foreground under setsid, recording its pid (radosgw -f writes none).
 spawn() {
@@ -56,14 +63,14 @@ stop_daemon() {
   local name=$1 grace=${2:-10} pid
   [[ -f $DIR/run/$name.pid ]] || return 0
   pid=$(cat "$DIR/run/$name.pid")
-  if kill -0 "$pid" 2>/dev/null; then
+  if alive "$name"; then
     kill -CONT "$pid" 2>/dev/null || true  # a paused daemon cannot handle SIGTERM
     kill -TERM "$pid" 2>/dev/null || true
     for _ in $(seq $((grace * 10))); do
-      kill -0 "$pid" 2>/dev/null || break
+      alive "$name" || break
       sleep 0.1
     done
-    kill -0 "$pid" 2>/dev/null && kill -KILL "$pid" 2>/dev/null || true
+    alive "$name" && kill -KILL "$pid" 2>/dev/null || true
   fi
   rm -f "$DIR/run/$name.pid"
 }
@@ -133,6 +140,13 @@ osd max object namespace len = 64
 rgw frontends = beast endpoint=127.0.0.1:$RGW_PORT
 rgw data = $DIR/rgw
 rgw dns name = localhost
+# One gateway needs no cache coherence; without the cache a restarted gateway does not wait
+# ~30 s on the watch of the one it replaces (kill -9 in the fault tests).
+rgw cache enabled = false
+# Free the data of deleted and overwritten objects within seconds, not hours (memstore is RAM).
+rgw gc obj min wait = 5
+rgw gc processor period = 5
+rgw gc processor max time = 5
 EOF
 }
 
@@ -142,6 +156,12 @@ cmd_start() {
   if alive mon || alive osd || alive radosgw; then
     die "already running in $DIR (scripts/s3-test-server.sh stop first)"
   fi
+  local port
+  for port in "${DDPIPE_S3_PORT:-7480}" "${DDPIPE_S3_MON_PORT:-3300}"; do
+    if (echo >"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
+      die "port $port is in use (choose others with DDPIPE_S3_PORT / DDPIPE_S3_MON_PORT)"
+    fi
+  done
   RGW_PORT=${DDPIPE_S3_PORT:-7480}
   MON_PORT=${DDPIPE_S3_MON_PORT:-3300}
   rm -rf "$DIR"
@@ -199,7 +219,10 @@ cmd_stop() {
 case "${1:-}" in
   start) cmd_start ;;
   stop) cmd_stop ;;
-  env) [[ -f $DIR/env ]] || die "not running (no $DIR/env)"; cat "$DIR/env" ;;
+  env)
+    [[ -f $DIR/env ]] && alive radosgw || die "not running in $DIR"
+    cat "$DIR/env"
+    ;;
   rgw-stop) stop_daemon radosgw "${2:-10}" ;;
   rgw-start) start_rgw; wait_for_rgw 60 ;;
   rgw-pid) cat "$DIR/run/radosgw.pid" ;;

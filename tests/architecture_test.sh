@@ -10,11 +10,12 @@ declare -A allowed=(
   [data]="core storage"
   [model]="core"
   [dist]="core"
+  [k8s]="core"
   [eval]="core storage registry data model"
   [train]="core storage registry data model dist eval"
   [serve]="core storage registry data model eval"
 )
-no_torch="core storage registry"
+no_torch="core storage registry k8s"
 status=0
 for comp in "${!allowed[@]}"; do
   [[ -d "$src/$comp" ]] || continue

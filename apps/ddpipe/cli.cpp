@@ -40,7 +40,9 @@ const std::map<std::string, std::string> kSwitchKeys = {
     {"--download", "data.download"},
 };
 // Subcommand options that are not config (what to act on).
-const std::vector<std::string> kOptions = {"--model", "--version", "--alias", "--top-k", "--split"};
+const std::vector<std::string> kOptions = {
+    "--model",   "--version", "--alias",    "--top-k",           "--split",
+    "--workers", "--image",   "--job-name", "--from-pytorchjob", "--pod-network"};
 
 }  // namespace
 
@@ -131,7 +133,19 @@ std::string usage(const std::string& command) {
            "WORLD_SIZE = M*K (single node: a free MASTER_PORT on dist.master_addr). When a rank\n"
            "fails the others are stopped; with --max-restarts the group is started again and\n"
            "resumes from the run's newest checkpoint (permanent exit codes 1-127 are not\n"
-           "retried). Every restart of a job shares one run id (--run-id, else generated).\n\n" +
+           "retried). Every restart of a job shares one run id (--run-id, else generated).\n"
+           "In a pod of a PyTorchJob (v1) or Kubeflow Trainer v2 job (PET_NNODES set), the node\n"
+           "comes from the environment: I = the pod's PET_NODE_RANK (= RANK), M = PET_NNODES,\n"
+           "the master from MASTER_ADDR/MASTER_PORT, and K = PET_NPROC_PER_NODE when that is a\n"
+           "number (a different --nproc-per-node is refused).\n\n"
+           "       ddpipe launch --from-pytorchjob FILE [--pod-network host|bridge]\n\n"
+           "Runs every replica of the PyTorchJob in FILE (e.g. from `ddpipe k8s render`) as a\n"
+           "local process with the pod's command, args and env plus what the training operator\n"
+           "adds (MASTER_ADDR=<job>-master-0, MASTER_PORT, WORLD_SIZE, RANK, PET_*). Each runs\n"
+           "in its own mount and UTS namespace whose /etc/hosts resolves the pod names: to\n"
+           "127.0.0.1 (host, the default; root or user namespaces), or with bridge (root) each\n"
+           "pod in its own network namespace on a bridge, 10.233.N.<i+2>. ConfigMap, Secret and\n"
+           "emptyDir volumes live in a temporary folder per pod (docs/kubernetes.md).\n\n" +
            config_help;
   }
   if (command == "run") {
@@ -184,6 +198,19 @@ std::string usage(const std::string& command) {
            "  ddpipe store cp s3://ddpipe/artifacts/models/m/model_latest ./\n\n" +
            config_help;
   }
+  if (command == "k8s") {
+    return "Usage: ddpipe k8s render [--config FILE] [--workers N] [--image I] [--job-name J]\n"
+           "                         [config options]\n\n"
+           "Prints the Kubernetes manifests of the configured job as one YAML stream: namespace\n"
+           "mlops-light, MinIO, a ConfigMap with the config, the init Job (bucket, ingest), a\n"
+           "Kubeflow PyTorchJob with 1 Master + N Workers (default 1) running `ddpipe train`,\n"
+           "and the `ddpipe serve` Deployment and Service. I is the ddpipe image (default\n"
+           "ddpipe:local), J the job name (default: the config's name). A relative store becomes\n"
+           "s3://ddpipe in the cluster's MinIO. Apply with `kubectl apply -f -`, or in phases\n"
+           "(-l app.kubernetes.io/component=config|storage|init|train|serve); run it here with\n"
+           "`ddpipe launch --from-pytorchjob FILE`. See docs/kubernetes.md.\n\n" +
+           config_help;
+  }
   if (command == "config") {
     return "Usage: ddpipe config show [config options]\n\n"
            "Prints the effective configuration (defaults < --config file < --set) as YAML.\n\n" +
@@ -201,7 +228,8 @@ std::string usage(const std::string& command) {
          "  models    list models, show a version's manifest\n"
          "  store     list, copy and remove objects in a store (local or s3://)\n"
          "  config    show the effective configuration\n"
-         "  serve     serve a stored model over HTTP (predict, KServe V1/V2, metrics)\n\n"
+         "  serve     serve a stored model over HTTP (predict, KServe V1/V2, metrics)\n"
+         "  k8s       render the Kubernetes manifests of a job (PyTorchJob, MinIO, serving)\n\n"
          "Exit codes: 0 ok, 1 internal error, 2 bad usage or config, 3 bad data, 4 not found,\n"
          "5 storage error, 128 retryable (lost peer, timeout).\n";
 }

@@ -36,6 +36,7 @@ int cmd_models(const Args& args);
 int cmd_config(const Args& args);
 int cmd_store(const Args& args);
 int cmd_serve(const Args& args);
+int cmd_k8s(const Args& args);
 
 // Usage text of a subcommand ("" = the overview).
 std::string usage(const std::string& command);

@@ -1,6 +1,7 @@
 // The subcommands: argument wiring around the libraries, nothing more.
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstdio>
 #include <filesystem>
 #include <iostream>
@@ -17,6 +18,8 @@
 #include "dist/launcher.h"
 #include "dist/world.h"
 #include "eval/inference.h"
+#include "k8s/local_pods.h"
+#include "k8s/render.h"
 #include "registry/registry.h"
 #include "serve/server.h"
 #include "storage/store.h"
@@ -93,12 +96,68 @@ dist::LaunchOptions launch_options(const Args& a, const core::Config& config,
   o.master_port = config.dist.master_port;
   o.max_restarts = config.dist.max_restarts;
   o.argv = rank_argv(a, extra_sets);
+  // In a pod of a multi-node job the environment says where this node is.
+  const bool nproc_given = std::any_of(a.overrides.begin(), a.overrides.end(), [](const auto& s) {
+    return s.rfind("dist.nproc=", 0) == 0;
+  });
+  if (auto node = dist::node_from_env(config.dist.nproc, nproc_given)) {
+    o.nproc = node->nproc;
+    o.nnodes = node->nnodes;
+    o.node_rank = node->node_rank;
+    if (!node->master_addr.empty()) {
+      o.master_addr = node->master_addr;
+      o.master_port = node->master_port;
+    }
+    core::log::info("launch", "node of a " + node->contract + " job, from the environment",
+                    {{"nnodes", o.nnodes}, {"node_rank", o.node_rank}, {"nproc", o.nproc}});
+  }
   return o;
 }
 
 int cmd_launch(const Args& a) {
+  if (a.options.count("from-pytorchjob")) {
+    const std::string network = option_or(a, "pod-network", "host");
+    if (network != "host" && network != "bridge") {
+      core::fail_usage("--pod-network: expected host or bridge, got '" + network + "'");
+    }
+    k8s::LocalJobOptions o;
+    o.network = network == "bridge" ? k8s::PodNetwork::kBridge : k8s::PodNetwork::kHost;
+    o.ddpipe_binary = std::filesystem::read_symlink("/proc/self/exe").string();
+    return k8s::run_pytorchjob_locally(a.options.at("from-pytorchjob"), o);
+  }
+  if (a.options.count("pod-network")) core::fail_usage("--pod-network needs --from-pytorchjob FILE");
   auto config = load(a);
   return dist::launch_local(launch_options(a, config, {}));
+}
+
+int cmd_k8s(const Args& a) {
+  if (a.positional.size() != 1 || a.positional[0] != "render") {
+    core::fail_usage("usage: ddpipe k8s render [--config FILE] [--workers N] [--image I] "
+                     "[--job-name J] (see ddpipe k8s --help)");
+  }
+  auto config = load(a);
+  k8s::RenderOptions o;
+  const std::string workers = option_or(a, "workers", "1");
+  if (workers.empty() || workers.find_first_not_of("0123456789") != std::string::npos ||
+      workers.size() > 6) {
+    core::fail_usage("--workers: expected a number of Worker replicas, got '" + workers + "'");
+  }
+  o.workers = std::stoll(workers);
+  o.image = option_or(a, "image", o.image);
+  o.job_name = option_or(a, "job-name", "");
+  // The header says how to render it again (credentials never appear).
+  o.source = "ddpipe k8s render";
+  if (!a.config_path.empty()) o.source += " --config " + a.config_path;
+  for (const auto& s : a.overrides) {
+    const std::string key = s.substr(0, s.find('='));
+    const bool secret = key.find("secret") != std::string::npos ||
+                        key.find("token") != std::string::npos;
+    o.source += " --set " + (secret ? key + "=" + core::kRedacted : s);
+  }
+  o.source += " --workers " + workers + " --image " + o.image;
+  if (!o.job_name.empty()) o.source += " --job-name " + o.job_name;
+  std::cout << k8s::render_yaml(config, o);
+  return 0;
 }
 
 int cmd_run(const Args& a) {
@@ -258,30 +317,33 @@ ObjectRef object_ref(const std::string& arg, const core::Config& config) {
           slash == std::string::npos ? "" : arg.substr(slash + 1)};
 }
 
-// `ddpipe store cp`: each side a local file or an s3:// object.
-void copy_object(const std::string& src, std::string dst, const core::Config& config) {
+// `ddpipe store cp`: each side a local file or an s3:// object. Returns the destination.
+std::string copy_object(const std::string& src, std::string dst, const core::Config& config) {
   const std::string name = src.substr(src.rfind('/') + 1);
   if (!dst.empty() && (dst.back() == '/' || (!is_object_url(dst) && std::filesystem::is_directory(dst)))) {
     dst += (dst.back() == '/' ? "" : "/") + name;
   }
-  if (!is_object_url(src) && !is_object_url(dst)) return core::copy_file_atomic(src, dst);
-  if (!is_object_url(src)) {
+  if (!is_object_url(src) && !is_object_url(dst)) {
+    core::copy_file_atomic(src, dst);
+  } else if (!is_object_url(src)) {
     ObjectRef to = object_ref(dst, config);
-    return to.store->put_file(to.key, src);
-  }
-  ObjectRef from = object_ref(src, config);
-  if (!is_object_url(dst)) return from.store->get_file(from.key, dst);
-  ObjectRef to = object_ref(dst, config);
-  if (from.store->url() == to.store->url()) return from.store->copy(from.key, to.key);
-  const auto tmp = core::make_temp_dir("ddpipe-cp");
-  try {
-    from.store->get_file(from.key, tmp / name);
-    to.store->put_file(to.key, tmp / name);
-  } catch (...) {
+    to.store->put_file(to.key, src);
+  } else if (ObjectRef from = object_ref(src, config); !is_object_url(dst)) {
+    from.store->get_file(from.key, dst);
+  } else if (ObjectRef to = object_ref(dst, config); from.store->url() == to.store->url()) {
+    from.store->copy(from.key, to.key);
+  } else {
+    const auto tmp = core::make_temp_dir("ddpipe-cp");
+    try {
+      from.store->get_file(from.key, tmp / name);
+      to.store->put_file(to.key, tmp / name);
+    } catch (...) {
+      std::filesystem::remove_all(tmp);
+      throw;
+    }
     std::filesystem::remove_all(tmp);
-    throw;
   }
-  std::filesystem::remove_all(tmp);
+  return dst;
 }
 
 }  // namespace
@@ -298,7 +360,12 @@ int cmd_store(const Args& a) {
     return 0;
   }
   if (sub == "cp" && p.size() == 3) {
-    copy_object(p[1], p[2], config);
+    const double t0 = core::monotonic_seconds();
+    const std::string dst = copy_object(p[1], p[2], config);
+    json done = {{"src", p[1]}, {"dst", dst}, {"seconds", core::monotonic_seconds() - t0}};
+    const std::string local = is_object_url(p[1]) ? dst : p[1];
+    if (!is_object_url(local)) done["bytes"] = std::filesystem::file_size(local);
+    std::cout << done.dump() << "\n";
     return 0;
   }
   if (sub == "rm" && p.size() >= 2) {

@@ -69,6 +69,7 @@ struct TrainConfig {
   // `launch --max-restarts` restart). "" = $DDPIPE_RUN_ID, else a fresh id per launch.
   std::string run_id;
   bool flush_denormal = true;
+  std::string precision = "fp32";  // fp32 | bf16 (autocast of the forward pass on CPU)
 };
 
 struct DistConfig {
@@ -97,7 +98,7 @@ struct ServeConfig {
   std::string model;               // registry name; empty = `name`
   std::string version = "latest";  // latest, an alias or model_v<stamp>; aliases are watched
   int64_t max_batch = 32;          // requests run together through the network
-  double max_delay_ms = 2.0;       // how long the first request of a batch waits for more
+  double max_delay_ms = 0.0;       // how long the oldest input waits for more; 0 = none
   int64_t max_queue = 1024;        // queued images beyond which requests get 503
   double max_body_mb = 16.0;       // request body limit (413)
   int64_t max_pixels = 16777216;   // width × height limit, checked before decoding (413)

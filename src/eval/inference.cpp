@@ -85,14 +85,26 @@ void preprocess(const LoadedModel& m, const data::Image& image, float* out) {
 
 std::vector<Prediction> classify(const LoadedModel& m, const float* inputs, int64_t n) {
   if (n <= 0) return {};
+  // A lone input runs as a batch of two (itself twice): for one small input libtorch picks
+  // XNNPACK instead of oneDNN, and the two differ in the last bits. This way an input's result
+  // does not depend on the batch it runs in (the inference service batches requests).
+  std::vector<float> pair;
+  int64_t rows = n;
+  if (n == 1) {
+    const int64_t per_input = m.channels * m.height * m.width;
+    pair.assign(inputs, inputs + per_input);
+    pair.insert(pair.end(), inputs, inputs + per_input);
+    inputs = pair.data();
+    rows = 2;
+  }
   // from_blob does not copy; forward() only reads its input.
-  auto batch = torch::from_blob(const_cast<float*>(inputs), {n, m.channels, m.height, m.width});
+  auto batch = torch::from_blob(const_cast<float*>(inputs), {rows, m.channels, m.height, m.width});
   if (m.channels_last) batch = batch.contiguous(at::MemoryFormat::ChannelsLast);
   torch::NoGradGuard no_grad;
   auto probs = torch::softmax(m.net->forward(batch), 1).contiguous();
   std::vector<Prediction> result;
   const int64_t k = probs.size(1);
-  for (int64_t i = 0; i < probs.size(0); ++i) {
+  for (int64_t i = 0; i < n; ++i) {
     Prediction p;
     const float* row = probs.data_ptr<float>() + i * k;
     p.probabilities.assign(row, row + k);

@@ -56,7 +56,8 @@ std::vector<Prediction> predict(const LoadedModel& m, const std::vector<data::Im
 // The two halves of predict(), for callers that batch images from several sources (the
 // inference service). preprocess() writes one image as the network's input: C×H×W floats at
 // `out` (m.channels × m.height × m.width of them). classify() runs `n` such inputs, contiguous
-// at `inputs`, as one batch. Both are thread-safe if `m` is not modified concurrently.
+// at `inputs`, as one batch; an input's result is bitwise the same in any batch (a lone input
+// runs as a batch of two). Both are thread-safe if `m` is not modified concurrently.
 void preprocess(const LoadedModel& m, const data::Image& image, float* out);
 std::vector<Prediction> classify(const LoadedModel& m, const float* inputs, int64_t n);
 

@@ -156,7 +156,9 @@ std::string to_yaml(const std::vector<Object>& objects, const std::string& heade
     out.SetSeqFormat(YAML::Block);
     out.SetDoublePrecision(15);
     emit(out, o);
-    text += "---\n" + std::string(out.c_str()) + "\n";
+    std::string doc = out.c_str();
+    if (doc.empty() || doc.back() != '\n') doc += '\n';
+    text += "---\n" + doc;
   }
   return text;
 }

@@ -132,7 +132,8 @@ void flatten(const json& v, std::vector<float>& out, int depth, const std::strin
 }
 
 json prediction_json(const eval::LoadedModel& m, const eval::Prediction& p, int64_t top_k) {
-  json out = {{"prediction", p.label}, {"confidence", p.confidence}, {"class_index", p.class_index}};
+  json out = {
+      {"prediction", p.label}, {"confidence", p.confidence}, {"class_index", p.class_index}};
   if (top_k > 0) {
     std::vector<int64_t> order(p.probabilities.size());
     for (size_t i = 0; i < order.size(); ++i) order[i] = static_cast<int64_t>(i);
@@ -141,10 +142,10 @@ json prediction_json(const eval::LoadedModel& m, const eval::Prediction& p, int6
     json top = json::array();
     for (size_t i = 0; i < std::min<size_t>(static_cast<size_t>(top_k), order.size()); ++i) {
       const int64_t c = order[i];
-      top.push_back({{"class", c < static_cast<int64_t>(m.classes.size()) ? m.classes[c]
-                                                                          : std::to_string(c)},
-                     {"class_index", c},
-                     {"probability", p.probabilities[c]}});
+      top.push_back(
+          {{"class", c < static_cast<int64_t>(m.classes.size()) ? m.classes[c] : std::to_string(c)},
+           {"class_index", c},
+           {"probability", p.probabilities[c]}});
     }
     out["top_k"] = top;
   }
@@ -193,8 +194,8 @@ HttpResponse Api::handle(const HttpRequest& req) noexcept {
     }
     const std::string method = req.method == "HEAD" ? "GET" : req.method;
     if (method != route.method) {
-      res = error_response(405, req.method + " is not allowed on " + req.path + " (use " +
-                                    route.method + ")");
+      res = error_response(
+          405, req.method + " is not allowed on " + req.path + " (use " + route.method + ")");
       res.headers.emplace_back("Allow", route.method);
     } else {
       if (!route.open) authorize(req);
@@ -234,9 +235,13 @@ HttpResponse Api::finish(const HttpRequest& req, HttpResponse res, const std::st
     res.headers.emplace_back("X-Request-Id", id);
     if (options_.access_log) {
       core::log::info("serve", "request",
-                      {{"request_id", id}, {"method", req.method}, {"path", req.path},
-                       {"status", res.status}, {"ms", seconds * 1000.0},
-                       {"bytes_in", req.body.size()}, {"bytes_out", res.body.size()},
+                      {{"request_id", id},
+                       {"method", req.method},
+                       {"path", req.path},
+                       {"status", res.status},
+                       {"ms", seconds * 1000.0},
+                       {"bytes_in", req.body.size()},
+                       {"bytes_out", res.body.size()},
                        {"remote", req.remote}});
     }
   } catch (...) {  // logging must never turn an answer into a failure
@@ -247,7 +252,8 @@ HttpResponse Api::finish(const HttpRequest& req, HttpResponse res, const std::st
 void Api::authorize(const HttpRequest& req) const {
   if (options_.auth_token.empty()) return;
   const std::string h = req.header("authorization");
-  const bool bearer = h.size() > 7 && (h.compare(0, 7, "Bearer ") == 0 || h.compare(0, 7, "bearer ") == 0);
+  const bool bearer =
+      h.size() > 7 && (h.compare(0, 7, "Bearer ") == 0 || h.compare(0, 7, "bearer ") == 0);
   if (!bearer || !constant_time_equal(h.substr(7), options_.auth_token)) {
     throw HttpError(401, "missing or wrong bearer token (send Authorization: Bearer <token>)");
   }
@@ -255,12 +261,13 @@ void Api::authorize(const HttpRequest& req) const {
 
 void Api::check_model(const Route& route, const ModelPtr& loaded) const {
   if (route.model != host_.name()) {
-    throw HttpError(404, "unknown model '" + route.model + "' (this server serves '" +
-                             host_.name() + "')");
+    throw HttpError(
+        404, "unknown model '" + route.model + "' (this server serves '" + host_.name() + "')");
   }
   if (!route.version.empty() && (!loaded || loaded->version != route.version)) {
     throw HttpError(404, "model " + host_.name() + " version '" + route.version +
-                             "' is not loaded (loaded: " + (loaded ? loaded->version : "none") + ")");
+                             "' is not loaded (loaded: " + (loaded ? loaded->version : "none") +
+                             ")");
   }
 }
 
@@ -268,8 +275,8 @@ ModelPtr Api::ready_model() const {
   ModelPtr m = host_.current();
   if (!m) {
     const ModelStatus s = host_.status();
-    throw HttpError(503, "model " + host_.name() + " is not ready: " +
-                             (s.error.empty() ? "still loading" : s.error));
+    throw HttpError(503, "model " + host_.name() +
+                             " is not ready: " + (s.error.empty() ? "still loading" : s.error));
   }
   return m;
 }
@@ -324,8 +331,8 @@ HttpResponse Api::v1_model(const HttpRequest&, const Route& route) {
   const ModelPtr m = host_.current();
   check_model(route, m);
   if (!m) {
-    return json_response(503, {{"name", host_.name()}, {"ready", false},
-                                {"error", host_.status().error}});
+    return json_response(
+        503, {{"name", host_.name()}, {"ready", false}, {"error", host_.status().error}});
   }
   return json_response(200, {{"name", host_.name()}, {"ready", true}});
 }
@@ -371,7 +378,8 @@ HttpResponse Api::v1_predict(const HttpRequest& req, const Route& route) {
                                  std::to_string(inputs.size() - before));
       }
     } else {
-      throw HttpError(400, where + ": expected {\"b64\": \"<base64 PNG/JPEG>\"}, a base64 string "
+      throw HttpError(400, where +
+                               ": expected {\"b64\": \"<base64 PNG/JPEG>\"}, a base64 string "
                                "or a C×H×W array of preprocessed numbers");
     }
   }
@@ -383,8 +391,8 @@ HttpResponse Api::v1_predict(const HttpRequest& req, const Route& route) {
 }
 
 HttpResponse Api::v2_server(const HttpRequest&, const Route&) {
-  return json_response(200, {{"name", "ddpipe"}, {"version", DDPIPE_VERSION},
-                             {"extensions", json::array()}});
+  return json_response(
+      200, {{"name", "ddpipe"}, {"version", DDPIPE_VERSION}, {"extensions", json::array()}});
 }
 
 HttpResponse Api::v2_live(const HttpRequest&, const Route&) {
@@ -401,27 +409,33 @@ HttpResponse Api::v2_model(const HttpRequest&, const Route& route) {
   check_model(route, loaded);
   const ModelPtr m = ready_model();
   const int64_t k = static_cast<int64_t>(m->classes.size());
-  const json inputs = json::array(
-      {{{"name", "input"}, {"datatype", "FP32"}, {"shape", json::array({-1, m->channels, m->height, m->width})}},
-       {{"name", "image"}, {"datatype", "BYTES"}, {"shape", json::array({-1})}}});
+  const json inputs =
+      json::array({{{"name", "input"},
+                    {"datatype", "FP32"},
+                    {"shape", json::array({-1, m->channels, m->height, m->width})}},
+                   {{"name", "image"}, {"datatype", "BYTES"}, {"shape", json::array({-1})}}});
   const json outputs = json::array(
       {{{"name", "probabilities"}, {"datatype", "FP32"}, {"shape", json::array({-1, k})}},
        {{"name", "class_index"}, {"datatype", "INT64"}, {"shape", json::array({-1})}},
        {{"name", "confidence"}, {"datatype", "FP32"}, {"shape", json::array({-1})}},
        {{"name", "prediction"}, {"datatype", "BYTES"}, {"shape", json::array({-1})}}});
   return json_response(
-      200, {{"name", m->model}, {"versions", json::array({m->version})}, {"platform", "pytorch_libtorch"},
-            {"inputs", inputs}, {"outputs", outputs},
-            {"parameters", {{"classes", m->classes},
-                            {"arch", m->manifest.value(json::json_pointer("/model_spec/arch"), "")}}}});
+      200, {{"name", m->model},
+            {"versions", json::array({m->version})},
+            {"platform", "pytorch_libtorch"},
+            {"inputs", inputs},
+            {"outputs", outputs},
+            {"parameters",
+             {{"classes", m->classes},
+              {"arch", m->manifest.value(json::json_pointer("/model_spec/arch"), "")}}}});
 }
 
 HttpResponse Api::v2_model_ready(const HttpRequest&, const Route& route) {
   const ModelPtr m = host_.current();
   check_model(route, m);
   if (!m) {
-    return json_response(503, {{"name", host_.name()}, {"ready", false},
-                                {"error", host_.status().error}});
+    return json_response(
+        503, {{"name", host_.name()}, {"ready", false}, {"error", host_.status().error}});
   }
   return json_response(200, {{"name", host_.name()}, {"ready", true}, {"version", m->version}});
 }
@@ -431,15 +445,17 @@ HttpResponse Api::v2_infer(const HttpRequest& req, const Route& route) {
   const json body = parse_json(req);
   if (!body.is_object() || !body.contains("inputs") || !body["inputs"].is_array() ||
       body["inputs"].size() != 1 || !body["inputs"][0].is_object()) {
-    throw HttpError(400, "expected {\"inputs\": [one input]}: 'input' (FP32 [N,C,H,W], "
-                         "preprocessed) or 'image' (BYTES [N], base64 PNG/JPEG)");
+    throw HttpError(400,
+                    "expected {\"inputs\": [one input]}: 'input' (FP32 [N,C,H,W], "
+                    "preprocessed) or 'image' (BYTES [N], base64 PNG/JPEG)");
   }
   const json& input = body["inputs"][0];
   const std::string name = input.value("name", "");
   const std::string datatype = input.value("datatype", "");
   const json shape = input.value("shape", json());
   if (!shape.is_array() || shape.empty() ||
-      !std::all_of(shape.begin(), shape.end(), [](const json& d) { return d.is_number_integer(); })) {
+      !std::all_of(shape.begin(), shape.end(),
+                   [](const json& d) { return d.is_number_integer(); })) {
     throw HttpError(400, "inputs[0].shape: expected an array of integers");
   }
   if (!input.contains("data") || !input["data"].is_array()) {
@@ -456,7 +472,8 @@ HttpResponse Api::v2_infer(const HttpRequest& req, const Route& route) {
   if (name == "input" && datatype == "FP32") {
     const json expected = json::array({n, m->channels, m->height, m->width});
     if (shape != expected) {
-      throw HttpError(400, "inputs[0].shape: expected " + expected.dump() + ", got " + shape.dump());
+      throw HttpError(400,
+                      "inputs[0].shape: expected " + expected.dump() + ", got " + shape.dump());
     }
     inputs.reserve(static_cast<size_t>(n * m->channels * m->height * m->width));
     flatten(input["data"], inputs, 0, "inputs[0].data");
@@ -478,8 +495,10 @@ HttpResponse Api::v2_infer(const HttpRequest& req, const Route& route) {
       inputs.insert(inputs.end(), in.begin(), in.end());
     }
   } else {
-    throw HttpError(400, "inputs[0]: expected name 'input' with datatype FP32 or name 'image' "
-                         "with datatype BYTES, got '" + name + "' " + datatype);
+    throw HttpError(400,
+                    "inputs[0]: expected name 'input' with datatype FP32 or name 'image' "
+                    "with datatype BYTES, got '" +
+                        name + "' " + datatype);
   }
 
   std::vector<std::string> wanted = {"probabilities", "class_index", "confidence", "prediction"};

@@ -28,7 +28,8 @@ std::string base64_decode(std::string_view text) {
     const char c = text[i];
     if (c == ' ' || c == '\n' || c == '\r' || c == '\t') continue;
     if (c == '=') {
-      if (++padding > 2) core::fail_usage("base64: too much padding at offset " + std::to_string(i));
+      if (++padding > 2)
+        core::fail_usage("base64: too much padding at offset " + std::to_string(i));
       continue;
     }
     const int v = sextet(c);

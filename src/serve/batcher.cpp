@@ -9,8 +9,7 @@ Batcher::Batcher(BatcherOptions options, std::function<void(int64_t)> on_batch)
 
 Batcher::~Batcher() { stop(); }
 
-std::future<Batcher::Result> Batcher::submit(ModelPtr model, std::vector<float> inputs,
-                                             int64_t n) {
+std::future<Batcher::Result> Batcher::submit(ModelPtr model, std::vector<float> inputs, int64_t n) {
   const int64_t per_input = model->channels * model->height * model->width;
   if (n <= 0 || static_cast<int64_t>(inputs.size()) != n * per_input) {
     core::fail_usage("batcher: expected " + std::to_string(n) + " inputs of " +

@@ -3,8 +3,8 @@
 //
 // One thread runs the forward passes. A batch only holds inputs preprocessed for the same
 // loaded model, so a version switch never mixes versions and never fails a queued request: it
-// runs with the model it was submitted with. A batch's result for an input is the same as
-// classifying it alone (eval::classify is per-sample; see batcher_test.cpp).
+// runs with the model it was submitted with. An input's result is bitwise the same as
+// classifying it alone (eval::classify guarantees it; batcher_test.cpp checks).
 #pragma once
 
 #include <chrono>

@@ -21,11 +21,15 @@ int status_for(const std::exception& e) noexcept {
   if (const auto* c = dynamic_cast<const core::Error*>(&e)) {
     switch (c->kind()) {
       case core::ErrorKind::kUsage:
-      case core::ErrorKind::kData: return 400;
-      case core::ErrorKind::kNotFound: return 404;
+      case core::ErrorKind::kData:
+        return 400;
+      case core::ErrorKind::kNotFound:
+        return 404;
       case core::ErrorKind::kRetryable:
-      case core::ErrorKind::kStorage: return 503;
-      case core::ErrorKind::kInternal: return 500;
+      case core::ErrorKind::kStorage:
+        return 503;
+      case core::ErrorKind::kInternal:
+        return 500;
     }
   }
   return 500;
@@ -46,8 +50,9 @@ HttpResponse error_response(int status, const std::string& message) {
 std::string_view uploaded_image(const HttpRequest& req, std::string& name) {
   const std::string type = req.header("content-type");
   std::string media = type.substr(0, type.find(';'));
-  media.erase(std::remove_if(media.begin(), media.end(), [](char c) { return c == ' ' || c == '\t'; }),
-              media.end());
+  media.erase(
+      std::remove_if(media.begin(), media.end(), [](char c) { return c == ' ' || c == '\t'; }),
+      media.end());
   std::transform(media.begin(), media.end(), media.begin(),
                  [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
   if (media == "multipart/form-data") {
@@ -63,8 +68,9 @@ std::string_view uploaded_image(const HttpRequest& req, std::string& name) {
       media == "application/octet-stream") {
     name = "request body";
     if (req.body.empty()) {
-      core::fail_usage("the request body is empty: send an image as the multipart field 'file' "
-                       "or as a raw image/png or image/jpeg body");
+      core::fail_usage(
+          "the request body is empty: send an image as the multipart field 'file' "
+          "or as a raw image/png or image/jpeg body");
     }
     return req.body;
   }

@@ -37,7 +37,8 @@ struct HttpResponse {
 // failure is a core::Error and is mapped by its kind (status_for).
 class HttpError : public std::runtime_error {
  public:
-  HttpError(int status, const std::string& message) : std::runtime_error(message), status_(status) {}
+  HttpError(int status, const std::string& message)
+      : std::runtime_error(message), status_(status) {}
   int status() const noexcept { return status_; }
 
  private:

@@ -65,16 +65,16 @@ struct HttpServer::Impl {
     auto type = headers.find("Content-Type");
     if (type != headers.end()) type->second = "application/octet-stream";
 
+    const auto timeout = std::chrono::duration_cast<Clock::duration>(
+        std::chrono::duration<double>(options.read_timeout_s));
     const auto start = Clock::now();
-    const auto deadline = start + std::chrono::duration_cast<Clock::duration>(
-                                      std::chrono::duration<double>(options.read_timeout_s));
     bool too_large = false, late = false;
     const bool complete = reader([&](const char* data, size_t n) {
       if (r.body.size() + n > options.max_body_bytes) {
         too_large = true;
         return false;
       }
-      if (Clock::now() > deadline) {
+      if (Clock::now() - start > timeout) {
         late = true;
         return false;
       }
@@ -83,15 +83,21 @@ struct HttpServer::Impl {
     });
     if (complete) {
       send(api.handle(r), res);
-    } else if (too_large || res.status == 413) {
-      send(api.refuse(r, 413, "request body over the limit of " + mb(options.max_body_bytes) +
-                                  " (serve.max_body_mb)"),
+      return;
+    }
+    // The rest of the body may still be on the wire: the client must not reuse the connection.
+    res.set_header("Connection", "close");
+    if (too_large || res.status == 413) {
+      send(api.refuse(r, 413,
+                      "request body over the limit of " + mb(options.max_body_bytes) +
+                          " (serve.max_body_mb)"),
            res);
-    } else if (late || Clock::now() - start >= (deadline - start) * 9 / 10) {  // a read timed out
+    } else if (late || Clock::now() - start >= timeout * 9 / 10) {  // a read timed out
       send(api.refuse(r, 408, "timed out reading the request body (serve.read_timeout_s)"), res);
     } else {
-      send(api.refuse(r, 400, "could not read the request body (closed early, or malformed "
-                              "chunked encoding)"),
+      send(api.refuse(r, 400,
+                      "could not read the request body (closed early, or malformed "
+                      "chunked encoding)"),
            res);
     }
   }
@@ -115,7 +121,8 @@ int HttpServer::start() {
   s.set_keep_alive_max_count(1000);
   s.set_keep_alive_timeout(5);
   const auto usec = [](double s) { return static_cast<time_t>(s * 1e6) % 1000000; };
-  s.set_read_timeout(static_cast<time_t>(im.options.read_timeout_s), usec(im.options.read_timeout_s));
+  s.set_read_timeout(static_cast<time_t>(im.options.read_timeout_s),
+                     usec(im.options.read_timeout_s));
   s.set_write_timeout(static_cast<time_t>(im.options.write_timeout_s),
                       usec(im.options.write_timeout_s));
   s.set_payload_max_length(im.options.max_body_bytes);
@@ -146,13 +153,13 @@ int HttpServer::start() {
   // the same JSON body, metrics and log line.
   s.set_error_handler(httplib::Server::HandlerWithResponse(
       [&im](const httplib::Request& req, httplib::Response& res) {
-    if (!res.body.empty()) return httplib::Server::HandlerResponse::Unhandled;
-    const std::string message = res.status == 414 ? "request URI too long"
-                                : res.status == 413 ? "request too large"
-                                                    : "malformed HTTP request";
-    send(im.api.refuse(convert(req), res.status, message), res);
-    return httplib::Server::HandlerResponse::Handled;
-  }));
+        if (!res.body.empty()) return httplib::Server::HandlerResponse::Unhandled;
+        const std::string message = res.status == 414   ? "request URI too long"
+                                    : res.status == 413 ? "request too large"
+                                                        : "malformed HTTP request";
+        send(im.api.refuse(convert(req), res.status, message), res);
+        return httplib::Server::HandlerResponse::Handled;
+      }));
   s.set_exception_handler([](const httplib::Request&, httplib::Response& res, std::exception_ptr) {
     send(error_response(500, "internal error"), res);
   });
@@ -182,7 +189,8 @@ int HttpServer::start() {
 void HttpServer::shutdown() {
   Impl& im = *impl_;
   if (!im.thread.joinable()) return;
-  while (!im.server.is_running() && !im.finished) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  while (!im.server.is_running() && !im.finished)
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
   im.server.stop();  // closes the listener; workers finish their requests, then the pool joins
   im.thread.join();
 }

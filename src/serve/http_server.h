@@ -13,17 +13,17 @@ namespace ddpipe::serve {
 
 struct HttpServerOptions {
   std::string host = "127.0.0.1";
-  int port = 8080;                        // 0 = any free port
-  int64_t threads = 64;                   // connections served at once
-  size_t max_body_bytes = 16u << 20;      // 413 beyond
-  double read_timeout_s = 10.0;           // per read, and for the whole body (408 beyond)
+  int port = 8080;                    // 0 = any free port
+  int64_t threads = 64;               // connections served at once
+  size_t max_body_bytes = 16u << 20;  // 413 beyond
+  double read_timeout_s = 10.0;       // per read, and for the whole body (408 beyond)
   double write_timeout_s = 10.0;
 };
 
 class HttpServer {
  public:
   HttpServer(HttpServerOptions options, Api& api);  // `api` must outlive the server
-  ~HttpServer();                                     // shutdown()
+  ~HttpServer();                                    // shutdown()
 
   // Binds and answers on background threads; returns the port. Throws core::Error(kUsage)
   // when the address cannot be bound.

@@ -61,7 +61,8 @@ void Metrics::render_histogram(std::string& out, const std::string& name, const 
   for (size_t i = 0; i <= bounds.size(); ++i) {
     cumulative += h.counts.empty() ? 0 : h.counts[i];
     const std::string le = i < bounds.size() ? number(bounds[i]) : "+Inf";
-    out += name + "_bucket{" + labels + sep + "le=\"" + le + "\"} " + std::to_string(cumulative) + "\n";
+    out += name + "_bucket{" + labels + sep + "le=\"" + le + "\"} " + std::to_string(cumulative) +
+           "\n";
   }
   const std::string braces = labels.empty() ? "" : "{" + labels + "}";
   out += name + "_sum" + braces + " " + number(h.sum) + "\n";
@@ -71,41 +72,55 @@ void Metrics::render_histogram(std::string& out, const std::string& name, const 
 std::string Metrics::render(const LiveGauges& live) const {
   std::lock_guard<std::mutex> lock(mu_);
   std::string out;
-  out += "# HELP ddpipe_serve_requests_total HTTP requests answered, by endpoint and status code.\n"
-         "# TYPE ddpipe_serve_requests_total counter\n";
+  out +=
+      "# HELP ddpipe_serve_requests_total HTTP requests answered, by endpoint and status code.\n"
+      "# TYPE ddpipe_serve_requests_total counter\n";
   for (const auto& [key, n] : requests_) {
     out += "ddpipe_serve_requests_total{endpoint=\"" + label(key.first) + "\",code=\"" +
            std::to_string(key.second) + "\"} " + std::to_string(n) + "\n";
   }
-  out += "# HELP ddpipe_serve_request_duration_seconds Time from a request's arrival to its "
-         "response, by endpoint.\n"
-         "# TYPE ddpipe_serve_request_duration_seconds histogram\n";
+  out +=
+      "# HELP ddpipe_serve_request_duration_seconds Time from a request's arrival to its "
+      "response, by endpoint.\n"
+      "# TYPE ddpipe_serve_request_duration_seconds histogram\n";
   for (const auto& [endpoint, h] : latency_) {
     render_histogram(out, "ddpipe_serve_request_duration_seconds",
                      "endpoint=\"" + label(endpoint) + "\"", latency_bounds_, h);
   }
-  out += "# HELP ddpipe_serve_batch_size Inputs per forward pass of the network.\n"
-         "# TYPE ddpipe_serve_batch_size histogram\n";
+  out +=
+      "# HELP ddpipe_serve_batch_size Inputs per forward pass of the network.\n"
+      "# TYPE ddpipe_serve_batch_size histogram\n";
   render_histogram(out, "ddpipe_serve_batch_size", "", batch_bounds_, batches_);
-  out += "# HELP ddpipe_serve_queue_depth Inputs waiting for a batch.\n"
-         "# TYPE ddpipe_serve_queue_depth gauge\n"
-         "ddpipe_serve_queue_depth " + std::to_string(live.queue_depth) + "\n";
-  out += "# HELP ddpipe_serve_in_flight_requests Requests being handled.\n"
-         "# TYPE ddpipe_serve_in_flight_requests gauge\n"
-         "ddpipe_serve_in_flight_requests " + std::to_string(live.in_flight) + "\n";
-  out += "# HELP ddpipe_serve_model_ready 1 when a model version is loaded and requests are served.\n"
-         "# TYPE ddpipe_serve_model_ready gauge\n"
-         "ddpipe_serve_model_ready " + std::string(live.ready ? "1" : "0") + "\n";
-  out += "# HELP ddpipe_serve_model_info The model version being served (value 1).\n"
-         "# TYPE ddpipe_serve_model_info gauge\n";
+  out +=
+      "# HELP ddpipe_serve_queue_depth Inputs waiting for a batch.\n"
+      "# TYPE ddpipe_serve_queue_depth gauge\n"
+      "ddpipe_serve_queue_depth " +
+      std::to_string(live.queue_depth) + "\n";
+  out +=
+      "# HELP ddpipe_serve_in_flight_requests Requests being handled.\n"
+      "# TYPE ddpipe_serve_in_flight_requests gauge\n"
+      "ddpipe_serve_in_flight_requests " +
+      std::to_string(live.in_flight) + "\n";
+  out +=
+      "# HELP ddpipe_serve_model_ready 1 when a model version is loaded and requests are served.\n"
+      "# TYPE ddpipe_serve_model_ready gauge\n"
+      "ddpipe_serve_model_ready " +
+      std::string(live.ready ? "1" : "0") + "\n";
+  out +=
+      "# HELP ddpipe_serve_model_info The model version being served (value 1).\n"
+      "# TYPE ddpipe_serve_model_info gauge\n";
   if (!live.version.empty()) {
     out += "ddpipe_serve_model_info{model=\"" + label(live.model) + "\",version=\"" +
            label(live.version) + "\"} 1\n";
   }
-  out += "# HELP ddpipe_serve_model_loads_total Model versions loaded, by result.\n"
-         "# TYPE ddpipe_serve_model_loads_total counter\n"
-         "ddpipe_serve_model_loads_total{result=\"ok\"} " + std::to_string(live.loads) + "\n"
-         "ddpipe_serve_model_loads_total{result=\"error\"} " + std::to_string(live.load_failures) + "\n";
+  out +=
+      "# HELP ddpipe_serve_model_loads_total Model versions loaded, by result.\n"
+      "# TYPE ddpipe_serve_model_loads_total counter\n"
+      "ddpipe_serve_model_loads_total{result=\"ok\"} " +
+      std::to_string(live.loads) +
+      "\n"
+      "ddpipe_serve_model_loads_total{result=\"error\"} " +
+      std::to_string(live.load_failures) + "\n";
   return out;
 }
 

@@ -29,7 +29,8 @@ bool ModelHost::refresh() {
     const auto t0 = std::chrono::steady_clock::now();
     auto loaded = std::make_shared<eval::LoadedModel>(eval::load_model(store_, model_, version));
     // One forward pass now, so that the first requests do not pay for oneDNN's set-up.
-    std::vector<float> zeros(static_cast<size_t>(loaded->channels * loaded->height * loaded->width));
+    std::vector<float> zeros(
+        static_cast<size_t>(loaded->channels * loaded->height * loaded->width));
     eval::classify(*loaded, zeros.data(), 1);
     const double seconds =
         std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
@@ -41,7 +42,9 @@ bool ModelHost::refresh() {
       ++loads_;
     }
     core::log::info("serve", previous.empty() ? "model loaded" : "model version switched",
-                    {{"model", model_}, {"version", version}, {"previous", previous},
+                    {{"model", model_},
+                     {"version", version},
+                     {"previous", previous},
                      {"load_seconds", seconds}});
     return true;
   } catch (const std::exception& e) {
@@ -57,8 +60,9 @@ bool ModelHost::refresh() {
       if (!version.empty() && !transient) failed_version_ = version;
     }
     if (!repeated) {
-      core::log::error("serve", "cannot load model",
-                       {{"model", model_}, {"ref", ref_}, {"version", version}, {"error", e.what()}});
+      core::log::error(
+          "serve", "cannot load model",
+          {{"model", model_}, {"ref", ref_}, {"version", version}, {"error", e.what()}});
     }
     return false;
   }
@@ -69,7 +73,8 @@ void ModelHost::watch(double poll_s) {
     refresh();
     if (poll_s <= 0) return;
     std::unique_lock<std::mutex> lock(stop_mu_);
-    while (!stop_cv_.wait_for(lock, std::chrono::duration<double>(poll_s), [&] { return stopping_; })) {
+    while (!stop_cv_.wait_for(lock, std::chrono::duration<double>(poll_s),
+                              [&] { return stopping_; })) {
       lock.unlock();
       refresh();
       lock.lock();

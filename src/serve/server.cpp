@@ -2,8 +2,10 @@
 
 #include <ATen/Parallel.h>
 
+#include <algorithm>
 #include <csignal>
 #include <cstdlib>
+#include <thread>
 
 #include "core/error.h"
 #include "core/log.h"
@@ -30,9 +32,10 @@ Server::Server(const core::Config& config) : settings_(config.serve) {
     }
     api.auth_token = token;
   }
-  if (settings_.inference_threads > 0) {
-    at::set_num_threads(static_cast<int>(settings_.inference_threads));
-  }
+  // libtorch's own default can be 1 (it counts physical cores through cpuinfo).
+  const int64_t cores = std::max<unsigned>(1, std::thread::hardware_concurrency());
+  at::set_num_threads(
+      static_cast<int>(settings_.inference_threads > 0 ? settings_.inference_threads : cores));
   store_ = storage::open_store(config.store, config.s3);
   metrics_ = std::make_unique<Metrics>();
   host_ = std::make_unique<ModelHost>(*store_, model, settings_.version);
@@ -58,9 +61,13 @@ int Server::start() {
   started_ = true;
   core::log::info("serve", "listening",
                   {{"url", "http://" + settings_.host + ":" + std::to_string(port)},
-                   {"port", port}, {"model", host_->name()}, {"version", settings_.version},
-                   {"max_batch", settings_.max_batch}, {"max_delay_ms", settings_.max_delay_ms},
-                   {"threads", settings_.threads}, {"inference_threads", at::get_num_threads()},
+                   {"port", port},
+                   {"model", host_->name()},
+                   {"version", settings_.version},
+                   {"max_batch", settings_.max_batch},
+                   {"max_delay_ms", settings_.max_delay_ms},
+                   {"threads", settings_.threads},
+                   {"inference_threads", at::get_num_threads()},
                    {"auth", !settings_.auth_token_env.empty()}});
   return port;
 }

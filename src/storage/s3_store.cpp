@@ -23,7 +23,6 @@ namespace {
 namespace fs = std::filesystem;
 
 constexpr uint64_t kMaxParts = 10000;  // S3's limit per multipart upload
-constexpr const char* kPartSizeMeta = "ddpipe-part-size";
 
 uint64_t ceil_div(uint64_t a, uint64_t b) { return (a + b - 1) / b; }
 
@@ -61,12 +60,6 @@ void parallel_for(size_t n, int workers, const std::function<void(size_t, size_t
 
 bool is_hex(std::string_view s) {
   return std::all_of(s.begin(), s.end(), [](char c) { return std::isxdigit(static_cast<unsigned char>(c)); });
-}
-
-std::string hex_to_bytes(const std::string& hex) {
-  std::string out(hex.size() / 2, '\0');
-  for (size_t i = 0; i < out.size(); ++i) out[i] = static_cast<char>(std::stoi(hex.substr(2 * i, 2), nullptr, 16));
-  return out;
 }
 
 void check_bucket_name(const std::string& bucket, const std::string& url) {
@@ -154,11 +147,7 @@ void S3Store::upload(const std::string& key, uint64_t size, const PartReader& re
   const uint64_t part = part_size_for(size, s.part_size);
   const size_t parts = ceil_div(size, part);
   std::string upload_id;
-  with_bucket([&] {
-    upload_id = client_.create_multipart_upload(bucket_, object,
-                                                {{"x-amz-meta-" + std::string(kPartSizeMeta),
-                                                  std::to_string(part)}});
-  });
+  with_bucket([&] { upload_id = client_.create_multipart_upload(bucket_, object); });
   std::vector<std::string> etags(parts);
   std::vector<std::string> scratch(static_cast<size_t>(std::max(1, s.parallel_parts)));
   try {
@@ -195,30 +184,22 @@ void S3Store::download(const std::string& key, const std::function<void(uint64_t
   const std::string& etag = head->etag;
   const S3Settings& s = client_.settings();
 
-  // How the ETag can be checked: the MD5 of the whole object, or of the part MD5s of a
-  // multipart upload with a known part size; otherwise only the sizes are checked.
-  const bool whole_md5 = head->etag_is_digest && etag.size() == 32 && is_hex(etag);
-  uint64_t part = 0;
-  size_t dash = etag.find('-');
-  if (head->etag_is_digest && dash == 32 && is_hex(etag.substr(0, 32))) {
-    auto meta = head->metadata.find(kPartSizeMeta);
-    uint64_t p = meta == head->metadata.end() ? 0 : std::strtoull(meta->second.c_str(), nullptr, 10);
-    if (p > 0 && std::to_string(ceil_div(size, p)) == etag.substr(33)) part = p;
-  }
-  const uint64_t range = part ? part : s.part_size;
-  const size_t ranges = whole_md5 || size <= range ? 1 : ceil_div(size, range);
-  const bool hashed = whole_md5 || part > 0;
+  // A single-part object's ETag is the MD5 of its content (except under SSE-KMS/SSE-C): read it
+  // in one stream and check that. Multipart objects are read in parallel ranges, and there only
+  // the byte counts can be checked (their ETag depends on how they were cut into parts).
+  const bool md5_etag = head->etag_is_digest && etag.size() == 32 && is_hex(etag);
+  const size_t ranges = md5_etag || size <= s.part_size ? 1 : ceil_div(size, s.part_size);
 
   start(size);
-  std::vector<std::string> digests(ranges);
+  std::string digest;
   parallel_for(ranges, s.parallel_parts, [&](size_t, size_t i) {
-    const uint64_t offset = i * range;
-    const uint64_t n = ranges == 1 ? size : std::min(range, size - offset);
+    const uint64_t offset = i * s.part_size;
+    const uint64_t n = ranges == 1 ? size : std::min(s.part_size, size - offset);
     uint64_t got = 0;
     std::optional<core::Hasher> md5;
     S3Sink sink{[&] {
                   got = 0;
-                  if (hashed) md5.emplace(core::Hasher::Algo::kMd5);
+                  if (md5_etag) md5.emplace(core::Hasher::Algo::kMd5);
                 },
                 [&](const char* p, size_t len) {
                   if (got + len > n) {
@@ -235,21 +216,12 @@ void S3Store::download(const std::string& key, const std::function<void(uint64_t
                         "S3 GetObject s3://" + bucket_ + "/" + object + ": received " +
                             std::to_string(got) + " of " + std::to_string(n) + " bytes");
     }
-    if (md5) digests[i] = md5->hex_digest();
+    if (md5) digest = md5->hex_digest();
   });
-
-  std::string actual;
-  if (whole_md5) {
-    actual = digests[0];
-  } else if (part) {
-    core::Hasher all(core::Hasher::Algo::kMd5);
-    for (const auto& d : digests) all.update(hex_to_bytes(d));
-    actual = all.hex_digest() + "-" + std::to_string(ranges);
-  }
-  if (hashed && actual != etag) {
+  if (md5_etag && digest != etag) {
     core::fail_storage("S3 GetObject s3://" + bucket_ + "/" + object +
-                       ": content does not match its ETag (expected " + etag + ", got " + actual +
-                       "); the object was corrupted in transit or in the store");
+                       ": content does not match its ETag (expected MD5 " + etag + ", got " +
+                       digest + "); it was corrupted in transit or in the store");
   }
 }
 
@@ -313,7 +285,7 @@ void S3Store::get_file(const std::string& key, const fs::path& dest) {
   };
   try {
     download(key, start, [&](uint64_t offset, const char* p, size_t n) { pwrite_all(fd, p, n, offset, tmp); });
-    if (::fsync(fd) != 0) core::fail_storage("fsync " + tmp.string() + ": " + std::strerror(errno));
+    // Atomic (rename) but not fsync'ed: a local copy that can be fetched again, as cp makes.
     ::close(fd);
     fd = -1;
     if (::rename(tmp.c_str(), dest.c_str()) != 0) {
@@ -324,7 +296,6 @@ void S3Store::get_file(const std::string& key, const fs::path& dest) {
     if (!tmp.empty()) ::unlink(tmp.c_str());
     throw;
   }
-  core::sync_dir(dest.parent_path());
 }
 
 bool S3Store::exists(const std::string& key) {
@@ -362,8 +333,7 @@ void S3Store::copy(const std::string& from, const std::string& to) {
   }
   const uint64_t part = part_size_for(head->size, s.part_size);
   const size_t parts = ceil_div(head->size, part);
-  std::string upload_id = client_.create_multipart_upload(
-      bucket_, dst, {{"x-amz-meta-" + std::string(kPartSizeMeta), std::to_string(part)}});
+  std::string upload_id = client_.create_multipart_upload(bucket_, dst);
   std::vector<std::string> etags(parts);
   try {
     parallel_for(parts, s.parallel_parts, [&](size_t, size_t i) {

@@ -5,10 +5,9 @@
 // multipart upload becomes visible only at CompleteMultipartUpload; an upload that fails is
 // aborted so that no parts are left behind. Objects larger than part_size are written in parts,
 // parallel_parts at a time, and read back with as many parallel ranged GETs. Every read is
-// checked: byte counts against the object's size, and the content against its ETag (the MD5 of
-// a single-part object, or the MD5 of the part MD5s of a multipart upload whose part size ddpipe
-// recorded in the x-amz-meta-ddpipe-part-size metadata). The bucket is created on first write.
-// Thread-safe.
+// checked: byte counts against the object's size, and a single-part object's content against
+// its ETag (its MD5); uploads carry Content-MD5, checked by the server. The bucket is created on
+// the first write. Thread-safe.
 #pragma once
 
 #include <functional>

@@ -1,5 +1,7 @@
 #include "train/trainer.h"
 
+#include <ATen/autocast_mode.h>
+#include <sys/resource.h>
 #include <torch/torch.h>
 
 #include <cmath>
@@ -78,6 +80,30 @@ void set_rng_state(const std::string& bytes) {
   auto t = torch::empty({static_cast<int64_t>(bytes.size())}, torch::kUInt8);
   std::memcpy(t.data_ptr(), bytes.data(), bytes.size());
   gen.set_state(t);
+}
+
+// Mixed precision on CPU (bf16 autocast) for the forward pass; a no-op when disabled.
+class AutocastGuard {
+ public:
+  explicit AutocastGuard(bool enabled) : enabled_(enabled) {
+    if (!enabled_) return;
+    at::autocast::set_autocast_cpu_dtype(at::kBFloat16);
+    at::autocast::set_cpu_enabled(true);
+  }
+  ~AutocastGuard() {
+    if (!enabled_) return;
+    at::autocast::set_cpu_enabled(false);
+    at::autocast::clear_cache();
+  }
+
+ private:
+  bool enabled_;
+};
+
+double peak_rss_mb() {
+  rusage ru{};
+  getrusage(RUSAGE_SELF, &ru);
+  return static_cast<double>(ru.ru_maxrss) / 1024.0;
 }
 
 void to_channels_last(torch::nn::Module& m) {
@@ -286,14 +312,23 @@ TrainResult train_with(const core::Config& config, const dist::WorldInfo& world,
                           steps, is_main);
     const int64_t accum = config.train.grad_accum;
     double images_this_run = 0;
+    // Steady state: after the first kWarmupSteps steps (allocator and oneDNN warm-up).
+    constexpr int64_t kWarmupSteps = 5;
+    double steady_start = 0, steady_images = 0;
     for (int64_t step = first_step; step < steps; ++step) {
+      if (step == first_step + kWarmupSteps) steady_start = core::monotonic_seconds();
       auto batch = loader.next();
       if (!batch) break;
       const bool sync = (step + 1) % accum == 0 || step + 1 == steps;
       if (step % accum == 0) set_lr(optimizer, learning_rate(config.train, epoch, step, steps));
       ddp.sync_buffers();
-      auto logits = net->forward(batch->images);
-      auto loss = torch::nn::functional::cross_entropy(logits, batch->labels, ce_options);
+      torch::Tensor logits;
+      {
+        AutocastGuard autocast(config.train.precision == "bf16");
+        logits = net->forward(batch->images);
+      }
+      auto loss = torch::nn::functional::cross_entropy(logits.to(torch::kFloat), batch->labels,
+                                                       ce_options);
       ddp.begin_backward(sync);
       (loss / static_cast<double>(accum)).backward();
       if (sync) {
@@ -307,6 +342,7 @@ TrainResult train_with(const core::Config& config, const dist::WorldInfo& world,
       correct += logits.argmax(1).eq(batch->labels).sum().item<double>();
       count += b;
       images_this_run += b;
+      if (steady_start > 0) steady_images += b;
       if (is_main) {
         uploads->check();
         if (sync && config.checkpoint.every_steps > 0 && step + 1 < steps &&
@@ -323,17 +359,24 @@ TrainResult train_with(const core::Config& config, const dist::WorldInfo& world,
     }
     bar.finish();
     const double train_seconds = core::monotonic_seconds() - t_epoch;
+    const double steady_seconds = steady_start > 0 ? core::monotonic_seconds() - steady_start : 0.0;
 
     // Evaluation on the full test split: rank r takes r, r + N, …; no padding, each once.
     auto test_idx = strided_shard(dataset.test.size(), world.world_size, world.rank);
     eval::EvalSums ev = eval::evaluate(*net, dataset, dataset.test, test_idx,
                                        config.features.normalize, config.train.eval_batch_size,
                                        config.loader.workers, config.model.channels_last);
-    std::vector<torch::Tensor> sums{torch::tensor(
-        {loss_sum, correct, count, ev.loss_sum, ev.correct, ev.count, images_this_run},
-        torch::kDouble)};
+    // Sums over ranks; slot 8 + r carries rank r's peak RSS so that every rank sees all.
+    std::vector<double> local{loss_sum, correct, count, ev.loss_sum, ev.correct, ev.count,
+                              images_this_run, steady_images, steady_seconds};
+    local.resize(9 + world.world_size, 0.0);
+    local[9 + world.rank] = peak_rss_mb();
+    std::vector<torch::Tensor> sums{torch::tensor(local, torch::kDouble)};
     comm.allreduce_sum(sums);
     auto s = sums[0].accessor<double, 1>();
+    double rss_max = 0;
+    for (int64_t r = 0; r < world.world_size; ++r) rss_max = std::max(rss_max, s[9 + r]);
+    const double steady_ips = s[8] > 0 ? s[7] / (s[8] / world.world_size) : 0.0;
     const double epoch_seconds = core::monotonic_seconds() - t_epoch;
     json m = {{"epoch", epoch + 1},
               {"train_loss", s[0] / s[2]},
@@ -345,6 +388,8 @@ TrainResult train_with(const core::Config& config, const dist::WorldInfo& world,
               {"train_seconds", train_seconds},
               {"epoch_seconds", epoch_seconds},
               {"images_per_second", s[6] / train_seconds},
+              {"steady_images_per_second", steady_ips},
+              {"peak_rss_mb_max_rank", rss_max},
               {"data_wait_seconds", loader.wait_seconds()},
               {"comm_exposed_seconds", ddp.exposed_comm_seconds() - comm_before}};
     epochs.push_back(m);

@@ -101,5 +101,41 @@ TEST(Config, ShippedConfigsAreValidAndDefaultMatchesEmbedded) {
   EXPECT_EQ(seed.dist.nproc, 2);
 }
 
+TEST(Config, S3SecretsAreRedactedEverywhere) {
+  const std::string secret = "s3cr3t/Value+xyz";
+  Config c = config_from_yaml("s3:\n  secret_access_key: " + secret + "\n  access_key_id: AKID\n",
+                              {"s3.session_token=tok-123", "s3.part_size_mb=32"});
+  EXPECT_EQ(c.s3.secret_access_key, secret);
+  EXPECT_EQ(c.s3.session_token, "tok-123");
+  EXPECT_EQ(c.s3.part_size_mb, 32);
+  std::string yaml = to_yaml(c);
+  EXPECT_EQ(yaml.find(secret), std::string::npos) << yaml;
+  EXPECT_EQ(yaml.find("tok-123"), std::string::npos) << yaml;
+  EXPECT_NE(yaml.find("secret_access_key: <redacted>"), std::string::npos) << yaml;
+  EXPECT_NE(yaml.find("access_key_id: AKID"), std::string::npos) << yaml;  // not a secret
+  // A redacted config read back (a manifest's) falls back to the environment.
+  Config back = config_from_yaml(yaml);
+  EXPECT_EQ(back.s3.secret_access_key, "");
+  EXPECT_EQ(back.s3.part_size_mb, 32);
+  EXPECT_NE(to_yaml(Config{}).find("secret_access_key: \"\""), std::string::npos);
+  // A secret that is not valid YAML is not echoed in the error.
+  std::string m = usage_error("", {"s3.secret_access_key=[" + secret});
+  EXPECT_NE(m.find("--set s3.secret_access_key=<redacted>: value is not valid YAML"),
+            std::string::npos)
+      << m;
+  EXPECT_EQ(m.find(secret), std::string::npos) << m;
+}
+
+TEST(Config, S3ValuesAreChecked) {
+  std::string m = usage_error("", {"s3.endpoint=minio:9000", "s3.part_size_mb=4",
+                                   "s3.parallel_parts=0", "s3.timeout_s=0.5"});
+  EXPECT_NE(m.find("4 problems"), std::string::npos) << m;
+  EXPECT_NE(m.find("s3.endpoint: expected http://host[:port] or https://host[:port], got "
+                   "'minio:9000'"),
+            std::string::npos)
+      << m;
+  EXPECT_NE(m.find("s3.part_size_mb: must be between 5 and 5120, got 4"), std::string::npos) << m;
+}
+
 }  // namespace
 }  // namespace ddpipe::core

@@ -60,12 +60,12 @@ start_rank() {  # store rank run_id extra...
 weights_of() { sha256sum "$1"/models/mh/model_v*/model.pt | awk '{print $1}'; }
 
 echo "== 1. loopback reference"
-"$DDPIPE" ingest --store "$WORK/loop" "${job[@]}" >/dev/null
+"$DDPIPE" ingest --store "$WORK/loop" "${job[@]}" >/dev/null 2>&1
 "$DDPIPE" launch --store "$WORK/loop" "${job[@]}" --epochs 2 >"$WORK/loop.log" 2>&1 ||
   { cat "$WORK/loop.log"; exit 1; }
 
 echo "== 1. the same job over three hosts"
-"$DDPIPE" ingest --store "$WORK/hosts" "${job[@]}" >/dev/null
+"$DDPIPE" ingest --store "$WORK/hosts" "${job[@]}" >/dev/null 2>&1
 PIDS=()
 for r in 0 1 2; do start_rank "$WORK/hosts" "$r" hosts --epochs 2; done
 for pid in "${PIDS[@]}"; do wait "$pid" || { tail -n 20 "$WORK"/hosts.rank*.log; exit 1; }; done
@@ -78,7 +78,7 @@ a=$(weights_of "$WORK/loop"); b=$(weights_of "$WORK/hosts")
 echo "ok: identical weights over loopback and over hosts ($a)"
 
 echo "== 2. cut rank 2's link mid-training"
-"$DDPIPE" ingest --store "$WORK/cut" "${job[@]}" >/dev/null
+"$DDPIPE" ingest --store "$WORK/cut" "${job[@]}" >/dev/null 2>&1
 PIDS=()
 timeouts=(--set dist.timeout_s=8 --set dist.heartbeat_timeout_s=4 --epochs 30)
 for r in 0 1 2; do start_rank "$WORK/cut" "$r" cut "${timeouts[@]}"; done

@@ -117,7 +117,8 @@ TEST(Batcher, NeverMixesModelVersions) {
   }
   for (size_t i = 0; i < imgs.size(); ++i) {
     const ModelPtr& m = i < 2 || i == 5 ? a : b;
-    EXPECT_EQ(f[i].get().at(0).probabilities, eval::predict(*m, {imgs[i]}).at(0).probabilities) << i;
+    EXPECT_EQ(f[i].get().at(0).probabilities, eval::predict(*m, {imgs[i]}).at(0).probabilities)
+        << i;
   }
   batcher.stop();
   EXPECT_EQ(sizes, (std::vector<int64_t>{2, 3, 1}));
@@ -138,7 +139,8 @@ TEST(Batcher, MultiInputRequestsAndQueueLimit) {
   auto big = batcher.submit(m, three, 3);
   const auto preds = big.get();
   ASSERT_EQ(preds.size(), 3u);
-  for (size_t i = 0; i < 3; ++i) EXPECT_EQ(preds[i].class_index, eval::predict(*m, {imgs[i]})[0].class_index);
+  for (size_t i = 0; i < 3; ++i)
+    EXPECT_EQ(preds[i].class_index, eval::predict(*m, {imgs[i]})[0].class_index);
 
   auto first = batcher.submit(m, three, 3);  // 3 of 4 queue slots, waits for company
   try {

@@ -110,7 +110,7 @@ class ServeCli : public ::testing::Test {
   }
   std::vector<std::string> args() const {
     return {"--store", (dir_ / "store").string(), "--model", "m", "--port", "0",
-            "--set", "serve.poll_s=0"};
+            "--set",   "serve.poll_s=0"};
   }
 
   testing::TempDir dir_;
@@ -126,16 +126,17 @@ TEST_F(ServeCli, CurlPredictMatchesDdpipePredict) {
   ASSERT_TRUE(server.wait_ready(port)) << server.log();
 
   // The original setup's call, unchanged.
-  const auto curl = run_command("cd " + (dir_ / "images").string() +
-                                " && curl -s -X POST -F \"file=@test_image.png\" http://127.0.0.1:" +
-                                std::to_string(port) + "/predict");
+  const auto curl = run_command(
+      "cd " + (dir_ / "images").string() +
+      " && curl -s -X POST -F \"file=@test_image.png\" http://127.0.0.1:" + std::to_string(port) +
+      "/predict");
   ASSERT_EQ(curl.exit_code, 0) << curl.output;
   const json reply = json::parse(curl.output);
   EXPECT_EQ(reply["model"], "m");
   EXPECT_EQ(reply["version"], version_);
 
-  std::string cmd = testing::ddpipe_binary() + " predict --store " + (dir_ / "store").string() +
-                    " --model m";
+  std::string cmd =
+      testing::ddpipe_binary() + " predict --store " + (dir_ / "store").string() + " --model m";
   for (const auto& f : files_) cmd += " " + f;
   const auto predict = run_command(cmd + " 2>/dev/null");
   ASSERT_EQ(predict.exit_code, 0) << predict.output;
@@ -144,8 +145,8 @@ TEST_F(ServeCli, CurlPredictMatchesDdpipePredict) {
   for (std::string line; std::getline(lines, line);) {
     const json want = json::parse(line);
     const std::string file = want["file"];
-    const auto got = run_command("curl -s -F \"file=@" + file + "\" http://127.0.0.1:" +
-                                 std::to_string(port) + "/predict");
+    const auto got = run_command("curl -s -F \"file=@" + file +
+                                 "\" http://127.0.0.1:" + std::to_string(port) + "/predict");
     ASSERT_EQ(got.exit_code, 0) << got.output;
     const json j = json::parse(got.output);
     EXPECT_EQ(j["prediction"], want["prediction"]) << file;
@@ -170,7 +171,8 @@ TEST_F(ServeCli, SigtermFinishesRequestsInFlightAndExitsZero) {
   std::vector<fixtures::Reply> replies(4);
   std::vector<std::thread> clients;
   for (size_t i = 0; i < replies.size(); ++i) {
-    clients.emplace_back([&, i] { replies[i] = fixtures::Client(port).post("/predict", png, "image/png"); });
+    clients.emplace_back(
+        [&, i] { replies[i] = fixtures::Client(port).post("/predict", png, "image/png"); });
   }
   std::this_thread::sleep_for(std::chrono::milliseconds(400));  // all four wait in the batcher
   const int code = server.terminate();
@@ -196,7 +198,8 @@ TEST_F(ServeCli, BadSettingsExitWithUsageErrors) {
   const std::string base = testing::ddpipe_binary() + " serve --store " + (dir_ / "store").string();
   auto r = run_command(base + " --port 70000 --set serve.max_batch=0");
   EXPECT_EQ(r.exit_code, 2) << r.output;
-  EXPECT_NE(r.output.find("serve.port: must be between 0 and 65535"), std::string::npos) << r.output;
+  EXPECT_NE(r.output.find("serve.port: must be between 0 and 65535"), std::string::npos)
+      << r.output;
   EXPECT_NE(r.output.find("serve.max_batch"), std::string::npos) << r.output;
   r = run_command("env -u DDPIPE_NO_SUCH_VAR " + base +
                   " --port 0 --set serve.auth_token_env=DDPIPE_NO_SUCH_VAR");

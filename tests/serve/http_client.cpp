@@ -28,6 +28,15 @@ httplib::Client make(int port) {
   return c;
 }
 
+// Headers and Content-Length bytes of body have arrived.
+bool complete_response(const std::string& r) {
+  const size_t end = r.find("\r\n\r\n");
+  if (end == std::string::npos) return false;
+  const size_t at = r.find("Content-Length: ");
+  if (at == std::string::npos || at > end) return true;
+  return r.size() >= end + 4 + std::stoul(r.substr(at + 16));
+}
+
 }  // namespace
 
 std::string Reply::header(const std::string& name) const {
@@ -54,7 +63,8 @@ Reply Client::post_file(const std::string& path, const std::string& field,
   return to_reply(c.Post(path.c_str(), items));
 }
 
-Reply Client::send(const std::string& method, const std::string& path, const std::string& body) const {
+Reply Client::send(const std::string& method, const std::string& path,
+                   const std::string& body) const {
   httplib::Client c = make(port_);
   if (!token_.empty()) c.set_bearer_token_auth(token_.c_str());
   if (method == "GET") return to_reply(c.Get(path.c_str()));
@@ -80,7 +90,7 @@ std::string raw_exchange(int port, const std::string& bytes, double timeout_s) {
                      std::chrono::duration_cast<std::chrono::steady_clock::duration>(
                          std::chrono::duration<double>(timeout_s));
     char buf[4096];
-    while (std::chrono::steady_clock::now() < end) {
+    while (std::chrono::steady_clock::now() < end && !complete_response(out)) {
       const ssize_t n = ::recv(fd, buf, sizeof buf, 0);
       if (n == 0) break;  // closed by the server
       if (n > 0) out.append(buf, static_cast<size_t>(n));

@@ -21,19 +21,21 @@ class Client {
  public:
   explicit Client(int port, std::string token = "") : port_(port), token_(std::move(token)) {}
   Reply get(const std::string& path) const;
-  Reply post(const std::string& path, const std::string& body, const std::string& content_type) const;
+  Reply post(const std::string& path, const std::string& body,
+             const std::string& content_type) const;
   // One file as multipart/form-data field `field`, encoded by the client library (like curl -F).
   Reply post_file(const std::string& path, const std::string& field, const std::string& filename,
                   const std::string& bytes) const;
-  Reply send(const std::string& method, const std::string& path, const std::string& body = "") const;
+  Reply send(const std::string& method, const std::string& path,
+             const std::string& body = "") const;
 
  private:
   int port_;
   std::string token_;
 };
 
-// Sends `bytes` over a fresh connection and returns what comes back before the server closes
-// it or `timeout_s` passes.
+// Sends `bytes` over a fresh connection and returns what comes back: one complete response, or
+// what arrived before the server closed the connection or `timeout_s` passed.
 std::string raw_exchange(int port, const std::string& bytes, double timeout_s);
 
 }  // namespace ddpipe::serve::fixtures

@@ -29,11 +29,16 @@ TEST(Metrics, RequestsLatencyBatchesAndGauges) {
   const std::string t = m.render(live);
   EXPECT_TRUE(has(t, "ddpipe_serve_requests_total{endpoint=\"/predict\",code=\"200\"} 2")) << t;
   EXPECT_TRUE(has(t, "ddpipe_serve_requests_total{endpoint=\"/predict\",code=\"415\"} 1"));
-  EXPECT_TRUE(has(t, "ddpipe_serve_request_duration_seconds_bucket{endpoint=\"/predict\",le=\"0.001\"} 1"));
-  EXPECT_TRUE(has(t, "ddpipe_serve_request_duration_seconds_bucket{endpoint=\"/predict\",le=\"0.005\"} 2"));
-  EXPECT_TRUE(has(t, "ddpipe_serve_request_duration_seconds_bucket{endpoint=\"/predict\",le=\"+Inf\"} 3"));
+  EXPECT_TRUE(
+      has(t, "ddpipe_serve_request_duration_seconds_bucket{endpoint=\"/predict\",le=\"0.001\"} 1"));
+  EXPECT_TRUE(
+      has(t, "ddpipe_serve_request_duration_seconds_bucket{endpoint=\"/predict\",le=\"0.005\"} 2"));
+  EXPECT_TRUE(
+      has(t, "ddpipe_serve_request_duration_seconds_bucket{endpoint=\"/predict\",le=\"+Inf\"} 3"));
   EXPECT_TRUE(has(t, "ddpipe_serve_request_duration_seconds_count{endpoint=\"/predict\"} 3"));
-  EXPECT_TRUE(has(t, "ddpipe_serve_request_duration_seconds_bucket{endpoint=\"/v2/models/:name/infer\",le=\"10\"} 0"));
+  EXPECT_TRUE(has(t,
+                  "ddpipe_serve_request_duration_seconds_bucket{endpoint=\"/v2/models/:name/"
+                  "infer\",le=\"10\"} 0"));
   EXPECT_TRUE(has(t, "ddpipe_serve_batch_size_bucket{le=\"1\"} 1"));
   EXPECT_TRUE(has(t, "ddpipe_serve_batch_size_bucket{le=\"8\"} 2"));
   EXPECT_TRUE(has(t, "ddpipe_serve_batch_size_bucket{le=\"32\"} 3"));
@@ -45,10 +50,11 @@ TEST(Metrics, RequestsLatencyBatchesAndGauges) {
   EXPECT_TRUE(has(t, "ddpipe_serve_model_info{model=\"fmnist\",version=\"model_v1\"} 1"));
   EXPECT_TRUE(has(t, "ddpipe_serve_model_loads_total{result=\"error\"} 3"));
   // Every sample line belongs to a declared family.
-  for (const char* family : {"requests_total", "request_duration_seconds", "batch_size",
-                             "queue_depth", "in_flight_requests", "model_ready", "model_info",
-                             "model_loads_total"}) {
-    EXPECT_NE(t.find(std::string("# TYPE ddpipe_serve_") + family + " "), std::string::npos) << family;
+  for (const char* family :
+       {"requests_total", "request_duration_seconds", "batch_size", "queue_depth",
+        "in_flight_requests", "model_ready", "model_info", "model_loads_total"}) {
+    EXPECT_NE(t.find(std::string("# TYPE ddpipe_serve_") + family + " "), std::string::npos)
+        << family;
   }
 }
 

@@ -26,12 +26,14 @@ TEST(Multipart, BoundaryFromContentType) {
   EXPECT_EQ(multipart_boundary("multipart/form-data; boundary=abc"), "abc");
   EXPECT_EQ(multipart_boundary("multipart/form-data;boundary=\"a b;c\"; charset=utf-8"), "a b;c");
   EXPECT_EQ(multipart_boundary("multipart/form-data; charset=x; BOUNDARY=zz"), "zz");
-  EXPECT_NE(usage_error([] { multipart_boundary("multipart/form-data"); }).find("without a boundary"),
-            std::string::npos);
+  EXPECT_NE(
+      usage_error([] { multipart_boundary("multipart/form-data"); }).find("without a boundary"),
+      std::string::npos);
   EXPECT_NE(usage_error([] { multipart_boundary("multipart/form-data; boundary="); }).find("1-70"),
             std::string::npos);
-  EXPECT_NE(usage_error([] { multipart_boundary("multipart/form-data; boundary=\"abc"); })
-                .find("unterminated"),
+  EXPECT_NE(usage_error([] {
+              multipart_boundary("multipart/form-data; boundary=\"abc");
+            }).find("unterminated"),
             std::string::npos);
 }
 
@@ -62,19 +64,23 @@ TEST(Multipart, MalformedBodiesAreUsageErrors) {
             std::string::npos);
   EXPECT_NE(usage_error([&] { parse_multipart("no boundary here", "b"); }).find("does not contain"),
             std::string::npos);
-  EXPECT_NE(usage_error([&] { parse_multipart("--b\r\nContent-Disposition: form-data", "b"); })
-                .find("headers do not end"),
+  EXPECT_NE(usage_error([&] {
+              parse_multipart("--b\r\nContent-Disposition: form-data", "b");
+            }).find("headers do not end"),
             std::string::npos);
-  EXPECT_NE(usage_error([&] { parse_multipart("--b\r\nX-Other: 1\r\n\r\nd\r\n--b--", "b"); })
-                .find("no Content-Disposition name"),
+  EXPECT_NE(usage_error([&] {
+              parse_multipart("--b\r\nX-Other: 1\r\n\r\nd\r\n--b--", "b");
+            }).find("no Content-Disposition name"),
             std::string::npos);
-  EXPECT_NE(usage_error([&] { parse_multipart("--b\r\nbroken header\r\n\r\nd\r\n--b--", "b"); })
-                .find("malformed part header"),
+  EXPECT_NE(usage_error([&] {
+              parse_multipart("--b\r\nbroken header\r\n\r\nd\r\n--b--", "b");
+            }).find("malformed part header"),
             std::string::npos);
   EXPECT_NE(usage_error([&] { parse_multipart("--bX", "b"); }).find("not followed by CRLF"),
             std::string::npos);
   std::string many;
-  for (int i = 0; i < 5; ++i) many += "--b\r\nContent-Disposition: form-data; name=\"f\"\r\n\r\nx\r\n";
+  for (int i = 0; i < 5; ++i)
+    many += "--b\r\nContent-Disposition: form-data; name=\"f\"\r\n\r\nx\r\n";
   EXPECT_NE(usage_error([&] { parse_multipart(many + "--b--", "b", 4); }).find("more than 4 parts"),
             std::string::npos);
 }
@@ -112,8 +118,8 @@ TEST(Upload, MultipartFieldOrRawBody) {
                    fixtures::multipart("file", "shirt.png", "PNGBYTES"));
   EXPECT_EQ(uploaded_image(mp, name), "PNGBYTES");
   EXPECT_EQ(name, "shirt.png");
-  for (const char* type : {"image/png", "image/jpeg", "application/octet-stream", "",
-                           "Image/PNG; charset=binary"}) {
+  for (const char* type :
+       {"image/png", "image/jpeg", "application/octet-stream", "", "Image/PNG; charset=binary"}) {
     EXPECT_EQ(uploaded_image(upload(type, "RAW"), name), "RAW") << type;
     EXPECT_EQ(name, "request body");
   }
@@ -138,8 +144,9 @@ TEST(Upload, RefusalsHaveTheirStatus) {
                           fixtures::multipart("file", "x.png", ""))),
             400);
   EXPECT_EQ(status(upload("multipart/form-data", "--x\r\n")), 400);
-  EXPECT_EQ(status(upload("multipart/form-data; boundary=zz", "--zz\r\nContent-Disposition: "
-                                                               "form-data; name=\"file\"\r\n\r\nab")),
+  EXPECT_EQ(status(upload("multipart/form-data; boundary=zz",
+                          "--zz\r\nContent-Disposition: "
+                          "form-data; name=\"file\"\r\n\r\nab")),
             400);
 }
 

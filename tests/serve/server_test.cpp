@@ -82,7 +82,8 @@ std::string grey_png(uint64_t seed, int64_t w = 28, int64_t h = 28) {
   return fixtures::encode_png(w, h, 1, fixtures::random_pixels(static_cast<size_t>(w * h), seed));
 }
 
-void expect_error(const Reply& r, int status, const std::string& fragment, const std::string& what) {
+void expect_error(const Reply& r, int status, const std::string& fragment,
+                  const std::string& what) {
   EXPECT_EQ(r.status, status) << what << ": " << r.body;
   json j;
   try {
@@ -126,7 +127,8 @@ TEST_F(ServeTest, PredictMultipartRawJpegAndTopK) {
   Reply r2 = c.post("/predict", big_rgba, "image/png");
   ASSERT_EQ(r2.status, 200) << r2.body;
   EXPECT_EQ(r2.json()["confidence"].get<float>(), expected(big_rgba).confidence);
-  const std::string jpeg = fixtures::encode_jpeg(40, 30, 3, fixtures::random_pixels(40 * 30 * 3, 6));
+  const std::string jpeg =
+      fixtures::encode_jpeg(40, 30, 3, fixtures::random_pixels(40 * 30 * 3, 6));
   Reply r3 = c.post("/predict", jpeg, "image/jpeg");
   ASSERT_EQ(r3.status, 200) << r3.body;
   EXPECT_EQ(r3.json()["class_index"], expected(jpeg).class_index);
@@ -158,15 +160,18 @@ TEST_F(ServeTest, EveryErrorIsAJsonAnswerWithItsStatus) {
 
   expect_error(c.post("/predict", "hello", "text/plain"), 415, "text/plain is not supported",
                "text body");
-  expect_error(c.post("/predict", "GIF89a\x01\x00\x01\x00", "image/png"), 415,
-               "not a PNG or JPEG", "GIF as image/png");
+  expect_error(c.post("/predict", "GIF89a\x01\x00\x01\x00", "image/png"), 415, "not a PNG or JPEG",
+               "GIF as image/png");
   expect_error(c.post("/predict", "hello, not an image", "image/png"), 415, "not a PNG or JPEG",
                "text as image/png");
   expect_error(c.post("/predict", png.substr(0, png.size() / 2), "image/png"), 400, "corrupt PNG",
                "truncated PNG");
   expect_error(c.post("/predict", "", "image/png"), 400, "body is empty", "empty body");
-  expect_error(c.post("/predict", fixtures::multipart("file", "a.png", png).substr(0, 100), kMultipart),
-               400, "closing boundary", "unterminated multipart");
+  const std::string form = fixtures::multipart("file", "a.png", png);
+  expect_error(c.post("/predict", form.substr(0, form.size() - 30), kMultipart), 400,
+               "closing boundary", "unterminated multipart");
+  expect_error(c.post("/predict", form.substr(0, 60), kMultipart), 400, "headers do not end",
+               "multipart cut in the part headers");
   expect_error(c.post("/predict", fixtures::multipart("file", "a.png", png), "multipart/form-data"),
                400, "boundary", "multipart without boundary");
   expect_error(c.post("/predict", fixtures::multipart("image", "a.png", png), kMultipart), 400,
@@ -193,9 +198,9 @@ TEST_F(ServeTest, EveryErrorIsAJsonAnswerWithItsStatus) {
   expect_error(c.get("/v1/models/other"), 404, "unknown model", "V1 unknown model");
   expect_error(c.post("/v1/models/m:predict", "{\"instances\": []}", "application/json"), 400,
                "at least one instance", "V1 no instances");
-  expect_error(c.post("/v1/models/m:predict", "{\"instances\": [{\"b64\": \"%%%\"}]}",
-                      "application/json"),
-               400, "base64", "V1 bad base64");
+  expect_error(
+      c.post("/v1/models/m:predict", "{\"instances\": [{\"b64\": \"%%%\"}]}", "application/json"),
+      400, "base64", "V1 bad base64");
 
   // What the transport answers itself is JSON too.
   const std::string bad = fixtures::raw_exchange(s.port(), "GARBAGE\r\n\r\n", 3.0);
@@ -214,7 +219,8 @@ TEST_F(ServeTest, KServeV1) {
   EXPECT_EQ(ready.status, 200);
   EXPECT_EQ(ready.json(), json({{"name", "m"}, {"ready", true}}));
 
-  const std::string png = grey_png(3), jpeg = fixtures::encode_jpeg(28, 28, 1, fixtures::random_pixels(784, 4));
+  const std::string png = grey_png(3),
+                    jpeg = fixtures::encode_jpeg(28, 28, 1, fixtures::random_pixels(784, 4));
   std::vector<float> tensor(784);
   eval::preprocess(model_, data::decode_image(png, "x"), tensor.data());
   json nested = json::array({json::array()});  // [C][H][W]
@@ -238,7 +244,9 @@ TEST_F(ServeTest, KServeV1) {
   EXPECT_EQ(p[1]["confidence"].get<float>(), b.confidence);
   EXPECT_EQ(p[2], p[0]);
   EXPECT_EQ(p[3], p[0]) << "a preprocessed tensor gives the same answer as its image";
-  expect_error(c.post("/v1/models/m:predict", json({{"instances", json::array({json::array({1, 2, 3})})}}).dump(), "application/json"),
+  expect_error(c.post("/v1/models/m:predict",
+                      json({{"instances", json::array({json::array({1, 2, 3})})}}).dump(),
+                      "application/json"),
                400, "expected 1x28x28 = 784 numbers, got 3", "V1 wrong tensor size");
 }
 
@@ -252,8 +260,11 @@ TEST_F(ServeTest, OpenInferenceProtocolV2) {
   const json meta = c.get("/v2/models/m").json();
   EXPECT_EQ(meta["name"], "m");
   EXPECT_EQ(meta["versions"], json::array({version_}));
-  EXPECT_EQ(meta["inputs"][0], json({{"name", "input"}, {"datatype", "FP32"}, {"shape", json::array({-1, 1, 28, 28})}}));
-  EXPECT_EQ(meta["inputs"][1], json({{"name", "image"}, {"datatype", "BYTES"}, {"shape", json::array({-1})}}));
+  EXPECT_EQ(
+      meta["inputs"][0],
+      json({{"name", "input"}, {"datatype", "FP32"}, {"shape", json::array({-1, 1, 28, 28})}}));
+  EXPECT_EQ(meta["inputs"][1],
+            json({{"name", "image"}, {"datatype", "BYTES"}, {"shape", json::array({-1})}}));
   EXPECT_EQ(meta["outputs"][0]["shape"], json({-1, 10}));
   EXPECT_EQ(meta["parameters"]["classes"].size(), 10u);
   EXPECT_EQ(c.get("/v2/models/m/versions/" + version_).status, 200);
@@ -268,8 +279,10 @@ TEST_F(ServeTest, OpenInferenceProtocolV2) {
   eval::preprocess(model_, data::decode_image(png1, "1"), flat.data());
   eval::preprocess(model_, data::decode_image(png2, "2"), flat.data() + 784);
   const auto want = eval::classify(model_, flat.data(), 2);
-  json req = {{"id", "req-1"},
-              {"inputs", {{{"name", "input"}, {"datatype", "FP32"}, {"shape", {2, 1, 28, 28}}, {"data", flat}}}}};
+  json req = {
+      {"id", "req-1"},
+      {"inputs",
+       {{{"name", "input"}, {"datatype", "FP32"}, {"shape", {2, 1, 28, 28}}, {"data", flat}}}}};
   Reply r = c.post("/v2/models/m/infer", req.dump(), "application/json");
   ASSERT_EQ(r.status, 200) << r.body;
   json out = r.json();
@@ -290,10 +303,14 @@ TEST_F(ServeTest, OpenInferenceProtocolV2) {
   }
 
   // BYTES: base64 images, only the outputs asked for.
-  json breq = {{"inputs", {{{"name", "image"}, {"datatype", "BYTES"}, {"shape", {2}},
-                            {"data", {fixtures::base64_encode(png1), fixtures::base64_encode(png2)}}}}},
+  json breq = {{"inputs",
+                {{{"name", "image"},
+                  {"datatype", "BYTES"},
+                  {"shape", {2}},
+                  {"data", {fixtures::base64_encode(png1), fixtures::base64_encode(png2)}}}}},
                {"outputs", {{{"name", "prediction"}}, {{"name", "confidence"}}}}};
-  Reply br = c.post("/v2/models/m/versions/" + version_ + "/infer", breq.dump(), "application/json");
+  Reply br =
+      c.post("/v2/models/m/versions/" + version_ + "/infer", breq.dump(), "application/json");
   ASSERT_EQ(br.status, 200) << br.body;
   const json bo = br.json()["outputs"];
   ASSERT_EQ(bo.size(), 2u);
@@ -302,23 +319,29 @@ TEST_F(ServeTest, OpenInferenceProtocolV2) {
   EXPECT_EQ(bo[1]["data"][0].get<float>(), want[0].confidence);
 
   auto infer_error = [&](const json& input, int status, const std::string& fragment) {
-    expect_error(c.post("/v2/models/m/infer", json({{"inputs", json::array({input})}}).dump(), "application/json"),
+    expect_error(c.post("/v2/models/m/infer", json({{"inputs", json::array({input})}}).dump(),
+                        "application/json"),
                  status, fragment, input.dump().substr(0, 80));
   };
-  infer_error({{"name", "input"}, {"datatype", "FP32"}, {"shape", {1, 3, 28, 28}}, {"data", flat}}, 400,
-              "expected [1,1,28,28]");
-  infer_error({{"name", "input"}, {"datatype", "FP32"}, {"shape", {1, 1, 28, 28}}, {"data", {1, 2}}}, 400,
-              "2 numbers for shape");
+  infer_error({{"name", "input"}, {"datatype", "FP32"}, {"shape", {1, 3, 28, 28}}, {"data", flat}},
+              400, "expected [1,1,28,28]");
+  infer_error(
+      {{"name", "input"}, {"datatype", "FP32"}, {"shape", {1, 1, 28, 28}}, {"data", {1, 2}}}, 400,
+      "2 numbers for shape");
   infer_error({{"name", "input"}, {"datatype", "INT8"}, {"shape", {1}}, {"data", {1}}}, 400,
               "expected name 'input' with datatype FP32");
-  infer_error({{"name", "image"}, {"datatype", "BYTES"}, {"shape", {1}}, {"data", {"aGVsbG8="}}}, 415,
-              "not a PNG or JPEG");
-  infer_error({{"name", "input"}, {"datatype", "FP32"}, {"shape", {5000, 1, 28, 28}}, {"data", {}}}, 413,
-              "over the limit");
-  infer_error({{"name", "input"}, {"datatype", "FP32"}, {"shape", "1x1"}, {"data", {}}}, 400,
-              "shape: expected an array of integers");
-  expect_error(c.post("/v2/models/m/infer", json({{"inputs", json::array()}}).dump(), "application/json"),
-               400, "expected {\"inputs\": [one input]}", "no inputs");
+  infer_error({{"name", "image"}, {"datatype", "BYTES"}, {"shape", {1}}, {"data", {"aGVsbG8="}}},
+              415, "not a PNG or JPEG");
+  infer_error({{"name", "input"},
+               {"datatype", "FP32"},
+               {"shape", {5000, 1, 28, 28}},
+               {"data", json::array()}},
+              413, "over the limit");
+  infer_error({{"name", "input"}, {"datatype", "FP32"}, {"shape", "1x1"}, {"data", json::array()}},
+              400, "shape: expected an array of integers");
+  expect_error(
+      c.post("/v2/models/m/infer", json({{"inputs", json::array()}}).dump(), "application/json"),
+      400, "expected {\"inputs\": [one input]}", "no inputs");
   json unknown_output = breq;
   unknown_output["outputs"] = {{{"name", "logits"}}};
   expect_error(c.post("/v2/models/m/infer", unknown_output.dump(), "application/json"), 400,
@@ -337,8 +360,8 @@ TEST(ServeNotReady, ReadinessCarriesTheLoadErrorUntilAModelAppears) {
   EXPECT_NE(ready.json()["error"].get<std::string>().find("no model named 'm'"), std::string::npos)
       << ready.body;
   EXPECT_EQ(c.get("/v1/models/m").status, 503);
-  expect_error(c.post("/predict", grey_png(1), "image/png"), 503, "model m is not ready: no model named",
-               "predict before load");
+  expect_error(c.post("/predict", grey_png(1), "image/png"), 503,
+               "model m is not ready: no model named", "predict before load");
   expect_error(c.get("/v2/models/m"), 503, "not ready", "metadata before load");
 
   storage::LocalStore store(dir.path() / "store");
@@ -362,7 +385,8 @@ TEST(ServeNotReady, BrokenModelReportsWhyNotAnOpaque500) {
     r = c.get("/v2/models/m/ready");
   }
   ASSERT_EQ(r.status, 503) << r.body;
-  EXPECT_NE(r.json()["error"].get<std::string>().find("is incomplete"), std::string::npos) << r.body;
+  EXPECT_NE(r.json()["error"].get<std::string>().find("is incomplete"), std::string::npos)
+      << r.body;
 }
 
 TEST_F(ServeTest, MetricsCountRequestsBatchesAndTheLoadedVersion) {
@@ -374,11 +398,16 @@ TEST_F(ServeTest, MetricsCountRequestsBatchesAndTheLoadedVersion) {
   ASSERT_EQ(r.status, 200);
   EXPECT_EQ(r.header("Content-Type").rfind("text/plain; version=0.0.4", 0), 0u);
   const std::string& t = r.body;
-  EXPECT_NE(t.find("ddpipe_serve_requests_total{endpoint=\"/predict\",code=\"200\"} 3\n"), std::string::npos) << t;
-  EXPECT_NE(t.find("ddpipe_serve_requests_total{endpoint=\"/predict\",code=\"415\"} 1\n"), std::string::npos);
-  EXPECT_NE(t.find("ddpipe_serve_request_duration_seconds_count{endpoint=\"/predict\"} 4\n"), std::string::npos);
+  EXPECT_NE(t.find("ddpipe_serve_requests_total{endpoint=\"/predict\",code=\"200\"} 3\n"),
+            std::string::npos)
+      << t;
+  EXPECT_NE(t.find("ddpipe_serve_requests_total{endpoint=\"/predict\",code=\"415\"} 1\n"),
+            std::string::npos);
+  EXPECT_NE(t.find("ddpipe_serve_request_duration_seconds_count{endpoint=\"/predict\"} 4\n"),
+            std::string::npos);
   EXPECT_NE(t.find("ddpipe_serve_batch_size_sum 3\n"), std::string::npos);
-  EXPECT_NE(t.find("ddpipe_serve_model_info{model=\"m\",version=\"" + version_ + "\"} 1\n"), std::string::npos);
+  EXPECT_NE(t.find("ddpipe_serve_model_info{model=\"m\",version=\"" + version_ + "\"} 1\n"),
+            std::string::npos);
   EXPECT_NE(t.find("ddpipe_serve_model_ready 1\n"), std::string::npos);
   EXPECT_NE(t.find("ddpipe_serve_queue_depth 0\n"), std::string::npos);
   EXPECT_NE(t.find("ddpipe_serve_model_loads_total{result=\"ok\"} 1\n"), std::string::npos);
@@ -391,7 +420,8 @@ TEST_F(ServeTest, BearerTokenGuardsEverythingButHealth) {
   const Reply none = s.client().post("/predict", png, "image/png");
   expect_error(none, 401, "bearer token", "no token");
   EXPECT_EQ(none.header("WWW-Authenticate"), "Bearer");
-  expect_error(s.client("s3cret-tokeX").post("/predict", png, "image/png"), 401, "bearer token", "wrong");
+  expect_error(s.client("s3cret-tokeX").post("/predict", png, "image/png"), 401, "bearer token",
+               "wrong");
   expect_error(s.client().get("/metrics"), 401, "bearer token", "metrics");
   EXPECT_EQ(s.client("s3cret-token").post("/predict", png, "image/png").status, 200);
   EXPECT_EQ(s.client().get("/v2/health/live").status, 200);
@@ -432,7 +462,8 @@ TEST_F(ServeTest, ConcurrentRequestsAreBatchedWithUnbatchedResults) {
   std::vector<Reply> replies(kClients);
   std::vector<std::thread> threads;
   for (int i = 0; i < kClients; ++i) {
-    threads.emplace_back([&, i] { replies[i] = s.client().post("/predict", images[i], "image/png"); });
+    threads.emplace_back(
+        [&, i] { replies[i] = s.client().post("/predict", images[i], "image/png"); });
   }
   for (auto& t : threads) t.join();
   for (int i = 0; i < kClients; ++i) {
@@ -463,7 +494,8 @@ TEST_F(ServeTest, HotReloadUnderLoadFailsNothing) {
     threads.emplace_back([&, t] {
       Client c = s.client();
       for (int i = 0; !stop; ++i) {
-        const Reply r = c.post("/predict", grey_png(static_cast<uint64_t>(t * 1000 + i)), "image/png");
+        const Reply r =
+            c.post("/predict", grey_png(static_cast<uint64_t>(t * 1000 + i)), "image/png");
         if (r.status != 200) {
           std::lock_guard<std::mutex> lock(mu);
           failures.push_back(std::to_string(r.status) + " " + r.body);
@@ -499,12 +531,14 @@ TEST_F(ServeTest, ShutdownAnswersRequestsInFlight) {
   std::vector<std::thread> threads;
   const auto t0 = std::chrono::steady_clock::now();
   for (int i = 0; i < kClients; ++i) {
-    threads.emplace_back([&, i] { replies[i] = s.client().post("/predict", grey_png(i), "image/png"); });
+    threads.emplace_back(
+        [&, i] { replies[i] = s.client().post("/predict", grey_png(i), "image/png"); });
   }
   std::this_thread::sleep_for(std::chrono::milliseconds(300));  // all waiting in the batcher
   s.server().shutdown();
   for (auto& t : threads) t.join();
-  for (int i = 0; i < kClients; ++i) EXPECT_EQ(replies[i].status, 200) << i << ": " << replies[i].body;
+  for (int i = 0; i < kClients; ++i)
+    EXPECT_EQ(replies[i].status, 200) << i << ": " << replies[i].body;
   EXPECT_GE(std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count(), 0.3);
   EXPECT_EQ(s.client().get("/v2/health/live").status, 0) << "still accepting after shutdown";
 }
@@ -513,20 +547,23 @@ TEST_F(ServeTest, SlowClientsTimeOutWithoutBlockingOthers) {
   Served s(dir_.path() / "store", {"serve.read_timeout_s=0.5"});
   std::string body_stall;
   std::thread stalled([&] {
-    body_stall = fixtures::raw_exchange(
-        s.port(),
-        "POST /predict HTTP/1.1\r\nHost: x\r\nContent-Type: image/png\r\nContent-Length: 5000\r\n\r\n"
-        "\x89PNG",
-        5.0);
+    body_stall = fixtures::raw_exchange(s.port(),
+                                        "POST /predict HTTP/1.1\r\nHost: x\r\nContent-Type: "
+                                        "image/png\r\nContent-Length: 5000\r\n\r\n"
+                                        "\x89PNG",
+                                        5.0);
   });
   const auto t0 = std::chrono::steady_clock::now();
   const std::string header_stall =
       fixtures::raw_exchange(s.port(), "POST /predict HTTP/1.1\r\nHost: x\r\n", 5.0);
-  const double header_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  const double header_s =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   EXPECT_EQ(s.client().post("/predict", grey_png(1), "image/png").status, 200);
   stalled.join();
-  const double total_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  const double total_s =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   EXPECT_LT(header_s, 4.0) << "a client stalling in its headers kept the connection";
+  EXPECT_EQ(header_stall.rfind("HTTP/1.1 400", 0), 0u) << header_stall;
   EXPECT_LT(total_s, 4.5);
   EXPECT_EQ(body_stall.rfind("HTTP/1.1 408", 0), 0u) << body_stall;
   EXPECT_NE(body_stall.find("serve.read_timeout_s"), std::string::npos) << body_stall;
@@ -573,7 +610,8 @@ TEST_F(ServeTest, PngSuiteAndHostileFilesGetTheRightStatus) {
     const auto t0 = std::chrono::steady_clock::now();
     const Reply r = c.post_file("/predict", "file", file, core::read_file(dir / "hostile" / file));
     EXPECT_EQ(r.status, status) << file << ": " << r.body;
-    EXPECT_LT(std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count(), 2.0) << file;
+    EXPECT_LT(std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count(), 2.0)
+        << file;
     if (status != 200) EXPECT_TRUE(r.json().contains("error")) << file;
   }
   EXPECT_EQ(c.get("/v2/health/live").status, 200);

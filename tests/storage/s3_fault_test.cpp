@@ -69,6 +69,7 @@ TEST(S3Faults, RadosgwRestartDuringMultipartUploadIsRetried) {
   settings.parallel_parts = 1;
   settings.max_retries = 8;  // back-off: about 0.1 + 0.2 + 0.4 + 0.8 + 1.6 + 3.2 s and more
   S3Store store("s3://" + testing::unique_bucket("restart"), settings);
+  testing::EmptyBucketAtEnd cleanup(settings, store.bucket());
   store.put("marker", "m");
   const std::string data = testing::random_bytes(60u << 20, 11);
   auto upload = std::async(std::launch::async, [&] { store.put("big", data); });
@@ -88,6 +89,7 @@ TEST(S3Faults, OutageDuringPublishKeepsThePreviousVersion) {
   settings.parallel_parts = 1;
   settings.max_retries = 1;
   S3Store store("s3://" + testing::unique_bucket("outage") + "/artifacts", settings);
+  testing::EmptyBucketAtEnd cleanup(settings, store.bucket());  // and the upload left behind
   registry::Registry reg(store);
   const std::string v1 = reg.publish("m", {{"model.pt", "v1 weights"}}, {{"note", "v1"}});
 

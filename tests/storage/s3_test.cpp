@@ -4,6 +4,7 @@
 #include <arpa/inet.h>
 #include <gtest/gtest.h>
 #include <netinet/in.h>
+#include <poll.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -95,6 +96,7 @@ TEST(S3Store, MissingObjectsAndBuckets) {
 TEST(S3Store, MultipartRoundTripFromMemoryAndFile) {
   REQUIRE_S3_SERVER();
   S3Store store = make_store("multi");
+  testing::EmptyBucketAtEnd cleanup(store.client().settings(), store.bucket());
   const std::string data = random_bytes((13u << 20) + 12345, 1);  // 3 parts of 5 MiB
   store.put("big/mem.bin", data);
   testing::TempDir dir;
@@ -106,7 +108,6 @@ TEST(S3Store, MultipartRoundTripFromMemoryAndFile) {
     ASSERT_TRUE(head);
     EXPECT_EQ(head->size, data.size());
     EXPECT_EQ(head->etag.substr(head->etag.size() - 2), "-3") << head->etag;
-    EXPECT_EQ(head->metadata["ddpipe-part-size"], std::to_string(5u << 20));
     EXPECT_TRUE(store.get(key) == data);
     store.get_file(key, dir / "back.bin");
     EXPECT_TRUE(core::read_file(dir / "back.bin") == data);
@@ -159,6 +160,7 @@ TEST(S3Store, CopySingleAndMultipart) {
   auto settings = *testing::s3_test_settings();
   settings.max_single_copy = 6u << 20;
   S3Store store("s3://" + testing::unique_bucket("copy"), settings);
+  testing::EmptyBucketAtEnd cleanup(settings, store.bucket());
   store.put("small", "hello");
   store.copy("small", "dir/small-copy");
   EXPECT_EQ(store.get("dir/small-copy"), "hello");
@@ -218,6 +220,7 @@ TEST(S3Store, VirtualHostedStyle) {
   settings.endpoint = "http://localhost" + hostport;
   settings.path_style = false;
   S3Store store("s3://" + testing::unique_bucket("vhost") + "/v", settings);
+  testing::EmptyBucketAtEnd cleanup(*testing::s3_test_settings(), store.bucket());
   const std::string data = random_bytes((6u << 20) + 1, 4);
   store.put("k/obj", data);
   EXPECT_TRUE(store.get("k/obj") == data);
@@ -245,32 +248,100 @@ TEST(S3Store, FailedCompleteAbortsTheUpload) {
       << "the failed upload left parts behind";
 }
 
-// The composite-ETag check catches content that is not what was uploaded: here the recorded
-// part size is a lie, so the parts read back do not hash to the ETag.
-TEST(S3Store, ContentNotMatchingTheETagIsRejected) {
-  REQUIRE_S3_SERVER();
-  S3Store store = make_store("etag", "");
-  S3Client& c = store.client();
-  const std::string data = random_bytes(15u << 20, 6);
-  c.create_bucket(store.bucket());
-  std::string id = c.create_multipart_upload(store.bucket(), "obj", {{"x-amz-meta-ddpipe-part-size", std::to_string(6u << 20)}});
-  std::vector<std::string> etags;
-  for (int i = 0; i < 3; ++i) {
-    etags.push_back(c.upload_part(store.bucket(), "obj", id, i + 1, std::string_view(data).substr(i * (5u << 20), 5u << 20)));
+// Forwards connections to 127.0.0.1:upstream and flips one bit at byte `at` of each
+// server-to-client stream: a network that corrupts what it carries.
+class CorruptingProxy {
+ public:
+  CorruptingProxy(int upstream, size_t at) : upstream_(upstream), at_(at) {
+    fd_ = ::socket(AF_INET, SOCK_STREAM, 0);
+    sockaddr_in a = loopback(0);
+    socklen_t len = sizeof a;
+    EXPECT_EQ(::bind(fd_, reinterpret_cast<sockaddr*>(&a), len), 0);
+    EXPECT_EQ(::listen(fd_, 16), 0);
+    ::getsockname(fd_, reinterpret_cast<sockaddr*>(&a), &len);
+    port_ = ntohs(a.sin_port);
+    accept_ = std::thread([this] {
+      for (int c; (c = ::accept(fd_, nullptr, nullptr)) >= 0;) {
+        connections_.emplace_back([this, c] { pump(c); });
+      }
+    });
   }
-  c.complete_multipart_upload(store.bucket(), "obj", id, etags);
+  ~CorruptingProxy() {
+    ::shutdown(fd_, SHUT_RDWR);
+    ::close(fd_);
+    accept_.join();
+    for (auto& t : connections_) t.join();
+  }
+  int port() const { return port_; }
+
+ private:
+  static sockaddr_in loopback(int port) {
+    sockaddr_in a{};
+    a.sin_family = AF_INET;
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    a.sin_port = htons(static_cast<uint16_t>(port));
+    return a;
+  }
+  void pump(int client) {
+    int up = ::socket(AF_INET, SOCK_STREAM, 0);
+    sockaddr_in a = loopback(upstream_);
+    if (::connect(up, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0) {
+      pollfd fds[2] = {{client, POLLIN, 0}, {up, POLLIN, 0}};
+      char buf[65536];
+      for (size_t down = 0; ::poll(fds, 2, 10000) > 0;) {
+        int from = fds[0].revents ? client : up, to = from == client ? up : client;
+        ssize_t n = ::read(from, buf, sizeof buf);
+        if (n <= 0) break;
+        if (from == up) {
+          if (down <= at_ && at_ < down + static_cast<size_t>(n)) buf[at_ - down] ^= 0x10;
+          down += static_cast<size_t>(n);
+        }
+        for (ssize_t off = 0, w; off < n; off += w) {
+          if ((w = ::write(to, buf + off, static_cast<size_t>(n - off))) <= 0) break;
+        }
+      }
+    }
+    ::close(up);
+    ::close(client);
+  }
+  int upstream_;
+  size_t at_;
+  int fd_ = -1;
+  int port_ = 0;
+  std::thread accept_;
+  std::vector<std::thread> connections_;
+};
+
+TEST(S3Store, CorruptedDownloadIsRejected) {
+  REQUIRE_S3_SERVER();
+  S3Store direct = make_store("corrupt", "");
+  testing::EmptyBucketAtEnd cleanup(direct.client().settings(), direct.bucket());
+  const std::string data = random_bytes(1 << 20, 6);
+  direct.put("obj", data);
+  auto settings = *testing::s3_test_settings();
+  CorruptingProxy proxy(std::stoi(settings.endpoint.substr(settings.endpoint.rfind(':') + 1)),
+                        200000);  // in the body of the GET that follows the HEAD
+  settings.endpoint = "http://127.0.0.1:" + std::to_string(proxy.port());
   testing::TempDir dir;
-  core::Error e = error_of([&] { store.get_file("obj", dir / "obj"); });
-  EXPECT_EQ(e.kind(), core::ErrorKind::kStorage);
-  EXPECT_NE(std::string(e.what()).find("does not match its ETag"), std::string::npos) << e.what();
-  EXPECT_FALSE(std::filesystem::exists(dir / "obj"));
-  EXPECT_TRUE(std::filesystem::is_empty(dir.path())) << "a temporary file was left behind";
+  for (bool to_file : {true, false}) {
+    S3Store store("s3://" + direct.bucket(), settings);  // a fresh connection each time
+    core::Error e = error_of([&] {
+      if (to_file) store.get_file("obj", dir / "obj");
+      else store.get("obj");
+    });
+    EXPECT_EQ(e.kind(), core::ErrorKind::kStorage) << e.what();
+    EXPECT_NE(std::string(e.what()).find("content does not match its ETag"), std::string::npos)
+        << e.what();
+  }
+  EXPECT_TRUE(std::filesystem::is_empty(dir.path())) << "a corrupt or temporary file was left";
+  EXPECT_TRUE(direct.get("obj") == data);  // the stored object is fine
 }
 
 TEST(S3Boto3, ObjectsRoundTripBothWays) {
   REQUIRE_S3_SERVER();
   REQUIRE_BOTO3();
   S3Store store = make_store("boto", "");
+  testing::EmptyBucketAtEnd cleanup(store.client().settings(), store.bucket());
   testing::TempDir dir;
   const std::string small = random_bytes(1000, 7), big = random_bytes((11u << 20) + 3, 8);
   store.put("ddpipe/small", small);
@@ -409,7 +480,7 @@ TEST(S3Boto3, SignerMatchesBotocoreOnRealRequests) {
   path.get_range("bkt", "dir/ü key", 5, 100);
   path.head_object("bkt", "x");
   path.list_objects_page("bkt", "pre fix/", "token+/=", 7);
-  std::string id = path.create_multipart_upload("bkt", "mp", {{"x-amz-meta-ddpipe-part-size", "5"}});
+  std::string id = path.create_multipart_upload("bkt", "mp", {{"x-amz-meta-origin", "ddpipe test"}});
   path.upload_part("bkt", "mp", id, 2, "part data");
   path.upload_part_copy("bkt", "mp", id, 3, "src", "a b/c", 0, 99);
   path.complete_multipart_upload("bkt", "mp", id, {"e1", "e2"});

@@ -3,6 +3,7 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <cstdio>
 #include <cstdlib>
 #include <random>
 
@@ -34,6 +35,18 @@ std::string unique_bucket(const std::string& tag) {
   std::mt19937_64 rng(std::random_device{}());
   return "t-" + tag + "-" + std::to_string(getpid()) + "-" + std::to_string(counter++) + "-" +
          std::to_string(rng() % 100000);
+}
+
+EmptyBucketAtEnd::~EmptyBucketAtEnd() {
+  try {
+    storage::S3Client client(settings_);
+    for (const auto& [key, id] : client.list_multipart_uploads(bucket_, "")) {
+      client.abort_multipart_upload(bucket_, key, id);
+    }
+    for (const auto& o : client.list_objects(bucket_, "")) client.delete_object(bucket_, o.key);
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "could not empty test bucket %s: %s\n", bucket_.c_str(), e.what());
+  }
 }
 
 std::string s3_env_prefix() {

@@ -22,6 +22,18 @@ std::optional<storage::S3Settings> s3_test_settings();
 
 // A bucket name no other test (or test process) uses.
 std::string unique_bucket(const std::string& tag);
+// Deletes every object and aborts every upload in a bucket when it goes away, so that a test
+// server reused across runs does not fill up (memstore keeps objects in RAM).
+class EmptyBucketAtEnd {
+ public:
+  EmptyBucketAtEnd(storage::S3Settings settings, std::string bucket)
+      : settings_(std::move(settings)), bucket_(std::move(bucket)) {}
+  ~EmptyBucketAtEnd();
+
+ private:
+  storage::S3Settings settings_;
+  std::string bucket_;
+};
 // "AWS_ACCESS_KEY_ID=… AWS_SECRET_ACCESS_KEY=… AWS_ENDPOINT_URL_S3=… AWS_REGION=… " for a
 // ddpipe command line run through the shell.
 std::string s3_env_prefix();

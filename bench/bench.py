@@ -1,0 +1,147 @@
+#!/usr/bin/env python3
+"""Training throughput: ddpipe against the PyTorch DDP peer, in the same run.
+
+For each case, runs ddpipe and the peer (../shared/peers/pytorch_ddp_reference.py, Debian's
+python3-torch, the same libtorch) back to back, alternating, --reps times, and reports the median
+steady-state images/s of each, their ratio, epoch time, data wait, exposed communication and peak
+RSS per rank. The peer runs in its best configuration measured here: tcmalloc preloaded, 2 ranks x
+1 thread, DataLoader with 2 workers, flush-to-zero on.
+
+  /usr/bin/python3 bench/bench.py                       # the full suite (see BENCHMARKS.md)
+  /usr/bin/python3 bench/bench.py --smoke               # ~1 minute: checks the harness only
+  /usr/bin/python3 bench/bench.py --cases resnet18 --reps 3 --json out.json
+
+Writes a table to stdout and every run's record to --json.
+"""
+import argparse
+import json
+import os
+import resource
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+DDPIPE = os.environ.get("DDPIPE_BINARY", os.path.join(ROOT, "build/apps/ddpipe/ddpipe"))
+PEER = os.path.join(os.path.dirname(ROOT), "shared/peers/pytorch_ddp_reference.py")
+TCMALLOC = "/usr/lib/x86_64-linux-gnu/libtcmalloc_minimal.so.4"
+
+# name: (ddpipe arch, ddpipe precision, peer model, train batches per rank)
+CASES = {
+    "resnet18": ("resnet18", "fp32", "resnet18", 40),
+    "resnet18-cifar": ("resnet18-cifar", "fp32", "resnet18-cifar", 8),
+    "resnet18-cifar-bf16": ("resnet18-cifar", "bf16", "resnet18-cifar", 8),
+}
+
+
+# Runs a command and reports the peak RSS of its largest process (rank, worker or parent).
+WRAPPER = ("import resource, subprocess, sys; r = subprocess.run(sys.argv[1:]).returncode; "
+           "print('MAXRSS_KB=%d' % resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss, "
+           "file=sys.stderr); sys.exit(r)")
+
+
+def run(cmd, env=None):
+    t0 = time.perf_counter()
+    p = subprocess.run(["/usr/bin/python3", "-c", WRAPPER] + cmd, stdout=subprocess.PIPE,
+                       stderr=subprocess.PIPE, text=True, env=dict(os.environ, **(env or {})))
+    if p.returncode != 0:
+        sys.exit(f"bench: command failed ({p.returncode}): {' '.join(cmd)}\n{p.stderr[-3000:]}")
+    p.maxrss_mb = int(p.stderr.strip().splitlines()[-1].split("=")[1]) / 1024.0
+    return p, time.perf_counter() - t0
+
+
+def run_ddpipe(case, batches, work):
+    arch, precision, _, _ = CASES[case]
+    cmd = [DDPIPE, "run", "--store", os.path.join(work, "store"),
+           "--set", "cache_dir=" + os.path.join(work, "cache"),
+           "--set", "name=bench", "--set", "data.format=synthetic",
+           "--set", "data.name=bench-synthetic", "--set", "data.channels=3",
+           "--set", "data.height=32", "--set", "data.width=32",
+           "--set", "data.train_size=50000", "--set", "data.test_size=1000",
+           "--set", "model.arch=" + arch, "--set", "train.precision=" + precision,
+           "--set", "train.batch_size=128", "--set", "train.epochs=1",
+           "--set", f"train.max_steps_per_epoch={batches}", "--set", "train.nesterov=false",
+           "--set", "dist.nproc=2"]
+    p, wall = run(cmd, {"DDPIPE_LOG_LEVEL": "info"})
+    epoch = next(json.loads(l) for l in p.stderr.splitlines()
+                 if l.startswith("{") and '"event":"epoch"' in l)
+    return {"tool": "ddpipe", "case": case, "wall_s": wall,
+            "images_per_s": epoch["steady_images_per_second"],
+            "epoch_s": epoch["train_seconds"], "data_wait_s": epoch["data_wait_seconds"],
+            "comm_exposed_s": epoch["comm_exposed_seconds"],
+            "peak_rss_mb": p.maxrss_mb, "cmd": " ".join(cmd)}
+
+
+def run_peer(case, batches, work):
+    _, _, model, _ = CASES[case]
+    cmd = ["/usr/bin/python3", PEER, "--dataset", "synthetic-cifar", "--model", model,
+           "--world-size", "2", "--threads-per-rank", "1", "--num-workers", "2",
+           "--epochs", "1", "--batch-size", "128", "--limit-train-batches", str(batches),
+           "--limit-test-batches", "1", "--checkpoint", "none", "--flush-denormal",
+           "--out", os.path.join(work, "peer")]
+    p, wall = run(cmd, {"LD_PRELOAD": TCMALLOC})
+    j = json.loads(p.stdout.strip().splitlines()[-1])
+    return {"tool": "peer", "case": case, "wall_s": wall,
+            "images_per_s": j["train_images_per_sec"], "epoch_s": j["train_seconds"][0],
+            "data_wait_s": (j.get("steady_data_wait_fraction") or 0.0) * j["train_seconds"][0],
+            "comm_exposed_s": None, "peak_rss_mb": p.maxrss_mb,
+            "cmd": "LD_PRELOAD=" + TCMALLOC + " " + " ".join(cmd)}
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--cases", nargs="+", default=list(CASES), choices=list(CASES))
+    ap.add_argument("--reps", type=int, default=3)
+    ap.add_argument("--batches", type=int, default=0, help="override train batches per rank")
+    ap.add_argument("--smoke", action="store_true", help="1 rep, 6 batches, resnet18 only")
+    ap.add_argument("--json", default="")
+    args = ap.parse_args()
+    if args.smoke:
+        args.cases, args.reps, args.batches = ["resnet18"], 1, 6
+    if not os.path.exists(PEER):
+        print(f"SKIP: the peer {PEER} is not there (../shared is absent)")
+        return 0
+    if not os.path.exists(DDPIPE):
+        sys.exit(f"bench: build ddpipe first ({DDPIPE} missing)")
+    records = []
+    with tempfile.TemporaryDirectory(prefix="ddpipe-bench-") as work:
+        for case in args.cases:
+            batches = args.batches or CASES[case][3]
+            for rep in range(args.reps):
+                order = (run_ddpipe, run_peer) if rep % 2 == 0 else (run_peer, run_ddpipe)
+                for fn in order:
+                    r = fn(case, batches, work)
+                    r["rep"] = rep
+                    records.append(r)
+                    print(f"  {case:22s} {r['tool']:7s} rep {rep}: {r['images_per_s']:8.1f} img/s",
+                          file=sys.stderr, flush=True)
+    print(f"\n{'case':22s} {'ddpipe img/s':>13s} {'peer img/s':>11s} {'ratio':>6s} "
+          f"{'data wait':>10s} {'comm exposed':>13s} {'RSS/rank MB':>12s} {'peer RSS':>9s}")
+    summary = []
+    for case in args.cases:
+        d = [r for r in records if r["case"] == case and r["tool"] == "ddpipe"]
+        p = [r for r in records if r["case"] == case and r["tool"] == "peer"]
+        dm = statistics.median(r["images_per_s"] for r in d)
+        pm = statistics.median(r["images_per_s"] for r in p)
+        wait = statistics.median(r["data_wait_s"] / r["epoch_s"] for r in d)
+        comm = statistics.median(r["comm_exposed_s"] / r["epoch_s"] for r in d)
+        rss = max(r["peak_rss_mb"] for r in d)
+        prss = max((r["peak_rss_mb"] or 0) for r in p)
+        summary.append({"case": case, "ddpipe_images_per_s": dm, "peer_images_per_s": pm,
+                        "ratio": dm / pm, "data_wait_fraction": wait,
+                        "comm_exposed_fraction": comm, "ddpipe_peak_rss_mb": rss,
+                        "peer_peak_rss_mb": prss})
+        print(f"{case:22s} {dm:13.1f} {pm:11.1f} {dm / pm:6.2f} {wait:10.2%} {comm:13.2%} "
+              f"{rss:12.0f} {prss:9.0f}")
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump({"summary": summary, "runs": records,
+                       "loadavg_end": os.getloadavg()}, f, indent=2)
+    print("bench: ok")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

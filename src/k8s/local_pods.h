@@ -1,0 +1,79 @@
+// ddpipe::k8s — running the replicas of a PyTorchJob as local processes
+// (`ddpipe launch --from-pytorchjob FILE`), each with exactly the pod's command, args and env
+// plus what the training operator appends (pytorchjob.h), so that a job can be tried before it
+// goes to a cluster.
+//
+// How a process is made to look like its pod:
+//  - Name resolution: MASTER_ADDR is the master pod's Service name (<job>-master-0), as given.
+//    Every replica runs in its own mount and UTS namespace, with the pod name as hostname and a
+//    generated /etc/hosts (the machine's entries plus every pod name of the job) bind-mounted
+//    over /etc/hosts. Root is needed, or unprivileged user namespaces (then a user namespace
+//    maps the caller's own uid and gid). The file's Services (e.g. `minio`) resolve to this
+//    machine, so a MinIO running or port-forwarded here serves the pods' s3:// store.
+//  - Network (PodNetwork): kHost: every pod name is 127.0.0.1. kBridge (root only): every replica
+//    gets its own network namespace with an `eth0` veth on a bridge `ddpbr<pid>`, address
+//    10.233.N.<i+2>/24 (the first /24 no local address uses; the bridge is .1 and the default
+//    route, so host services are reachable there), so MASTER_ADDR really is another host and
+//    Gloo traffic crosses the bridge. The namespaces vanish with their processes and the veths
+//    with them; the bridge is deleted when the job ends.
+//  - Files: a temporary folder per pod stands for its filesystem. ConfigMap and Secret volumes
+//    (from the same file) are written there, emptyDir volumes and the image's HOME
+//    (/home/ddpipe, also the working directory) are folders there, and every command, argument
+//    and env value that is such a path, or starts with one followed by '/', is rewritten to it.
+//  - Env: the image's PATH, HOSTNAME = the pod name, HOME, then the container's env (values,
+//    $(VAR) references, Secret and ConfigMap keys from the same file, fieldRef metadata.name,
+//    metadata.namespace, status.podIP, spec.serviceAccountName), envFrom, then the operator's.
+//    Nothing else of the caller's environment is passed on.
+//  - Command: the image's ddpipe (kImageBinary, or no command: the image's entrypoint) is this
+//    binary; any other command is looked up on the PATH.
+// Pods are not restarted: when one fails the others are stopped (SIGTERM, then SIGKILL after
+// the grace period), as `ddpipe launch` does.
+#pragma once
+
+#include <filesystem>
+#include <string>
+#include <vector>
+
+#include "k8s/manifest.h"
+#include "k8s/pytorchjob.h"
+
+namespace ddpipe::k8s {
+
+enum class PodNetwork { kHost, kBridge };
+
+// One replica prepared for running: everything but the namespaces.
+struct LocalPod {
+  std::string name;
+  int64_t rank = 0;
+  std::string ip;
+  std::vector<std::string> argv;  // argv[0] is a path or a name looked up on the PATH
+  EnvList env;                    // one entry per name, in pod order
+  std::filesystem::path root;     // the pod's folder
+  std::filesystem::path workdir;
+  std::vector<std::pair<std::filesystem::path, std::string>> files;  // volume files to write
+  std::vector<std::filesystem::path> dirs;                           // folders to create
+};
+
+// The pods of the one PyTorchJob in `objects`, with their files under `root`/<pod name>, the
+// ip of pod i being pod_ips[i]. Throws core::Error(kUsage) naming `origin` for what cannot run
+// locally: a referenced Secret, ConfigMap or key missing from `objects`, a volume other than
+// configMap, secret or emptyDir, an unsupported fieldRef or resourceFieldRef.
+std::vector<LocalPod> local_pods(const std::vector<Object>& objects, const std::string& origin,
+                                 const std::filesystem::path& root,
+                                 const std::vector<std::string>& pod_ips,
+                                 const std::string& ddpipe_binary);
+
+struct LocalJobOptions {
+  PodNetwork network = PodNetwork::kHost;
+  std::string ddpipe_binary;  // what runs for the image's ddpipe
+  double grace_seconds = 10.0;
+};
+
+// Reads `manifest_file` (a YAML stream such as `ddpipe k8s render` prints), starts every
+// replica of its PyTorchJob and waits for all of them. Returns 0 when every pod exited 0, else
+// the exit code of the first pod that failed (128 + signal for a killed one). Throws
+// core::Error(kUsage) when the job cannot run here (see local_pods, kBridge without root).
+// SIGINT and SIGTERM are passed to the pods.
+int run_pytorchjob_locally(const std::string& manifest_file, const LocalJobOptions& options);
+
+}  // namespace ddpipe::k8s

@@ -1,0 +1,424 @@
+#include "k8s/render.h"
+
+#include <yaml-cpp/yaml.h>
+
+#include <cctype>
+#include <filesystem>
+#include <regex>
+
+#include "core/error.h"
+#include "core/hash.h"
+#include "core/log.h"
+
+namespace ddpipe::k8s {
+namespace {
+
+constexpr const char* kMinioImage = "quay.io/minio/minio:RELEASE.2024-07-16T23-46-41Z";
+constexpr const char* kSecret = "minio-credentials";
+constexpr const char* kServiceAccount = "ddpipe";
+constexpr const char* kConfigFile = "/etc/ddpipe/config.yaml";
+constexpr int64_t kTrainCpus = 2;  // per replica; also train.threads when the config says 0
+
+Object labels(const std::string& name, const std::string& component,
+              const std::string& instance = "") {
+  Object l = Object::object();
+  l["app.kubernetes.io/name"] = name;
+  l["app.kubernetes.io/component"] = component;
+  l["app.kubernetes.io/part-of"] = "ddpipe";
+  if (!instance.empty()) l["app.kubernetes.io/instance"] = instance;
+  return l;
+}
+
+Object object(const std::string& api_version, const std::string& kind, const std::string& name,
+              const std::string& ns, const Object& object_labels) {
+  Object o = Object::object();
+  o["apiVersion"] = api_version;
+  o["kind"] = kind;
+  o["metadata"]["name"] = name;
+  if (!ns.empty()) o["metadata"]["namespace"] = ns;
+  o["metadata"]["labels"] = object_labels;
+  return o;
+}
+
+Object value_env(const std::string& name, const std::string& value) {
+  return Object{{"name", name}, {"value", value}};
+}
+
+Object secret_env(const std::string& name, const std::string& key) {
+  Object e = Object::object();
+  e["name"] = name;
+  e["valueFrom"]["secretKeyRef"] = Object{{"name", kSecret}, {"key", key}};
+  return e;
+}
+
+Object strings(const std::vector<std::string>& items) {
+  Object a = Object::array();
+  for (const auto& s : items) a.push_back(s);
+  return a;
+}
+
+Object resources(const std::string& cpu_request, const std::string& memory_request,
+                 const std::string& cpu_limit, const std::string& memory_limit) {
+  Object r = Object::object();
+  r["requests"] = Object{{"cpu", cpu_request}, {"memory", memory_request}};
+  r["limits"] = Object{{"cpu", cpu_limit}, {"memory", memory_limit}};
+  return r;
+}
+
+Object http_probe(const std::string& path, const std::string& port, int64_t delay, int64_t period,
+                  int64_t failures) {
+  Object p = Object::object();
+  p["httpGet"] = Object{{"path", path}, {"port", port}};
+  p["initialDelaySeconds"] = delay;
+  p["periodSeconds"] = period;
+  p["failureThreshold"] = failures;
+  return p;
+}
+
+// A path inside the image: "~/x" and relative paths are under the image's HOME (= WORKDIR).
+std::string image_path(const std::string& path) {
+  if (path.rfind("~/", 0) == 0) return std::string(kImageHome) + path.substr(1);
+  if (!path.empty() && path[0] == '/') return path;
+  return (std::filesystem::path(kImageHome) / path).lexically_normal().string();
+}
+
+// What every ddpipe pod shares: the config, a writable cache and /tmp on a read-only root.
+struct PodParts {
+  Object volumes = Object::array();
+  Object mounts = Object::array();
+  void add(const std::string& name, const std::string& path, Object source, bool read_only) {
+    Object v = Object{{"name", name}};
+    for (auto it = source.begin(); it != source.end(); ++it) v[it.key()] = it.value();
+    volumes.push_back(v);
+    Object m = Object{{"name", name}, {"mountPath", path}};
+    if (read_only) m["readOnly"] = true;
+    mounts.push_back(m);
+  }
+};
+
+PodParts ddpipe_pod_parts(const core::Config& config, const std::string& config_map) {
+  PodParts parts;
+  Object cm = Object::object();
+  cm["configMap"]["name"] = config_map;
+  parts.add("config", kConfigDir, cm, true);
+  Object empty = Object::object();
+  empty["emptyDir"] = Object::object();
+  parts.add("cache", image_path(config.cache_dir), empty, false);
+  parts.add("tmp", "/tmp", empty, false);
+  return parts;
+}
+
+Object ddpipe_container(const std::string& name, const RenderOptions& o,
+                        const std::vector<std::string>& args, Object env, Object res,
+                        const PodParts& parts) {
+  Object c = Object::object();
+  c["name"] = name;
+  c["image"] = o.image;
+  c["imagePullPolicy"] = "IfNotPresent";
+  c["command"] = strings({kImageBinary});
+  c["args"] = strings(args);
+  for (const auto& e : {secret_env("AWS_ACCESS_KEY_ID", "access-key"),
+                        secret_env("AWS_SECRET_ACCESS_KEY", "secret-key"),
+                        value_env("AWS_ENDPOINT_URL_S3", "http://minio:9000"),
+                        value_env("AWS_REGION", "us-east-1")}) {
+    env.push_back(e);
+  }
+  c["env"] = env;
+  c["resources"] = res;
+  c["volumeMounts"] = parts.mounts;
+  Object sc = Object::object();
+  sc["allowPrivilegeEscalation"] = false;
+  sc["readOnlyRootFilesystem"] = true;
+  sc["capabilities"]["drop"] = strings({"ALL"});
+  c["securityContext"] = sc;
+  return c;
+}
+
+Object ddpipe_pod_spec(Object containers, const PodParts& parts, Object init_containers = nullptr) {
+  Object s = Object::object();
+  s["serviceAccountName"] = kServiceAccount;
+  Object sc = Object::object();
+  sc["runAsNonRoot"] = true;
+  sc["runAsUser"] = kImageUid;
+  sc["runAsGroup"] = kImageUid;
+  sc["fsGroup"] = kImageUid;
+  sc["seccompProfile"]["type"] = "RuntimeDefault";
+  s["securityContext"] = sc;
+  if (!init_containers.is_null()) s["initContainers"] = std::move(init_containers);
+  s["containers"] = std::move(containers);
+  s["volumes"] = parts.volumes;
+  return s;
+}
+
+std::vector<Object> minio(const std::string& ns) {
+  const Object l = labels("minio", "storage");
+  Object pvc = object("v1", "PersistentVolumeClaim", "minio-data", ns, l);
+  pvc["spec"]["accessModes"] = strings({"ReadWriteOnce"});
+  pvc["spec"]["resources"]["requests"]["storage"] = "10Gi";
+
+  Object c = Object::object();
+  c["name"] = "minio";
+  c["image"] = kMinioImage;
+  c["args"] = strings({"server", "/data", "--console-address", ":9001"});
+  Object env = Object::array();
+  for (const auto& [var, key] : {std::pair{"MINIO_ROOT_USER", "access-key"},
+                                 std::pair{"MINIO_ROOT_PASSWORD", "secret-key"}}) {
+    Object e = Object::object();
+    e["name"] = var;
+    e["valueFrom"]["secretKeyRef"] = Object{{"name", kSecret}, {"key", key}};
+    env.push_back(e);
+  }
+  c["env"] = env;
+  c["ports"] = Object::array({Object{{"name", "api"}, {"containerPort", 9000}},
+                              Object{{"name", "console"}, {"containerPort", 9001}}});
+  c["readinessProbe"] = http_probe("/minio/health/ready", "api", 5, 5, 3);
+  c["livenessProbe"] = http_probe("/minio/health/live", "api", 10, 10, 6);
+  c["resources"] = resources("100m", "256Mi", "1", "1Gi");
+  c["volumeMounts"] = Object::array({Object{{"name", "data"}, {"mountPath", "/data"}}});
+
+  Object dep = object("apps/v1", "Deployment", "minio", ns, l);
+  dep["spec"]["replicas"] = 1;
+  dep["spec"]["strategy"]["type"] = "Recreate";  // one pod owns the ReadWriteOnce volume
+  dep["spec"]["selector"]["matchLabels"] = l;
+  dep["spec"]["template"]["metadata"]["labels"] = l;
+  dep["spec"]["template"]["spec"]["containers"] = Object::array({c});
+  Object vol = Object::object();
+  vol["name"] = "data";
+  vol["persistentVolumeClaim"]["claimName"] = "minio-data";
+  dep["spec"]["template"]["spec"]["volumes"] = Object::array({vol});
+
+  Object svc = object("v1", "Service", "minio", ns, l);
+  svc["spec"]["selector"] = l;
+  svc["spec"]["ports"] = Object::array(
+      {Object{{"name", "api"}, {"port", 9000}, {"targetPort", "api"}, {"protocol", "TCP"}},
+       Object{
+           {"name", "console"}, {"port", 9001}, {"targetPort", "console"}, {"protocol", "TCP"}}});
+  return {pvc, dep, svc};
+}
+
+Object replica_spec(int64_t replicas, const Object& pod_template) {
+  Object r = Object::object();
+  r["replicas"] = replicas;
+  // ddpipe's exit codes: 1-127 permanent (the operator gives up), 128+ retryable (pod restarted).
+  r["restartPolicy"] = "ExitCode";
+  r["template"] = pod_template;
+  return r;
+}
+
+void warn_about_data(const core::Config& c) {
+  if (c.data.format == "synthetic" || c.data.download || c.data.path == kImageDataset) return;
+  core::log::warn("k8s",
+                  "the init Job ingests data.path inside the image, which holds only " +
+                      std::string(kImageDataset) +
+                      ": ingest this dataset into the store beforehand (ddpipe ingest "
+                      "--store <store> through the MinIO port-forward), or use "
+                      "data.download or a synthetic dataset",
+                  {{"data.path", c.data.path}, {"data.format", c.data.format}});
+}
+
+}  // namespace
+
+core::Config cluster_config(const core::Config& config) {
+  core::Config c = config;
+  const bool remote_or_absolute = c.store.rfind("s3://", 0) == 0 ||
+                                  c.store.rfind("file://", 0) == 0 ||
+                                  (!c.store.empty() && c.store[0] == '/');
+  if (!remote_or_absolute) {
+    c.store = kClusterStore;
+  } else if (c.store.rfind("s3://", 0) != 0) {
+    core::log::warn("k8s",
+                    "the store is a local path: every pod must see the same folder there "
+                    "(a shared volume); s3:// stores in the cluster's MinIO need none",
+                    {{"store", c.store}});
+  }
+  c.s3.endpoint.clear();
+  c.s3.access_key_id.clear();
+  c.s3.secret_access_key.clear();
+  c.s3.session_token.clear();
+  return c;
+}
+
+std::string config_delta(const core::Config& config) {
+  const YAML::Node mine = YAML::Load(core::to_yaml(config));
+  const YAML::Node defaults = YAML::Load(core::to_yaml(core::Config{}));
+  YAML::Node delta(YAML::NodeType::Map);
+  for (auto it = mine.begin(); it != mine.end(); ++it) {
+    const std::string key = it->first.Scalar();
+    if (it->second.IsMap()) {
+      for (auto f = it->second.begin(); f != it->second.end(); ++f) {
+        const std::string field = f->first.Scalar();
+        const std::string value = f->second.Scalar();
+        if (value != core::kRedacted && value != defaults[key][field].Scalar()) {
+          delta[key][field] = f->second;
+        }
+      }
+    } else if (it->second.Scalar() != defaults[key].Scalar()) {
+      delta[key] = it->second;
+    }
+  }
+  YAML::Emitter out;
+  out << delta;
+  return "# The keys that differ from ddpipe's embedded defaults (`ddpipe config show --config\n"
+         "# this-file` prints them all). Credentials come from the environment, never from "
+         "here.\n" +
+         std::string(out.c_str()) + "\n";
+}
+
+std::string job_name_for(const core::Config& config, const std::string& requested) {
+  std::string name = requested;
+  if (name.empty()) {
+    for (char ch : config.name) {
+      const unsigned char u = static_cast<unsigned char>(ch);
+      name += std::isalnum(u) ? static_cast<char>(std::tolower(u)) : '-';
+    }
+  }
+  static const std::regex kLabel("[a-z]([-a-z0-9]*[a-z0-9])?");
+  if (!std::regex_match(name, kLabel) || name.size() > 40) {
+    core::fail_usage("job name '" + name +
+                     "': must be at most 40 characters of a-z, 0-9 and '-', "
+                     "starting with a letter and not ending with '-' (pods are named "
+                     "<job>-worker-<i>); choose one with --job-name");
+  }
+  return name;
+}
+
+std::vector<Object> render(const core::Config& config, const RenderOptions& o) {
+  if (o.workers < 0 || o.workers > 10000) {
+    core::fail_usage("--workers: expected 0 to 10000, got " + std::to_string(o.workers));
+  }
+  if (o.image.empty() || o.image.find_first_of(" \t\n") != std::string::npos) {
+    core::fail_usage("--image: expected an image reference such as ddpipe:local, got '" + o.image +
+                     "'");
+  }
+  const std::string job = job_name_for(config, o.job_name);
+  const std::string& ns = o.namespace_name;
+  const core::Config cluster = cluster_config(config);
+  const std::string config_text = config_delta(cluster);
+  const std::string config_map = job + "-config";
+  warn_about_data(cluster);
+
+  std::vector<Object> out;
+  out.push_back(object("v1", "Namespace", ns, "", labels("ddpipe", "config")));
+
+  Object sa = object("v1", "ServiceAccount", kServiceAccount, ns, labels("ddpipe", "config"));
+  sa["automountServiceAccountToken"] = false;  // ddpipe never talks to the API server
+  out.push_back(sa);
+
+  Object secret = object("v1", "Secret", kSecret, ns, labels("minio", "config"));
+  secret["metadata"]["annotations"]["ddpipe.io/note"] =
+      "development credentials for a local cluster; production creates this Secret itself";
+  secret["type"] = "Opaque";
+  secret["stringData"] =
+      Object{{"access-key", "ddpipe-admin"}, {"secret-key", "ddpipe-dev-password"}};
+  out.push_back(secret);
+
+  Object cm = object("v1", "ConfigMap", config_map, ns, labels("ddpipe", "config", job));
+  cm["data"]["config.yaml"] = config_text;
+  out.push_back(cm);
+
+  for (auto& m : minio(ns)) out.push_back(m);
+
+  // init: the bucket (the first write creates it) and the ingested dataset.
+  {
+    PodParts parts = ddpipe_pod_parts(cluster, config_map);
+    if (cluster.data.download) {
+      Object empty = Object::object();
+      empty["emptyDir"] = Object::object();
+      parts.add("data", image_path(cluster.data.path), empty, false);
+    }
+    const Object l = labels("ddpipe", "init", job);
+    const Object res = resources("500m", "512Mi", "2", "2Gi");
+    Object bucket =
+        ddpipe_container("bucket", o,
+                         {"store", "cp", kConfigFile,
+                          cluster.store + "/jobs/" + job + "/config.yaml", "--config", kConfigFile},
+                         Object::array(), res, parts);
+    Object ingest = ddpipe_container("ingest", o, {"ingest", "--config", kConfigFile},
+                                     Object::array(), res, parts);
+    Object spec = ddpipe_pod_spec(Object::array({ingest}), parts, Object::array({bucket}));
+    spec["restartPolicy"] = "OnFailure";
+    Object init = object("batch/v1", "Job", job + "-init", ns, l);
+    init["spec"]["backoffLimit"] = 6;
+    init["spec"]["template"]["metadata"]["labels"] = l;
+    init["spec"]["template"]["spec"] = spec;
+    out.push_back(init);
+  }
+
+  // train: the PyTorchJob.
+  {
+    const PodParts parts = ddpipe_pod_parts(cluster, config_map);
+    const Object l = labels("ddpipe", "train", job);
+    std::vector<std::string> args = {"train", "--config", kConfigFile};
+    if (cluster.train.threads == 0) {
+      // A container sees every core of the node; use the ones it may run on.
+      args.insert(args.end(), {"--set", "train.threads=" + std::to_string(kTrainCpus)});
+    }
+    Object c = ddpipe_container(
+        "pytorch", o, args, Object::array({value_env("DDPIPE_RUN_ID", job)}),
+        resources(std::to_string(kTrainCpus), "2Gi", std::to_string(kTrainCpus), "4Gi"), parts);
+    c["ports"] = Object::array(
+        {Object{{"name", "pytorchjob-port"}, {"containerPort", kMasterPort}, {"protocol", "TCP"}}});
+    Object pod = Object::object();
+    pod["metadata"]["labels"] = l;
+    pod["spec"] = ddpipe_pod_spec(Object::array({c}), parts);
+
+    Object pj = object("kubeflow.org/v1", "PyTorchJob", job, ns, l);
+    pj["spec"]["nprocPerNode"] = "1";  // one `ddpipe train` per pod: WORLD_SIZE = pods
+    pj["spec"]["runPolicy"]["cleanPodPolicy"] = "None";
+    pj["spec"]["runPolicy"]["backoffLimit"] =
+        cluster.dist.max_restarts > 0 ? cluster.dist.max_restarts : 3;
+    pj["spec"]["pytorchReplicaSpecs"]["Master"] = replica_spec(1, pod);
+    if (o.workers > 0) pj["spec"]["pytorchReplicaSpecs"]["Worker"] = replica_spec(o.workers, pod);
+    out.push_back(pj);
+  }
+
+  // serve: follows serve.version (default `latest`), so new versions need no rollout; a changed
+  // config does (its digest is in the pod template).
+  {
+    const PodParts parts = ddpipe_pod_parts(cluster, config_map);
+    const Object l = labels("ddpipe", "serve", job);
+    Object c = ddpipe_container("serve", o,
+                                {"serve", "--host", "0.0.0.0", "--port", std::to_string(kServePort),
+                                 "--config", kConfigFile},
+                                Object::array(), resources("500m", "512Mi", "2", "2Gi"), parts);
+    c["ports"] = Object::array(
+        {Object{{"name", "http"}, {"containerPort", kServePort}, {"protocol", "TCP"}}});
+    c["readinessProbe"] = http_probe("/v2/health/ready", "http", 2, 5, 2);
+    c["livenessProbe"] = http_probe("/v2/health/live", "http", 10, 10, 6);
+
+    Object dep = object("apps/v1", "Deployment", job + "-serve", ns, l);
+    dep["spec"]["replicas"] = 1;
+    dep["spec"]["selector"]["matchLabels"] = l;
+    dep["spec"]["strategy"]["type"] = "RollingUpdate";
+    dep["spec"]["strategy"]["rollingUpdate"] = Object{{"maxSurge", 1}, {"maxUnavailable", 0}};
+    dep["spec"]["template"]["metadata"]["labels"] = l;
+    dep["spec"]["template"]["metadata"]["annotations"]["ddpipe.io/config-sha256"] =
+        core::sha256_hex(config_text);
+    Object spec = ddpipe_pod_spec(Object::array({c}), parts);
+    spec["terminationGracePeriodSeconds"] = 30;  // `ddpipe serve` drains on SIGTERM
+    dep["spec"]["template"]["spec"] = spec;
+    out.push_back(dep);
+
+    Object svc = object("v1", "Service", job + "-serve", ns, l);
+    svc["spec"]["selector"] = l;
+    svc["spec"]["ports"] = Object::array({Object{
+        {"name", "http"}, {"port", kServePort}, {"targetPort", "http"}, {"protocol", "TCP"}}});
+    out.push_back(svc);
+  }
+  return out;
+}
+
+std::string render_yaml(const core::Config& config, const RenderOptions& o) {
+  const std::string job = job_name_for(config, o.job_name);
+  const std::string header =
+      (o.source.empty() ? "Rendered by ddpipe k8s render" : "Rendered by: " + o.source) + "\n" +
+      "PyTorchJob " + job + ": 1 Master + " + std::to_string(o.workers) +
+      (o.workers == 1 ? " Worker" : " Workers") + " (world size " + std::to_string(o.workers + 1) +
+      "), image " + o.image + ", namespace " + o.namespace_name +
+      ".\n"
+      "Render again rather than editing. Apply all: kubectl apply -f FILE; or in phases with\n"
+      "-l app.kubernetes.io/component=config, storage, init, train, serve (./quick-run.sh --k8s).";
+  return to_yaml(render(config, o), header);
+}
+
+}  // namespace ddpipe::k8s

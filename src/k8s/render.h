@@ -1,0 +1,72 @@
+// ddpipe::k8s — the Kubernetes manifests of a job, rendered from the same config as a local run
+// (`ddpipe k8s render`), start here.
+//
+// One YAML stream holds everything a cluster with the Kubeflow training operator (v1.8) needs,
+// in apply order, every object labelled app.kubernetes.io/component so it can be applied in
+// phases (`kubectl apply -l app.kubernetes.io/component=storage`):
+//   config   Namespace, ServiceAccount `ddpipe`, Secret `minio-credentials` (development
+//            credentials), ConfigMap `<job>-config` (config.yaml)
+//   storage  MinIO: PersistentVolumeClaim, Deployment, Service (API 9000, console 9001)
+//   init     Job `<job>-init`: creates the store's bucket (`ddpipe store cp`, whose first write
+//            creates it) and ingests the dataset (`ddpipe ingest`); both are idempotent
+//   train    PyTorchJob `<job>`: one Master and N Workers running `ddpipe train`,
+//            restartPolicy ExitCode (ddpipe's 128+ codes are retried, 1–127 are not),
+//            DDPIPE_RUN_ID = the job name so restarted pods resume from the run's checkpoints
+//   serve    Deployment and Service `<job>-serve` on port 8080: `ddpipe serve`, probes on
+//            /v2/health/ready and /v2/health/live; the server watches serve.version (an alias,
+//            `latest` by default) and swaps in every newly promoted version without a rollout
+// Credentials reach the pods only through secretKeyRef; the config in the ConfigMap holds no
+// secret (s3 credentials and endpoint are cleared: the pods use the AWS_* environment).
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "core/config.h"
+#include "k8s/manifest.h"
+
+namespace ddpipe::k8s {
+
+// Facts of the ddpipe image (deploy/docker/Dockerfile); tests check that the two agree.
+inline constexpr const char* kImageBinary = "/usr/local/bin/ddpipe";  // ENTRYPOINT
+inline constexpr const char* kImageHome = "/home/ddpipe";             // HOME and WORKDIR
+inline constexpr int64_t kImageUid = 10001;                           // USER
+inline constexpr const char* kImageDataset = "/usr/share/datasets/fashion-mnist";
+
+inline constexpr const char* kConfigDir = "/etc/ddpipe";  // the ConfigMap's mount in every pod
+inline constexpr int64_t kMasterPort = 23456;             // the operator's default MASTER_PORT
+inline constexpr int64_t kServePort = 8080;
+// The store of a config whose store is a relative path (only meaningful on one machine).
+inline constexpr const char* kClusterStore = "s3://ddpipe";
+
+struct RenderOptions {
+  int64_t workers = 1;  // Worker replicas beside the Master
+  std::string image = "ddpipe:local";
+  std::string job_name;  // "" = the config's `name` as a DNS label
+  std::string namespace_name = "mlops-light";
+  std::string source;  // how it was made, for the header comment
+};
+
+// The config the pods run: a relative local store becomes kClusterStore (absolute paths,
+// file:// and s3:// stay: an absolute path needs a filesystem shared by every pod), and the
+// s3 credentials and endpoint are cleared so that the pods' AWS_* environment applies.
+core::Config cluster_config(const core::Config& config);
+
+// YAML of the keys whose values differ from the embedded defaults (secrets never included):
+// config_from_yaml() of it gives `config` back. This is the ConfigMap's config.yaml.
+std::string config_delta(const core::Config& config);
+
+// The job name: `requested`, else the config's name lowercased with other characters turned to
+// '-'. Throws core::Error(kUsage) unless it is a DNS-1035 label of at most 40 characters (pod and
+// Service names `<job>-worker-<i>` must stay valid).
+std::string job_name_for(const core::Config& config, const std::string& requested);
+
+// Every object, in apply order. Logs a warning when the dataset's raw files are not in the
+// image. Throws core::Error(kUsage) for a bad job name, image or worker count.
+std::vector<Object> render(const core::Config& config, const RenderOptions& options);
+
+// render() as one YAML stream with a header comment.
+std::string render_yaml(const core::Config& config, const RenderOptions& options);
+
+}  // namespace ddpipe::k8s
