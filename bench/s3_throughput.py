@@ -4,9 +4,10 @@
 goes first, several repetitions; prints MiB/s per run, medians and the ddpipe/boto3 ratio.
 
 Server and credentials: DDPIPE_S3_TEST_* (scripts/s3-test-server.sh) or AWS_* variables.
-ddpipe's figure is the transfer time it reports (`seconds` in its JSON line); the command's
-wall time, which adds the process start (libtorch is loaded), is printed beside it. boto3's is
-the upload_file/download_file call. Every downloaded copy is checked against the source.
+Two figures each: the transfer (ddpipe: the `seconds` of its JSON line; boto3: the
+upload_file/download_file call in this process) and the whole command (ddpipe store cp as a
+process, which loads libtorch; boto3 as `python3 -c` with its imports, like `aws s3 cp`).
+Every downloaded copy is checked against the source.
 Usage: bench/s3_throughput.py --ddpipe build/apps/ddpipe/ddpipe [--size-mib 200] [--reps 5]
 """
 import argparse
@@ -25,6 +26,12 @@ from botocore.config import Config
 
 def env(name, fallback):
     return os.environ.get("DDPIPE_S3_TEST_" + name) or os.environ.get(fallback) or ""
+
+
+BOTO3_COMMAND = (
+    "import os, boto3; from botocore.config import Config; "
+    "c = boto3.client('s3', endpoint_url=os.environ['AWS_ENDPOINT_URL_S3'], "
+    "config=Config(s3={'addressing_style': 'path'})); ")
 
 
 def sha256(path):
@@ -84,7 +91,7 @@ def main():
         return time.monotonic() - t0
 
     rows = {k: [] for k in ("ddpipe up", "ddpipe down", "boto3 up", "boto3 down")}
-    walls = {"ddpipe up": [], "ddpipe down": []}
+    walls = {k: [] for k in rows}
     for rep in range(args.reps):
         def run_ddpipe():
             url = f"s3://{args.bucket}/ddpipe.bin"
@@ -101,6 +108,12 @@ def main():
             rows["boto3 down"].append(timed(lambda: s3.download_file(args.bucket, "boto3.bin", out)))
             assert sha256(out) == want, "boto3's copy differs"
             os.remove(out)
+            # The same as a command (interpreter start and imports included), like `aws s3 cp`.
+            for name, call in (("boto3 up", f"c.upload_file({src!r}, {args.bucket!r}, 'boto3.bin')"),
+                               ("boto3 down", f"c.download_file({args.bucket!r}, 'boto3.bin', {out!r})")):
+                walls[name].append(timed(lambda: subprocess.run(
+                    [sys.executable, "-c", BOTO3_COMMAND + call], env=child_env, check=True)))
+            os.remove(out)
 
         order = (run_ddpipe, run_boto3) if rep % 2 == 0 else (run_boto3, run_ddpipe)
         for run in order:
@@ -110,11 +123,14 @@ def main():
 
     med = {k: args.size_mib / statistics.median(v) for k, v in rows.items()}
     med_wall = {k: args.size_mib / statistics.median(v) for k, v in walls.items()}
-    print(f"\n{args.size_mib} MiB object, {args.reps} repetitions, medians (MiB/s):")
-    print(f"  {'':8} {'ddpipe':>8} {'(wall)':>8} {'boto3':>8} {'ratio':>7}")
+    print(f"\n{args.size_mib} MiB object, {args.reps} repetitions, medians (MiB/s); transfer = the "
+          "copy itself, command = the whole process (start, imports, libtorch load):")
+    print(f"  {'':6} {'ddpipe':>8} {'boto3':>8} {'ratio':>7}   {'ddpipe':>8} {'boto3':>8} {'ratio':>7}")
+    print(f"  {'':6} {'transfer':>8} {'transfer':>8} {'':>7}   {'command':>8} {'command':>8}")
     for d in ("up", "down"):
-        print(f"  {d:8} {med['ddpipe ' + d]:8.1f} {med_wall['ddpipe ' + d]:8.1f} "
-              f"{med['boto3 ' + d]:8.1f} {med['ddpipe ' + d] / med['boto3 ' + d]:6.2f}x")
+        dd, bb = "ddpipe " + d, "boto3 " + d
+        print(f"  {d:6} {med[dd]:8.1f} {med[bb]:8.1f} {med[dd] / med[bb]:6.2f}x   "
+              f"{med_wall[dd]:8.1f} {med_wall[bb]:8.1f} {med_wall[dd] / med_wall[bb]:6.2f}x")
     for f in os.listdir(tmp):
         os.remove(os.path.join(tmp, f))
     os.rmdir(tmp)

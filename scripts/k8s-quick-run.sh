@@ -50,6 +50,7 @@ wait_for() {
     state=$(k get "$kind" "$name" -o jsonpath='{range .status.conditions[?(@.status=="True")]}{.type} {end}')
     [[ " $state " == *" Complete "* || " $state " == *" Succeeded "* ]] && return 0
     [[ " $state " == *" Failed "* ]] && return 1
+    ((SECONDS + 5 < deadline)) || return 1
     sleep 5
   done
   return 1

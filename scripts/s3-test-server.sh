@@ -8,7 +8,7 @@
 #   scripts/s3-test-server.sh rgw-stop|rgw-start  stop / restart only radosgw (data survives)
 #
 # Settings (environment): DDPIPE_S3_DIR (scratch dir, default $TMPDIR/ddpipe-s3-$UID),
-# DDPIPE_S3_PORT (radosgw, default 7480), DDPIPE_S3_MON_PORT (default 3300),
+# DDPIPE_S3_PORT (radosgw; default the first free from 7480), DDPIPE_S3_MON_PORT (from 3300),
 # DDPIPE_S3_OBJECTSTORE (memstore, the default, or bluestore on a sparse file in the dir),
 # DDPIPE_S3_MEM_MB (memstore capacity, default 4096).
 # Needs the Debian packages ceph-mon ceph-osd radosgw ceph-common ceph-base (scripts/install-deps.sh).
@@ -39,6 +39,13 @@ export DDPIPE_S3_TEST_SECRET_ACCESS_KEY=$SECRET_KEY
 export DDPIPE_S3_TEST_REGION=us-east-1
 export DDPIPE_S3_TEST_DIR=$DIR
 EOF
+}
+
+in_use() { (echo >"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+free_port() {
+  local p=$1
+  while in_use "$p"; do p=$((p + 1)); done
+  echo "$p"
 }
 
 # A recorded daemon that runs (a killed one may linger as a zombie until init reaps it).
@@ -156,14 +163,13 @@ cmd_start() {
   if alive mon || alive osd || alive radosgw; then
     die "already running in $DIR (scripts/s3-test-server.sh stop first)"
   fi
+  # Ports given in the environment must be free; the defaults move to the next free one.
   local port
-  for port in "${DDPIPE_S3_PORT:-7480}" "${DDPIPE_S3_MON_PORT:-3300}"; do
-    if (echo >"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
-      die "port $port is in use (choose others with DDPIPE_S3_PORT / DDPIPE_S3_MON_PORT)"
-    fi
+  for port in ${DDPIPE_S3_PORT:-} ${DDPIPE_S3_MON_PORT:-}; do
+    in_use "$port" && die "port $port is in use (DDPIPE_S3_PORT / DDPIPE_S3_MON_PORT)"
   done
-  RGW_PORT=${DDPIPE_S3_PORT:-7480}
-  MON_PORT=${DDPIPE_S3_MON_PORT:-3300}
+  RGW_PORT=${DDPIPE_S3_PORT:-$(free_port 7480)}
+  MON_PORT=${DDPIPE_S3_MON_PORT:-$(free_port 3300)}
   rm -rf "$DIR"
   mkdir -p "$DIR"/{run,log,mon,osd,rgw}
   echo "RGW_PORT=$RGW_PORT MON_PORT=$MON_PORT" >"$DIR/ports"
@@ -183,8 +189,11 @@ cmd_start() {
   ceph-authtool "$kr" --gen-key -n client.rgw.gw --cap mon 'allow rw' --cap osd 'allow rwx' \
     --cap mgr 'allow rw' >/dev/null
 
-  ceph-mon -c "$CONF" --mkfs -i a --keyring "$kr" >>"$DIR/log/mkfs.out" 2>&1 ||
-    die "ceph-mon --mkfs failed; see $DIR/log/mkfs.out"
+  # The monmap fixes the monitor's address (port included): it binds to what the map says.
+  monmaptool --create --fsid "$fsid" --addv a "[v2:127.0.0.1:$MON_PORT]" "$DIR/monmap" \
+    >>"$DIR/log/mkfs.out" 2>&1 || die "monmaptool failed; see $DIR/log/mkfs.out"
+  ceph-mon -c "$CONF" --mkfs -i a --monmap "$DIR/monmap" --keyring "$kr" \
+    >>"$DIR/log/mkfs.out" 2>&1 || die "ceph-mon --mkfs failed; see $DIR/log/mkfs.out"
   spawn mon ceph-mon -i a -k "$kr"
   local ceph=(ceph -c "$CONF" -k "$kr" -n client.admin --connect-timeout 20)
   "${ceph[@]}" osd new "$osd_uuid" 0 >/dev/null 2>>"$DIR/log/mkfs.out" ||

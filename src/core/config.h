@@ -106,7 +106,7 @@ struct ServeConfig {
   int64_t inference_threads = 0;   // libtorch intra-op threads; 0 = all cores
   double poll_s = 5.0;             // alias watch interval; 0 = load once
   std::string auth_token_env;      // env var holding the bearer token; empty = no auth
-  double read_timeout_s = 10.0;    // slow clients: per read, and for the whole body
+  double read_timeout_s = 10.0;    // slow clients: the most a whole request may take
   double write_timeout_s = 10.0;
   bool access_log = true;          // one JSON line per request
 };

@@ -452,6 +452,10 @@ struct ChildSetup {
 }  // namespace
 
 int run_pytorchjob_locally(const std::string& manifest_file, const LocalJobOptions& o) {
+  if (!fs::is_regular_file(manifest_file)) {
+    core::fail_usage("--from-pytorchjob " + manifest_file + ": no such file (render one with "
+                     "`ddpipe k8s render`)");
+  }
   const std::vector<Object> objects =
       parse_manifests(core::read_file(manifest_file), manifest_file);
   const JobPlan plan = plan_pytorchjob(find_pytorchjob(objects, manifest_file));

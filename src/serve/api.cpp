@@ -3,6 +3,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cmath>
 #include <cstdio>
 
 #include "core/error.h"
@@ -239,7 +240,7 @@ HttpResponse Api::finish(const HttpRequest& req, HttpResponse res, const std::st
                        {"method", req.method},
                        {"path", req.path},
                        {"status", res.status},
-                       {"ms", seconds * 1000.0},
+                       {"ms", std::round(seconds * 1e6) / 1e3},
                        {"bytes_in", req.body.size()},
                        {"bytes_out", res.body.size()},
                        {"remote", req.remote}});

@@ -39,10 +39,18 @@ int64_t Batcher::queue_depth() const {
   return queued_;
 }
 
+void Batcher::hurry() {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    hurry_ = true;
+  }
+  cv_.notify_all();
+}
+
 void Batcher::stop() {
   {
     std::lock_guard<std::mutex> lock(mu_);
-    stopping_ = true;
+    stopping_ = hurry_ = true;
   }
   cv_.notify_all();
   if (thread_.joinable()) thread_.join();
@@ -56,7 +64,7 @@ void Batcher::loop() {
     cv_.wait(lock, [&] { return stopping_ || !queue_.empty(); });
     if (queue_.empty()) return;  // stopping, and everything has run
     cv_.wait_until(lock, queue_.front().queued + max_delay,
-                   [&] { return stopping_ || queued_ >= options_.max_batch; });
+                   [&] { return hurry_ || queued_ >= options_.max_batch; });
     const ModelPtr model = queue_.front().model;
     std::vector<Job> jobs;
     int64_t n = 0;

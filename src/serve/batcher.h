@@ -43,6 +43,8 @@ class Batcher {
   std::future<Result> submit(ModelPtr model, std::vector<float> inputs, int64_t n);
 
   int64_t queue_depth() const;  // inputs waiting
+  // From now on batches start without waiting for max_delay_ms (draining). Thread-safe.
+  void hurry();
   // Runs everything already queued, then ends the batch thread. Idempotent.
   void stop();
 
@@ -64,8 +66,9 @@ class Batcher {
   mutable std::mutex mu_;
   std::condition_variable cv_;
   std::deque<Job> queue_;
-  int64_t queued_ = 0;  // inputs in queue_
-  bool stopping_ = false;
+  int64_t queued_ = 0;     // inputs in queue_
+  bool hurry_ = false;     // no more waiting for company
+  bool stopping_ = false;  // no more submissions; implies hurry_
   std::thread thread_;
 };
 

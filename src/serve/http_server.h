@@ -1,5 +1,8 @@
 // ddpipe::serve — the HTTP/1.1 transport (Debian's cpp-httplib, kept inside http_server.cpp):
-// a listener and a pool of worker threads that turn requests into Api::handle() calls.
+// a listener and a pool of worker threads that turn requests into Api::handle() calls. Each
+// worker serves one connection at a time (keep-alive; idle connections close after 5 s); a
+// connection closes after a refused request (body over the limit, timeout, malformed), so that
+// the unread rest of a body is never taken for a next request.
 #pragma once
 
 #include <cstddef>
@@ -16,7 +19,7 @@ struct HttpServerOptions {
   int port = 8080;                    // 0 = any free port
   int64_t threads = 64;               // connections served at once
   size_t max_body_bytes = 16u << 20;  // 413 beyond
-  double read_timeout_s = 10.0;       // per read, and for the whole body (408 beyond)
+  double read_timeout_s = 10.0;       // for a whole request, from its first byte (408)
   double write_timeout_s = 10.0;
 };
 
@@ -28,8 +31,8 @@ class HttpServer {
   // Binds and answers on background threads; returns the port. Throws core::Error(kUsage)
   // when the address cannot be bound.
   int start();
-  // Stops accepting connections and returns once every request in flight has been answered
-  // (idle keep-alive connections are closed within 5 s). Idempotent.
+  // Stops accepting connections, closes idle ones, and returns once every request in flight has
+  // been answered. Idempotent.
   void shutdown();
 
  private:

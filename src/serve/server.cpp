@@ -75,6 +75,7 @@ int Server::start() {
 void Server::shutdown() {
   if (!http_) return;
   api_->set_draining();
+  batcher_->hurry();  // requests in flight need not wait for company any more
   http_->shutdown();
   batcher_->stop();
   host_->stop();

@@ -48,7 +48,8 @@ std::string content_md5(std::string_view body) {
   h.update(body);
   std::string hex = h.hex_digest();
   unsigned char raw[16];
-  for (int i = 0; i < 16; ++i) raw[i] = static_cast<unsigned char>(std::stoi(hex.substr(2 * i, 2), nullptr, 16));
+  for (int i = 0; i < 16; ++i)
+    raw[i] = static_cast<unsigned char>(std::stoi(hex.substr(2 * i, 2), nullptr, 16));
   unsigned char out[32];
   int n = EVP_EncodeBlock(out, raw, 16);
   return std::string(reinterpret_cast<char*>(out), static_cast<size_t>(n));
@@ -241,7 +242,9 @@ struct S3Client::Pool {
 // One S3 request, described once and sent (signed afresh) on every attempt.
 struct S3Client::Call {
   Call(std::string op_, std::string method_, std::string bucket_, std::string key_)
-      : op(std::move(op_)), method(std::move(method_)), bucket(std::move(bucket_)),
+      : op(std::move(op_)),
+        method(std::move(method_)),
+        bucket(std::move(bucket_)),
         key(std::move(key_)) {}
   std::string op;  // "PutObject", for messages
   std::string method;
@@ -250,15 +253,17 @@ struct S3Client::Call {
   sigv4::Params query;
   sigv4::Params headers;
   std::string_view body;
-  bool unsigned_payload = false;   // data bodies: integrity from Content-MD5 instead
-  const S3Sink* sink = nullptr;    // receives a 2xx body
-  bool error_in_body = false;      // a 200 may still carry <Error> (Complete, Copy)
+  bool unsigned_payload = false;  // data bodies: integrity from Content-MD5 instead
+  const S3Sink* sink = nullptr;   // receives a 2xx body
+  bool error_in_body = false;     // a 200 may still carry <Error> (Complete, Copy)
 };
 
 struct S3Client::Response {
-  long status = 0;
+  long status = 0;                             // 0: no response (transport_error says why)
   std::map<std::string, std::string> headers;  // lower-case names
   std::string body;                            // unless a sink took it
+  std::string transport_error;                 // connection failure or timeout
+  bool transport_retryable = false;
   std::string header(const std::string& name) const {
     auto it = headers.find(name);
     return it == headers.end() ? std::string() : it->second;
@@ -357,107 +362,115 @@ std::string S3Client::path_for(const std::string& bucket, const std::string& key
   return "/" + key;
 }
 
-S3Client::Response S3Client::perform(Call& call) {
+S3Client::Response S3Client::send(const Call& call, const std::string& payload_hash) {
+  sigv4::Request req;
+  req.method = call.method;
+  req.path = path_for(call.bucket, call.key);
+  req.query = call.query;
+  req.headers = call.headers;
+  req.headers.emplace_back("Host", host_for(call.bucket));
+  req.headers.emplace_back("x-amz-content-sha256", payload_hash);
+  sigv4::Scope scope{sigv4::amz_date(std::chrono::system_clock::now()), settings_.region, "s3"};
+  auto signed_req = sigv4::sign_headers(req, settings_.credentials, scope, payload_hash);
+  std::string query = sigv4::canonical_query(req.query);
+  std::string url = scheme_ + "://" + host_for(call.bucket) + sigv4::uri_encode(req.path, true) +
+                    (query.empty() ? "" : "?" + query);
+
+  curl_slist* headers = nullptr;
+  for (const auto& [name, value] : req.headers) {
+    headers = curl_slist_append(headers, (name + ": " + value).c_str());
+  }
+  headers = curl_slist_append(headers, ("Authorization: " + signed_req.authorization).c_str());
+  headers = curl_slist_append(headers, "Expect:");
+  headers = curl_slist_append(headers, "Accept:");
+
+  Response resp;
+  Transfer t;
+  t.upload = call.body;
+  t.sink = call.sink;
+  t.headers = &resp.headers;
+  t.body = &resp.body;
+  if (call.sink && call.sink->restart) call.sink->restart();
+
+  CURL* h = pool_->acquire();
+  t.curl = h;
+  char error[CURL_ERROR_SIZE] = {0};
+  curl_easy_reset(h);
+  curl_easy_setopt(h, CURLOPT_URL, url.c_str());
+  curl_easy_setopt(h, CURLOPT_HTTPHEADER, headers);
+  curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
+  curl_easy_setopt(h, CURLOPT_USERAGENT, "ddpipe");
+  curl_easy_setopt(h, CURLOPT_ERRORBUFFER, error);
+  curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT_MS, static_cast<long>(settings_.timeout_s * 1000));
+  curl_easy_setopt(h, CURLOPT_LOW_SPEED_LIMIT, 1L);  // a stall of timeout_s ends the request
+  curl_easy_setopt(h, CURLOPT_LOW_SPEED_TIME, stall_seconds());
+  curl_easy_setopt(h, CURLOPT_TCP_KEEPALIVE, 1L);
+  curl_easy_setopt(h, CURLOPT_BUFFERSIZE, 512L << 10);
+  curl_easy_setopt(h, CURLOPT_UPLOAD_BUFFERSIZE, 2L << 20);
+  curl_easy_setopt(h, CURLOPT_HEADERFUNCTION, on_header);
+  curl_easy_setopt(h, CURLOPT_HEADERDATA, &t);
+  curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, on_body);
+  curl_easy_setopt(h, CURLOPT_WRITEDATA, &t);
+  if (call.method == "HEAD") {
+    curl_easy_setopt(h, CURLOPT_NOBODY, 1L);
+  } else if (call.method == "PUT" || call.method == "POST") {
+    curl_easy_setopt(h, CURLOPT_UPLOAD, 1L);
+    curl_easy_setopt(h, CURLOPT_INFILESIZE_LARGE, static_cast<curl_off_t>(call.body.size()));
+    curl_easy_setopt(h, CURLOPT_READFUNCTION, on_read);
+    curl_easy_setopt(h, CURLOPT_READDATA, &t);
+    curl_easy_setopt(h, CURLOPT_SEEKFUNCTION, on_seek);
+    curl_easy_setopt(h, CURLOPT_SEEKDATA, &t);
+    if (call.method == "POST") curl_easy_setopt(h, CURLOPT_CUSTOMREQUEST, "POST");
+  } else if (call.method != "GET") {
+    curl_easy_setopt(h, CURLOPT_CUSTOMREQUEST, call.method.c_str());
+  }
+  const CURLcode rc = curl_easy_perform(h);
+  curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &resp.status);
+  curl_easy_setopt(h, CURLOPT_HTTPHEADER, nullptr);
+  curl_easy_setopt(h, CURLOPT_ERRORBUFFER, nullptr);
+  pool_->release(h);
+  curl_slist_free_all(headers);
+  if (t.sink_error) std::rethrow_exception(t.sink_error);
+  if (rc != CURLE_OK) {
+    resp.status = 0;
+    resp.transport_retryable = retryable_curl_code(rc);
+    if (rc == CURLE_OPERATION_TIMEDOUT) {
+      resp.transport_error = "no response within " + std::to_string(stall_seconds()) +
+                             " s (s3.timeout_s) from " + settings_.endpoint;
+    } else if (rc == CURLE_COULDNT_CONNECT) {
+      resp.transport_error =
+          "cannot connect to " + settings_.endpoint + " (is the S3 server running?)";
+    } else {
+      resp.transport_error =
+          std::string(*error ? error : curl_easy_strerror(rc)) + " (" + settings_.endpoint + ")";
+    }
+  }
+  return resp;
+}
+
+S3Client::Response S3Client::perform(const Call& call) {
   const std::string target = "s3://" + call.bucket + (call.key.empty() ? "" : "/" + call.key);
   const std::string payload_hash = call.unsigned_payload ? std::string(sigv4::kUnsignedPayload)
                                    : call.body.empty()   ? std::string(sigv4::kEmptySha256)
                                                          : core::sha256_hex(call.body);
-  const long low_speed_time = std::max(1L, static_cast<long>(std::ceil(settings_.timeout_s)));
   for (int attempt = 0;; ++attempt) {
-    sigv4::Request req;
-    req.method = call.method;
-    req.path = path_for(call.bucket, call.key);
-    req.query = call.query;
-    req.headers = call.headers;
-    req.headers.emplace_back("Host", host_for(call.bucket));
-    req.headers.emplace_back("x-amz-content-sha256", payload_hash);
-    sigv4::Scope scope{sigv4::amz_date(std::chrono::system_clock::now()), settings_.region, "s3"};
-    auto signed_req = sigv4::sign_headers(req, settings_.credentials, scope, payload_hash);
-    std::string query = sigv4::canonical_query(req.query);
-    std::string url = scheme_ + "://" + host_for(call.bucket) + sigv4::uri_encode(req.path, true) +
-                      (query.empty() ? "" : "?" + query);
-
-    curl_slist* headers = nullptr;
-    for (const auto& [name, value] : req.headers) {
-      headers = curl_slist_append(headers, (name + ": " + value).c_str());
-    }
-    headers = curl_slist_append(headers, ("Authorization: " + signed_req.authorization).c_str());
-    headers = curl_slist_append(headers, "Expect:");
-    headers = curl_slist_append(headers, "Accept:");
-
-    Response resp;
-    Transfer t;
-    t.upload = call.body;
-    t.sink = call.sink;
-    t.headers = &resp.headers;
-    t.body = &resp.body;
-    if (call.sink && call.sink->restart) call.sink->restart();
-
-    CURL* h = pool_->acquire();
-    t.curl = h;
-    char error[CURL_ERROR_SIZE] = {0};
-    curl_easy_reset(h);
-    curl_easy_setopt(h, CURLOPT_URL, url.c_str());
-    curl_easy_setopt(h, CURLOPT_HTTPHEADER, headers);
-    curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
-    curl_easy_setopt(h, CURLOPT_USERAGENT, "ddpipe");
-    curl_easy_setopt(h, CURLOPT_ERRORBUFFER, error);
-    curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT_MS, static_cast<long>(settings_.timeout_s * 1000));
-    curl_easy_setopt(h, CURLOPT_LOW_SPEED_LIMIT, 1L);
-    curl_easy_setopt(h, CURLOPT_LOW_SPEED_TIME, low_speed_time);
-    curl_easy_setopt(h, CURLOPT_TCP_KEEPALIVE, 1L);
-    curl_easy_setopt(h, CURLOPT_BUFFERSIZE, 512L << 10);
-    curl_easy_setopt(h, CURLOPT_UPLOAD_BUFFERSIZE, 2L << 20);
-    curl_easy_setopt(h, CURLOPT_HEADERFUNCTION, on_header);
-    curl_easy_setopt(h, CURLOPT_HEADERDATA, &t);
-    curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, on_body);
-    curl_easy_setopt(h, CURLOPT_WRITEDATA, &t);
-    if (call.method == "HEAD") {
-      curl_easy_setopt(h, CURLOPT_NOBODY, 1L);
-    } else if (call.method == "PUT" || call.method == "POST") {
-      curl_easy_setopt(h, CURLOPT_UPLOAD, 1L);
-      curl_easy_setopt(h, CURLOPT_INFILESIZE_LARGE, static_cast<curl_off_t>(call.body.size()));
-      curl_easy_setopt(h, CURLOPT_READFUNCTION, on_read);
-      curl_easy_setopt(h, CURLOPT_READDATA, &t);
-      curl_easy_setopt(h, CURLOPT_SEEKFUNCTION, on_seek);
-      curl_easy_setopt(h, CURLOPT_SEEKDATA, &t);
-      if (call.method == "POST") curl_easy_setopt(h, CURLOPT_CUSTOMREQUEST, "POST");
-    } else if (call.method != "GET") {
-      curl_easy_setopt(h, CURLOPT_CUSTOMREQUEST, call.method.c_str());
-    }
-    const CURLcode rc = curl_easy_perform(h);
-    curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &resp.status);
-    curl_easy_setopt(h, CURLOPT_HTTPHEADER, nullptr);
-    curl_easy_setopt(h, CURLOPT_ERRORBUFFER, nullptr);
-    pool_->release(h);
-    curl_slist_free_all(headers);
-    if (t.sink_error) std::rethrow_exception(t.sink_error);
-
-    // Classify the outcome.
+    Response resp = send(call, payload_hash);
     std::string code, detail;
     bool retry = false;
-    if (rc != CURLE_OK) {
-      retry = retryable_curl_code(rc);
-      resp.status = 0;
-      if (rc == CURLE_OPERATION_TIMEDOUT) {
-        detail = "no response within " + std::to_string(low_speed_time) +
-                 " s (s3.timeout_s) from " + settings_.endpoint;
-      } else if (rc == CURLE_COULDNT_CONNECT) {
-        detail = "cannot connect to " + settings_.endpoint + " (is the S3 server running?)";
-      } else {
-        detail = std::string(*error ? error : curl_easy_strerror(rc)) + " (" + settings_.endpoint + ")";
-      }
+    if (!resp.transport_error.empty()) {
+      retry = resp.transport_retryable;
+      detail = resp.transport_error;
     } else if (resp.status >= 300 ||
                (call.error_in_body && resp.body.find("<Error>") != std::string::npos)) {
       code = xml_text(resp.body, "Code");
       std::string message = xml_text(resp.body, "Message");
-      retry = retryable_status(resp.status, code);
-      if (resp.status < 300) retry = true;  // a 200 with <Error>: the server failed midway
+      // A 200 carrying <Error> means the server failed midway: retried like a 500.
+      retry = resp.status < 300 || retryable_status(resp.status, code);
       detail = "HTTP " + std::to_string(resp.status) + (code.empty() ? "" : " " + code) +
                (message.empty() ? "" : " (" + message + ")") + " from " + settings_.endpoint;
       if (resp.status == 401 || resp.status == 403) {
-        detail = "authentication failed for access key id '" +
-                 settings_.credentials.access_key_id + "': " + detail + auth_hint(code);
+        detail = "authentication failed for access key id '" + settings_.credentials.access_key_id +
+                 "': " + detail + auth_hint(code);
       }
     } else {
       return resp;
@@ -466,8 +479,11 @@ S3Client::Response S3Client::perform(Call& call) {
     if (retry && attempt < settings_.max_retries) {
       double delay = backoff_seconds(attempt);
       core::log::warn("storage", "S3 " + call.op + " failed, retrying",
-                      {{"target", target}, {"error", detail}, {"attempt", attempt + 1},
-                       {"max_retries", settings_.max_retries}, {"delay_s", delay}});
+                      {{"target", target},
+                       {"error", detail},
+                       {"attempt", attempt + 1},
+                       {"max_retries", settings_.max_retries},
+                       {"delay_s", delay}});
       std::this_thread::sleep_for(std::chrono::duration<double>(delay));
       continue;
     }
@@ -480,14 +496,21 @@ S3Client::Response S3Client::perform(Call& call) {
   }
 }
 
+long S3Client::stall_seconds() const {
+  return std::max(1L, static_cast<long>(std::ceil(settings_.timeout_s)));
+}
+
 // ---- operations -------------------------------------------------------------------------------
 
 void S3Client::create_bucket(const std::string& bucket) {
   std::string body;
   if (settings_.region != "us-east-1") {
-    body = "<CreateBucketConfiguration xmlns=\"http://s3.amazonaws.com/doc/2006-03-01/\">"
-           "<LocationConstraint>" + settings_.region + "</LocationConstraint>"
-           "</CreateBucketConfiguration>";
+    body =
+        "<CreateBucketConfiguration xmlns=\"http://s3.amazonaws.com/doc/2006-03-01/\">"
+        "<LocationConstraint>" +
+        settings_.region +
+        "</LocationConstraint>"
+        "</CreateBucketConfiguration>";
   }
   Call c("CreateBucket", "PUT", bucket, "");
   c.body = body;
@@ -533,8 +556,8 @@ S3Head S3Client::get_object(const std::string& bucket, const std::string& key, c
   return head_from(r.headers);
 }
 
-std::string S3Client::get_range(const std::string& bucket, const std::string& key,
-                                uint64_t offset, uint64_t length) {
+std::string S3Client::get_range(const std::string& bucket, const std::string& key, uint64_t offset,
+                                uint64_t length) {
   std::string out;
   S3Sink sink{[&] { out.clear(); }, [&](const char* p, size_t n) { out.append(p, n); }};
   get_object(bucket, key, sink, offset, length);
@@ -644,8 +667,8 @@ void S3Client::complete_multipart_upload(const std::string& bucket, const std::s
                                          const std::vector<std::string>& part_etags) {
   std::string body = "<CompleteMultipartUpload>";
   for (size_t i = 0; i < part_etags.size(); ++i) {
-    body += "<Part><PartNumber>" + std::to_string(i + 1) + "</PartNumber><ETag>\"" +
-            part_etags[i] + "\"</ETag></Part>";
+    body += "<Part><PartNumber>" + std::to_string(i + 1) + "</PartNumber><ETag>\"" + part_etags[i] +
+            "\"</ETag></Part>";
   }
   body += "</CompleteMultipartUpload>";
   Call c("CompleteMultipartUpload", "POST", bucket, key);

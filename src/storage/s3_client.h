@@ -36,8 +36,8 @@ struct S3Settings {
   int parallel_parts = 8;          // parts or ranges in flight per transfer
   double timeout_s = 30.0;         // connect timeout and the longest stall without progress
   int max_retries = 5;
-  int list_page_size = 1000;                 // ListObjectsV2 max-keys
-  uint64_t max_single_copy = 5ull << 30;     // larger copies use UploadPartCopy
+  int list_page_size = 1000;              // ListObjectsV2 max-keys
+  uint64_t max_single_copy = 5ull << 30;  // larger copies use UploadPartCopy
 };
 
 // config.s3 over the environment: AWS_ENDPOINT_URL_S3 / AWS_ENDPOINT_URL, AWS_REGION /
@@ -51,7 +51,7 @@ class S3Error : public core::Error {
  public:
   S3Error(core::ErrorKind kind, const std::string& message, long status, std::string code)
       : core::Error(kind, message), status_(status), code_(std::move(code)) {}
-  long status() const { return status_; }             // HTTP status; 0 = no response
+  long status() const { return status_; }            // HTTP status; 0 = no response
   const std::string& code() const { return code_; }  // "NoSuchKey", "SlowDown", … or ""
 
  private:
@@ -66,8 +66,8 @@ struct S3ObjectInfo {
 };
 
 struct S3Head {
-  uint64_t size = 0;  // of the object (HEAD) or of the returned range (GET)
-  std::string etag;   // without quotes
+  uint64_t size = 0;           // of the object (HEAD) or of the returned range (GET)
+  std::string etag;            // without quotes
   bool etag_is_digest = true;  // false under SSE-KMS / SSE-C, where the ETag is not an MD5
   std::map<std::string, std::string> metadata;  // x-amz-meta-NAME → value, NAME lower-case
 };
@@ -145,7 +145,12 @@ class S3Client {
   struct Call;
   struct Response;
   struct Pool;
-  Response perform(Call& call);
+  // One attempt, signed now. Transport failures are described in the response.
+  Response send(const Call& call, const std::string& payload_hash);
+  // Sends with retries; returns a 2xx response or throws S3Error.
+  Response perform(const Call& call);
+  // CURLOPT_LOW_SPEED_TIME: timeout_s in whole seconds.
+  long stall_seconds() const;
   // Host header and URL path of a bucket/key under the addressing style.
   std::string host_for(const std::string& bucket) const;
   std::string path_for(const std::string& bucket, const std::string& key) const;

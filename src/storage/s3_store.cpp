@@ -59,16 +59,19 @@ void parallel_for(size_t n, int workers, const std::function<void(size_t, size_t
 }
 
 bool is_hex(std::string_view s) {
-  return std::all_of(s.begin(), s.end(), [](char c) { return std::isxdigit(static_cast<unsigned char>(c)); });
+  return std::all_of(s.begin(), s.end(),
+                     [](char c) { return std::isxdigit(static_cast<unsigned char>(c)); });
 }
 
 void check_bucket_name(const std::string& bucket, const std::string& url) {
-  bool ok = bucket.size() >= 3 && bucket.size() <= 63 &&
-            std::all_of(bucket.begin(), bucket.end(), [](char c) {
-              return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-' || c == '.';
-            }) &&
-            std::isalnum(static_cast<unsigned char>(bucket.front())) &&
-            std::isalnum(static_cast<unsigned char>(bucket.back()));
+  bool ok =
+      bucket.size() >= 3 && bucket.size() <= 63 &&
+      std::all_of(bucket.begin(), bucket.end(),
+                  [](char c) {
+                    return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-' || c == '.';
+                  }) &&
+      std::isalnum(static_cast<unsigned char>(bucket.front())) &&
+      std::isalnum(static_cast<unsigned char>(bucket.back()));
   if (!ok) {
     core::fail_usage("store " + url + ": invalid bucket name '" + bucket +
                      "' (3-63 characters: lower-case letters, digits, '-' and '.')");
@@ -91,7 +94,8 @@ void pwrite_all(int fd, const char* data, size_t n, uint64_t offset, const fs::p
 }  // namespace
 
 S3Store::S3Store(const std::string& url, S3Settings settings) : client_(std::move(settings)) {
-  if (url.rfind("s3://", 0) != 0) core::fail_usage("store " + url + ": expected s3://bucket[/prefix]");
+  if (url.rfind("s3://", 0) != 0)
+    core::fail_usage("store " + url + ": expected s3://bucket[/prefix]");
   std::string rest = url.substr(5);
   size_t slash = rest.find('/');
   bucket_ = rest.substr(0, slash);
@@ -127,11 +131,11 @@ void S3Store::abort_upload(const std::string& object, const std::string& upload_
   try {
     client_.abort_multipart_upload(bucket_, object, upload_id);
   } catch (const std::exception& e) {
-    core::log::warn("storage",
-                    "could not abort a failed multipart upload; its parts stay in the bucket "
-                    "until it is aborted",
-                    {{"bucket", bucket_}, {"key", object}, {"upload_id", upload_id},
-                     {"error", e.what()}});
+    core::log::warn(
+        "storage",
+        "could not abort a failed multipart upload; its parts stay in the bucket "
+        "until it is aborted",
+        {{"bucket", bucket_}, {"key", object}, {"upload_id", upload_id}, {"error", e.what()}});
   }
 }
 
@@ -212,9 +216,9 @@ void S3Store::download(const std::string& key, const std::function<void(uint64_t
                 }};
     client_.get_object(bucket_, object, sink, ranges == 1 ? 0 : offset, ranges == 1 ? 0 : n, etag);
     if (got != n) {
-      throw core::Error(core::ErrorKind::kRetryable,
-                        "S3 GetObject s3://" + bucket_ + "/" + object + ": received " +
-                            std::to_string(got) + " of " + std::to_string(n) + " bytes");
+      throw core::Error(core::ErrorKind::kRetryable, "S3 GetObject s3://" + bucket_ + "/" + object +
+                                                         ": received " + std::to_string(got) +
+                                                         " of " + std::to_string(n) + " bytes");
     }
     if (md5) digest = md5->hex_digest();
   });
@@ -244,8 +248,8 @@ void S3Store::put_file(const std::string& key, const fs::path& source) {
              scratch.resize(n);
              size_t done = 0;
              while (done < n) {
-               ssize_t r = ::pread(fd, scratch.data() + done, n - done,
-                                   static_cast<off_t>(offset + done));
+               ssize_t r =
+                   ::pread(fd, scratch.data() + done, n - done, static_cast<off_t>(offset + done));
                if (r < 0 && errno == EINTR) continue;
                if (r <= 0) {
                  core::fail_storage("reading " + source.string() + ": " +
@@ -264,8 +268,9 @@ void S3Store::put_file(const std::string& key, const fs::path& source) {
 
 std::string S3Store::get(const std::string& key) {
   std::string out;
-  download(key, [&](uint64_t size) { out.assign(size, '\0'); },
-           [&](uint64_t offset, const char* p, size_t n) { std::memcpy(&out[offset], p, n); });
+  download(
+      key, [&](uint64_t size) { out.assign(size, '\0'); },
+      [&](uint64_t offset, const char* p, size_t n) { std::memcpy(&out[offset], p, n); });
   return out;
 }
 
@@ -275,7 +280,9 @@ void S3Store::get_file(const std::string& key, const fs::path& dest) {
   auto start = [&](uint64_t size) {
     std::error_code ec;
     if (!dest.parent_path().empty()) fs::create_directories(dest.parent_path(), ec);
-    if (ec) core::fail_storage("cannot create directory " + dest.parent_path().string() + ": " + ec.message());
+    if (ec)
+      core::fail_storage("cannot create directory " + dest.parent_path().string() + ": " +
+                         ec.message());
     tmp = core::temp_path_for(dest);
     fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
     if (fd < 0) core::fail_storage("cannot create " + tmp.string() + ": " + std::strerror(errno));
@@ -284,7 +291,8 @@ void S3Store::get_file(const std::string& key, const fs::path& dest) {
     }
   };
   try {
-    download(key, start, [&](uint64_t offset, const char* p, size_t n) { pwrite_all(fd, p, n, offset, tmp); });
+    download(key, start,
+             [&](uint64_t offset, const char* p, size_t n) { pwrite_all(fd, p, n, offset, tmp); });
     // Atomic (rename) but not fsync'ed: a local copy that can be fetched again, as cp makes.
     ::close(fd);
     fd = -1;
@@ -338,8 +346,8 @@ void S3Store::copy(const std::string& from, const std::string& to) {
   try {
     parallel_for(parts, s.parallel_parts, [&](size_t, size_t i) {
       uint64_t first = i * part, last = std::min(head->size, first + part) - 1;
-      etags[i] = client_.upload_part_copy(bucket_, dst, upload_id, static_cast<int>(i + 1),
-                                          bucket_, src, first, last);
+      etags[i] = client_.upload_part_copy(bucket_, dst, upload_id, static_cast<int>(i + 1), bucket_,
+                                          src, first, last);
     });
     client_.complete_multipart_upload(bucket_, dst, upload_id, etags);
   } catch (...) {

@@ -41,7 +41,8 @@ class S3Store : public Store {
 
  private:
   // Returns bytes [offset, offset + n) of the source; `scratch` may back the view.
-  using PartReader = std::function<std::string_view(uint64_t offset, size_t n, std::string& scratch)>;
+  using PartReader =
+      std::function<std::string_view(uint64_t offset, size_t n, std::string& scratch)>;
   using ChunkWriter = std::function<void(uint64_t offset, const char* data, size_t n)>;
 
   void upload(const std::string& key, uint64_t size, const PartReader& read);

@@ -89,8 +89,8 @@ void set_header(Params& headers, const std::string& name, const std::string& val
 
 void check_scope(const Scope& scope) {
   if (scope.amz_date.size() != 16 || scope.amz_date[8] != 'T' || scope.amz_date[15] != 'Z') {
-    core::fail_usage("sigv4: x-amz-date must look like 20150830T123600Z, got '" +
-                     scope.amz_date + "'");
+    core::fail_usage("sigv4: x-amz-date must look like 20150830T123600Z, got '" + scope.amz_date +
+                     "'");
   }
 }
 

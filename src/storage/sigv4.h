@@ -69,7 +69,8 @@ std::string signature(const std::string& secret_access_key, const Scope& scope,
 // Header signing. Sets X-Amz-Date (and X-Amz-Security-Token when the credentials carry a
 // token) in request.headers, then signs every header. The caller adds x-amz-content-sha256
 // itself where the service wants it (S3 always does). Returns the steps; `authorization` is the
-// value of the Authorization header ("AWS4-HMAC-SHA256 Credential=…, SignedHeaders=…, Signature=…").
+// value of the Authorization header ("AWS4-HMAC-SHA256 Credential=…, SignedHeaders=…,
+// Signature=…").
 Signed sign_headers(Request& request, const Credentials& credentials, const Scope& scope,
                     std::string_view payload_hash);
 

@@ -38,7 +38,8 @@ TEST(S3Pipeline, RunPublishesAndModelsListShowsTheVersion) {
   testing::EmptyBucketAtEnd cleanup(*testing::s3_test_settings(), bucket);
   auto r = run_command(tiny_job(store_url, dir / "cache"));
   ASSERT_EQ(r.exit_code, 0) << r.output;
-  EXPECT_NE(r.output.find("Model version: " + store_url + "/models/tiny/model_v"), std::string::npos)
+  EXPECT_NE(r.output.find("Model version: " + store_url + "/models/tiny/model_v"),
+            std::string::npos)
       << r.output;
 
   storage::S3Store store(store_url, *testing::s3_test_settings());
@@ -59,8 +60,10 @@ TEST(S3Pipeline, RunPublishesAndModelsListShowsTheVersion) {
   EXPECT_NE(list.output.find("model_latest"), std::string::npos) << list.output;
 
   // eval reads the dataset from S3 into a fresh cache (get_file, digest verified).
-  auto ev = run_command(ddpipe("eval --store " + store_url + " --model tiny --dataset tiny-synth"
-                               " --cache-dir " + (dir / "cache2").string() + " 2>/dev/null"));
+  auto ev = run_command(ddpipe("eval --store " + store_url +
+                               " --model tiny --dataset tiny-synth"
+                               " --cache-dir " +
+                               (dir / "cache2").string() + " 2>/dev/null"));
   ASSERT_EQ(ev.exit_code, 0) << ev.output;
   EXPECT_EQ(nlohmann::json::parse(ev.output)["samples"], 101);
 
@@ -83,7 +86,7 @@ TEST(StoreCommand, CopyListRemoveOnS3) {
     return r.output;
   };
   ok("store cp " + (dir / "in.bin").string() + " s3://" + bucket + "/a/in.bin");
-  ok("store cp " + (dir / "in.bin").string() + " s3://" + bucket + "/b/");  // keeps the name
+  ok("store cp " + (dir / "in.bin").string() + " s3://" + bucket + "/b/");     // keeps the name
   ok("store cp s3://" + bucket + "/a/in.bin s3://" + bucket + "/c/copy.bin");  // server-side
   ok("store cp s3://" + bucket + "/c/copy.bin " + dir.path().string());        // into a folder
   EXPECT_TRUE(core::read_file(dir / "copy.bin") == data);
@@ -95,7 +98,8 @@ TEST(StoreCommand, CopyListRemoveOnS3) {
   for (const char* key : {"a/in.bin", "b/in.bin", "c/copy.bin"}) {
     EXPECT_NE(ls.find(size + "  " + key), std::string::npos) << ls;
   }
-  EXPECT_EQ(ok("store ls s3://" + bucket + "/a/"), std::string(12 - size.size(), ' ') + size + "  a/in.bin\n");
+  EXPECT_EQ(ok("store ls s3://" + bucket + "/a/"),
+            std::string(12 - size.size(), ' ') + size + "  a/in.bin\n");
   ok("store rm --store s3://" + bucket + " a/in.bin s3://" + bucket + "/b/in.bin");
   ls = ok("store ls --store s3://" + bucket);
   EXPECT_EQ(ls.find("in.bin"), std::string::npos) << ls;
@@ -120,7 +124,8 @@ TEST(StoreCommand, WrongSecretIsAClearAuthenticationError) {
   EXPECT_EQ(r.output.find(secret), std::string::npos) << r.output;
 
   // Secrets given as config are redacted in `config show` as well.
-  auto show = run_command(testing::ddpipe_binary() + " config show --set s3.secret_access_key=" + secret);
+  auto show =
+      run_command(testing::ddpipe_binary() + " config show --set s3.secret_access_key=" + secret);
   ASSERT_EQ(show.exit_code, 0) << show.output;
   EXPECT_EQ(show.output.find(secret), std::string::npos) << show.output;
   EXPECT_NE(show.output.find("secret_access_key: <redacted>"), std::string::npos) << show.output;

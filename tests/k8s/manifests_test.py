@@ -203,6 +203,46 @@ class Semantics(unittest.TestCase):
             self.assertIn("the Kubeflow training operator is not installed", r.stderr)
             self.assertIn("standalone?ref=v1.8.0", r.stderr)
 
+    def test_quick_run_k8s_runs_the_phases_in_order(self):
+        # A fake kubectl: a cluster where everything succeeds; it records what it is asked.
+        with tempfile.TemporaryDirectory() as tmp:
+            calls = os.path.join(tmp, "calls")
+            fake = os.path.join(tmp, "kubectl")
+            with open(fake, "w") as f:
+                f.write(f"""#!/bin/bash
+echo "$*" >>{calls}
+case "$*" in
+  "kustomize "*) cat {SOURCE}/deploy/k8s/base/ddpipe.yaml ;;
+  "config current-context") echo kind-test ;;
+  "get namespace "*) exit 1 ;;
+  *"apply -f "*) echo "applied $5" ;;
+  *"get job -l "*) echo fmnist-resnet-init ;;
+  *"get job fmnist-resnet-init "*) echo "Complete " ;;
+  *"get pytorchjobs "*) echo fmnist-resnet ;;
+  *"get pod fmnist-resnet-master-0 "*) echo Running ;;
+  *"get pytorchjob fmnist-resnet -o jsonpath={{range"*) [[ -f {tmp}/followed ]] && echo "Succeeded " ;;
+  *"logs -f fmnist-resnet-master-0"*) touch {tmp}/followed
+    echo '{{"final":{{}},"metrics":"metrics/fmnist-resnet/metrics_v1.json","model":"fmnist-resnet","version":"model_v1"}}' ;;
+  *"get configmap "*) echo "# a comment"; echo "store: s3://ddpipe" ;;
+esac
+exit 0
+""")
+            os.chmod(fake, 0o755)
+            env = dict(os.environ, PATH=tmp + ":/usr/bin:/bin")
+            r = subprocess.run([os.path.join(SOURCE, "quick-run.sh"), "--k8s"], env=env,
+                               capture_output=True, text=True, timeout=120)
+            self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+            with open(calls) as f:
+                asked = f.read()
+        applied = re.findall(r"apply -f \S+ -l app.kubernetes.io/component in \((.*)\)", asked)
+        self.assertEqual(applied, ["config,storage", "init", "train", "serve"])
+        order = [asked.index(s) for s in ("rollout status deployment/minio", "get job fmnist-resnet-init",
+                                          "logs -f fmnist-resnet-master-0",
+                                          "rollout status deployment/fmnist-resnet-serve")]
+        self.assertEqual(order, sorted(order), asked)
+        self.assertIn("Model version: s3://ddpipe/models/fmnist-resnet/model_v1/", r.stdout)
+        self.assertIn("Metrics:       s3://ddpipe/metrics/fmnist-resnet/metrics_v1.json", r.stdout)
+
     def test_broken_manifests_are_caught(self):
         objects = cm.load_stream(render(["--workers", "2"]))
 

@@ -56,12 +56,14 @@ TEST_P(BatchedEqualsUnbatched, SameClassesAndProbabilities) {
 
   std::mutex mu;
   std::vector<int64_t> sizes;
-  Batcher batcher({8, 200.0, 1024}, [&](int64_t n) {
+  std::vector<std::vector<float>> inputs;
+  for (const auto& img : imgs) inputs.push_back(input(*m, img));
+  Batcher batcher({8, 5000.0, 1024}, [&](int64_t n) {
     std::lock_guard<std::mutex> lock(mu);
     sizes.push_back(n);
   });
   std::vector<std::future<Batcher::Result>> futures;
-  for (const auto& img : imgs) futures.push_back(batcher.submit(m, input(*m, img), 1));
+  for (auto& in : inputs) futures.push_back(batcher.submit(m, std::move(in), 1));
   for (size_t i = 0; i < imgs.size(); ++i) {
     const eval::Prediction p = futures[i].get().at(0);
     EXPECT_EQ(p.class_index, alone[i].class_index) << i;
@@ -82,7 +84,7 @@ INSTANTIATE_TEST_SUITE_P(
                       Case{{"resnet18", 1, 28, 28, 10, 8, true}, "resnet18_nhwc"}),
     [](const auto& info) { return std::string(info.param.label); });
 
-TEST(Batcher, FullBatchRunsAtOnceLoneInputAfterTheDelay) {
+TEST(Batcher, FullBatchRunsAtOnceLoneInputAfterTheDelayOrWhenHurried) {
   testing::TempDir dir;
   storage::LocalStore store(dir.path());
   ModelPtr m = load(store, "m", fixtures::publish_model(store, "m", 1));
@@ -100,6 +102,14 @@ TEST(Batcher, FullBatchRunsAtOnceLoneInputAfterTheDelay) {
   const auto t0 = Clock::now();
   batcher.submit(m, input(*m, img), 1).get();
   EXPECT_GE(std::chrono::duration<double>(Clock::now() - t0).count(), 0.09);
+
+  // Draining: queued inputs stop waiting for company.
+  Batcher draining({4, 60000.0, 1024});
+  auto waiting = draining.submit(m, input(*m, img), 1);
+  EXPECT_EQ(waiting.wait_for(std::chrono::milliseconds(200)), std::future_status::timeout);
+  draining.hurry();
+  EXPECT_EQ(waiting.wait_for(std::chrono::seconds(10)), std::future_status::ready);
+  EXPECT_EQ(draining.submit(m, input(*m, img), 1).get().size(), 1u) << "hurry() still accepts";
 }
 
 TEST(Batcher, NeverMixesModelVersions) {
@@ -108,12 +118,15 @@ TEST(Batcher, NeverMixesModelVersions) {
   ModelPtr a = load(store, "m", fixtures::publish_model(store, "m", 1));
   ModelPtr b = load(store, "m", fixtures::publish_model(store, "m", 2));
   const auto imgs = images(6);
+  std::vector<std::vector<float>> inputs;
+  for (size_t i = 0; i < imgs.size(); ++i)
+    inputs.push_back(input(i < 2 || i == 5 ? *a : *b, imgs[i]));
   std::vector<int64_t> sizes;
-  Batcher batcher({8, 100.0, 1024}, [&](int64_t n) { sizes.push_back(n); });
+  Batcher batcher({8, 1000.0, 1024}, [&](int64_t n) { sizes.push_back(n); });
   std::vector<std::future<Batcher::Result>> f;
   for (size_t i = 0; i < imgs.size(); ++i) {
     const ModelPtr& m = i < 2 || i == 5 ? a : b;  // a a b b b a
-    f.push_back(batcher.submit(m, input(*m, imgs[i]), 1));
+    f.push_back(batcher.submit(m, std::move(inputs[i]), 1));
   }
   for (size_t i = 0; i < imgs.size(); ++i) {
     const ModelPtr& m = i < 2 || i == 5 ? a : b;
@@ -134,15 +147,17 @@ TEST(Batcher, MultiInputRequestsAndQueueLimit) {
     auto in = input(*m, img);
     three.insert(three.end(), in.begin(), in.end());
   }
-  Batcher batcher({2, 60000.0, 4});
-  // A request larger than max_batch runs alone, and in one piece.
-  auto big = batcher.submit(m, three, 3);
-  const auto preds = big.get();
-  ASSERT_EQ(preds.size(), 3u);
-  for (size_t i = 0; i < 3; ++i)
-    EXPECT_EQ(preds[i].class_index, eval::predict(*m, {imgs[i]})[0].class_index);
-
-  auto first = batcher.submit(m, three, 3);  // 3 of 4 queue slots, waits for company
+  {
+    // A request larger than max_batch runs alone, and in one piece, without waiting.
+    Batcher small({2, 60000.0, 4});
+    const auto preds = small.submit(m, three, 3).get();
+    ASSERT_EQ(preds.size(), 3u);
+    for (size_t i = 0; i < 3; ++i) {
+      EXPECT_EQ(preds[i].class_index, eval::predict(*m, {imgs[i]})[0].class_index);
+    }
+  }
+  Batcher batcher({100, 60000.0, 4});
+  auto first = batcher.submit(m, three, 3);  // 3 of 4 queue slots, waits a minute for company
   try {
     batcher.submit(m, three, 3);
     FAIL() << "queue limit not enforced";

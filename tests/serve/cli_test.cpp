@@ -32,6 +32,8 @@ class ServeProcess {
     if (pid_ == 0) {
       const int fd = ::open(log_.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
       dup2(fd, STDERR_FILENO);
+      setenv("DDPIPE_LOG_LEVEL", "info",
+             1);  // the port, drain and access lines are info (CI: warn)
       std::vector<char*> c;
       for (auto& a : argv) c.push_back(a.data());
       c.push_back(nullptr);
@@ -162,7 +164,7 @@ TEST_F(ServeCli, CurlPredictMatchesDdpipePredict) {
 
 TEST_F(ServeCli, SigtermFinishesRequestsInFlightAndExitsZero) {
   std::vector<std::string> a = args();
-  a.insert(a.end(), {"--set", "serve.max_delay_ms=1500", "--set", "serve.max_batch=64"});
+  a.insert(a.end(), {"--set", "serve.max_delay_ms=10000", "--set", "serve.max_batch=64"});
   ServeProcess server(a, dir_ / "serve.log");
   const int port = server.wait_port();
   ASSERT_GT(port, 0) << server.log();
@@ -174,7 +176,7 @@ TEST_F(ServeCli, SigtermFinishesRequestsInFlightAndExitsZero) {
     clients.emplace_back(
         [&, i] { replies[i] = fixtures::Client(port).post("/predict", png, "image/png"); });
   }
-  std::this_thread::sleep_for(std::chrono::milliseconds(400));  // all four wait in the batcher
+  EXPECT_TRUE(fixtures::wait_queue_depth(fixtures::Client(port), 4)) << server.log();
   const int code = server.terminate();
   for (auto& c : clients) c.join();
   EXPECT_EQ(code, 0) << server.log();

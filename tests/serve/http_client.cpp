@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <thread>
 
 namespace ddpipe::serve::fixtures {
 namespace {
@@ -75,7 +76,16 @@ Reply Client::send(const std::string& method, const std::string& path,
   return {};
 }
 
-std::string raw_exchange(int port, const std::string& bytes, double timeout_s) {
+bool wait_queue_depth(const Client& client, int n) {
+  const std::string line = "ddpipe_serve_queue_depth " + std::to_string(n) + "\n";
+  for (int i = 0; i < 400; ++i) {
+    if (client.get("/metrics").body.find(line) != std::string::npos) return true;
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  return false;
+}
+
+std::string raw_exchange(int port, const std::string& bytes, double timeout_s, bool until_close) {
   const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
   sockaddr_in addr{};
   addr.sin_family = AF_INET;
@@ -84,13 +94,14 @@ std::string raw_exchange(int port, const std::string& bytes, double timeout_s) {
   std::string out;
   if (::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0) {
     ::send(fd, bytes.data(), bytes.size(), MSG_NOSIGNAL);
+    if (until_close) ::shutdown(fd, SHUT_WR);
     timeval tv{0, 100000};
     setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
     const auto end = std::chrono::steady_clock::now() +
                      std::chrono::duration_cast<std::chrono::steady_clock::duration>(
                          std::chrono::duration<double>(timeout_s));
     char buf[4096];
-    while (std::chrono::steady_clock::now() < end && !complete_response(out)) {
+    while (std::chrono::steady_clock::now() < end && (until_close || !complete_response(out))) {
       const ssize_t n = ::recv(fd, buf, sizeof buf, 0);
       if (n == 0) break;  // closed by the server
       if (n > 0) out.append(buf, static_cast<size_t>(n));

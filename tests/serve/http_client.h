@@ -34,8 +34,14 @@ class Client {
   std::string token_;
 };
 
+// Polls /metrics until `n` inputs wait in the batcher (at most 20 s); false if they never do.
+bool wait_queue_depth(const Client& client, int n);
+
 // Sends `bytes` over a fresh connection and returns what comes back: one complete response, or
-// what arrived before the server closed the connection or `timeout_s` passed.
-std::string raw_exchange(int port, const std::string& bytes, double timeout_s);
+// what arrived before the server closed the connection or `timeout_s` passed. With
+// `until_close`, the client half-closes after sending and reads everything until the server
+// closes.
+std::string raw_exchange(int port, const std::string& bytes, double timeout_s,
+                         bool until_close = false);
 
 }  // namespace ddpipe::serve::fixtures

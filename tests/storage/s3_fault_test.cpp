@@ -106,7 +106,8 @@ TEST(S3Faults, OutageDuringPublishKeepsThePreviousVersion) {
   ASSERT_TRUE(error) << "the publish succeeded although radosgw was down";
   std::string m = error->what();
   EXPECT_EQ(error->kind(), core::ErrorKind::kRetryable) << m;
-  EXPECT_NE(m.find("s3://" + store.bucket() + "/artifacts/models/m/model_v"), std::string::npos) << m;
+  EXPECT_NE(m.find("s3://" + store.bucket() + "/artifacts/models/m/model_v"), std::string::npos)
+      << m;
   EXPECT_NE(m.find("/model.pt"), std::string::npos) << m;
   EXPECT_NE(m.find("after 2 attempts"), std::string::npos) << m;
 
@@ -137,8 +138,9 @@ TEST(S3Faults, PausedRadosgwTimesOutWithinTheLimit) {
       double took = seconds_since(t0);
       std::string m = e.what();
       EXPECT_EQ(e.kind(), core::ErrorKind::kRetryable) << m;
-      EXPECT_NE(m.find("HeadObject s3://" + store.bucket() + "/a: no response within 2 s (s3.timeout_s)"),
-                std::string::npos)
+      EXPECT_NE(
+          m.find("HeadObject s3://" + store.bucket() + "/a: no response within 2 s (s3.timeout_s)"),
+          std::string::npos)
           << m;
       EXPECT_GE(took, 1.5);
       EXPECT_LE(took, 4.0);

@@ -11,8 +11,9 @@ namespace ddpipe::storage {
 namespace {
 
 void clear_aws_env() {
-  for (const char* v : {"AWS_ENDPOINT_URL_S3", "AWS_ENDPOINT_URL", "AWS_REGION", "AWS_DEFAULT_REGION",
-                        "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN"}) {
+  for (const char* v :
+       {"AWS_ENDPOINT_URL_S3", "AWS_ENDPOINT_URL", "AWS_REGION", "AWS_DEFAULT_REGION",
+        "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN"}) {
     ::unsetenv(v);
   }
 }
@@ -86,8 +87,8 @@ TEST(S3Store, UrlsAndBadNames) {
   EXPECT_EQ(open_store("s3://bucket", c)->url(), "s3://bucket");
   S3Store store("s3://my-bucket/pre", resolve_s3_settings(c));
   EXPECT_EQ(store.object_key("models/x"), "pre/models/x");
-  for (std::string bad : {"s3://", "s3://Upper/x", "s3://ab", "s3://bucket/a//b", "s3://bucket/../x",
-                          "s3://-bucket"}) {
+  for (std::string bad : {"s3://", "s3://Upper/x", "s3://ab", "s3://bucket/a//b",
+                          "s3://bucket/../x", "s3://-bucket"}) {
     try {
       open_store(bad, c);
       ADD_FAILURE() << bad << " was accepted";

@@ -179,7 +179,8 @@ TEST(S3Client, PresignedGetNeedsNoCredentials) {
   S3Store store = make_store("presign", "");
   store.put("dir/a file+x.txt", "presigned content");
   std::string url = store.client().presign_url("GET", store.bucket(), "dir/a file+x.txt", 60);
-  EXPECT_EQ(url.find(testing::s3_test_settings()->credentials.secret_access_key), std::string::npos);
+  EXPECT_EQ(url.find(testing::s3_test_settings()->credentials.secret_access_key),
+            std::string::npos);
   auto r = testing::run_command("curl -sS --fail '" + url + "'");
   EXPECT_EQ(r.exit_code, 0) << r.output;
   EXPECT_EQ(r.output, "presigned content");
@@ -194,9 +195,8 @@ TEST(S3Store, WrongSecretNamesTheAccessKeyNeverTheSecret) {
   const std::string secret = "wrong-secret-Zq9xV7";
   settings.credentials.secret_access_key = secret;
   S3Store store("s3://" + testing::unique_bucket("auth"), settings);
-  for (auto op : std::vector<std::function<void()>>{[&] { store.put("a", "x"); },
-                                                     [&] { store.exists("a"); },
-                                                     [&] { store.list(""); }}) {
+  for (auto op : std::vector<std::function<void()>>{
+           [&] { store.put("a", "x"); }, [&] { store.exists("a"); }, [&] { store.list(""); }}) {
     core::Error e = error_of(op);
     std::string m = e.what();
     EXPECT_EQ(e.kind(), core::ErrorKind::kStorage) << m;
@@ -241,8 +241,10 @@ TEST(S3Store, FailedCompleteAbortsTheUpload) {
   core::Error e = error_of([&] { store.put("obj", random_bytes(200 << 10, 5)); });
   std::string m = e.what();
   EXPECT_EQ(e.kind(), core::ErrorKind::kStorage) << m;
-  EXPECT_NE(m.find("CompleteMultipartUpload s3://" + store.bucket() + "/obj"), std::string::npos) << m;
+  EXPECT_NE(m.find("CompleteMultipartUpload s3://" + store.bucket() + "/obj"), std::string::npos)
+      << m;
   EXPECT_NE(m.find("HTTP 400 EntityTooSmall"), std::string::npos) << m;
+  EXPECT_EQ(m.find("attempts"), std::string::npos) << "a 4xx must not be retried: " << m;
   EXPECT_FALSE(store.exists("obj"));
   EXPECT_TRUE(store.client().list_multipart_uploads(store.bucket(), "").empty())
       << "the failed upload left parts behind";
@@ -326,8 +328,10 @@ TEST(S3Store, CorruptedDownloadIsRejected) {
   for (bool to_file : {true, false}) {
     S3Store store("s3://" + direct.bucket(), settings);  // a fresh connection each time
     core::Error e = error_of([&] {
-      if (to_file) store.get_file("obj", dir / "obj");
-      else store.get("obj");
+      if (to_file)
+        store.get_file("obj", dir / "obj");
+      else
+        store.get("obj");
     });
     EXPECT_EQ(e.kind(), core::ErrorKind::kStorage) << e.what();
     EXPECT_NE(std::string(e.what()).find("content does not match its ETag"), std::string::npos)
@@ -348,14 +352,16 @@ TEST(S3Boto3, ObjectsRoundTripBothWays) {
   store.put("ddpipe/big", big);
   const std::string py = testing::boto3_helper() + " ";
   for (auto [key, bytes] : {std::pair{"ddpipe/small", &small}, std::pair{"ddpipe/big", &big}}) {
-    auto r = testing::run_command(py + "get " + store.bucket() + " " + key + " " + (dir / "b3").string());
+    auto r = testing::run_command(py + "get " + store.bucket() + " " + key + " " +
+                                  (dir / "b3").string());
     ASSERT_EQ(r.exit_code, 0) << r.output;
     EXPECT_TRUE(core::read_file(dir / "b3") == *bytes) << key << " read by boto3 differs";
   }
   write_file(dir / "small", small);
   write_file(dir / "big", big);
   for (const char* name : {"small", "big"}) {
-    auto r = testing::run_command(py + "put " + store.bucket() + " boto/" + name + " " + (dir / name).string());
+    auto r = testing::run_command(py + "put " + store.bucket() + " boto/" + name + " " +
+                                  (dir / name).string());
     ASSERT_EQ(r.exit_code, 0) << r.output;
   }
   EXPECT_TRUE(store.get("boto/small") == small);
@@ -368,11 +374,13 @@ TEST(S3Boto3, ObjectsRoundTripBothWays) {
 
 // ---- the signer of real requests against botocore's --------------------------------------------
 
-// Accepts HTTP requests on 127.0.0.1, records them and answers 200 with a body that satisfies
-// every S3Client call (an UploadId, an untruncated listing).
+// Accepts HTTP requests on 127.0.0.1 and records them. The first requests get the scripted S3
+// errors (HTTP status, code), the others 200 with a body that satisfies every S3Client call (an
+// UploadId, an untruncated listing).
 class CaptureServer {
  public:
-  CaptureServer() {
+  explicit CaptureServer(std::vector<std::pair<int, std::string>> errors = {})
+      : errors_(std::move(errors)) {
     fd_ = ::socket(AF_INET, SOCK_STREAM, 0);
     sockaddr_in a{};
     a.sin_family = AF_INET;
@@ -414,23 +422,76 @@ class CaptureServer {
         }
         if (body_at != std::string::npos && req.size() >= body_at + need) break;
       }
-      const std::string body =
-          "<R><UploadId>upload-1</UploadId><IsTruncated>false</IsTruncated><ETag>\"e\"</ETag></R>";
+      std::lock_guard<std::mutex> lock(mu_);
+      std::string status = "200 OK", body =
+                                         "<R><UploadId>upload-1</UploadId><IsTruncated>false</"
+                                         "IsTruncated><ETag>\"e\"</ETag></R>";
+      if (requests_.size() < errors_.size()) {
+        status = std::to_string(errors_[requests_.size()].first) + " Error";
+        body = "<Error><Code>" + errors_[requests_.size()].second +
+               "</Code><Message>scripted</Message></Error>";
+      }
       bool head = req.rfind("HEAD", 0) == 0;
-      std::string resp = "HTTP/1.1 200 OK\r\nETag: \"e\"\r\nConnection: close\r\nContent-Length: " +
-                         std::to_string(head ? 0 : body.size()) + "\r\n\r\n" + (head ? "" : body);
+      std::string resp = "HTTP/1.1 " + status + "\r\nETag: \"e\"\r\nConnection: close\r\n" +
+                         "Content-Length: " + std::to_string(head ? 0 : body.size()) + "\r\n\r\n" +
+                         (head ? "" : body);
       (void)!::write(c, resp.data(), resp.size());
       ::close(c);
-      std::lock_guard<std::mutex> lock(mu_);
       requests_.push_back(req);
     }
   }
   int fd_ = -1;
   int port_ = 0;
   std::thread thread_;
+  std::vector<std::pair<int, std::string>> errors_;
   std::mutex mu_;
   std::vector<std::string> requests_;
 };
+
+S3Settings capture_settings(const CaptureServer& server, int max_retries) {
+  S3Settings s;
+  s.endpoint = "http://127.0.0.1:" + std::to_string(server.port());
+  s.credentials = {"AKIDDDPIPE", "secret", ""};
+  s.max_retries = max_retries;
+  return s;
+}
+
+TEST(S3Client, RetriesServerErrorsNotClientErrors) {
+  {
+    CaptureServer server({{503, "SlowDown"}, {500, "InternalError"}});
+    S3Client(capture_settings(server, 3)).put_object("bkt", "k", "x");
+    EXPECT_EQ(server.requests().size(), 3u) << "two failures, then success";
+  }
+  {
+    CaptureServer server({{503, "SlowDown"}, {503, "SlowDown"}, {503, "SlowDown"}});
+    core::Error e =
+        error_of([&] { S3Client(capture_settings(server, 2)).head_object("bkt", "k"); });
+    EXPECT_EQ(e.kind(), core::ErrorKind::kRetryable) << e.what();
+    EXPECT_NE(std::string(e.what()).find("HeadObject s3://bkt/k: HTTP 503"), std::string::npos)
+        << e.what();
+    EXPECT_NE(std::string(e.what()).find("(after 3 attempts)"), std::string::npos) << e.what();
+    EXPECT_EQ(server.requests().size(), 3u);
+  }
+  {
+    CaptureServer server({{400, "InvalidArgument"}, {503, "SlowDown"}});
+    core::Error e =
+        error_of([&] { S3Client(capture_settings(server, 3)).put_object("bkt", "k", "x"); });
+    EXPECT_EQ(e.kind(), core::ErrorKind::kStorage) << e.what();
+    EXPECT_NE(
+        std::string(e.what()).find("PutObject s3://bkt/k: HTTP 400 InvalidArgument (scripted)"),
+        std::string::npos)
+        << e.what();
+    EXPECT_EQ(std::string(e.what()).find("attempts"), std::string::npos) << e.what();
+    EXPECT_EQ(server.requests().size(), 1u) << "a 4xx must not be retried";
+  }
+  {
+    CaptureServer server({{404, "NoSuchKey"}});
+    core::Error e =
+        error_of([&] { S3Client(capture_settings(server, 3)).get_range("bkt", "k", 0, 1); });
+    EXPECT_EQ(e.kind(), core::ErrorKind::kNotFound) << e.what();
+    EXPECT_EQ(server.requests().size(), 1u);
+  }
+}
 
 // The input botocore needs to sign a captured request the same way: method, URL, the headers
 // ddpipe signed, body and time.
@@ -480,7 +541,8 @@ TEST(S3Boto3, SignerMatchesBotocoreOnRealRequests) {
   path.get_range("bkt", "dir/ü key", 5, 100);
   path.head_object("bkt", "x");
   path.list_objects_page("bkt", "pre fix/", "token+/=", 7);
-  std::string id = path.create_multipart_upload("bkt", "mp", {{"x-amz-meta-origin", "ddpipe test"}});
+  std::string id =
+      path.create_multipart_upload("bkt", "mp", {{"x-amz-meta-origin", "ddpipe test"}});
   path.upload_part("bkt", "mp", id, 2, "part data");
   path.upload_part_copy("bkt", "mp", id, 3, "src", "a b/c", 0, 99);
   path.complete_multipart_upload("bkt", "mp", id, {"e1", "e2"});
@@ -504,18 +566,24 @@ TEST(S3Boto3, SignerMatchesBotocoreOnRealRequests) {
   std::vector<std::string> ours;
   for (size_t i = 0; i < requests.size(); ++i) {
     std::string authz;
-    input.push_back(botocore_input(requests[i], i < 11 ? path.settings() : vhost.settings(), &authz));
+    input.push_back(
+        botocore_input(requests[i], i < 11 ? path.settings() : vhost.settings(), &authz));
     ours.push_back(authz);
   }
   // A presigned URL: botocore's query signer over the same object and time.
   std::string url = vhost.presign_url("GET", "bkt", "v/a key", 900);
   std::string date = url.substr(url.find("X-Amz-Date=") + 11, 16);
-  input.push_back({{"method", "GET"}, {"url", url.substr(0, url.find('?'))},
+  input.push_back({{"method", "GET"},
+                   {"url", url.substr(0, url.find('?'))},
                    {"headers", {{"host", "bkt.localhost:" + std::to_string(server.port())}}},
-                   {"body", ""}, {"unsigned", true}, {"amz_date", date}, {"expires", 900},
+                   {"body", ""},
+                   {"unsigned", true},
+                   {"amz_date", date},
+                   {"expires", 900},
                    {"access_key_id", s.credentials.access_key_id},
                    {"secret_access_key", s.credentials.secret_access_key},
-                   {"token", s.credentials.session_token}, {"region", s.region}});
+                   {"token", s.credentials.session_token},
+                   {"region", s.region}});
 
   testing::TempDir dir;
   core::write_file_atomic(dir / "in.json", input.dump());

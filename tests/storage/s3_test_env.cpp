@@ -22,7 +22,8 @@ std::optional<storage::S3Settings> s3_test_settings() {
   storage::S3Settings s;
   s.endpoint = env("DDPIPE_S3_TEST_ENDPOINT");
   s.region = env("DDPIPE_S3_TEST_REGION").empty() ? "us-east-1" : env("DDPIPE_S3_TEST_REGION");
-  s.credentials = {env("DDPIPE_S3_TEST_ACCESS_KEY_ID"), env("DDPIPE_S3_TEST_SECRET_ACCESS_KEY"), ""};
+  s.credentials = {env("DDPIPE_S3_TEST_ACCESS_KEY_ID"), env("DDPIPE_S3_TEST_SECRET_ACCESS_KEY"),
+                   ""};
   s.part_size = 5u << 20;  // S3's smallest part: a few MiB already take the multipart path
   s.parallel_parts = 4;
   s.timeout_s = 20;
@@ -52,21 +53,22 @@ EmptyBucketAtEnd::~EmptyBucketAtEnd() {
 std::string s3_env_prefix() {
   return "AWS_ACCESS_KEY_ID=" + env("DDPIPE_S3_TEST_ACCESS_KEY_ID") +
          " AWS_SECRET_ACCESS_KEY=" + env("DDPIPE_S3_TEST_SECRET_ACCESS_KEY") +
-         " AWS_ENDPOINT_URL_S3=" + env("DDPIPE_S3_TEST_ENDPOINT") +
-         " AWS_REGION=" + (env("DDPIPE_S3_TEST_REGION").empty() ? "us-east-1" : env("DDPIPE_S3_TEST_REGION")) +
+         " AWS_ENDPOINT_URL_S3=" + env("DDPIPE_S3_TEST_ENDPOINT") + " AWS_REGION=" +
+         (env("DDPIPE_S3_TEST_REGION").empty() ? "us-east-1" : env("DDPIPE_S3_TEST_REGION")) +
          " AWS_SESSION_TOKEN= ";
 }
 
 CommandResult s3_server_script(const std::string& args) {
-  return run_command("DDPIPE_S3_DIR=" + env("DDPIPE_S3_TEST_DIR") + " " DDPIPE_SOURCE_DIR
-                     "/scripts/s3-test-server.sh " + args);
+  return run_command("DDPIPE_S3_DIR=" + env("DDPIPE_S3_TEST_DIR") +
+                     " " DDPIPE_SOURCE_DIR "/scripts/s3-test-server.sh " + args);
 }
 
 int radosgw_pid() { return std::atoi(s3_server_script("rgw-pid").output.c_str()); }
 
 bool boto3_available() {
   static int cached = -1;
-  if (cached < 0) cached = run_command("/usr/bin/python3 -c 'import boto3' >/dev/null").exit_code == 0;
+  if (cached < 0)
+    cached = run_command("/usr/bin/python3 -c 'import boto3' >/dev/null").exit_code == 0;
   return cached == 1;
 }
 

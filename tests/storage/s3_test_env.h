@@ -16,9 +16,9 @@ namespace ddpipe::testing {
 std::optional<storage::S3Settings> s3_test_settings();
 
 #define REQUIRE_S3_SERVER()                                                                  \
-  if (!::ddpipe::testing::s3_test_settings())                                               \
-  GTEST_SKIP() << "no S3 test server: DDPIPE_S3_TEST_ENDPOINT is unset (run `eval \"$("     \
-                  "scripts/s3-test-server.sh start)\"` first, or .ci/run, which starts one)"
+  if (!::ddpipe::testing::s3_test_settings())                                                \
+  GTEST_SKIP() << "no S3 test server: DDPIPE_S3_TEST_ENDPOINT is unset (./run-tests.sh and " \
+                  ".ci/run start one; by hand: eval \"$(scripts/s3-test-server.sh start)\")"
 
 // A bucket name no other test (or test process) uses.
 std::string unique_bucket(const std::string& tag);
@@ -44,8 +44,8 @@ int radosgw_pid();
 
 // /usr/bin/python3 can import boto3 (Debian python3-boto3).
 bool boto3_available();
-#define REQUIRE_BOTO3()                                                                   \
-  if (!::ddpipe::testing::boto3_available())                                             \
+#define REQUIRE_BOTO3()                      \
+  if (!::ddpipe::testing::boto3_available()) \
   GTEST_SKIP() << "/usr/bin/python3 cannot import boto3 (apt-get install python3-boto3)"
 // "/usr/bin/python3 …/tests/storage/boto3_helper.py" (see the script for its commands).
 std::string boto3_helper();

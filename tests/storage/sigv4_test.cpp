@@ -24,8 +24,8 @@ fs::path vectors_dir() {
   return shared.empty() ? fs::path() : shared / "testdata" / "sigv4";
 }
 
-#define REQUIRE_VECTORS()                                                                   \
-  if (vectors_dir().empty() || !fs::is_directory(vectors_dir()))                            \
+#define REQUIRE_VECTORS()                                                                      \
+  if (vectors_dir().empty() || !fs::is_directory(vectors_dir()))                               \
   GTEST_SKIP() << "SigV4 vectors not found: ../shared/testdata/sigv4 (or $DDPIPE_SHARED_DIR) " \
                   "is absent in this checkout"
 
@@ -118,7 +118,8 @@ TEST(SigV4Vectors, ClassicSuite) {
   REQUIRE_VECTORS();
   const fs::path root = vectors_dir();
   int checked = 0, signature_only = 0, skipped = 0;
-  for (auto it = fs::recursive_directory_iterator(root); it != fs::recursive_directory_iterator(); ++it) {
+  for (auto it = fs::recursive_directory_iterator(root); it != fs::recursive_directory_iterator();
+       ++it) {
     if (it->path().filename() == "aws-signing-test-suite") {
       it.disable_recursion_pending();
       continue;
@@ -191,13 +192,15 @@ TEST(SigV4Vectors, SigningSuiteV4HeaderAndQuery) {
     Credentials creds{ctx["credentials"]["access_key_id"], ctx["credentials"]["secret_access_key"],
                       ctx["credentials"].value("token", "")};
     std::string stamp = ctx["timestamp"];  // 2015-08-30T12:36:00Z
-    stamp.erase(std::remove_if(stamp.begin(), stamp.end(), [](char c) { return c == '-' || c == ':'; }),
-                stamp.end());
+    stamp.erase(
+        std::remove_if(stamp.begin(), stamp.end(), [](char c) { return c == '-' || c == ':'; }),
+        stamp.end());
     Scope scope{stamp, ctx["region"], ctx["service"]};
     const std::string payload = core::sha256_hex(raw.body);
 
     Request header_req = raw.request;
-    if (ctx.value("sign_body", false)) header_req.headers.emplace_back("x-amz-content-sha256", payload);
+    if (ctx.value("sign_body", false))
+      header_req.headers.emplace_back("x-amz-content-sha256", payload);
     Signed h = sign_headers(header_req, creds, scope, payload);
     EXPECT_EQ(h.canonical_request, file("header-canonical-request.txt"));
     EXPECT_EQ(h.string_to_sign, file("header-string-to-sign.txt"));
@@ -252,7 +255,8 @@ TEST(SigV4Vectors, S3ApiReferenceExamples) {
       EXPECT_EQ(s.signature, want["signature"]);
       std::string url = want["presigned_url"];
       EXPECT_EQ(url.substr(0, url.find('?')), "https://" + r["host"].get<std::string>() + req.path);
-      EXPECT_EQ(canonical_query(parse_query(url.substr(url.find('?') + 1))), canonical_query(req.query));
+      EXPECT_EQ(canonical_query(parse_query(url.substr(url.find('?') + 1))),
+                canonical_query(req.query));
     } else {
       // The payload hash is what the request declares in x-amz-content-sha256. For the
       // aws-chunked example this checks the seed signature; chunk signatures do not apply
@@ -285,8 +289,9 @@ TEST(SigV4, UriEncodeKeepsOnlyUnreservedCharacters) {
 
 TEST(SigV4, CanonicalQuerySortsByEncodedName) {
   EXPECT_EQ(canonical_query({{"uploads", ""}}), "uploads=");
-  EXPECT_EQ(canonical_query({{"prefix", "a b/c"}, {"list-type", "2"}, {"continuation-token", "x+y"}}),
-            "continuation-token=x%2By&list-type=2&prefix=a%20b%2Fc");
+  EXPECT_EQ(
+      canonical_query({{"prefix", "a b/c"}, {"list-type", "2"}, {"continuation-token", "x+y"}}),
+      "continuation-token=x%2By&list-type=2&prefix=a%20b%2Fc");
 }
 
 TEST(SigV4, PathIsNeverNormalised) {
