@@ -46,6 +46,9 @@ bool LocalStore::exists(const std::string& key) { return fs::is_regular_file(pat
 
 std::vector<ObjectInfo> LocalStore::list(const std::string& prefix) {
   std::vector<ObjectInfo> out;
+  if (prefix.find("..") != std::string::npos || (!prefix.empty() && prefix.front() == '/')) {
+    core::fail_usage("invalid store prefix '" + prefix + "': must be relative, without '..'");
+  }
   std::error_code ec;
   if (!fs::is_directory(root_, ec)) return out;
   // Walk only the deepest directory that the prefix names completely.

@@ -51,6 +51,8 @@ TEST(LocalStore, RejectsBadKeysAndSchemes) {
     EXPECT_THROW(store.put(key, "x"), core::Error) << key;
   }
   EXPECT_THROW(open_store("ftp://host/x"), core::Error);
+  EXPECT_THROW(store.list("../"), core::Error);  // never walks outside the store
+  EXPECT_THROW(store.list("/etc"), core::Error);
 }
 
 // A writer killed with SIGKILL in the middle of a large put leaves no visible partial object,
