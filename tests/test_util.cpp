@@ -4,10 +4,18 @@
 
 #include <array>
 #include <cstdio>
+#include <cstdlib>
 
 #include "core/fs.h"
 
 namespace ddpipe::testing {
+namespace {
+
+// Tests read ddpipe's info-level log lines ("resuming from checkpoint", …): whatever the
+// caller's DDPIPE_LOG_LEVEL, the processes the tests start log at info.
+const bool kInfoLogs = [] { return setenv("DDPIPE_LOG_LEVEL", "info", 1) == 0; }();
+
+}  // namespace
 
 TempDir::TempDir() : path_(core::make_temp_dir("ddpipe-test")) {}
 TempDir::~TempDir() {
