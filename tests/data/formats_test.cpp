@@ -105,8 +105,8 @@ TEST(IdxTest, CorruptFilesAreDataErrorsNamingTheFile) {
 TEST(IdxTest, RealFashionMnist) {
   const fs::path dir = "/usr/share/datasets/fashion-mnist";
   if (!fs::exists(dir / "train-images-idx3-ubyte.gz")) {
-    GTEST_SKIP() << "Fashion-MNIST not installed at " << dir
-                 << " (apt install dataset-fashion-mnist)";
+    FAIL() << "Fashion-MNIST not installed at " << dir
+           << " (scripts/install-deps.sh installs dataset-fashion-mnist)";
   }
   const auto t0 = std::chrono::steady_clock::now();
   const Dataset d = load_idx(dir, "fashion-mnist");

@@ -55,8 +55,8 @@ struct Combo {
 
 TEST(SamplerTest, EqualsPythonDistributedSampler) {
   if (!dt::python_torch_available()) {
-    GTEST_SKIP() << "/usr/bin/python3 cannot import torch (apt install python3-torch): "
-                    "cannot compare with torch.utils.data.DistributedSampler";
+    FAIL() << "/usr/bin/python3 cannot import torch (scripts/install-deps.sh installs "
+              "python3-torch): cannot compare with torch.utils.data.DistributedSampler";
   }
   std::vector<Combo> combos;
   const std::vector<std::pair<int64_t, int64_t>> sizes = {

@@ -121,7 +121,8 @@ class ServeCli : public ::testing::Test {
 };
 
 TEST_F(ServeCli, CurlPredictMatchesDdpipePredict) {
-  if (run_command("command -v curl").exit_code != 0) GTEST_SKIP() << "curl is not installed";
+  ASSERT_EQ(run_command("command -v curl").exit_code, 0)
+      << "curl is not installed (scripts/install-deps.sh installs it)";
   ServeProcess server(args(), dir_ / "serve.log");
   const int port = server.wait_port();
   ASSERT_GT(port, 0) << server.log();

@@ -15,10 +15,15 @@ namespace ddpipe::testing {
 // Settings for the test server (small parts so that multipart paths run), or nullopt.
 std::optional<storage::S3Settings> s3_test_settings();
 
-#define REQUIRE_S3_SERVER()                                                                  \
-  if (!::ddpipe::testing::s3_test_settings())                                                \
-  GTEST_SKIP() << "no S3 test server: DDPIPE_S3_TEST_ENDPOINT is unset (./run-tests.sh and " \
-                  ".ci/run start one; by hand: eval \"$(scripts/s3-test-server.sh start)\")"
+// Without a server the test fails (./run-tests.sh and .ci/run start one); it is skipped only
+// when the user opted out with DDPIPE_S3_TESTS=0.
+bool s3_tests_disabled();
+#define REQUIRE_S3_SERVER()                                                                 \
+  if (::ddpipe::testing::s3_tests_disabled())                                               \
+    GTEST_SKIP() << "S3 tests disabled by DDPIPE_S3_TESTS=0";                               \
+  if (!::ddpipe::testing::s3_test_settings())                                               \
+  FAIL() << "no S3 test server: DDPIPE_S3_TEST_ENDPOINT is unset (./run-tests.sh and "      \
+            ".ci/run start one; by hand: eval \"$(scripts/s3-test-server.sh start)\")"
 
 // A bucket name no other test (or test process) uses.
 std::string unique_bucket(const std::string& tag);
@@ -46,7 +51,7 @@ int radosgw_pid();
 bool boto3_available();
 #define REQUIRE_BOTO3()                      \
   if (!::ddpipe::testing::boto3_available()) \
-  GTEST_SKIP() << "/usr/bin/python3 cannot import boto3 (apt-get install python3-boto3)"
+  FAIL() << "/usr/bin/python3 cannot import boto3 (scripts/install-deps.sh installs python3-boto3)"
 // "/usr/bin/python3 …/tests/storage/boto3_helper.py" (see the script for its commands).
 std::string boto3_helper();
 
