@@ -12,6 +12,7 @@
 #include "model/model.h"
 #include "registry/registry.h"
 #include "storage/local_store.h"
+#include "published_state.h"
 #include "test_util.h"
 
 namespace ddpipe {
@@ -31,14 +32,7 @@ std::string job_args(const std::filesystem::path& store) {
 }
 
 std::vector<torch::Tensor> final_state(const std::filesystem::path& store_dir) {
-  storage::LocalStore store(store_dir);
-  registry::Registry reg(store);
-  auto net = model::make_model({"resnet-mini", 1, 4, 8});
-  model::load_state(*net, reg.read("ft", reg.resolve("ft", "latest"), "model.pt"));
-  std::vector<torch::Tensor> out;
-  for (auto& p : net->parameters()) out.push_back(p.detach().clone());
-  for (auto& b : net->buffers()) out.push_back(b.detach().clone());
-  return out;
+  return testing::published_state(store_dir, "ft", {"resnet-mini", 1, 4, 8});
 }
 
 std::vector<pid_t> children_of(pid_t parent) {

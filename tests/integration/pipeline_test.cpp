@@ -9,6 +9,7 @@
 #include "model/model.h"
 #include "registry/registry.h"
 #include "storage/local_store.h"
+#include "published_state.h"
 #include "test_util.h"
 
 namespace ddpipe {
@@ -29,15 +30,7 @@ std::string tiny_job(const std::filesystem::path& store, const std::string& extr
 }
 
 std::vector<torch::Tensor> final_state(const std::filesystem::path& store_dir) {
-  storage::LocalStore store(store_dir);
-  registry::Registry reg(store);
-  std::string v = reg.resolve("tiny", "latest");
-  auto net = model::make_model({"resnet-mini", 1, 4, 4});
-  model::load_state(*net, reg.read("tiny", v, "model.pt"));
-  std::vector<torch::Tensor> out;
-  for (auto& p : net->parameters()) out.push_back(p.detach().clone());
-  for (auto& b : net->buffers()) out.push_back(b.detach().clone());
-  return out;
+  return testing::published_state(store_dir, "tiny", {"resnet-mini", 1, 4, 4});
 }
 
 TEST(Pipeline, RunPublishesVersionCheckpointsAndMetrics) {
