@@ -28,11 +28,16 @@ DDPIPE = os.environ.get("DDPIPE_BINARY", os.path.join(ROOT, "build/apps/ddpipe/d
 PEER = os.path.join(os.path.dirname(ROOT), "shared/peers/pytorch_ddp_reference.py")
 TCMALLOC = "/usr/lib/x86_64-linux-gnu/libtcmalloc_minimal.so.4"
 
+FMA_PEAK = os.path.join(os.path.dirname(ROOT), "shared/peers/fma_peak.c")
+# Model FLOPs per training image (forward + backward = 6 x multiply-accumulates, padding taps
+# included: the accounting of ../shared/peers/flops_count.py, which prints these).
+TRAIN_GFLOP_PER_IMAGE = {"resnet18": 0.2221, "resnet18-cifar": 3.3325}
+
 # name: (ddpipe arch, ddpipe precision, peer model, train batches per rank)
 CASES = {
     "resnet18": ("resnet18", "fp32", "resnet18", 40),
-    "resnet18-cifar": ("resnet18-cifar", "fp32", "resnet18-cifar", 8),
-    "resnet18-cifar-bf16": ("resnet18-cifar", "bf16", "resnet18-cifar", 8),
+    "resnet18-cifar": ("resnet18-cifar", "fp32", "resnet18-cifar", 6),
+    "resnet18-cifar-bf16": ("resnet18-cifar", "bf16", "resnet18-cifar", 6),
 }
 
 
@@ -63,6 +68,7 @@ def run_ddpipe(case, batches, work):
            "--set", "model.arch=" + arch, "--set", "train.precision=" + precision,
            "--set", "train.batch_size=128", "--set", "train.epochs=1",
            "--set", f"train.max_steps_per_epoch={batches}", "--set", "train.nesterov=false",
+           "--set", "train.label_smoothing=0",
            "--set", "dist.nproc=2"]
     p, wall = run(cmd, {"DDPIPE_LOG_LEVEL": "info"})
     epoch = next(json.loads(l) for l in p.stderr.splitlines()
@@ -70,7 +76,7 @@ def run_ddpipe(case, batches, work):
     return {"tool": "ddpipe", "case": case, "wall_s": wall,
             "images_per_s": epoch["steady_images_per_second"],
             "epoch_s": epoch["train_seconds"], "data_wait_s": epoch["data_wait_seconds"],
-            "comm_exposed_s": epoch["comm_exposed_seconds"],
+            "comm_exposed_s": epoch["comm_exposed_seconds"], "comm_s": epoch["comm_seconds"],
             "peak_rss_mb": p.maxrss_mb, "cmd": " ".join(cmd)}
 
 
@@ -86,8 +92,25 @@ def run_peer(case, batches, work):
     return {"tool": "peer", "case": case, "wall_s": wall,
             "images_per_s": j["train_images_per_sec"], "epoch_s": j["train_seconds"][0],
             "data_wait_s": (j.get("steady_data_wait_fraction") or 0.0) * j["train_seconds"][0],
-            "comm_exposed_s": None, "peak_rss_mb": p.maxrss_mb,
+            "comm_exposed_s": None, "comm_s": None, "peak_rss_mb": p.maxrss_mb,
             "cmd": "LD_PRELOAD=" + TCMALLOC + " " + " ".join(cmd)}
+
+
+def peak_gflops(threads):
+    """This machine's fp32 FMA peak with `threads` threads (fma_peak.c), or None."""
+    if not os.path.exists(FMA_PEAK):
+        return None
+    with tempfile.TemporaryDirectory() as d:
+        exe = os.path.join(d, "fma_peak")
+        if subprocess.run(["gcc", "-O2", "-mavx512f", "-mavx512vl", "-mfma", "-pthread", FMA_PEAK,
+                           "-o", exe], capture_output=True).returncode != 0:
+            return None
+        out = subprocess.run([exe, str(threads)], capture_output=True, text=True).stdout
+    best = None
+    for line in out.splitlines():
+        if line.startswith(f"threads {threads}:"):
+            best = max(float(v.split()[0]) for v in line.split("FMA")[1:])
+    return best
 
 
 def main():
@@ -105,6 +128,9 @@ def main():
         return 0
     if not os.path.exists(DDPIPE):
         sys.exit(f"bench: build ddpipe first ({DDPIPE} missing)")
+    peak = None if args.smoke else peak_gflops(2)
+    if peak:
+        print(f"fp32 FMA peak, 2 threads: {peak:.1f} GFLOP/s", file=sys.stderr)
     records = []
     with tempfile.TemporaryDirectory(prefix="ddpipe-bench-") as work:
         for case in args.cases:
@@ -118,7 +144,8 @@ def main():
                     print(f"  {case:22s} {r['tool']:7s} rep {rep}: {r['images_per_s']:8.1f} img/s",
                           file=sys.stderr, flush=True)
     print(f"\n{'case':22s} {'ddpipe img/s':>13s} {'peer img/s':>11s} {'ratio':>6s} "
-          f"{'data wait':>10s} {'comm exposed':>13s} {'RSS/rank MB':>12s} {'peer RSS':>9s}")
+          f"{'data wait':>10s} {'comm exposed':>13s} {'hidden':>7s} {'RSS/rank MB':>12s} {'peer RSS':>9s} "
+          f"{'MFU ddpipe':>11s} {'MFU peer':>9s}")
     summary = []
     for case in args.cases:
         d = [r for r in records if r["case"] == case and r["tool"] == "ddpipe"]
@@ -127,14 +154,26 @@ def main():
         pm = statistics.median(r["images_per_s"] for r in p)
         wait = statistics.median(r["data_wait_s"] / r["epoch_s"] for r in d)
         comm = statistics.median(r["comm_exposed_s"] / r["epoch_s"] for r in d)
+        # Share of the communication window (first bucket launched → all reduced) that the
+        # backward pass hides.
+        hidden = statistics.median(1 - r["comm_exposed_s"] / r["comm_s"] if r["comm_s"] else 1.0
+                                   for r in d)
         rss = max(r["peak_rss_mb"] for r in d)
         prss = max((r["peak_rss_mb"] or 0) for r in p)
+        # Model FLOP utilisation: model FLOPs per second over the machine's peak. Winograd
+        # convolutions do fewer multiplications than the model's FLOP count, so ddpipe's can
+        # exceed 100%.
+        flop = TRAIN_GFLOP_PER_IMAGE[CASES[case][2]]
+        mfu_d, mfu_p = (dm * flop / peak, pm * flop / peak) if peak else (None, None)
         summary.append({"case": case, "ddpipe_images_per_s": dm, "peer_images_per_s": pm,
                         "ratio": dm / pm, "data_wait_fraction": wait,
-                        "comm_exposed_fraction": comm, "ddpipe_peak_rss_mb": rss,
-                        "peer_peak_rss_mb": prss})
+                        "comm_exposed_fraction": comm, "comm_hidden_fraction": hidden,
+                        "ddpipe_peak_rss_mb": rss,
+                        "peer_peak_rss_mb": prss, "train_gflop_per_image": flop,
+                        "peak_gflops": peak, "ddpipe_mfu": mfu_d, "peer_mfu": mfu_p})
+        mfu = f"{mfu_d:11.1%} {mfu_p:9.1%}" if peak else f"{'-':>11s} {'-':>9s}"
         print(f"{case:22s} {dm:13.1f} {pm:11.1f} {dm / pm:6.2f} {wait:10.2%} {comm:13.2%} "
-              f"{rss:12.0f} {prss:9.0f}")
+              f"{hidden:7.1%} {rss:12.0f} {prss:9.0f} {mfu}")
     if args.json:
         with open(args.json, "w") as f:
             json.dump({"summary": summary, "runs": records,

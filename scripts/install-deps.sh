@@ -6,6 +6,7 @@ set -euo pipefail
 PACKAGES=(
   build-essential cmake ninja-build ccache pkg-config git
   libtorch-dev libgloo-dev                       # libtorch 1.13 C++ API with c10d + Gloo
+  libdnnl-dev                                    # oneDNN sgemm (Debian's libtorch BLAS is the reference one)
   libyaml-cpp-dev nlohmann-json3-dev             # config, manifests
   libssl-dev libcurl4-openssl-dev libarchive-dev zlib1g-dev
   libpng-dev libjpeg62-turbo-dev                 # image decoding

@@ -159,7 +159,7 @@ std::vector<Field> schema(Config& c) {
       bool_field("train.resume", &c.train.resume),
       str_field("train.run_id", &c.train.run_id),
       bool_field("train.flush_denormal", &c.train.flush_denormal),
-      str_field("train.precision", &c.train.precision, {"fp32", "bf16"}),
+      str_field("train.precision", &c.train.precision, {"auto", "fp32", "bf16"}),
       int_field("dist.nproc", &c.dist.nproc, 1, 256),
       str_field("dist.master_addr", &c.dist.master_addr, {}, true),
       int_field("dist.master_port", &c.dist.master_port, 0, 65535),

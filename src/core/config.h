@@ -51,7 +51,7 @@ struct ModelConfig {
 };
 
 struct TrainConfig {
-  int64_t epochs = 8;
+  int64_t epochs = 12;
   int64_t batch_size = 128;  // per rank
   double lr = 0.1;           // for the global batch of all ranks
   double momentum = 0.9;
@@ -60,7 +60,7 @@ struct TrainConfig {
   std::string scheduler = "cosine";  // cosine | none
   double warmup_epochs = 0.0;
   int64_t grad_accum = 1;  // micro-batches per optimizer step
-  double label_smoothing = 0.0;
+  double label_smoothing = 0.1;
   int64_t threads = 0;  // intra-op threads per rank; 0 = cores / local ranks
   int64_t eval_batch_size = 500;
   int64_t max_steps_per_epoch = 0;  // 0 = the whole epoch (tests and benchmarks cut it)
@@ -69,7 +69,9 @@ struct TrainConfig {
   // `launch --max-restarts` restart). "" = $DDPIPE_RUN_ID, else a fresh id per launch.
   std::string run_id;
   bool flush_denormal = true;
-  std::string precision = "fp32";  // fp32 | bf16 (autocast of the forward pass on CPU)
+  // fp32 | bf16 (autocast of the forward pass on CPU) | auto (bf16 where the CPU has native bf16
+  // arithmetic, AVX512-BF16; fp32 elsewhere)
+  std::string precision = "auto";
 };
 
 struct DistConfig {

@@ -1,5 +1,7 @@
 #include "dist/data_parallel.h"
 
+#include <torch/csrc/autograd/utils/lambda_post_hook.h>
+#include <torch/csrc/autograd/variable.h>
 #include <torch/torch.h>
 
 #include <chrono>
@@ -30,6 +32,8 @@ struct DataParallel::Impl {
   bool active = false;
   size_t next_launch = 0;
   double exposed = 0.0;
+  double comm_window = 0.0;  // Σ per step: first bucket launched → every bucket reduced
+  std::chrono::steady_clock::time_point first_launch;
 
   explicit Impl(Communicator& c) : comm(c) {}
 
@@ -37,29 +41,36 @@ struct DataParallel::Impl {
     while (next_launch < buckets.size() &&
            buckets[next_launch].ready == static_cast<int64_t>(buckets[next_launch].slots.size())) {
       Bucket& b = buckets[next_launch];
+      if (next_launch == 0) first_launch = std::chrono::steady_clock::now();
       b.pending = comm.allreduce_sum_async(b.flat);
       ++next_launch;
     }
   }
 
-  // Autograd hook: `grad` is this backward's gradient of slots[i].param.
-  void on_grad(size_t i, const torch::Tensor& grad) {
+  // Runs after autograd has accumulated this backward's gradient of slots[i].param into its
+  // .grad, which is a view of the bucket: the bucket is complete once every slot has reported.
+  void on_accumulated(size_t i) {
     std::lock_guard<std::mutex> lock(mu);
     if (!active) return;
-    Slot& s = slots[i];
-    Bucket& b = buckets[s.bucket];
-    auto dst = b.flat.slice(0, s.offset, s.offset + s.param.numel()).view(s.param.sizes());
-    torch::NoGradGuard no_grad;
-    // Earlier micro-batches of an accumulation window live in .grad already.
-    const auto& acc = s.param.grad();
-    if (acc.defined()) {
-      torch::add_out(dst, acc, grad);
-    } else {
-      dst.copy_(grad);
-    }
+    Bucket& b = buckets[slots[i].bucket];
     ++b.ready;
     launch_ready_buckets();
   }
+
+  // The gradient of every parameter lives in its bucket (PyTorch's gradient_as_bucket_view),
+  // laid out like the parameter: no copy in or out, one buffer per gradient instead of two.
+  // Gradients accumulated before (a resumed step) move into the bucket.
+  void bind_gradients() {
+    torch::NoGradGuard no_grad;
+    for (auto& s : slots) {
+      auto view = buckets[s.bucket].flat.slice(0, s.offset, s.offset + s.param.numel())
+                      .as_strided(s.param.sizes(), s.param.strides());
+      if (s.param.grad().defined()) view.copy_(s.param.grad());
+      s.param.mutable_grad() = view;
+    }
+  }
+
+  std::vector<std::shared_ptr<torch::autograd::Node>> accumulators;  // keeps the hooks alive
 };
 
 DataParallel::DataParallel(Communicator& comm, torch::nn::Module& module, double bucket_mb)
@@ -82,8 +93,8 @@ DataParallel::DataParallel(Communicator& comm, torch::nn::Module& module, double
   std::vector<std::vector<int64_t>> bucket_slots;
   int64_t fill = cap;
   for (auto it = params.rbegin(); it != params.rend(); ++it) {
-    if (it->scalar_type() != torch::kFloat) {
-      core::fail_usage("data parallel training supports float32 parameters only");
+    if (it->scalar_type() != torch::kFloat || !it->is_non_overlapping_and_dense()) {
+      core::fail_usage("data parallel training supports dense float32 parameters only");
     }
     if (fill + it->numel() > cap && fill > 0) {
       bucket_slots.emplace_back();
@@ -98,17 +109,22 @@ DataParallel::DataParallel(Communicator& comm, torch::nn::Module& module, double
     Impl::Bucket b;
     int64_t n = 0;
     for (int64_t i : bs) n += impl_->slots[i].param.numel();
-    b.flat = torch::zeros({n});
+    if (comm.world_size() > 1) b.flat = torch::zeros({n});
     b.slots = bs;
     impl_->buckets.push_back(std::move(b));
   }
   if (comm.world_size() > 1) {
+    impl_->bind_gradients();
     Impl* impl = impl_.get();
     for (size_t i = 0; i < impl_->slots.size(); ++i) {
-      impl_->slots[i].param.register_hook([impl, i](torch::Tensor grad) {
-        impl->on_grad(i, grad);
-        return torch::Tensor();  // keep the gradient unchanged
-      });
+      auto acc = torch::autograd::impl::grad_accumulator(impl_->slots[i].param);
+      acc->add_post_hook(std::make_unique<torch::autograd::utils::LambdaPostHook>(
+          [impl, i](const torch::autograd::variable_list& outputs,
+                    const torch::autograd::variable_list&) {
+            impl->on_accumulated(i);
+            return outputs;
+          }));
+      impl_->accumulators.push_back(std::move(acc));
     }
   }
 }
@@ -147,22 +163,26 @@ void DataParallel::finish_gradients() {
   const double inv_world = 1.0 / static_cast<double>(impl_->comm.world_size());
   for (auto& b : impl_->buckets) {
     b.pending->wait();
-    b.flat.mul_(inv_world);
-    for (int64_t i : b.slots) {
-      auto& s = impl_->slots[i];
-      auto src = b.flat.slice(0, s.offset, s.offset + s.param.numel()).view(s.param.sizes());
-      auto& g = s.param.mutable_grad();
-      if (g.defined()) {
-        g.copy_(src);
-      } else {
-        g = src.clone();
-      }
-    }
+    b.flat.mul_(inv_world);  // the parameters' .grad are views of it
   }
-  impl_->exposed += std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  const auto done = std::chrono::steady_clock::now();
+  impl_->exposed += std::chrono::duration<double>(done - t0).count();
+  impl_->comm_window += std::chrono::duration<double>(done - impl_->first_launch).count();
+}
+
+void DataParallel::zero_grad() {
+  torch::NoGradGuard no_grad;
+  if (impl_->comm.world_size() > 1) {
+    for (auto& b : impl_->buckets) b.flat.zero_();
+    return;
+  }
+  for (auto& s : impl_->slots) {
+    if (s.param.grad().defined()) s.param.mutable_grad().zero_();
+  }
 }
 
 double DataParallel::exposed_comm_seconds() const { return impl_->exposed; }
+double DataParallel::comm_seconds() const { return impl_->comm_window; }
 int64_t DataParallel::num_buckets() const { return static_cast<int64_t>(impl_->buckets.size()); }
 
 }  // namespace ddpipe::dist

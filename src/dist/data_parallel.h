@@ -5,9 +5,11 @@
 //  * before each training forward, buffers (batch-norm running statistics) are broadcast from
 //    rank 0 (broadcast_buffers=True);
 //  * gradients are averaged (Gloo has no average: sum, then divide by the world size) in
-//    buckets of about `bucket_mb`, filled in reverse parameter order. Each bucket's allreduce
-//    starts from the autograd hooks as soon as its last gradient is produced, overlapping the
-//    rest of the backward pass; finish_gradients() waits for all of them;
+//    buckets of about `bucket_mb`, filled in reverse parameter order. Each parameter's .grad is
+//    a view of its bucket (gradient_as_bucket_view=True), so autograd accumulates straight into
+//    the buffer that is sent. Each bucket's allreduce starts from a hook on the gradient
+//    accumulators as soon as its last gradient is in, overlapping the rest of the backward
+//    pass; finish_gradients() waits for all of them;
 //  * with gradient accumulation, only the last micro-batch communicates (no_sync semantics).
 // Not thread-safe; one instance per module.
 #pragma once
@@ -34,8 +36,16 @@ class DataParallel {
   // into each parameter's .grad. Throws core::Error(kRetryable) on a lost peer or timeout.
   void finish_gradients();
 
+  // Zeroes the gradients in place (use instead of Optimizer::zero_grad(), which would detach
+  // the bucket views).
+  void zero_grad();
+
   // Communication time not hidden behind compute (seconds spent in finish_gradients()).
   double exposed_comm_seconds() const;
+  // The communication window: per synchronising step, from the first bucket's allreduce launch
+  // until every bucket is reduced (summed). 1 − exposed/comm is the share of it hidden behind
+  // the backward pass.
+  double comm_seconds() const;
   int64_t num_buckets() const;
 
  private:

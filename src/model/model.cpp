@@ -5,25 +5,23 @@
 #include <sstream>
 
 #include "core/error.h"
+#include "model/conv.h"
+#include "model/linear.h"
 
 namespace ddpipe::model {
 namespace nn = torch::nn;
 
 namespace {
 
-nn::Conv2d conv(int64_t in, int64_t out, int64_t k, int64_t stride, int64_t pad) {
-  return nn::Conv2d(nn::Conv2dOptions(in, out, k).stride(stride).padding(pad).bias(false));
-}
-
 struct BasicBlockImpl : nn::Module {
   BasicBlockImpl(int64_t in, int64_t out, int64_t stride)
-      : conv1(conv(in, out, 3, stride, 1)), bn1(out), conv2(conv(out, out, 3, 1, 1)), bn2(out) {
+      : conv1(Conv(in, out, 3, stride, 1)), bn1(out), conv2(Conv(out, out, 3, 1, 1)), bn2(out) {
     register_module("conv1", conv1);
     register_module("bn1", bn1);
     register_module("conv2", conv2);
     register_module("bn2", bn2);
     if (stride != 1 || in != out) {
-      downsample = nn::Sequential(conv(in, out, 1, stride, 0), nn::BatchNorm2d(out));
+      downsample = nn::Sequential(Conv(in, out, 1, stride, 0), nn::BatchNorm2d(out));
       register_module("downsample", downsample);
     }
   }
@@ -32,9 +30,9 @@ struct BasicBlockImpl : nn::Module {
     y = bn2(conv2(y));
     return torch::relu(y + (downsample.is_empty() ? x : downsample->forward(x)));
   }
-  nn::Conv2d conv1;
+  Conv conv1;
   nn::BatchNorm2d bn1;
-  nn::Conv2d conv2;
+  Conv conv2;
   nn::BatchNorm2d bn2;
   nn::Sequential downsample{nullptr};
 };
@@ -45,7 +43,7 @@ class ResNet : public Classifier {
   // blocks[i] basic blocks at widths[i]; stage i > 0 has stride 2.
   ResNet(int64_t in_channels, int64_t num_classes, std::vector<int64_t> widths,
          std::vector<int64_t> blocks, int64_t stem_kernel, int64_t stem_stride, bool max_pool)
-      : conv1(conv(in_channels, widths[0], stem_kernel, stem_stride, stem_kernel / 2)),
+      : conv1(Conv(in_channels, widths[0], stem_kernel, stem_stride, stem_kernel / 2)),
         bn1(widths[0]),
         fc(widths.back(), num_classes),
         max_pool_(max_pool) {
@@ -62,7 +60,7 @@ class ResNet : public Classifier {
     }
     register_module("fc", fc);
     for (auto& m : modules(/*include_self=*/false)) {
-      if (auto* c = m->as<nn::Conv2d>()) {
+      if (auto* c = m->as<ConvImpl>()) {
         nn::init::kaiming_normal_(c->weight, 0.0, torch::kFanOut, torch::kReLU);
       } else if (auto* bn = m->as<nn::BatchNorm2d>()) {
         nn::init::ones_(bn->weight);
@@ -76,11 +74,11 @@ class ResNet : public Classifier {
     if (max_pool_) x = torch::max_pool2d(x, 3, 2, 1);
     for (auto& layer : layers_) x = layer->forward(x);
     x = torch::adaptive_avg_pool2d(x, {1, 1}).flatten(1);
-    return fc(x);
+    return model::linear(x, fc->weight, fc->bias);
   }
 
  private:
-  nn::Conv2d conv1;
+  Conv conv1;
   nn::BatchNorm2d bn1;
   nn::Linear fc;
   std::vector<nn::Sequential> layers_;
@@ -122,14 +120,29 @@ int64_t parameter_count(const torch::nn::Module& module) {
   return n;
 }
 
+std::string archive_bytes(torch::serialize::OutputArchive& archive, size_t expected_bytes) {
+  std::string out;
+  out.reserve(expected_bytes + expected_bytes / 64 + (1 << 20));  // zip headers and alignment
+  archive.save_to([&out](const void* data, size_t n) {
+    out.append(static_cast<const char*>(data), n);
+    return n;
+  });
+  return out;
+}
+
 std::string save_state(const torch::nn::Module& module) {
   torch::serialize::OutputArchive archive;
   torch::NoGradGuard no_grad;
-  for (const auto& p : module.named_parameters()) archive.write(p.key(), p.value());
-  for (const auto& b : module.named_buffers()) archive.write(b.key(), b.value(), /*is_buffer=*/true);
-  std::ostringstream out;
-  archive.save_to(out);
-  return out.str();
+  size_t bytes = 0;
+  for (const auto& p : module.named_parameters()) {
+    archive.write(p.key(), p.value());
+    bytes += p.value().nbytes();
+  }
+  for (const auto& b : module.named_buffers()) {
+    archive.write(b.key(), b.value(), /*is_buffer=*/true);
+    bytes += b.value().nbytes();
+  }
+  return archive_bytes(archive, bytes);
 }
 
 void load_state(torch::nn::Module& module, const std::string& bytes) {

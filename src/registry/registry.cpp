@@ -5,6 +5,7 @@
 
 #include "core/clock.h"
 #include "core/error.h"
+#include "core/fs.h"
 
 namespace ddpipe::registry {
 namespace {
@@ -180,6 +181,23 @@ void Registry::save_checkpoint(const std::string& model, const CheckpointRef& wh
   std::string prefix = checkpoint_prefix(model, where);
   for (const auto& [name, bytes] : files) store_.put(prefix + name, bytes);
   store_.put(prefix + "state.json", state.dump(2));
+}
+
+void Registry::upload_checkpoint(const std::string& model, const CheckpointRef& where,
+                                 const std::filesystem::path& dir) {
+  validate_name("model name", model);
+  const std::string prefix = checkpoint_prefix(model, where);
+  std::vector<std::filesystem::path> files;
+  for (const auto& e : std::filesystem::directory_iterator(dir)) {
+    const std::string name = e.path().filename().string();
+    // Not state.json (last), nor what an interrupted atomic write left behind.
+    if (e.is_regular_file() && name != "state.json" && name.rfind(core::kTempPrefix, 0) != 0) {
+      files.push_back(e.path());
+    }
+  }
+  std::sort(files.begin(), files.end());
+  for (const auto& f : files) store_.put_file(prefix + f.filename().string(), f);
+  store_.put_file(prefix + "state.json", dir / "state.json");  // last: marks complete
 }
 
 std::vector<CheckpointRef> Registry::checkpoints(const std::string& model) {

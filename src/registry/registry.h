@@ -16,6 +16,7 @@
 #include <nlohmann/json.hpp>
 
 #include <cstdint>
+#include <filesystem>
 #include <map>
 #include <optional>
 #include <string>
@@ -60,6 +61,10 @@ class Registry {
   // Checkpoints: `files` first, then state.json holding `state`.
   void save_checkpoint(const std::string& model, const CheckpointRef& where, const Files& files,
                        const nlohmann::json& state);
+  // The same from a local directory holding the files and state.json: each file is streamed
+  // from disk (Store::put_file), state.json last.
+  void upload_checkpoint(const std::string& model, const CheckpointRef& where,
+                         const std::filesystem::path& dir);
   // Complete checkpoints, oldest first.
   std::vector<CheckpointRef> checkpoints(const std::string& model);
   std::optional<CheckpointRef> latest_checkpoint(const std::string& model);

@@ -1,5 +1,6 @@
 #include "train/checkpointer.h"
 
+#include <algorithm>
 #include <chrono>
 #include <condition_variable>
 #include <deque>
@@ -31,6 +32,7 @@ struct Checkpointer::Impl {
   bool busy = false;
   bool stop = false;
   std::optional<Clock::time_point> failing_since;
+  std::vector<std::filesystem::path> local_checkpoints;  // written by this process, oldest first
   std::string last_error;
   std::thread worker;
 
@@ -106,20 +108,34 @@ Checkpointer::Checkpointer(registry::Registry& registry, std::string model,
 
 Checkpointer::~Checkpointer() = default;
 
-void Checkpointer::save(const registry::CheckpointRef& where, registry::Files files,
-                        nlohmann::json state) {
+void Checkpointer::save(const registry::CheckpointRef& where, const std::vector<FileWriter>& files,
+                        const nlohmann::json& state) {
   // The local copy first: it survives a store outage and a crash of this process.
-  std::filesystem::path dir = impl_->local_dir / where.id();
-  for (const auto& [name, bytes] : files) core::write_file_atomic(dir / name, bytes);
+  const std::filesystem::path dir = impl_->local_dir / where.id();
+  for (const auto& [name, produce] : files) core::write_file_atomic(dir / name, produce());
   core::write_file_atomic(dir / "state.json", state.dump(2));
-  // Only the newest local checkpoint is kept.
-  std::error_code ec;
-  for (auto& e : std::filesystem::directory_iterator(impl_->local_dir, ec)) {
-    if (e.path() != dir) std::filesystem::remove_all(e.path(), ec);
-  }
   Impl* impl = impl_.get();
-  submit("checkpoint " + where.id(), [impl, where, files = std::move(files), state = std::move(state)] {
-    impl->registry.save_checkpoint(impl->model, where, files, state);
+  {
+    std::lock_guard<std::mutex> lock(impl->mu);
+    // Leftovers of an earlier process are superseded by this one.
+    std::error_code ec;
+    for (auto& e : std::filesystem::directory_iterator(impl->local_dir, ec)) {
+      const auto& known = impl->local_checkpoints;
+      if (e.path() != dir && std::find(known.begin(), known.end(), e.path()) == known.end()) {
+        std::filesystem::remove_all(e.path(), ec);
+      }
+    }
+    impl->local_checkpoints.push_back(dir);
+  }
+  submit("checkpoint " + where.id(), [impl, where, dir] {
+    impl->registry.upload_checkpoint(impl->model, where, dir);
+    // Now in the store: the local copies older than this one are no longer needed.
+    std::lock_guard<std::mutex> lock(impl->mu);
+    auto& known = impl->local_checkpoints;
+    auto it = std::find(known.begin(), known.end(), dir);
+    std::error_code ec;
+    for (auto old = known.begin(); old != it; ++old) std::filesystem::remove_all(*old, ec);
+    known.erase(known.begin(), it);
   });
 }
 

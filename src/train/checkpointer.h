@@ -1,8 +1,10 @@
 // ddpipe::train — uploads to the store that do not stop training when the store is away.
 //
 // Uploads run in order on one background thread. A failed upload is retried with back-off
-// until it succeeds; checkpoints are kept on local disk meanwhile (`local_dir/<id>/`), so a
-// crash loses nothing that was written there. Training only fails (core::Error kRetryable, from
+// until it succeeds. Checkpoints are written to local disk first (`local_dir/<id>/`) and
+// uploaded from there, so a crash loses nothing that was written and a queue of pending uploads
+// holds no checkpoint bytes in memory; a local checkpoint is removed once a newer one is in the
+// store. Training only fails (core::Error kRetryable, from
 // check() or flush()) when the store has been failing for longer than `grace_s`.
 // save()/submit()/check()/flush() are called from the training thread.
 #pragma once
@@ -11,6 +13,8 @@
 #include <functional>
 #include <memory>
 #include <string>
+#include <utility>
+#include <vector>
 
 #include <nlohmann/json.hpp>
 
@@ -24,8 +28,13 @@ class Checkpointer {
                double grace_s);
   ~Checkpointer();
 
+  // A checkpoint file: its name and a function that serialises it. Files are produced, written
+  // and released one at a time, so at most one file's bytes are in memory.
+  using FileWriter = std::pair<std::string, std::function<std::string()>>;
+
   // Writes the checkpoint to local disk now and queues its upload.
-  void save(const registry::CheckpointRef& where, registry::Files files, nlohmann::json state);
+  void save(const registry::CheckpointRef& where, const std::vector<FileWriter>& files,
+            const nlohmann::json& state);
   // Queues any other upload (metrics, the final version); `what` names it in logs.
   void submit(const std::string& what, std::function<void()> upload);
   // Throws if uploads have been failing for longer than the grace period.

@@ -26,6 +26,7 @@
 #include "registry/registry.h"
 #include "storage/store.h"
 #include "train/checkpointer.h"
+#include "train/sgd.h"
 
 #ifndef DDPIPE_GIT_REVISION
 #define DDPIPE_GIT_REVISION "unknown"
@@ -55,9 +56,11 @@ void set_lr(torch::optim::SGD& opt, double lr) {
 std::string optimizer_state(torch::optim::Optimizer& opt) {
   torch::serialize::OutputArchive archive;
   opt.save(archive);
-  std::ostringstream out;
-  archive.save_to(out);
-  return out.str();
+  size_t bytes = 0;  // one momentum buffer per parameter
+  for (const auto& group : opt.param_groups()) {
+    for (const auto& p : group.params()) bytes += p.nbytes();
+  }
+  return model::archive_bytes(archive, bytes);
 }
 
 void load_optimizer_state(torch::optim::Optimizer& opt, const std::string& bytes) {
@@ -99,6 +102,12 @@ class AutocastGuard {
  private:
   bool enabled_;
 };
+
+// train.precision with "auto" resolved: bf16 where the CPU multiplies bf16 natively.
+std::string effective_precision(const core::Config& config) {
+  if (config.train.precision != "auto") return config.train.precision;
+  return __builtin_cpu_supports("avx512bf16") ? "bf16" : "fp32";
+}
 
 double peak_rss_mb() {
   rusage ru{};
@@ -177,7 +186,7 @@ TrainResult train(const core::Config& config, const dist::WorldInfo& world) {
   core::log::info("train", "rank starting",
                   {{"rank", world.rank}, {"local_rank", world.local_rank},
                    {"world_size", world.world_size}, {"threads", at::get_num_threads()},
-                   {"run_id", run_id}});
+                   {"precision", effective_precision(config)}, {"run_id", run_id}});
 
   auto store = storage::open_store(config.store, config.s3);
 
@@ -207,6 +216,8 @@ TrainResult train_with(const core::Config& config, const dist::WorldInfo& world,
                        dist::Communicator& comm, storage::Store& store,
                        const data::Dataset& dataset, const std::string& run_id, double t_start) {
   const bool is_main = world.rank == 0;
+  const std::string precision = effective_precision(config);
+  const bool bf16 = precision == "bf16";
   const auto cache_dir = core::expand_user(config.cache_dir);
   registry::Registry reg(store);
 
@@ -217,10 +228,10 @@ TrainResult train_with(const core::Config& config, const dist::WorldInfo& world,
   auto net = model::make_model(spec);
   if (config.model.channels_last) to_channels_last(*net);
 
-  torch::optim::SGD optimizer(net->parameters(), torch::optim::SGDOptions(config.train.lr)
-                                                      .momentum(config.train.momentum)
-                                                      .weight_decay(config.train.weight_decay)
-                                                      .nesterov(config.train.nesterov));
+  FusedSGD optimizer(net->parameters(), torch::optim::SGDOptions(config.train.lr)
+                                             .momentum(config.train.momentum)
+                                             .weight_decay(config.train.weight_decay)
+                                             .nesterov(config.train.nesterov));
   int64_t start_epoch = 0, skip_steps = 0;
   json epochs = json::array();
   json partial = {{"loss_sum", 0.0}, {"correct", 0.0}, {"count", 0.0}};
@@ -264,9 +275,10 @@ TrainResult train_with(const core::Config& config, const dist::WorldInfo& world,
   }
   auto checkpoint = [&](const registry::CheckpointRef& where, double loss_sum, double correct,
                         double count) {
-    registry::Files files{{"model.pt", model::save_state(*net)},
-                          {"optimizer.pt", optimizer_state(optimizer)},
-                          {"rng.bin", rng_state()}};
+    std::vector<Checkpointer::FileWriter> files{
+        {"model.pt", [&] { return model::save_state(*net); }},
+        {"optimizer.pt", [&] { return optimizer_state(optimizer); }},
+        {"rng.bin", rng_state}};
     json state = {{"epoch", where.epoch},
                   {"step", where.step},
                   {"run_id", run_id},
@@ -274,13 +286,14 @@ TrainResult train_with(const core::Config& config, const dist::WorldInfo& world,
                   {"config", core::to_yaml(config)},
                   {"epochs", epochs},
                   {"partial", {{"loss_sum", loss_sum}, {"correct", correct}, {"count", count}}}};
-    uploads->save(where, std::move(files), std::move(state));
+    uploads->save(where, files, state);
   };
 
   int64_t optimizer_steps = 0;
   for (int64_t epoch = start_epoch; epoch < config.train.epochs; ++epoch) {
     const double t_epoch = core::monotonic_seconds();
     const double comm_before = ddp.exposed_comm_seconds();
+    const double comm_window_before = ddp.comm_seconds();
     auto indices = data::distributed_sampler_indices(dataset.train.size(), world.world_size,
                                                      world.rank, true, config.seed, epoch, false);
     data::LoaderOptions lo;
@@ -324,7 +337,7 @@ TrainResult train_with(const core::Config& config, const dist::WorldInfo& world,
       ddp.sync_buffers();
       torch::Tensor logits;
       {
-        AutocastGuard autocast(config.train.precision == "bf16");
+        AutocastGuard autocast(bf16);
         logits = net->forward(batch->images);
       }
       auto loss = torch::nn::functional::cross_entropy(logits.to(torch::kFloat), batch->labels,
@@ -334,7 +347,7 @@ TrainResult train_with(const core::Config& config, const dist::WorldInfo& world,
       if (sync) {
         ddp.finish_gradients();
         optimizer.step();
-        optimizer.zero_grad();
+        ddp.zero_grad();
         ++optimizer_steps;
       }
       const double b = static_cast<double>(batch->labels.size(0));
@@ -391,7 +404,9 @@ TrainResult train_with(const core::Config& config, const dist::WorldInfo& world,
               {"steady_images_per_second", steady_ips},
               {"peak_rss_mb_max_rank", rss_max},
               {"data_wait_seconds", loader.wait_seconds()},
-              {"comm_exposed_seconds", ddp.exposed_comm_seconds() - comm_before}};
+              {"comm_exposed_seconds", ddp.exposed_comm_seconds() - comm_before},
+              {"comm_seconds", ddp.comm_seconds() - comm_window_before},
+              {"precision", precision}};
     epochs.push_back(m);
     if (is_main) {
       json line = m;
@@ -428,13 +443,13 @@ TrainResult train_with(const core::Config& config, const dist::WorldInfo& world,
         {"lineage",
          {{"dataset", "datasets/" + dataset.name + "/" + dataset.digest + "/"},
           {"resumed_from", resumed ? resumed->id() : ""}}}};
-    std::string weights = model::save_state(*net);
-    manifest["model_sha256"] = core::sha256_hex(weights);
-    uploads->submit("model version", [&, weights, manifest] {
+    // Shared, not copied: the upload may be retried, and the weights are 45 MB for ResNet-18.
+    auto files = std::make_shared<registry::Files>();
+    (*files)["model.pt"] = model::save_state(*net);
+    manifest["model_sha256"] = core::sha256_hex((*files)["model.pt"]);
+    uploads->submit("model version", [&, files, manifest] {
       // Retried as a whole: a version without manifest is invisible, so a retry is harmless.
-      if (result.version.empty()) {
-        result.version = reg.publish(config.name, {{"model.pt", weights}}, manifest);
-      }
+      if (result.version.empty()) result.version = reg.publish(config.name, *files, manifest);
       result.metrics_key = reg.write_metrics(config.name, stamp,
                                              {{"model", config.name},
                                               {"version", result.version},

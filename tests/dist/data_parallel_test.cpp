@@ -158,7 +158,7 @@ TEST(DataParallel, RanksStayIdenticalWithBatchNormOverManySteps) {
       loss.backward();
       ddp.finish_gradients();
       opt.step();
-      opt.zero_grad();
+      ddp.zero_grad();
     }
     ddp.sync_buffers();
     for (auto& p : net->parameters()) state[r].push_back(p.detach().clone());

@@ -18,26 +18,16 @@ P="ddt$$"          # unique prefix: interface names must stay under 16 character
 NET=10.231.$(( $$ % 200 ))
 WORK=$(mktemp -d /tmp/ddpipe-netns-XXXXXX)
 PIDS=()
+# shellcheck source=../../scripts/lib/netns-hosts.sh
+source "$(dirname "$0")/../../scripts/lib/netns-hosts.sh"
 cleanup() {
   for pid in "${PIDS[@]}"; do kill -9 "$pid" 2>/dev/null || true; done
-  for i in 0 1 2; do ip netns del "${P}n$i" 2>/dev/null || true; ip link del "${P}v$i" 2>/dev/null || true; done
-  ip link del "${P}br" 2>/dev/null || true
+  netns_hosts_down "$P" 3
   rm -rf "$WORK"
 }
 trap cleanup EXIT
 
-ip link add "${P}br" type bridge
-ip link set "${P}br" up
-for i in 0 1 2; do
-  ns="${P}n$i"
-  ip netns add "$ns"
-  ip link add "${P}v$i" type veth peer name "${P}p$i"
-  ip link set "${P}p$i" netns "$ns"
-  ip link set "${P}v$i" master "${P}br" up
-  ip netns exec "$ns" ip addr add "$NET.$((i + 1))/24" dev "${P}p$i"
-  ip netns exec "$ns" ip link set "${P}p$i" up
-  ip netns exec "$ns" ip link set lo up
-done
+netns_hosts_up "$P" "$NET" 3
 MASTER="$NET.1"
 echo "hosts: $NET.1 (master), $NET.2, $NET.3 on bridge ${P}br"
 

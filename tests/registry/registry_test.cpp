@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include "core/error.h"
+#include "core/fs.h"
 #include "storage/local_store.h"
 #include "test_util.h"
 
@@ -79,6 +80,30 @@ TEST(Registry, CheckpointsNewestComplete) {
   EXPECT_EQ(reg.checkpoint_state("m", *last)["epoch"], 2);
   std::string key = reg.write_metrics("m", "20260101_000000", {{"x", 1}});
   EXPECT_EQ(key, "metrics/m/metrics_v20260101_000000.json");
+}
+
+// A checkpoint written to a local directory is uploaded from it, files first, state.json last.
+TEST(Registry, UploadCheckpointFromDirectory) {
+  testing::TempDir dir;
+  storage::LocalStore store(dir.path() / "store");
+  Registry reg(store);
+  const auto local = dir.path() / "local" / "epoch_4";
+  core::write_file_atomic(local / "model.pt", "weights");
+  core::write_file_atomic(local / "optimizer.pt", "momentum");
+  core::write_file_atomic(local / "state.json", R"({"epoch": 4})");
+  core::write_file_atomic(local / ".tmp-model.pt-1-x", "left by a crash");
+  reg.upload_checkpoint("m", {4, 0}, local);
+  EXPECT_EQ(store.list("models/m/checkpoints/epoch_4/").size(), 3u);  // no temporary file
+  auto last = reg.latest_checkpoint("m");
+  ASSERT_TRUE(last.has_value());
+  EXPECT_EQ(last->id(), "epoch_4");
+  EXPECT_EQ(reg.read_checkpoint("m", *last, "model.pt"), "weights");
+  EXPECT_EQ(reg.read_checkpoint("m", *last, "optimizer.pt"), "momentum");
+  EXPECT_EQ(reg.checkpoint_state("m", *last)["epoch"], 4);
+  // Without state.json nothing is published as complete.
+  std::filesystem::remove(local / "state.json");
+  EXPECT_THROW(reg.upload_checkpoint("m", {5, 0}, local), core::Error);
+  EXPECT_EQ(reg.latest_checkpoint("m")->id(), "epoch_4");
 }
 
 }  // namespace

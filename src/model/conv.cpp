@@ -1,0 +1,72 @@
+#include "model/conv.h"
+
+#include <ATen/autocast_mode.h>
+#include <torch/torch.h>
+
+#include "model/linear.h"
+#include "model/winograd.h"
+
+namespace ddpipe::model {
+namespace {
+
+// Rows of a [N, H·W·C] matrix: the input in (h, w, c) order (a view for channels-last input).
+torch::Tensor rows_hwc(const torch::Tensor& x) {
+  return x.permute({0, 2, 3, 1}).reshape({x.size(0), -1});
+}
+
+// The matrix product is worth it on float32 (oneDNN GEMM); under bf16 autocast oneDNN's bf16
+// convolution is faster than building the matrix, so those keep the convolution.
+bool use_gemm(const torch::Tensor& x, const torch::Tensor& w) {
+  return !at::autocast::is_cpu_enabled() && x.scalar_type() == torch::kFloat &&
+         w.scalar_type() == torch::kFloat && x.device().is_cpu() && x.dim() == 4;
+}
+
+}  // namespace
+
+torch::Tensor conv2d(const torch::Tensor& x, const torch::Tensor& w, int64_t stride, int64_t pad) {
+  const int64_t h = x.dim() == 4 ? x.size(2) : 0, wd = x.dim() == 4 ? x.size(3) : 0;
+  const int64_t k = w.size(0), kh = w.size(2), kw = w.size(3);
+  if (use_gemm(x, w) && kh == 3 && kw == 3 && pad == 1) {
+    if (h == 1 && wd == 1) {
+      // Only the centre tap sees data; any stride gives one output pixel.
+      auto wm = w.select(3, 1).select(2, 1);
+      return model::linear(rows_hwc(x), wm).view({x.size(0), k, 1, 1});
+    }
+    if (h == 2 && wd == 2 && stride == 2) {
+      // One output pixel, centred on input (0, 0): taps (1..2, 1..2) cover the 2×2 input.
+      auto wm = w.slice(2, 1).slice(3, 1).permute({0, 2, 3, 1}).reshape({k, -1});
+      return model::linear(rows_hwc(x), wm).view({x.size(0), k, 1, 1});
+    }
+    if (h == 2 && wd == 2 && stride == 1) {
+      // Output (oy, ox) from input (iy, ix) uses tap (iy − oy + 1, ix − ox + 1). With a = 1 − oy
+      // and b = 1 − ox that is tap (a + iy, b + ix): two unfolds of the [3, 3, K, C] weight.
+      auto taps = w.permute({2, 3, 0, 1}).unfold(0, 2, 1).unfold(1, 2, 1);  // [a, b, K, C, iy, ix]
+      auto wm = taps.permute({0, 1, 2, 4, 5, 3}).reshape({4 * k, -1});       // rows (a, b, k)
+      auto y = model::linear(rows_hwc(x), wm).view({x.size(0), 2, 2, k}).flip({1, 2});  // (oy, ox, k)
+      return y.permute({0, 3, 1, 2});
+    }
+  }
+  if (use_gemm(x, w) && kh == 1 && kw == 1 && pad == 0 && (h - 1) / stride == 0 &&
+      (wd - 1) / stride == 0) {
+    // A 1×1 convolution with a single output pixel reads input (0, 0) only.
+    auto wm = w.view({k, -1});
+    auto x0 = x.dim() == 4 && (h > 1 || wd > 1) ? x.select(3, 0).select(2, 0) : x.flatten(1);
+    return model::linear(x0, wm).view({x.size(0), k, 1, 1});
+  }
+  if (winograd_applies(x, w, stride, pad)) return winograd_conv3x3(x, w);
+  return torch::conv2d(x, w, {}, stride, pad);
+}
+
+ConvImpl::ConvImpl(int64_t in, int64_t out, int64_t kernel, int64_t stride, int64_t pad)
+    : in_(in), out_(out), kernel_(kernel), stride_(stride), pad_(pad) {
+  reset();
+}
+
+void ConvImpl::reset() {
+  weight = register_parameter("weight", torch::empty({out_, in_, kernel_, kernel_}));
+  torch::nn::init::kaiming_uniform_(weight, std::sqrt(5.0));  // nn::Conv2d's default
+}
+
+torch::Tensor ConvImpl::forward(const torch::Tensor& x) { return conv2d(x, weight, stride_, pad_); }
+
+}  // namespace ddpipe::model

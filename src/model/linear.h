@@ -1,0 +1,18 @@
+// ddpipe::model — a matrix product for training and inference that runs on oneDNN's GEMM.
+//
+// Debian's libtorch is built with the reference BLAS (BLAS_INFO=generic), so torch::linear /
+// torch::mm in float32 run at about 1 GFLOP/s; oneDNN's sgemm (the library libtorch already uses
+// for convolutions) reaches ~100 GFLOP/s per core here. linear() has the semantics of
+// torch::linear(x, w, b), gradients included, and takes that path for float32 CPU tensors; any
+// other dtype (bf16 under autocast) goes to torch::linear, which uses oneDNN for bf16.
+#pragma once
+
+#include <torch/types.h>
+
+namespace ddpipe::model {
+
+// y = x · wᵀ (+ b): x [N, C], w [K, C], b [K] or undefined → y [N, K]. Differentiable in x, w, b.
+torch::Tensor linear(const torch::Tensor& x, const torch::Tensor& w,
+                     const torch::Tensor& b = torch::Tensor());
+
+}  // namespace ddpipe::model
