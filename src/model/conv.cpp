@@ -15,10 +15,13 @@ torch::Tensor rows_hwc(const torch::Tensor& x) {
 }
 
 // The matrix product is worth it on float32 (oneDNN GEMM); under bf16 autocast oneDNN's bf16
-// convolution is faster than building the matrix, so those keep the convolution.
+// convolution is faster than building the matrix, so those keep the convolution. Only while
+// autograd records (training): inference keeps torch::conv2d, whose result for an input does
+// not depend on the batch it runs in (the inference service batches requests).
 bool use_gemm(const torch::Tensor& x, const torch::Tensor& w) {
-  return !at::autocast::is_cpu_enabled() && x.scalar_type() == torch::kFloat &&
-         w.scalar_type() == torch::kFloat && x.device().is_cpu() && x.dim() == 4;
+  return torch::GradMode::is_enabled() && !at::autocast::is_cpu_enabled() &&
+         x.scalar_type() == torch::kFloat && w.scalar_type() == torch::kFloat &&
+         x.device().is_cpu() && x.dim() == 4;
 }
 
 }  // namespace
@@ -42,8 +45,8 @@ torch::Tensor conv2d(const torch::Tensor& x, const torch::Tensor& w, int64_t str
       // and b = 1 − ox that is tap (a + iy, b + ix): two unfolds of the [3, 3, K, C] weight.
       auto taps = w.permute({2, 3, 0, 1}).unfold(0, 2, 1).unfold(1, 2, 1);  // [a, b, K, C, iy, ix]
       auto wm = taps.permute({0, 1, 2, 4, 5, 3}).reshape({4 * k, -1});       // rows (a, b, k)
-      auto y = model::linear(rows_hwc(x), wm).view({x.size(0), 2, 2, k}).flip({1, 2});  // (oy, ox, k)
-      return y.permute({0, 3, 1, 2});
+      auto y = model::linear(rows_hwc(x), wm).view({x.size(0), 2, 2, k});  // (a, b, k)
+      return y.flip({1, 2}).permute({0, 3, 1, 2});                           // (k, oy, ox)
     }
   }
   if (use_gemm(x, w) && kh == 1 && kw == 1 && pad == 0 && (h - 1) / stride == 0 &&

@@ -6,7 +6,9 @@
 // 2×2 and 1×1 maps), the convolution is computed as one matrix product over the taps that touch
 // data, on oneDNN's GEMM (model::linear). At 1×1 a padded 3×3 convolution does 9× the
 // arithmetic it needs; at 2×2, 2.25×. Outputs and gradients equal torch::conv2d's up to float
-// rounding (tests/model/conv_test.cpp); other shapes call torch::conv2d.
+// rounding (tests/model/conv_test.cpp); other shapes call torch::conv2d. Both fast paths (and
+// Winograd, winograd.h) apply while autograd records, i.e. in training. Inference (evaluation,
+// `ddpipe serve`) runs torch::conv2d, whose result for an input is the same in any batch.
 #pragma once
 
 #include <torch/nn/cloneable.h>

@@ -190,6 +190,8 @@ struct WinogradFn : torch::autograd::Function<WinogradFn> {
 
 bool winograd_applies(const torch::Tensor& x, const torch::Tensor& w, int64_t stride, int64_t pad) {
   if (!g_enabled.load(std::memory_order_relaxed) || at::autocast::is_cpu_enabled()) return false;
+  // Training only: inference keeps torch::conv2d, batch-invariant per input (see conv.h).
+  if (!torch::GradMode::is_enabled()) return false;
   if (x.dim() != 4 || w.dim() != 4 || stride != 1 || pad != 1) return false;
   if (w.size(2) != 3 || w.size(3) != 3 || x.size(1) != w.size(1)) return false;
   // Multiples of 16 channels (oneDNN's kernel); from 32 channels on, as with 16 the transforms

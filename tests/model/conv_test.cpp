@@ -150,3 +150,25 @@ TEST(Conv, WinogradLeavesNetworksUnchanged) {
 
 }  // namespace
 }  // namespace ddpipe::model
+
+namespace ddpipe::model {
+namespace {
+
+// Inference (no autograd) gives an input the same bits whatever else is in its batch: the
+// inference service batches requests and promises results equal to unbatched ones.
+TEST(Conv, InferenceIsBatchInvariant) {
+  torch::manual_seed(9);
+  auto net = make_model({"resnet18", 1, 10, 0});  // 28×28: layer3/4 on 2×2 and 1×1 maps
+  net->eval();
+  auto a = torch::randn({1, 1, 28, 28});
+  torch::NoGradGuard no_grad;
+  EXPECT_FALSE(winograd_applies(torch::randn({2, 32, 8, 8}), torch::randn({32, 32, 3, 3}), 1, 1));
+  auto alone = net->forward(torch::cat({a, a}))[0];
+  for (int64_t n : {3, 8, 17}) {
+    auto batch = torch::cat({torch::randn({n - 1, 1, 28, 28}), a});
+    EXPECT_TRUE(torch::equal(net->forward(batch)[n - 1], alone)) << "batch of " << n;
+  }
+}
+
+}  // namespace
+}  // namespace ddpipe::model

@@ -36,5 +36,17 @@ TEST(Linear, MatchesTorchLinearWithAndWithoutBias) {
   EXPECT_TRUE(torch::equal(model::linear(xb, wb), torch::linear(xb, wb)));
 }
 
+TEST(Linear, WithoutAutogradEachRowIsIndependentOfItsBatch) {
+  torch::manual_seed(2);
+  auto w = torch::randn({300, 700});
+  auto row = torch::randn({1, 700});
+  torch::NoGradGuard no_grad;
+  auto alone = model::linear(row, w);
+  for (int64_t n : {2, 5, 64}) {
+    auto batch = torch::cat({torch::randn({n - 1, 700}), row});
+    EXPECT_TRUE(torch::equal(model::linear(batch, w)[n - 1], alone[0])) << "batch of " << n;
+  }
+}
+
 }  // namespace
 }  // namespace ddpipe::model
