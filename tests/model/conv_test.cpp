@@ -3,6 +3,8 @@
 #include <gtest/gtest.h>
 #include <torch/torch.h>
 
+#include <utility>
+
 #include "model/model.h"
 #include "model/winograd.h"
 
@@ -17,6 +19,29 @@ struct Shape {
   int64_t c, k, size, kernel, stride, pad;
   bool channels_last;
 };
+
+struct Grads {
+  torch::Tensor x, w;
+};
+
+// conv2d against torch::conv2d on x and w: output, then both gradients for one random upstream
+// gradient, each within `tol` (relative to the largest reference value). Returns conv2d's and
+// the reference's gradients.
+std::pair<Grads, Grads> compare_with_torch(const torch::Tensor& x, const torch::Tensor& w,
+                                           int64_t stride, int64_t pad, double tol) {
+  auto x1 = x.clone().requires_grad_(), w1 = w.clone().requires_grad_();
+  auto x2 = x.clone().requires_grad_(), w2 = w.clone().requires_grad_();
+  auto ref = torch::conv2d(x1, w1, {}, stride, pad);
+  auto out = conv2d(x2, w2, stride, pad);
+  EXPECT_EQ(out.sizes(), ref.sizes());
+  EXPECT_LT(rel_err(out, ref), tol);
+  auto g = torch::randn(ref.sizes());
+  ref.backward(g);
+  out.backward(g);
+  EXPECT_LT(rel_err(x2.grad(), x1.grad()), tol);
+  EXPECT_LT(rel_err(w2.grad(), w1.grad()), tol);
+  return {{x2.grad(), w2.grad()}, {x1.grad(), w1.grad()}};
+}
 
 // Output and both gradients against torch::conv2d, for the specialised shapes and a few that
 // must fall through to it.
@@ -38,19 +63,9 @@ TEST(Conv, MatchesTorchConv2dForwardAndBackward) {
       x = x.contiguous(at::MemoryFormat::ChannelsLast);
       w = w.contiguous(at::MemoryFormat::ChannelsLast);
     }
-    auto x1 = x.clone().requires_grad_(), w1 = w.clone().requires_grad_();
-    auto x2 = x.clone().requires_grad_(), w2 = w.clone().requires_grad_();
-    auto ref = torch::conv2d(x1, w1, {}, s.stride, s.pad);
-    auto out = conv2d(x2, w2, s.stride, s.pad);
-    ASSERT_EQ(out.sizes(), ref.sizes());
-    EXPECT_LT(rel_err(out, ref), 1e-5);
-    auto g = torch::randn(ref.sizes());
-    ref.backward(g);
-    out.backward(g);
-    EXPECT_LT(rel_err(x2.grad(), x1.grad()), 1e-5);
-    EXPECT_LT(rel_err(w2.grad(), w1.grad()), 1e-5);
+    auto [got, want] = compare_with_torch(x, w, s.stride, s.pad, 1e-5);
     // Taps that only ever see padding get exactly zero gradient, as in the padded convolution.
-    EXPECT_EQ(w2.grad().eq(0).sum().item<int64_t>(), w1.grad().eq(0).sum().item<int64_t>());
+    EXPECT_EQ(got.w.eq(0).sum().item<int64_t>(), want.w.eq(0).sum().item<int64_t>());
   }
 }
 
@@ -77,18 +92,7 @@ TEST(Conv, WinogradMatchesTorchConv2d) {
       w = w.contiguous(at::MemoryFormat::ChannelsLast);
     }
     ASSERT_TRUE(winograd_applies(x, w, 1, 1));
-    auto x1 = x.clone().requires_grad_(), w1 = w.clone().requires_grad_();
-    auto x2 = x.clone().requires_grad_(), w2 = w.clone().requires_grad_();
-    auto ref = torch::conv2d(x1, w1, {}, 1, 1);
-    auto out = conv2d(x2, w2, 1, 1);
-    ASSERT_EQ(out.sizes(), ref.sizes());
-    EXPECT_EQ(out.is_contiguous(), x.is_contiguous());
-    EXPECT_LT(rel_err(out, ref), 1e-4);
-    auto g = torch::randn(ref.sizes());
-    ref.backward(g);
-    out.backward(g);
-    EXPECT_LT(rel_err(x2.grad(), x1.grad()), 1e-4);
-    EXPECT_LT(rel_err(w2.grad(), w1.grad()), 1e-4);
+    compare_with_torch(x, w, 1, 1, 1e-4);
   }
   // Not Winograd: stride 2, 16 channels, channel counts that are not multiples of 16, bf16.
   auto x = torch::randn({2, 32, 8, 8});
