@@ -81,7 +81,8 @@ TEST(Conv, WinogradMatchesTorchConv2d) {
   for (const W& s : std::vector<W>{{4, 32, 48, 8, 8, true},
                                    {3, 64, 32, 9, 7, false},
                                    {2, 64, 64, 16, 16, true},
-                                   {5, 32, 32, 4, 4, false}}) {
+                                   {5, 32, 32, 4, 4, false},
+                                   {70, 32, 32, 5, 5, true}}) {
     SCOPED_TRACE("N=" + std::to_string(s.n) + " C=" + std::to_string(s.c) + " K=" +
                  std::to_string(s.k) + " " + std::to_string(s.h) + "x" + std::to_string(s.w) +
                  (s.channels_last ? " channels-last" : ""));
