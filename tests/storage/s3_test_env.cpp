@@ -50,11 +50,6 @@ EmptyBucketAtEnd::~EmptyBucketAtEnd() {
   }
 }
 
-bool s3_tests_disabled() {
-  const char* v = std::getenv("DDPIPE_S3_TESTS");
-  return v && std::string(v) == "0";
-}
-
 std::string s3_env_prefix() {
   return "AWS_ACCESS_KEY_ID=" + env("DDPIPE_S3_TEST_ACCESS_KEY_ID") +
          " AWS_SECRET_ACCESS_KEY=" + env("DDPIPE_S3_TEST_SECRET_ACCESS_KEY") +
