@@ -70,6 +70,8 @@ def run_ddpipe(case, batches, work):
            "--set", f"train.max_steps_per_epoch={batches}", "--set", "train.lr=0.1",
            "--set", "train.nesterov=false",
            "--set", "train.label_smoothing=0",
+           # The peer's transforms: random flip and random crop with padding 4.
+           "--set", "features.random_crop=true", "--set", "features.crop_padding=4",
            # The peer evaluates one test batch of 100 per rank: the same here, so that the
            # peak RSS compares like with like (a batch of 500 at 32x32x64 holds ~130 MB tensors).
            "--set", "train.eval_batch_size=100",
