@@ -53,7 +53,7 @@ torch::Tensor conv2d(const torch::Tensor& x, const torch::Tensor& w, int64_t str
       (wd - 1) / stride == 0) {
     // A 1×1 convolution with a single output pixel reads input (0, 0) only.
     auto wm = w.view({k, -1});
-    auto x0 = x.dim() == 4 && (h > 1 || wd > 1) ? x.select(3, 0).select(2, 0) : x.flatten(1);
+    auto x0 = h > 1 || wd > 1 ? x.select(3, 0).select(2, 0) : x.flatten(1);
     return model::linear(x0, wm).view({x.size(0), k, 1, 1});
   }
   if (winograd_applies(x, w, stride, pad)) return winograd_conv3x3(x, w);

@@ -175,14 +175,6 @@ std::string CheckpointRef::id() const {
   return step > 0 ? id + "_step_" + std::to_string(step) : id;
 }
 
-void Registry::save_checkpoint(const std::string& model, const CheckpointRef& where,
-                               const Files& files, const nlohmann::json& state) {
-  validate_name("model name", model);
-  std::string prefix = checkpoint_prefix(model, where);
-  for (const auto& [name, bytes] : files) store_.put(prefix + name, bytes);
-  store_.put(prefix + "state.json", state.dump(2));
-}
-
 void Registry::upload_checkpoint(const std::string& model, const CheckpointRef& where,
                                  const std::filesystem::path& dir) {
   validate_name("model name", model);

@@ -58,11 +58,9 @@ class Registry {
   nlohmann::json manifest(const std::string& model, const std::string& version);
   std::string read(const std::string& model, const std::string& version, const std::string& file);
 
-  // Checkpoints: `files` first, then state.json holding `state`.
-  void save_checkpoint(const std::string& model, const CheckpointRef& where, const Files& files,
-                       const nlohmann::json& state);
-  // The same from a local directory holding the files and state.json: each file is streamed
-  // from disk (Store::put_file), state.json last.
+  // Checkpoints: uploads a local directory holding the checkpoint's files and state.json. Each
+  // file is streamed from disk (Store::put_file), state.json last: it marks the checkpoint
+  // complete. Temporary files of an interrupted atomic write are skipped.
   void upload_checkpoint(const std::string& model, const CheckpointRef& where,
                          const std::filesystem::path& dir);
   // Complete checkpoints, oldest first.

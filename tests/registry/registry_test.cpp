@@ -59,14 +59,23 @@ TEST(Registry, UnknownThingsAreNotFound) {
   EXPECT_THROW(reg.publish("../evil", {}, {}), core::Error);
 }
 
+// Uploads a checkpoint of one model.pt, written to a local directory first as the trainer does.
+void upload(Registry& reg, const std::filesystem::path& local, const CheckpointRef& where,
+            const std::string& weights, int epoch) {
+  const auto dir = local / where.id();
+  core::write_file_atomic(dir / "model.pt", weights);
+  core::write_file_atomic(dir / "state.json", nlohmann::json{{"epoch", epoch}}.dump());
+  reg.upload_checkpoint("m", where, dir);
+}
+
 TEST(Registry, CheckpointsNewestComplete) {
   testing::TempDir dir;
-  storage::LocalStore store(dir.path());
+  storage::LocalStore store(dir.path() / "store");
   Registry reg(store);
   EXPECT_FALSE(reg.latest_checkpoint("m").has_value());
-  reg.save_checkpoint("m", {1, 0}, {{"model.pt", "a"}}, {{"epoch", 1}});
-  reg.save_checkpoint("m", {2, 0}, {{"model.pt", "b"}}, {{"epoch", 2}});
-  reg.save_checkpoint("m", {1, 30}, {{"model.pt", "mid"}}, {{"epoch", 1}});
+  upload(reg, dir.path() / "local", {1, 0}, "a", 1);
+  upload(reg, dir.path() / "local", {2, 0}, "b", 2);
+  upload(reg, dir.path() / "local", {1, 30}, "mid", 1);
   store.put("models/m/checkpoints/epoch_3/model.pt", "incomplete");
   store.put("models/m/checkpoints/epoch_x/state.json", "{}");
   auto all = reg.checkpoints("m");
