@@ -117,14 +117,16 @@ std::string usage(const std::string& command) {
     return "Usage: ddpipe ingest [config options]\n\n"
            "Reads the dataset described by data.* (IDX, CIFAR-10 binary, image folder or\n"
            "synthetic), verifies it, and stores it once under datasets/<name>/<digest>/ in the\n"
-           "store. Ingesting the same content again writes nothing.\n\n" + config_help;
+           "store. Ingesting the same content again writes nothing.\n\n" +
+           config_help;
   }
   if (command == "train") {
     return "Usage: ddpipe train [config options]\n\n"
            "Runs ONE rank of a training job, configured from the environment like a Kubeflow\n"
            "PyTorchJob pod or a torchrun worker: MASTER_ADDR, MASTER_PORT, WORLD_SIZE, RANK,\n"
            "LOCAL_RANK. Without WORLD_SIZE it trains alone (world size 1). The dataset must be\n"
-           "ingested (data.digest, or the newest ingest of data.name).\n\n" + config_help;
+           "ingested (data.digest, or the newest ingest of data.name).\n\n" +
+           config_help;
   }
   if (command == "launch") {
     return "Usage: ddpipe launch [--nproc-per-node K] [--nnodes M --node-rank I --master-addr A\n"
@@ -152,27 +154,33 @@ std::string usage(const std::string& command) {
     return "Usage: ddpipe run [config options]\n\n"
            "The whole pipeline: ingest the dataset if it is not in the store yet, launch\n"
            "dist.nproc local ranks, evaluate every epoch, publish a model version and point\n"
-           "model_latest at it. Prints where the version is and how to use it.\n\n" + config_help;
+           "model_latest at it. Prints where the version is and how to use it.\n\n" +
+           config_help;
   }
   if (command == "eval") {
-    return "Usage: ddpipe eval --model NAME [--version REF] [--split test|train] [config options]\n\n"
+    return "Usage: ddpipe eval --model NAME [--version REF] [--split test|train] [config "
+           "options]\n\n"
            "Evaluates a stored model (REF: latest (default), an alias or model_v<stamp>) on the\n"
-           "ingested dataset of data.name, prints loss and accuracy as JSON.\n\n" + config_help;
+           "ingested dataset of data.name, prints loss and accuracy as JSON.\n\n" +
+           config_help;
   }
   if (command == "predict") {
     return "Usage: ddpipe predict --model NAME [--version REF] [--top-k K] IMAGE...\n\n"
            "Classifies PNG/JPEG files with a stored model; prints one JSON line per file:\n"
-           "{\"file\", \"prediction\", \"confidence\", \"class_index\"}. The store is `store`.\n\n" +
+           "{\"file\", \"prediction\", \"confidence\", \"class_index\"}. The store is "
+           "`store`.\n\n" +
            config_help;
   }
   if (command == "models") {
     return "Usage: ddpipe models list\n"
            "       ddpipe models show NAME [REF]\n\n"
            "Lists models with their versions and aliases, or prints one version's manifest\n"
-           "(REF: latest by default). The store is `store` (--store URL).\n\n" + config_help;
+           "(REF: latest by default). The store is `store` (--store URL).\n\n" +
+           config_help;
   }
   if (command == "serve") {
-    return "Usage: ddpipe serve [--host H] [--port P] [--model NAME] [--version REF] [config options]\n\n"
+    return "Usage: ddpipe serve [--host H] [--port P] [--model NAME] [--version REF] [config "
+           "options]\n\n"
            "Serves a stored model over HTTP (docs/serving.md): POST /predict with an image\n"
            "(multipart field `file` or a raw image/png / image/jpeg body), KServe V1, Open\n"
            "Inference Protocol V2 and /metrics. NAME defaults to `name`, REF to latest; an alias\n"
@@ -180,7 +188,8 @@ std::string usage(const std::string& command) {
            "failing requests. Listens on 127.0.0.1:8080 unless --host/--port say otherwise.\n"
            "SIGTERM drains: no new connections, requests in flight finish, exit 0.\n"
            "--model and --version set serve.model and serve.version; every serve.* key is in\n"
-           "docs/configuration.md, e.g. --set serve.max_batch=64 --set serve.auth_token_env=VAR.\n\n" +
+           "docs/configuration.md, e.g. --set serve.max_batch=64 --set "
+           "serve.auth_token_env=VAR.\n\n" +
            config_help;
   }
   if (command == "store") {

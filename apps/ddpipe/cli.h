@@ -14,7 +14,7 @@ namespace ddpipe::app {
 struct Args {
   std::string command;
   std::string config_path;
-  std::vector<std::string> overrides;  // "key=value", in command-line order
+  std::vector<std::string> overrides;          // "key=value", in command-line order
   std::map<std::string, std::string> options;  // subcommand options (--model, --version, …)
   std::vector<std::string> positional;
   bool help = false;

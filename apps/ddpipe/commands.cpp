@@ -32,13 +32,17 @@ using nlohmann::json;
 
 data::IngestResult do_ingest(const core::Config& config) {
   auto store = storage::open_store(config.store, config.s3);
-  core::log::info("ingest", "reading dataset",
-                  {{"format", config.data.format}, {"path", config.data.path}, {"name", config.data.name}});
+  core::log::info(
+      "ingest", "reading dataset",
+      {{"format", config.data.format}, {"path", config.data.path}, {"name", config.data.name}});
   data::Dataset ds = data::load_source(config.data, static_cast<uint64_t>(config.seed));
   data::IngestResult r = data::ingest(ds, *store);
   core::log::info("ingest", r.already_present ? "dataset already in the store" : "dataset stored",
-                  {{"name", r.name}, {"digest", r.digest}, {"prefix", r.prefix},
-                   {"train", ds.train.size()}, {"test", ds.test.size()}});
+                  {{"name", r.name},
+                   {"digest", r.digest},
+                   {"prefix", r.prefix},
+                   {"train", ds.train.size()},
+                   {"test", ds.test.size()}});
   return r;
 }
 
@@ -60,8 +64,11 @@ int cmd_config(const Args& a) {
 int cmd_ingest(const Args& a) {
   auto config = load(a);
   auto r = do_ingest(config);
-  std::cout << json({{"name", r.name}, {"digest", r.digest}, {"prefix", r.prefix},
-                     {"already_present", r.already_present}, {"store", config.store}})
+  std::cout << json({{"name", r.name},
+                     {"digest", r.digest},
+                     {"prefix", r.prefix},
+                     {"already_present", r.already_present},
+                     {"store", config.store}})
                    .dump()
             << "\n";
   return 0;
@@ -73,8 +80,10 @@ int cmd_train(const Args& a) {
   core::log::set_rank(static_cast<int>(world.rank));
   auto result = train::train(config, world);
   if (world.rank == 0) {
-    std::cout << json({{"model", config.name}, {"version", result.version},
-                       {"metrics", result.metrics_key}, {"seconds", result.seconds},
+    std::cout << json({{"model", config.name},
+                       {"version", result.version},
+                       {"metrics", result.metrics_key},
+                       {"seconds", result.seconds},
                        {"final", result.epochs.empty() ? json() : result.epochs.back()}})
                      .dump()
               << "\n";
@@ -86,7 +95,8 @@ int cmd_train(const Args& a) {
 dist::LaunchOptions launch_options(const Args& a, const core::Config& config,
                                    std::vector<std::string> extra_sets) {
   std::string run_id = train::effective_run_id(config);
-  if (run_id.empty()) run_id = "run-" + core::version_timestamp() + "-" + std::to_string(::getpid());
+  if (run_id.empty())
+    run_id = "run-" + core::version_timestamp() + "-" + std::to_string(::getpid());
   extra_sets.push_back("train.run_id=" + run_id);
   dist::LaunchOptions o;
   o.nproc = config.dist.nproc;
@@ -125,15 +135,17 @@ int cmd_launch(const Args& a) {
     o.ddpipe_binary = std::filesystem::read_symlink("/proc/self/exe").string();
     return k8s::run_pytorchjob_locally(a.options.at("from-pytorchjob"), o);
   }
-  if (a.options.count("pod-network")) core::fail_usage("--pod-network needs --from-pytorchjob FILE");
+  if (a.options.count("pod-network"))
+    core::fail_usage("--pod-network needs --from-pytorchjob FILE");
   auto config = load(a);
   return dist::launch_local(launch_options(a, config, {}));
 }
 
 int cmd_k8s(const Args& a) {
   if (a.positional.size() != 1 || a.positional[0] != "render") {
-    core::fail_usage("usage: ddpipe k8s render [--config FILE] [--workers N] [--image I] "
-                     "[--job-name J] (see ddpipe k8s --help)");
+    core::fail_usage(
+        "usage: ddpipe k8s render [--config FILE] [--workers N] [--image I] "
+        "[--job-name J] (see ddpipe k8s --help)");
   }
   auto config = load(a);
   k8s::RenderOptions o;
@@ -150,8 +162,8 @@ int cmd_k8s(const Args& a) {
   if (!a.config_path.empty()) o.source += " --config " + a.config_path;
   for (const auto& s : a.overrides) {
     const std::string key = s.substr(0, s.find('='));
-    const bool secret = key.find("secret") != std::string::npos ||
-                        key.find("token") != std::string::npos;
+    const bool secret =
+        key.find("secret") != std::string::npos || key.find("token") != std::string::npos;
     o.source += " --set " + (secret ? key + "=" + core::kRedacted : s);
   }
   o.source += " --workers " + workers + " --image " + o.image;
@@ -174,9 +186,9 @@ int cmd_run(const Args& a) {
   json m = reg.manifest(config.name, version);
   const json& fin = m["final"];
   std::cout << "\nTrained " << config.name << " on " << config.data.name << " with "
-            << config.dist.nproc << " ranks: test accuracy "
-            << fin.value("test_acc", 0.0) * 100.0 << "% after " << fin.value("epoch", 0)
-            << " epochs (" << static_cast<int64_t>(m.value("train_seconds", 0.0)) << " s).\n"
+            << config.dist.nproc << " ranks: test accuracy " << fin.value("test_acc", 0.0) * 100.0
+            << "% after " << fin.value("epoch", 0) << " epochs ("
+            << static_cast<int64_t>(m.value("train_seconds", 0.0)) << " s).\n"
             << "Model version: " << config.store << "/"
             << registry::Registry::version_prefix(config.name, version) << "  (model_latest -> "
             << version << ")\n"
@@ -194,7 +206,8 @@ int cmd_eval(const Args& a) {
   auto m = eval::load_model(*store, model, option_or(a, "version", "latest"));
   std::string digest = config.data.digest.empty() ? data::latest_digest(*store, config.data.name)
                                                   : config.data.digest;
-  auto ds = data::load_ingested(*store, config.data.name, digest, core::expand_user(config.cache_dir));
+  auto ds =
+      data::load_ingested(*store, config.data.name, digest, core::expand_user(config.cache_dir));
   if (ds.channels != m.channels || ds.height != m.height || ds.width != m.width) {
     core::fail_usage("dataset " + ds.name + " has images " + std::to_string(ds.channels) + "x" +
                      std::to_string(ds.height) + "x" + std::to_string(ds.width) + ", model " +
@@ -202,7 +215,8 @@ int cmd_eval(const Args& a) {
                      std::to_string(m.height) + "x" + std::to_string(m.width));
   }
   std::string split_name = option_or(a, "split", "test");
-  if (split_name != "test" && split_name != "train") core::fail_usage("--split: expected test or train");
+  if (split_name != "test" && split_name != "train")
+    core::fail_usage("--split: expected test or train");
   const data::Split& split = split_name == "test" ? ds.test : ds.train;
   std::vector<int64_t> idx(static_cast<size_t>(split.size()));
   for (size_t i = 0; i < idx.size(); ++i) idx[i] = static_cast<int64_t>(i);
@@ -211,9 +225,14 @@ int cmd_eval(const Args& a) {
   ds.std.assign(m.std.begin(), m.std.end());
   auto s = eval::evaluate(*m.net, ds, split, idx, m.normalize, config.train.eval_batch_size,
                           config.loader.workers, m.channels_last);
-  std::cout << json({{"model", model}, {"version", m.version}, {"dataset", ds.name},
-                     {"digest", ds.digest}, {"split", split_name}, {"samples", s.count},
-                     {"loss", s.loss_sum / s.count}, {"accuracy", s.correct / s.count}})
+  std::cout << json({{"model", model},
+                     {"version", m.version},
+                     {"dataset", ds.name},
+                     {"digest", ds.digest},
+                     {"split", split_name},
+                     {"samples", s.count},
+                     {"loss", s.loss_sum / s.count},
+                     {"accuracy", s.correct / s.count}})
                    .dump()
             << "\n";
   return 0;
@@ -231,8 +250,12 @@ int cmd_predict(const Args& a) {
     try {
       auto img = data::decode_image(core::read_file(file), file);
       auto p = eval::predict(m, {img}).at(0);
-      json out = {{"file", file}, {"prediction", p.label}, {"confidence", p.confidence},
-                  {"class_index", p.class_index}, {"model", model}, {"version", m.version}};
+      json out = {{"file", file},
+                  {"prediction", p.label},
+                  {"confidence", p.confidence},
+                  {"class_index", p.class_index},
+                  {"model", model},
+                  {"version", m.version}};
       if (top_k > 0) {
         std::vector<int64_t> order(p.probabilities.size());
         for (size_t i = 0; i < order.size(); ++i) order[i] = static_cast<int64_t>(i);
@@ -240,7 +263,8 @@ int cmd_predict(const Args& a) {
                   [&](int64_t x, int64_t y) { return p.probabilities[x] > p.probabilities[y]; });
         json top = json::array();
         for (int64_t i = 0; i < std::min<int64_t>(top_k, order.size()); ++i) {
-          top.push_back({{"class", m.classes[order[i]]}, {"probability", p.probabilities[order[i]]}});
+          top.push_back(
+              {{"class", m.classes[order[i]]}, {"probability", p.probabilities[order[i]]}});
         }
         out["top_k"] = top;
       }
@@ -272,10 +296,10 @@ int cmd_models(const Args& a) {
         }
         double acc = man.contains("final") ? man["final"].value("test_acc", 0.0) : 0.0;
         char line[256];
-        std::snprintf(line, sizeof line, "  %-28s test_acc=%.4f  epochs=%lld  created=%s%s%s\n",
-                      v.c_str(), acc,
-                      static_cast<long long>(man.contains("final") ? man["final"].value("epoch", 0) : 0),
-                      man.value("created", "?").c_str(), tags.empty() ? "" : "  <- ", tags.c_str());
+        std::snprintf(
+            line, sizeof line, "  %-28s test_acc=%.4f  epochs=%lld  created=%s%s%s\n", v.c_str(),
+            acc, static_cast<long long>(man.contains("final") ? man["final"].value("epoch", 0) : 0),
+            man.value("created", "?").c_str(), tags.empty() ? "" : "  <- ", tags.c_str());
         std::cout << line;
       }
     }
@@ -295,7 +319,8 @@ int cmd_serve(const Args& a) {
   Args with_model = a;
   for (const char* key : {"model", "version"}) {
     auto it = a.options.find(key);
-    if (it != a.options.end()) with_model.overrides.push_back(std::string("serve.") + key + "=" + it->second);
+    if (it != a.options.end())
+      with_model.overrides.push_back(std::string("serve.") + key + "=" + it->second);
   }
   return serve::serve_until_signal(load(with_model));
 }
@@ -320,7 +345,8 @@ ObjectRef object_ref(const std::string& arg, const core::Config& config) {
 // `ddpipe store cp`: each side a local file or an s3:// object. Returns the destination.
 std::string copy_object(const std::string& src, std::string dst, const core::Config& config) {
   const std::string name = src.substr(src.rfind('/') + 1);
-  if (!dst.empty() && (dst.back() == '/' || (!is_object_url(dst) && std::filesystem::is_directory(dst)))) {
+  if (!dst.empty() &&
+      (dst.back() == '/' || (!is_object_url(dst) && std::filesystem::is_directory(dst)))) {
     dst += (dst.back() == '/' ? "" : "/") + name;
   }
   if (!is_object_url(src) && !is_object_url(dst)) {
@@ -375,7 +401,8 @@ int cmd_store(const Args& a) {
     }
     return 0;
   }
-  core::fail_usage("usage: ddpipe store ls [PREFIX] | cp SRC DST | rm KEY... (see ddpipe store --help)");
+  core::fail_usage(
+      "usage: ddpipe store ls [PREFIX] | cp SRC DST | rm KEY... (see ddpipe store --help)");
 }
 
 }  // namespace ddpipe::app

@@ -11,9 +11,9 @@
 int main(int argc, char** argv) {
   using namespace ddpipe;
   const std::map<std::string, std::function<int(const app::Args&)>> commands = {
-      {"ingest", app::cmd_ingest}, {"train", app::cmd_train},     {"launch", app::cmd_launch},
-      {"run", app::cmd_run},       {"eval", app::cmd_eval},       {"predict", app::cmd_predict},
-      {"models", app::cmd_models}, {"config", app::cmd_config},   {"serve", app::cmd_serve},
+      {"ingest", app::cmd_ingest}, {"train", app::cmd_train},   {"launch", app::cmd_launch},
+      {"run", app::cmd_run},       {"eval", app::cmd_eval},     {"predict", app::cmd_predict},
+      {"models", app::cmd_models}, {"config", app::cmd_config}, {"serve", app::cmd_serve},
       {"store", app::cmd_store},   {"k8s", app::cmd_k8s}};
   if (argc < 2 || !std::strcmp(argv[1], "--help") || !std::strcmp(argv[1], "-h") ||
       !std::strcmp(argv[1], "help")) {

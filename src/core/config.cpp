@@ -16,7 +16,7 @@ namespace {
 // One field of the schema: where it lives and how to read, check and print it.
 struct Field {
   std::string key;
-  std::string type;  // "integer", "number", "boolean", "string"
+  std::string type;                                   // "integer", "number", "boolean", "string"
   std::function<std::string(const YAML::Node&)> set;  // returns "" or the error text
   std::function<YAML::Node()> get;
   bool secret = false;  // never printed: to_yaml() and error messages show kRedacted
@@ -222,8 +222,10 @@ std::string unknown_key_message(const std::string& key, const std::vector<Field>
     if (d < best_d) best_d = d, best = f.key;
   }
   std::string m = key + ": unknown key";
-  if (!best.empty()) m += " (did you mean '" + best + "'?)";
-  else m += " (see `ddpipe config show` for every key)";
+  if (!best.empty())
+    m += " (did you mean '" + best + "'?)";
+  else
+    m += " (see `ddpipe config show` for every key)";
   return m;
 }
 
@@ -253,7 +255,8 @@ Config build(const YAML::Node& root, const std::string& origin,
   std::vector<Field> fields = schema(c);
   std::vector<std::string> errors;
   auto apply = [&](const std::string& key, const YAML::Node& value, const std::string& where) {
-    auto it = std::find_if(fields.begin(), fields.end(), [&](const Field& f) { return f.key == key; });
+    auto it =
+        std::find_if(fields.begin(), fields.end(), [&](const Field& f) { return f.key == key; });
     if (it == fields.end()) {
       if (is_section(key, fields)) {
         errors.push_back(where + key + ": expected a mapping of keys, got " + show(value));
@@ -286,9 +289,11 @@ Config build(const YAML::Node& root, const std::string& origin,
     try {
       v = YAML::Load(o.substr(eq + 1));
     } catch (const YAML::Exception& e) {
-      auto f = std::find_if(fields.begin(), fields.end(), [&](const Field& f) { return f.key == key; });
+      auto f =
+          std::find_if(fields.begin(), fields.end(), [&](const Field& f) { return f.key == key; });
       bool secret = f != fields.end() && f->secret;
-      errors.push_back("--set " + (secret ? key + "=" + kRedacted : o) + ": value is not valid YAML");
+      errors.push_back("--set " + (secret ? key + "=" + kRedacted : o) +
+                       ": value is not valid YAML");
       continue;
     }
     if (v.IsNull()) v = YAML::Node(std::string());

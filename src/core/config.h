@@ -17,7 +17,7 @@ struct DataConfig {
   std::string format = "idx";  // idx | cifar10 | image-folder | synthetic
   std::string name = "fashion-mnist";
   std::string path = "/usr/share/datasets/fashion-mnist";
-  std::string digest;  // ingested content to train on; empty = the newest ingest of `name`
+  std::string digest;     // ingested content to train on; empty = the newest ingest of `name`
   bool download = false;  // cifar10: fetch the archive into `path` if missing
   std::string url = "https://www.cs.toronto.edu/~kriz/cifar-10-binary.tar.gz";
   std::string md5 = "c32a1d4ab5d03f1284b67883e8d87530";
@@ -80,14 +80,14 @@ struct TrainConfig {
 struct DistConfig {
   int64_t nproc = 2;  // local ranks started by `launch` / `run`
   std::string master_addr = "127.0.0.1";
-  int64_t master_port = 0;  // 0 = pick a free port (local launch only)
-  double bucket_mb = 4.0;   // gradient bucket size
-  double timeout_s = 300.0;  // every collective
-  double rdzv_timeout_s = 600.0;  // how long ranks wait for the master and each other at start
+  int64_t master_port = 0;            // 0 = pick a free port (local launch only)
+  double bucket_mb = 4.0;             // gradient bucket size
+  double timeout_s = 300.0;           // every collective
+  double rdzv_timeout_s = 600.0;      // how long ranks wait for the master and each other at start
   double heartbeat_timeout_s = 30.0;  // a rank silent this long is lost: the group exits 128
-  int64_t max_restarts = 0;  // `launch`: restarts of the whole local group after a failure
-  int64_t nnodes = 1;        // `launch`: nodes of the job (torchrun --nnodes)
-  int64_t node_rank = 0;     // `launch`: this node's index (torchrun --node-rank)
+  int64_t max_restarts = 0;           // `launch`: restarts of the whole local group after a failure
+  int64_t nnodes = 1;                 // `launch`: nodes of the job (torchrun --nnodes)
+  int64_t node_rank = 0;              // `launch`: this node's index (torchrun --node-rank)
 };
 
 struct CheckpointConfig {
@@ -113,20 +113,20 @@ struct ServeConfig {
   std::string auth_token_env;      // env var holding the bearer token; empty = no auth
   double read_timeout_s = 10.0;    // slow clients: the most a whole request may take
   double write_timeout_s = 10.0;
-  bool access_log = true;          // one JSON line per request
+  bool access_log = true;  // one JSON line per request
 };
 
 // The S3 client of `store: s3://bucket/prefix`. Empty strings fall back to the AWS_* environment
 // (see storage::resolve_s3_settings); secrets are redacted by to_yaml().
 struct S3Config {
-  std::string endpoint;  // "" = $AWS_ENDPOINT_URL_S3, $AWS_ENDPOINT_URL, else AWS for `region`
-  std::string region;    // "" = $AWS_REGION, $AWS_DEFAULT_REGION, else us-east-1
-  bool path_style = true;        // http://host/bucket/key (MinIO, Ceph); false: bucket.host/key
-  int64_t part_size_mb = 16;     // multipart part size; larger objects are uploaded in parts
-  int64_t parallel_parts = 8;    // parts (and ranged reads) in flight per transfer
-  double timeout_s = 30.0;       // connect timeout and the longest stall of a request
-  int64_t max_retries = 5;       // per request: connection errors, timeouts, 5xx, SlowDown
-  std::string access_key_id;     // "" = $AWS_ACCESS_KEY_ID
+  std::string endpoint;       // "" = $AWS_ENDPOINT_URL_S3, $AWS_ENDPOINT_URL, else AWS for `region`
+  std::string region;         // "" = $AWS_REGION, $AWS_DEFAULT_REGION, else us-east-1
+  bool path_style = true;     // http://host/bucket/key (MinIO, Ceph); false: bucket.host/key
+  int64_t part_size_mb = 16;  // multipart part size; larger objects are uploaded in parts
+  int64_t parallel_parts = 8;     // parts (and ranged reads) in flight per transfer
+  double timeout_s = 30.0;        // connect timeout and the longest stall of a request
+  int64_t max_retries = 5;        // per request: connection errors, timeouts, 5xx, SlowDown
+  std::string access_key_id;      // "" = $AWS_ACCESS_KEY_ID
   std::string secret_access_key;  // "" = $AWS_SECRET_ACCESS_KEY (prefer the environment)
   std::string session_token;      // "" = $AWS_SESSION_TOKEN
 };

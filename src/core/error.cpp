@@ -10,24 +10,36 @@ namespace ddpipe::core {
 
 int exit_code(ErrorKind kind) noexcept {
   switch (kind) {
-    case ErrorKind::kInternal: return 1;
-    case ErrorKind::kUsage: return 2;
-    case ErrorKind::kData: return 3;
-    case ErrorKind::kNotFound: return 4;
-    case ErrorKind::kStorage: return 5;
-    case ErrorKind::kRetryable: return 128;
+    case ErrorKind::kInternal:
+      return 1;
+    case ErrorKind::kUsage:
+      return 2;
+    case ErrorKind::kData:
+      return 3;
+    case ErrorKind::kNotFound:
+      return 4;
+    case ErrorKind::kStorage:
+      return 5;
+    case ErrorKind::kRetryable:
+      return 128;
   }
   return 1;
 }
 
 const char* kind_name(ErrorKind kind) noexcept {
   switch (kind) {
-    case ErrorKind::kInternal: return "internal";
-    case ErrorKind::kUsage: return "usage";
-    case ErrorKind::kData: return "data";
-    case ErrorKind::kNotFound: return "not_found";
-    case ErrorKind::kStorage: return "storage";
-    case ErrorKind::kRetryable: return "retryable";
+    case ErrorKind::kInternal:
+      return "internal";
+    case ErrorKind::kUsage:
+      return "usage";
+    case ErrorKind::kData:
+      return "data";
+    case ErrorKind::kNotFound:
+      return "not_found";
+    case ErrorKind::kStorage:
+      return "storage";
+    case ErrorKind::kRetryable:
+      return "retryable";
   }
   return "internal";
 }
@@ -37,14 +49,13 @@ void record_error_file(const std::string& message, ErrorKind kind) noexcept {
   if (!path || !*path) return;
   try {
     const char* rank = std::getenv("RANK");
-    nlohmann::json j = {
-        {"message",
-         {{"message", message},
-          {"extraInfo",
-           {{"timestamp", std::to_string(std::time(nullptr))},
-            {"kind", kind_name(kind)},
-            {"exit_code", exit_code(kind)},
-            {"rank", rank ? rank : "0"}}}}}};
+    nlohmann::json j = {{"message",
+                         {{"message", message},
+                          {"extraInfo",
+                           {{"timestamp", std::to_string(std::time(nullptr))},
+                            {"kind", kind_name(kind)},
+                            {"exit_code", exit_code(kind)},
+                            {"rank", rank ? rank : "0"}}}}}};
     write_file_atomic(path, j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace));
   } catch (...) {
   }

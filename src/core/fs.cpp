@@ -64,7 +64,8 @@ void sync_dir(const fs::path& dir) {
 void write_file_atomic(const fs::path& path, std::string_view bytes) {
   std::error_code ec;
   if (!path.parent_path().empty()) fs::create_directories(path.parent_path(), ec);
-  if (ec) fail_storage("cannot create directory " + path.parent_path().string() + ": " + ec.message());
+  if (ec)
+    fail_storage("cannot create directory " + path.parent_path().string() + ": " + ec.message());
   fs::path tmp = temp_path_for(path);
   int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
   if (fd < 0) fail_storage("cannot create " + tmp.string() + ": " + os_error());

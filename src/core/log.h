@@ -13,9 +13,9 @@ namespace ddpipe::core::log {
 enum class Level { kDebug, kInfo, kWarn, kError };
 
 // Process-wide settings; call once at start-up (the CLI does).
-void set_rank(int rank);            // -1 (default) hides the rank
-void set_level(Level level);        // default kInfo; env DDPIPE_LOG_LEVEL=debug|info|warn|error
-void set_json(bool json);           // default: JSON unless stderr is a TTY
+void set_rank(int rank);      // -1 (default) hides the rank
+void set_level(Level level);  // default kInfo; env DDPIPE_LOG_LEVEL=debug|info|warn|error
+void set_json(bool json);     // default: JSON unless stderr is a TTY
 
 void write(Level level, const std::string& component, const std::string& message,
            const nlohmann::json* fields = nullptr);

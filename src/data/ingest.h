@@ -17,7 +17,7 @@ namespace ddpipe::data {
 struct IngestResult {
   std::string name;
   std::string digest;
-  std::string prefix;          // "datasets/<name>/<digest>/"
+  std::string prefix;            // "datasets/<name>/<digest>/"
   bool already_present = false;  // true when nothing was written
 };
 

@@ -92,8 +92,9 @@ struct Communicator::Impl {
           const int64_t seen = std::stoll(text(client->get("ddpipe/hb/" + std::to_string(r))));
           if (now - seen > heartbeat_timeout.count()) {
             std::string addr = text(client->get("ddpipe/addr/" + std::to_string(r)));
-            std::string why = "rank " + std::to_string(r) + " (" + addr + ") lost: no heartbeat for " +
-                              std::to_string((now - seen) / 1000) + " s";
+            std::string why = "rank " + std::to_string(r) + " (" + addr +
+                              ") lost: no heartbeat for " + std::to_string((now - seen) / 1000) +
+                              " s";
             client->set("ddpipe/abort", bytes(why));
             leave(why);
           }
@@ -212,8 +213,8 @@ Communicator::Communicator(const WorldInfo& world, std::chrono::milliseconds tim
   if (rendezvous_timeout.count() <= 0) rendezvous_timeout = timeout;
   if (world.world_size == 1) return;
   const std::string where = world.master_addr + ":" + std::to_string(world.master_port);
-  const std::string who = "rank " + std::to_string(world.rank) + " of " +
-                          std::to_string(world.world_size);
+  const std::string who =
+      "rank " + std::to_string(world.rank) + " of " + std::to_string(world.world_size);
   const auto deadline = std::chrono::steady_clock::now() + rendezvous_timeout;
 
   // Workers may start before the master's name resolves (a pod whose Service is not there yet):
@@ -223,7 +224,8 @@ Communicator::Communicator(const WorldInfo& world, std::chrono::milliseconds tim
   while ((master_ip = resolve_ipv4(world.master_addr)).empty()) {
     if (std::chrono::steady_clock::now() + std::chrono::duration<double>(backoff) > deadline) {
       throw core::Error(core::ErrorKind::kRetryable,
-                        "rendezvous: MASTER_ADDR '" + world.master_addr + "' did not resolve within " +
+                        "rendezvous: MASTER_ADDR '" + world.master_addr +
+                            "' did not resolve within " +
                             std::to_string(rendezvous_timeout.count() / 1000) + " s (" + who + ")");
     }
     core::log::info("dist", "waiting for the master address to resolve",

@@ -63,7 +63,8 @@ struct DataParallel::Impl {
   void bind_gradients() {
     torch::NoGradGuard no_grad;
     for (auto& s : slots) {
-      auto view = buckets[s.bucket].flat.slice(0, s.offset, s.offset + s.param.numel())
+      auto view = buckets[s.bucket]
+                      .flat.slice(0, s.offset, s.offset + s.param.numel())
                       .as_strided(s.param.sizes(), s.param.strides());
       if (s.param.grad().defined()) view.copy_(s.param.grad());
       s.param.mutable_grad() = view;
@@ -154,8 +155,9 @@ void DataParallel::finish_gradients() {
     for (size_t bi = impl_->next_launch; bi < impl_->buckets.size(); ++bi) {
       auto& b = impl_->buckets[bi];
       if (b.ready == static_cast<int64_t>(b.slots.size())) continue;
-      core::fail_usage("a parameter received no gradient in this step; every parameter must be "
-                       "used in the forward pass for data parallel training");
+      core::fail_usage(
+          "a parameter received no gradient in this step; every parameter must be "
+          "used in the forward pass for data parallel training");
     }
     impl_->active = false;
   }

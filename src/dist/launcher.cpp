@@ -123,10 +123,11 @@ Attempt run_group(const LaunchOptions& o, int64_t port, int64_t restart,
         std::ifstream in(error_dir + "/rank_" + std::to_string(rank) + ".json");
         std::stringstream text;
         text << in.rdbuf();
-        result.reason = text.str().empty() ? (WIFSIGNALED(status) ? "killed by signal " +
-                                                                        std::to_string(WTERMSIG(status))
-                                                                  : "no error file")
-                                           : text.str();
+        result.reason =
+            text.str().empty()
+                ? (WIFSIGNALED(status) ? "killed by signal " + std::to_string(WTERMSIG(status))
+                                       : "no error file")
+                : text.str();
         core::log::error("launch", "rank " + std::to_string(rank) + " failed with exit code " +
                                        std::to_string(code) + "; stopping the other ranks");
         stop_all(SIGTERM);
@@ -157,7 +158,8 @@ int launch_local(const LaunchOptions& o) {
   struct sigaction sa {};
   sa.sa_handler = on_signal;
   sigemptyset(&sa.sa_mask);
-  struct sigaction old_int {}, old_term {};
+  struct sigaction old_int {
+  }, old_term{};
   sigaction(SIGINT, &sa, &old_int);
   sigaction(SIGTERM, &sa, &old_term);
 
@@ -165,7 +167,9 @@ int launch_local(const LaunchOptions& o) {
   for (int64_t restart = 0;; ++restart) {
     const int64_t port = o.master_port > 0 ? o.master_port : free_port(o.master_addr);
     core::log::info("launch", restart == 0 ? "starting local ranks" : "restarting the group",
-                    {{"nproc", o.nproc}, {"nnodes", o.nnodes}, {"node_rank", o.node_rank},
+                    {{"nproc", o.nproc},
+                     {"nnodes", o.nnodes},
+                     {"node_rank", o.node_rank},
                      {"master", o.master_addr + ":" + std::to_string(port)},
                      {"restart", restart}});
     attempts.push_back(run_group(o, port, restart, error_dir));
@@ -189,12 +193,13 @@ int launch_local(const LaunchOptions& o) {
   if (attempts.size() > 1 || last.code != 0) {
     nlohmann::json summary = nlohmann::json::array();
     for (size_t i = 0; i < attempts.size(); ++i) {
-      summary.push_back({{"attempt", i}, {"exit_code", attempts[i].code},
+      summary.push_back({{"attempt", i},
+                         {"exit_code", attempts[i].code},
                          {"failed_rank", attempts[i].failed_rank}});
     }
-    core::log::info("launch", last.code == 0 ? "job succeeded after restarts" : "job failed",
-                    {{"attempts", summary}, {"max_restarts", o.max_restarts},
-                     {"last_error", last.reason}});
+    core::log::info(
+        "launch", last.code == 0 ? "job succeeded after restarts" : "job failed",
+        {{"attempts", summary}, {"max_restarts", o.max_restarts}, {"last_error", last.reason}});
   }
   return last.code;
 }

@@ -15,11 +15,11 @@
 namespace ddpipe::dist {
 
 struct LaunchOptions {
-  int64_t nproc = 1;              // ranks on this node
+  int64_t nproc = 1;  // ranks on this node
   int64_t nnodes = 1;
   int64_t node_rank = 0;
   std::string master_addr = "127.0.0.1";
-  int64_t master_port = 0;        // 0 = a free port on master_addr (single node only)
+  int64_t master_port = 0;  // 0 = a free port on master_addr (single node only)
   int64_t max_restarts = 0;
   double restart_delay_seconds = 1.0;
   std::string error_dir;          // where ranks write their error files ("" = a temp dir)

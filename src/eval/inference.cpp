@@ -110,8 +110,9 @@ std::vector<Prediction> classify(const LoadedModel& m, const float* inputs, int6
     p.probabilities.assign(row, row + k);
     p.class_index = std::max_element(row, row + k) - row;
     p.confidence = row[p.class_index];
-    p.label = p.class_index < static_cast<int64_t>(m.classes.size()) ? m.classes[p.class_index]
-                                                                      : std::to_string(p.class_index);
+    p.label = p.class_index < static_cast<int64_t>(m.classes.size())
+                  ? m.classes[p.class_index]
+                  : std::to_string(p.class_index);
     result.push_back(std::move(p));
   }
   return result;

@@ -453,7 +453,8 @@ struct ChildSetup {
 
 int run_pytorchjob_locally(const std::string& manifest_file, const LocalJobOptions& o) {
   if (!fs::is_regular_file(manifest_file)) {
-    core::fail_usage("--from-pytorchjob " + manifest_file + ": no such file (render one with "
+    core::fail_usage("--from-pytorchjob " + manifest_file +
+                     ": no such file (render one with "
                      "`ddpipe k8s render`)");
   }
   const std::vector<Object> objects =

@@ -89,7 +89,8 @@ class ResNet : public Classifier {
 
 std::shared_ptr<Classifier> make_model(const ModelSpec& spec) {
   if (spec.in_channels != 1 && spec.in_channels != 3) {
-    core::fail_usage("model: input channels must be 1 or 3, got " + std::to_string(spec.in_channels));
+    core::fail_usage("model: input channels must be 1 or 3, got " +
+                     std::to_string(spec.in_channels));
   }
   if (spec.num_classes < 2) {
     core::fail_usage("model: need at least 2 classes, got " + std::to_string(spec.num_classes));
@@ -151,7 +152,8 @@ void load_state(torch::nn::Module& module, const std::string& bytes) {
     std::istringstream in(bytes);
     archive.load_from(in);
   } catch (const c10::Error& e) {
-    core::fail_data(std::string("model state is not a valid archive: ") + e.what_without_backtrace());
+    core::fail_data(std::string("model state is not a valid archive: ") +
+                    e.what_without_backtrace());
   }
   torch::NoGradGuard no_grad;
   auto load = [&](const std::string& name, torch::Tensor& t, bool buffer) {

@@ -9,11 +9,11 @@
 #include <cstdlib>
 #include <cstring>
 #include <map>
-#include <unordered_map>
 #include <memory>
 #include <mutex>
-#include <optional>
 #include <oneapi/dnnl/dnnl.hpp>
+#include <optional>
+#include <unordered_map>
 
 namespace ddpipe::model {
 namespace {
@@ -42,8 +42,7 @@ struct Primitives {
   dnnl::convolution_backward_weights bwd_weights;
 };
 
-std::shared_ptr<Primitives> make_primitives(int64_t n, int64_t c, int64_t k, int64_t h,
-                                            int64_t w) {
+std::shared_ptr<Primitives> make_primitives(int64_t n, int64_t c, int64_t k, int64_t h, int64_t w) {
   auto& eng = cpu_engine();
   const memory::dims src{n, c, h, w}, wei{k, c, 3, 3}, dst{n, k, h, w}, one{1, 1};
   const memory::desc sd(src, memory::data_type::f32, Tag::any);
@@ -60,8 +59,8 @@ std::shared_ptr<Primitives> make_primitives(int64_t n, int64_t c, int64_t k, int
                                         algorithm::convolution_winograd, sd, wd, dd, one, one, one),
         attr, eng);
     p->bwd_data_pd = dnnl::convolution_backward_data::primitive_desc(
-        dnnl::convolution_backward_data::desc(algorithm::convolution_winograd, sd, wd, dd, one,
-                                              one, one),
+        dnnl::convolution_backward_data::desc(algorithm::convolution_winograd, sd, wd, dd, one, one,
+                                              one),
         attr, eng, p->fwd_pd);
     p->bwd_weights_pd = dnnl::convolution_backward_weights::primitive_desc(
         dnnl::convolution_backward_weights::desc(algorithm::convolution_winograd, sd, wd, dd, one,
@@ -116,8 +115,8 @@ torch::Tensor like_input(const torch::Tensor& x, int64_t channels) {
 void execute(dnnl::primitive& prim, const memory::desc& scratchpad_desc,
              std::unordered_map<int, memory> args, int out_arg, const memory::desc& out_desc,
              const memory& out, dnnl::stream& s) {
-  torch::Tensor scratchpad = torch::empty(
-      {static_cast<int64_t>(scratchpad_desc.get_size())}, torch::kUInt8);
+  torch::Tensor scratchpad =
+      torch::empty({static_cast<int64_t>(scratchpad_desc.get_size())}, torch::kUInt8);
   args[DNNL_ARG_SCRATCHPAD] = memory(scratchpad_desc, cpu_engine(), scratchpad.data_ptr());
   torch::Tensor scratch;
   memory target = out;
@@ -157,8 +156,8 @@ struct WinogradFn : torch::autograd::Function<WinogradFn> {
     auto saved = ctx->get_saved_variables();
     const auto& x = saved[0];
     const auto& w = saved[1];
-    auto gy = grads[0].is_contiguous(at::MemoryFormat::ChannelsLast) ? grads[0]
-                                                                        : grads[0].contiguous();
+    auto gy =
+        grads[0].is_contiguous(at::MemoryFormat::ChannelsLast) ? grads[0] : grads[0].contiguous();
     auto p = primitives(x.size(0), x.size(1), w.size(0), x.size(2), x.size(3));
     dnnl::stream s(cpu_engine());
     torch::Tensor gx, gw, h_dy, h_w, h_src, h_dy2;

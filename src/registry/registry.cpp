@@ -44,10 +44,11 @@ std::optional<CheckpointRef> parse_checkpoint_id(const std::string& rest) {
 }  // namespace
 
 void validate_name(const std::string& what, const std::string& name) {
-  bool ok = !name.empty() && name[0] != '.' && name.size() <= 128 &&
-            std::all_of(name.begin(), name.end(), [](char c) {
-              return std::isalnum(static_cast<unsigned char>(c)) || c == '.' || c == '_' || c == '-';
-            });
+  bool ok =
+      !name.empty() && name[0] != '.' && name.size() <= 128 &&
+      std::all_of(name.begin(), name.end(), [](char c) {
+        return std::isalnum(static_cast<unsigned char>(c)) || c == '.' || c == '_' || c == '-';
+      });
   if (!ok) {
     core::fail_usage(what + " '" + name +
                      "' is invalid: use letters, digits, '.', '_' and '-' (not starting with '.')");
@@ -109,7 +110,8 @@ std::string Registry::resolve(const std::string& model, const std::string& ref) 
   try {
     return nlohmann::json::parse(*pointer).at("version").get<std::string>();
   } catch (const nlohmann::json::exception&) {
-    core::fail_storage("alias " + alias_key(model, ref) + " is corrupt (expected {\"version\": ...})");
+    core::fail_storage("alias " + alias_key(model, ref) +
+                       " is corrupt (expected {\"version\": ...})");
   }
 }
 

@@ -56,8 +56,8 @@ std::vector<ObjectInfo> LocalStore::list(const std::string& prefix) {
   size_t slash = prefix.rfind('/');
   if (slash != std::string::npos) start = root_ / prefix.substr(0, slash);
   if (!fs::is_directory(start, ec)) return out;
-  for (auto it = fs::recursive_directory_iterator(start, ec); !ec && it != fs::recursive_directory_iterator();
-       it.increment(ec)) {
+  for (auto it = fs::recursive_directory_iterator(start, ec);
+       !ec && it != fs::recursive_directory_iterator(); it.increment(ec)) {
     std::string name = it->path().filename().string();
     if (name.rfind(core::kTempPrefix, 0) == 0) {
       if (it->is_directory()) it.disable_recursion_pending();

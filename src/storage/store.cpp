@@ -21,7 +21,9 @@ std::optional<std::string> Store::try_get(const std::string& key) {
 void Store::copy(const std::string& from, const std::string& to) { put(to, get(from)); }
 
 void validate_key(const std::string& key) {
-  auto bad = [&](const std::string& why) { core::fail_usage("invalid store key '" + key + "': " + why); };
+  auto bad = [&](const std::string& why) {
+    core::fail_usage("invalid store key '" + key + "': " + why);
+  };
   if (key.empty()) bad("empty");
   if (key.front() == '/') bad("must be relative");
   size_t start = 0;
@@ -49,6 +51,8 @@ std::unique_ptr<Store> open_store(const std::string& url, const core::S3Config& 
   return std::make_unique<LocalStore>(core::expand_user(path));
 }
 
-std::unique_ptr<Store> open_store(const std::string& url) { return open_store(url, core::S3Config{}); }
+std::unique_ptr<Store> open_store(const std::string& url) {
+  return open_store(url, core::S3Config{});
+}
 
 }  // namespace ddpipe::storage

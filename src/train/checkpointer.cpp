@@ -70,7 +70,8 @@ struct Checkpointer::Impl {
       if (error.empty()) {
         queue.pop_front();
         if (failing_since) {
-          core::log::info("checkpoint", "store reachable again; upload done", {{"what", task.what}});
+          core::log::info("checkpoint", "store reachable again; upload done",
+                          {{"what", task.what}});
         }
         failing_since.reset();
         backoff = 0.5;

@@ -60,9 +60,12 @@ torch::Tensor FusedSGD::step(LossClosure closure) {
                          g.scalar_type() == torch::kFloat && p.device().is_cpu() &&
                          same_dense_layout(p, g) && same_dense_layout(p, st->momentum_buffer());
       if (fused) {
-        Hyper h{static_cast<float>(o.lr()),        static_cast<float>(o.momentum()),
-                static_cast<float>(o.dampening()), static_cast<float>(o.weight_decay()),
-                o.nesterov(),                      first};
+        Hyper h{static_cast<float>(o.lr()),
+                static_cast<float>(o.momentum()),
+                static_cast<float>(o.dampening()),
+                static_cast<float>(o.weight_decay()),
+                o.nesterov(),
+                first};
         update(p.data_ptr<float>(), g.data_ptr<float>(), st->momentum_buffer().data_ptr<float>(),
                p.numel(), h);
         continue;

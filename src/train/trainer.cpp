@@ -38,7 +38,8 @@ namespace {
 using nlohmann::json;
 
 double learning_rate(const core::TrainConfig& t, int64_t epoch, int64_t step, int64_t steps) {
-  double progress = static_cast<double>(epoch) + static_cast<double>(step) / std::max<int64_t>(1, steps);
+  double progress =
+      static_cast<double>(epoch) + static_cast<double>(step) / std::max<int64_t>(1, steps);
   if (t.warmup_epochs > 0 && progress < t.warmup_epochs) {
     return t.lr * (progress + 1.0 / std::max<int64_t>(1, steps)) / t.warmup_epochs;
   }
@@ -129,9 +130,15 @@ std::vector<int64_t> strided_shard(int64_t n, int64_t world, int64_t rank) {
 }
 
 json dataset_json(const data::Dataset& ds) {
-  return {{"name", ds.name},       {"digest", ds.digest},     {"classes", ds.classes},
-          {"channels", ds.channels}, {"height", ds.height},   {"width", ds.width},
-          {"mean", ds.mean},       {"std", ds.std},           {"train_size", ds.train.size()},
+  return {{"name", ds.name},
+          {"digest", ds.digest},
+          {"classes", ds.classes},
+          {"channels", ds.channels},
+          {"height", ds.height},
+          {"width", ds.width},
+          {"mean", ds.mean},
+          {"std", ds.std},
+          {"train_size", ds.train.size()},
           {"test_size", ds.test.size()}};
 }
 
@@ -184,16 +191,18 @@ TrainResult train(const core::Config& config, const dist::WorldInfo& world) {
   const std::string run_id = effective_run_id(config);
   configure_runtime(config, world);
   core::log::info("train", "rank starting",
-                  {{"rank", world.rank}, {"local_rank", world.local_rank},
-                   {"world_size", world.world_size}, {"threads", at::get_num_threads()},
-                   {"precision", effective_precision(config)}, {"run_id", run_id}});
+                  {{"rank", world.rank},
+                   {"local_rank", world.local_rank},
+                   {"world_size", world.world_size},
+                   {"threads", at::get_num_threads()},
+                   {"precision", effective_precision(config)},
+                   {"run_id", run_id}});
 
   auto store = storage::open_store(config.store, config.s3);
 
   // Data: ingested content, verified through the local cache.
-  std::string digest = config.data.digest.empty()
-                           ? data::latest_digest(*store, config.data.name)
-                           : config.data.digest;
+  std::string digest = config.data.digest.empty() ? data::latest_digest(*store, config.data.name)
+                                                  : config.data.digest;
   const auto cache_dir = core::expand_user(config.cache_dir);
   data::Dataset dataset = data::load_ingested(*store, config.data.name, digest, cache_dir);
 
@@ -229,9 +238,9 @@ TrainResult train_with(const core::Config& config, const dist::WorldInfo& world,
   if (config.model.channels_last) to_channels_last(*net);
 
   FusedSGD optimizer(net->parameters(), torch::optim::SGDOptions(config.train.lr)
-                                             .momentum(config.train.momentum)
-                                             .weight_decay(config.train.weight_decay)
-                                             .nesterov(config.train.nesterov));
+                                            .momentum(config.train.momentum)
+                                            .weight_decay(config.train.weight_decay)
+                                            .nesterov(config.train.nesterov));
   int64_t start_epoch = 0, skip_steps = 0;
   json epochs = json::array();
   json partial = {{"loss_sum", 0.0}, {"correct", 0.0}, {"count", 0.0}};
@@ -270,8 +279,9 @@ TrainResult train_with(const core::Config& config, const dist::WorldInfo& world,
       config.train.label_smoothing);
   std::unique_ptr<Checkpointer> uploads;
   if (is_main) {
-    uploads = std::make_unique<Checkpointer>(
-        reg, config.name, cache_dir / "checkpoints" / config.name, config.checkpoint.storage_grace_s);
+    uploads =
+        std::make_unique<Checkpointer>(reg, config.name, cache_dir / "checkpoints" / config.name,
+                                       config.checkpoint.storage_grace_s);
   }
   auto checkpoint = [&](const registry::CheckpointRef& where, double loss_sum, double correct,
                         double count) {
@@ -305,7 +315,8 @@ TrainResult train_with(const core::Config& config, const dist::WorldInfo& world,
     lo.prefetch = config.loader.prefetch;
     lo.channels_last = config.model.channels_last;
     int64_t steps = (static_cast<int64_t>(indices.size()) + lo.batch_size - 1) / lo.batch_size;
-    if (config.train.max_steps_per_epoch > 0) steps = std::min(steps, config.train.max_steps_per_epoch);
+    if (config.train.max_steps_per_epoch > 0)
+      steps = std::min(steps, config.train.max_steps_per_epoch);
     indices.resize(std::min<size_t>(indices.size(), static_cast<size_t>(steps * lo.batch_size)));
     // A mid-epoch checkpoint: the batches before it were already trained on.
     const int64_t first_step = epoch == start_epoch ? std::min(skip_steps, steps) : 0;
@@ -320,9 +331,9 @@ TrainResult train_with(const core::Config& config, const dist::WorldInfo& world,
       correct = partial.value("correct", 0.0);
       count = partial.value("count", 0.0);
     }
-    core::ProgressBar bar("epoch " + std::to_string(epoch + 1) + "/" +
-                              std::to_string(config.train.epochs),
-                          steps, is_main);
+    core::ProgressBar bar(
+        "epoch " + std::to_string(epoch + 1) + "/" + std::to_string(config.train.epochs), steps,
+        is_main);
     const int64_t accum = config.train.grad_accum;
     double images_this_run = 0;
     // Steady state: after the first kWarmupSteps steps (allocator and oneDNN warm-up).
@@ -340,8 +351,8 @@ TrainResult train_with(const core::Config& config, const dist::WorldInfo& world,
         AutocastGuard autocast(bf16);
         logits = net->forward(batch->images);
       }
-      auto loss = torch::nn::functional::cross_entropy(logits.to(torch::kFloat), batch->labels,
-                                                       ce_options);
+      auto loss =
+          torch::nn::functional::cross_entropy(logits.to(torch::kFloat), batch->labels, ce_options);
       ddp.begin_backward(sync);
       (loss / static_cast<double>(accum)).backward();
       if (sync) {
@@ -380,8 +391,8 @@ TrainResult train_with(const core::Config& config, const dist::WorldInfo& world,
                                        config.features.normalize, config.train.eval_batch_size,
                                        config.loader.workers, config.model.channels_last);
     // Sums over ranks; slot 8 + r carries rank r's peak RSS so that every rank sees all.
-    std::vector<double> local{loss_sum, correct, count, ev.loss_sum, ev.correct, ev.count,
-                              images_this_run, steady_images, steady_seconds};
+    std::vector<double> local{loss_sum, correct,         count,         ev.loss_sum,   ev.correct,
+                              ev.count, images_this_run, steady_images, steady_seconds};
     local.resize(9 + world.world_size, 0.0);
     local[9 + world.rank] = peak_rss_mb();
     std::vector<torch::Tensor> sums{torch::tensor(local, torch::kDouble)};
@@ -413,8 +424,8 @@ TrainResult train_with(const core::Config& config, const dist::WorldInfo& world,
       line["event"] = "epoch";
       core::log::info("train", "epoch " + std::to_string(epoch + 1) + " done", line);
       checkpoint({epoch + 1, 0}, 0.0, 0.0, 0.0);
-      json metrics = {{"model", config.name}, {"status", "running"}, {"run_id", run_id},
-                      {"epochs", epochs}};
+      json metrics = {
+          {"model", config.name}, {"status", "running"}, {"run_id", run_id}, {"epochs", epochs}};
       uploads->submit("metrics", [&reg, &result, name = config.name, stamp, metrics] {
         result.metrics_key = reg.write_metrics(name, stamp, metrics);
       });
@@ -428,7 +439,9 @@ TrainResult train_with(const core::Config& config, const dist::WorldInfo& world,
         {"config", core::to_yaml(config)},
         {"dataset", dataset_json(dataset)},
         {"model_spec",
-         {{"arch", spec.arch}, {"in_channels", spec.in_channels}, {"num_classes", spec.num_classes},
+         {{"arch", spec.arch},
+          {"in_channels", spec.in_channels},
+          {"num_classes", spec.num_classes},
           {"width", spec.width}}},
         {"parameters", model::parameter_count(*net)},
         {"preprocess",
@@ -461,9 +474,9 @@ TrainResult train_with(const core::Config& config, const dist::WorldInfo& world,
                                               {"train_seconds", result.seconds}});
     });
     uploads->flush();
-    core::log::info("train", "published model version",
-                    {{"model", config.name}, {"version", result.version},
-                     {"metrics", result.metrics_key}});
+    core::log::info(
+        "train", "published model version",
+        {{"model", config.name}, {"version", result.version}, {"metrics", result.metrics_key}});
   }
   // Success means every rank got here and the version is committed.
   comm.barrier();

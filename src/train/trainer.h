@@ -24,9 +24,9 @@
 namespace ddpipe::train {
 
 struct TrainResult {
-  std::string version;       // published version (rank 0; empty elsewhere)
-  std::string metrics_key;   // store key of the metrics JSON (rank 0)
-  nlohmann::json epochs;     // per-epoch metrics, identical on every rank
+  std::string version;      // published version (rank 0; empty elsewhere)
+  std::string metrics_key;  // store key of the metrics JSON (rank 0)
+  nlohmann::json epochs;    // per-epoch metrics, identical on every rank
   double seconds = 0.0;
 };
 

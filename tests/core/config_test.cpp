@@ -56,10 +56,12 @@ TEST(Config, WrongTypeAndRangeAreAllReported) {
 }
 
 TEST(Config, BadOverrideAndSectionMisuse) {
-  EXPECT_NE(usage_error("", {"train.epochs"}).find("--set train.epochs: expected section.key=value"),
-            std::string::npos);
+  EXPECT_NE(
+      usage_error("", {"train.epochs"}).find("--set train.epochs: expected section.key=value"),
+      std::string::npos);
   EXPECT_NE(usage_error("train: 3\n").find("train: expected a mapping of keys"), std::string::npos);
-  EXPECT_NE(usage_error("", {"deterministic=maybe"}).find("expected true or false"), std::string::npos);
+  EXPECT_NE(usage_error("", {"deterministic=maybe"}).find("expected true or false"),
+            std::string::npos);
 }
 
 TEST(Config, MissingFileAndBadYaml) {

@@ -6,8 +6,8 @@
 
 #include <thread>
 
-#include "dist/communicator.h"
 #include "core/error.h"
+#include "dist/communicator.h"
 #include "dist/launcher.h"
 #include "model/model.h"
 
@@ -118,7 +118,8 @@ TEST(DataParallel, AccumulationCommunicatesOnceAndMatches) {
   }
   Mlp reference;
   auto init = model::save_state(*reference);
-  torch::nn::functional::cross_entropy(reference->forward(torch::cat(xs)), torch::cat(ys)).backward();
+  torch::nn::functional::cross_entropy(reference->forward(torch::cat(xs)), torch::cat(ys))
+      .backward();
   sgd_step(*reference, 0.1);
   auto expected = params_of(*reference);
 

@@ -19,10 +19,17 @@ std::string publish(storage::Store& store, const data::Dataset& ds, model::Class
   registry::Registry reg(store);
   nlohmann::json manifest = {
       {"dataset",
-       {{"classes", ds.classes}, {"mean", ds.mean}, {"std", ds.std}, {"channels", ds.channels},
-        {"height", ds.height}, {"width", ds.width}}},
-      {"model_spec", {{"arch", "resnet-mini"}, {"in_channels", ds.channels},
-                      {"num_classes", static_cast<int64_t>(ds.classes.size())}, {"width", 4}}},
+       {{"classes", ds.classes},
+        {"mean", ds.mean},
+        {"std", ds.std},
+        {"channels", ds.channels},
+        {"height", ds.height},
+        {"width", ds.width}}},
+      {"model_spec",
+       {{"arch", "resnet-mini"},
+        {"in_channels", ds.channels},
+        {"num_classes", static_cast<int64_t>(ds.classes.size())},
+        {"width", 4}}},
       {"preprocess", {{"normalize", true}, {"channels_last", channels_last}}}};
   return reg.publish("m", {{"model.pt", model::save_state(net)}}, manifest);
 }
@@ -66,7 +73,8 @@ TEST(Inference, PredictPreprocessesLikeTraining) {
   for (size_t i = 0; i < idx.size(); ++i) idx[i] = static_cast<int64_t>(i);
   EvalSums s = evaluate(*m.net, ds, ds.test, idx, true, 5, 2, true);
   EXPECT_EQ(s.count, ds.test.size());
-  auto labels = torch::from_blob(ds.test.labels.data(), {ds.test.size()}, torch::kInt32).to(torch::kLong);
+  auto labels =
+      torch::from_blob(ds.test.labels.data(), {ds.test.size()}, torch::kInt32).to(torch::kLong);
   EXPECT_EQ(s.correct, expected.argmax(1).eq(labels).sum().item<double>());
 }
 

@@ -10,9 +10,9 @@
 #include <thread>
 
 #include "model/model.h"
+#include "published_state.h"
 #include "registry/registry.h"
 #include "storage/local_store.h"
-#include "published_state.h"
 #include "test_util.h"
 
 namespace ddpipe {
@@ -22,7 +22,8 @@ using testing::run_command;
 
 // A job long enough to be killed in the middle: 6 epochs of 64 steps per rank.
 std::string job_args(const std::filesystem::path& store) {
-  return " --store " + store.string() + " --set cache_dir=" + (store.parent_path() / "cache").string() +
+  return " --store " + store.string() +
+         " --set cache_dir=" + (store.parent_path() / "cache").string() +
          " --set name=ft --set data.format=synthetic --set data.name=ft-synth"
          " --set data.channels=1 --set data.height=16 --set data.width=16"
          " --set data.train_size=4096 --set data.test_size=64 --set data.classes=4"
@@ -37,7 +38,8 @@ std::vector<torch::Tensor> final_state(const std::filesystem::path& store_dir) {
 
 std::vector<pid_t> children_of(pid_t parent) {
   std::vector<pid_t> out;
-  std::ifstream in("/proc/" + std::to_string(parent) + "/task/" + std::to_string(parent) + "/children");
+  std::ifstream in("/proc/" + std::to_string(parent) + "/task/" + std::to_string(parent) +
+                   "/children");
   pid_t p;
   while (in >> p) out.push_back(p);
   return out;
@@ -91,7 +93,8 @@ TEST(FaultTolerance, KilledRankIsRestartedAndResultIsIdentical) {
 
 TEST(FaultTolerance, PermanentErrorsAreNotRetried) {
   testing::TempDir dir;
-  auto r = run_command(testing::ddpipe_binary() + " launch --max-restarts 3 --nproc-per-node 2 --store " +
+  auto r = run_command(testing::ddpipe_binary() +
+                       " launch --max-restarts 3 --nproc-per-node 2 --store " +
                        (dir / "empty").string() + " --dataset never-ingested");
   EXPECT_EQ(r.exit_code, 4) << r.output;
   EXPECT_NE(r.output.find("is permanent"), std::string::npos) << r.output;
@@ -110,11 +113,12 @@ TEST(FaultTolerance, MasterThatNeverResolvesIsAClearRetryableError) {
   ASSERT_EQ(ingest.exit_code, 0) << ingest.output;
   auto t0 = std::chrono::steady_clock::now();
   auto r = run_command("WORLD_SIZE=2 RANK=1 MASTER_ADDR=no-such-master.invalid MASTER_PORT=29999 " +
-                  testing::ddpipe_binary() + " train --set dist.rdzv_timeout_s=2 --store " +
-                  (dir / "s").string() + " --set data.name=x --set cache_dir=" +
-                  (dir / "c").string());
+                       testing::ddpipe_binary() + " train --set dist.rdzv_timeout_s=2 --store " +
+                       (dir / "s").string() +
+                       " --set data.name=x --set cache_dir=" + (dir / "c").string());
   EXPECT_EQ(r.exit_code, 128) << r.output;
-  EXPECT_NE(r.output.find("no-such-master.invalid' did not resolve"), std::string::npos) << r.output;
+  EXPECT_NE(r.output.find("no-such-master.invalid' did not resolve"), std::string::npos)
+      << r.output;
   EXPECT_LT(std::chrono::steady_clock::now() - t0, std::chrono::seconds(20));
 }
 

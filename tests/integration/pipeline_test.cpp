@@ -7,9 +7,9 @@
 
 #include "core/fs.h"
 #include "model/model.h"
+#include "published_state.h"
 #include "registry/registry.h"
 #include "storage/local_store.h"
-#include "published_state.h"
 #include "test_util.h"
 
 namespace ddpipe {
@@ -54,7 +54,8 @@ TEST(Pipeline, RunPublishesVersionCheckpointsAndMetrics) {
   EXPECT_EQ(store.list("metrics/tiny/metrics_v").size(), 1u);
   EXPECT_EQ(store.list("datasets/tiny-synth/").size(), 6u);  // 5 objects + latest pointer
 
-  auto list = run_command(testing::ddpipe_binary() + " models list --store " + (dir / "store").string());
+  auto list =
+      run_command(testing::ddpipe_binary() + " models list --store " + (dir / "store").string());
   ASSERT_EQ(list.exit_code, 0) << list.output;
   EXPECT_NE(list.output.find(v), std::string::npos) << list.output;
   EXPECT_NE(list.output.find("model_latest"), std::string::npos) << list.output;
@@ -124,8 +125,8 @@ TEST(Pipeline, EvalAndConfigShow) {
   auto r = run_command(tiny_job(dir / "store", "--epochs 1"));
   ASSERT_EQ(r.exit_code, 0) << r.output;
   auto ev = run_command(testing::ddpipe_binary() + " eval --store " + (dir / "store").string() +
-                        " --model tiny --dataset tiny-synth --cache-dir " + (dir / "cache").string() +
-                        " 2>/dev/null");
+                        " --model tiny --dataset tiny-synth --cache-dir " +
+                        (dir / "cache").string() + " 2>/dev/null");
   ASSERT_EQ(ev.exit_code, 0) << ev.output;
   auto j = nlohmann::json::parse(ev.output);
   EXPECT_EQ(j["samples"], 101);

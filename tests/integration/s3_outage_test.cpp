@@ -35,7 +35,8 @@ TEST(S3Outage, TrainingSurvivesTwentySecondsWithoutTheStore) {
                       " --set data.train_size=4096 --set data.test_size=64 --set data.classes=4"
                       " --set model.width=8 --set train.batch_size=32 --set dist.nproc=2"
                       " --set checkpoint.storage_grace_s=300 --set s3.max_retries=1"
-                      " --set s3.timeout_s=3 --epochs 60 > " + log + " 2>&1";
+                      " --set s3.timeout_s=3 --epochs 60 > " +
+                      log + " 2>&1";
     execl("/bin/sh", "sh", "-c", cmd.c_str(), nullptr);
     _exit(127);
   }

@@ -54,9 +54,9 @@ TEST(Conv, MatchesTorchConv2dForwardAndBackward) {
       {16, 16, 4, 3, 1, 1, true},  {16, 16, 3, 3, 2, 1, true},  {3, 8, 7, 7, 2, 3, false},
   };
   for (const auto& s : shapes) {
-    SCOPED_TRACE("C=" + std::to_string(s.c) + " K=" + std::to_string(s.k) + " HxW=" +
-                 std::to_string(s.size) + " kernel=" + std::to_string(s.kernel) + " stride=" +
-                 std::to_string(s.stride) + (s.channels_last ? " channels-last" : ""));
+    SCOPED_TRACE("C=" + std::to_string(s.c) + " K=" + std::to_string(s.k) +
+                 " HxW=" + std::to_string(s.size) + " kernel=" + std::to_string(s.kernel) +
+                 " stride=" + std::to_string(s.stride) + (s.channels_last ? " channels-last" : ""));
     auto x = torch::randn({5, s.c, s.size, s.size});
     auto w = torch::randn({s.k, s.c, s.kernel, s.kernel}) * 0.1;
     if (s.channels_last) {
@@ -83,9 +83,9 @@ TEST(Conv, WinogradMatchesTorchConv2d) {
                                    {2, 64, 64, 16, 16, true},
                                    {5, 32, 32, 4, 4, false},
                                    {70, 32, 32, 5, 5, true}}) {
-    SCOPED_TRACE("N=" + std::to_string(s.n) + " C=" + std::to_string(s.c) + " K=" +
-                 std::to_string(s.k) + " " + std::to_string(s.h) + "x" + std::to_string(s.w) +
-                 (s.channels_last ? " channels-last" : ""));
+    SCOPED_TRACE("N=" + std::to_string(s.n) + " C=" + std::to_string(s.c) +
+                 " K=" + std::to_string(s.k) + " " + std::to_string(s.h) + "x" +
+                 std::to_string(s.w) + (s.channels_last ? " channels-last" : ""));
     auto x = torch::randn({s.n, s.c, s.h, s.w});
     auto w = torch::randn({s.k, s.c, 3, 3}) * 0.1;
     if (s.channels_last) {
@@ -126,8 +126,8 @@ namespace {
 // Whole networks: logits and every gradient agree with and without Winograd.
 TEST(Conv, WinogradLeavesNetworksUnchanged) {
   for (const auto& [arch, channels, size, width] :
-       std::vector<std::tuple<std::string, int64_t, int64_t, int64_t>>{
-           {"resnet-mini", 1, 28, 32}, {"resnet18", 3, 32, 0}}) {
+       std::vector<std::tuple<std::string, int64_t, int64_t, int64_t>>{{"resnet-mini", 1, 28, 32},
+                                                                       {"resnet18", 3, 32, 0}}) {
     SCOPED_TRACE(arch);
     torch::manual_seed(7);
     auto net = make_model({arch, channels, 10, width});

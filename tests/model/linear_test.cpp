@@ -32,7 +32,8 @@ TEST(Linear, MatchesTorchLinearWithAndWithoutBias) {
   auto xt = torch::randn({33, 7}).t();
   auto w = torch::randn({5, 33});
   EXPECT_LT(rel_err(model::linear(xt, w), torch::linear(xt, w)), 1e-6);
-  auto xb = torch::randn({4, 8}).to(torch::kBFloat16), wb = torch::randn({3, 8}).to(torch::kBFloat16);
+  auto xb = torch::randn({4, 8}).to(torch::kBFloat16),
+       wb = torch::randn({3, 8}).to(torch::kBFloat16);
   EXPECT_TRUE(torch::equal(model::linear(xb, wb), torch::linear(xb, wb)));
 }
 

@@ -17,9 +17,9 @@ std::optional<storage::S3Settings> s3_test_settings();
 
 // Without a server the test fails (./run-tests.sh and .ci/run start one). These tests carry
 // the ctest label `s3`; DDPIPE_S3_TESTS=0 ./run-tests.sh leaves them out (`ctest -LE s3`).
-#define REQUIRE_S3_SERVER()                                                                 \
-  if (!::ddpipe::testing::s3_test_settings())                                               \
-  FAIL() << "no S3 test server: DDPIPE_S3_TEST_ENDPOINT is unset (./run-tests.sh and "      \
+#define REQUIRE_S3_SERVER()                                                            \
+  if (!::ddpipe::testing::s3_test_settings())                                          \
+  FAIL() << "no S3 test server: DDPIPE_S3_TEST_ENDPOINT is unset (./run-tests.sh and " \
             ".ci/run start one; by hand: eval \"$(scripts/s3-test-server.sh start)\")"
 
 // A bucket name no other test (or test process) uses.
@@ -46,9 +46,10 @@ int radosgw_pid();
 
 // /usr/bin/python3 can import boto3 (Debian python3-boto3).
 bool boto3_available();
-#define REQUIRE_BOTO3()                      \
-  if (!::ddpipe::testing::boto3_available()) \
-  FAIL() << "/usr/bin/python3 cannot import boto3 (scripts/install-deps.sh installs python3-boto3)"
+#define REQUIRE_BOTO3()                                                               \
+  if (!::ddpipe::testing::boto3_available())                                          \
+  FAIL() << "/usr/bin/python3 cannot import boto3 (scripts/install-deps.sh installs " \
+            "python3-boto3)"
 // "/usr/bin/python3 …/tests/storage/boto3_helper.py" (see the script for its commands).
 std::string boto3_helper();
 
