@@ -1,85 +1,561 @@
 #include "cli.h"
 
-#include <unistd.h>
+#include <CLI/CLI.hpp>
 
-#include <algorithm>
 #include <filesystem>
+#include <iostream>
+#include <memory>
+#include <sstream>
 
 #include "core/error.h"
+#include "core/log.h"
+#include "model/model.h"
 
 namespace ddpipe::app {
 namespace {
 
-// Flags that are shorthands for one config key each.
-const std::map<std::string, std::string> kFlagKeys = {
-    {"--store", "store"},
-    {"--name", "name"},
-    {"--seed", "seed"},
-    {"--epochs", "train.epochs"},
-    {"--batch-size", "train.batch_size"},
-    {"--lr", "train.lr"},
-    {"--nproc-per-node", "dist.nproc"},
-    {"--master-addr", "dist.master_addr"},
-    {"--master-port", "dist.master_port"},
-    {"--data-path", "data.path"},
-    {"--data-format", "data.format"},
-    {"--dataset", "data.name"},
-    {"--arch", "model.arch"},
-    {"--cache-dir", "cache_dir"},
-    {"--nnodes", "dist.nnodes"},
-    {"--node-rank", "dist.node_rank"},
-    {"--max-restarts", "dist.max_restarts"},
-    {"--run-id", "train.run_id"},
-    {"--host", "serve.host"},
-    {"--port", "serve.port"},
+// A flag that is a shorthand for one config key: `--epochs N` means `--set train.epochs=N`.
+struct Shorthand {
+  const char* flag;
+  const char* key;
+  const char* value_name;  // nullptr: a switch, which sets the key to true
 };
-// Boolean flags that set a config key to true.
-const std::map<std::string, std::string> kSwitchKeys = {
-    {"--resume", "train.resume"},
-    {"--deterministic", "deterministic"},
-    {"--download", "data.download"},
+
+const std::vector<Shorthand> kShorthands = {
+    {"--store", "store", "URL"},
+    {"--name", "name", "NAME"},
+    {"--seed", "seed", "N"},
+    {"--epochs", "train.epochs", "N"},
+    {"--batch-size", "train.batch_size", "N"},
+    {"--lr", "train.lr", "X"},
+    {"--nproc-per-node", "dist.nproc", "N"},
+    {"--master-addr", "dist.master_addr", "ADDR"},
+    {"--master-port", "dist.master_port", "PORT"},
+    {"--data-path", "data.path", "PATH"},
+    {"--data-format", "data.format", "FORMAT"},
+    {"--dataset", "data.name", "NAME"},
+    {"--arch", "model.arch", "ARCH"},
+    {"--cache-dir", "cache_dir", "DIR"},
+    {"--nnodes", "dist.nnodes", "M"},
+    {"--node-rank", "dist.node_rank", "I"},
+    {"--max-restarts", "dist.max_restarts", "N"},
+    {"--run-id", "train.run_id", "ID"},
+    {"--host", "serve.host", "HOST"},
+    {"--port", "serve.port", "PORT"},
+    {"--resume", "train.resume", nullptr},
+    {"--deterministic", "deterministic", nullptr},
+    {"--download", "data.download", nullptr},
 };
-// Subcommand options that are not config (what to act on).
-const std::vector<std::string> kOptions = {
-    "--model",   "--version", "--alias",    "--top-k",           "--split",
-    "--workers", "--image",   "--job-name", "--from-pytorchjob", "--pod-network"};
+// `ddpipe serve` only: which model to serve.
+const std::vector<Shorthand> kServeShorthands = {
+    {"--model", "serve.model", "NAME"},
+    {"--version", "serve.version", "REF"},
+};
+
+// A subcommand option that is not configuration (what to act on): Args::options[name].
+struct OptionSpec {
+  const char* flag;
+  const char* value_name;
+  const char* help;
+};
+
+// A positional argument; `many`: one or more (or zero or more when not required).
+struct PositionalSpec {
+  const char* name;
+  const char* help;
+  bool required = true;
+  bool many = false;
+};
+
+// A subcommand: the one place its name, usage, help and arguments are declared.
+struct CommandSpec {
+  std::string name;
+  std::string summary;      // one line, for `ddpipe --help`
+  std::string synopsis;     // the usage line(s), after "Usage: "
+  std::string description;  // what it does
+  std::vector<OptionSpec> options;
+  std::vector<PositionalSpec> positionals;
+  std::vector<CommandSpec> subcommands;  // `models list`, `store cp`, …
+  int (*run)(const Args&) = nullptr;     // top-level commands only
+  bool config = true;                    // takes --config, --set and the shorthands
+};
+
+const OptionSpec kModelOption{"--model", "NAME", "registry name of the model (default: `name`)"};
+const OptionSpec kVersionOption{"--version", "REF", "latest (default), an alias or model_v<stamp>"};
+
+// The commands, in the order `ddpipe --help` lists them: training first.
+std::vector<CommandSpec> training_commands() {
+  return {
+      {"run",
+       "the whole pipeline: ingest, train on N local ranks, evaluate, version",
+       "ddpipe run [config options]",
+       "The whole pipeline: ingest the dataset if it is not in the store yet, launch dist.nproc "
+       "local ranks, evaluate every epoch, publish a model version and point model_latest at it. "
+       "Prints where the version is and how to use it.",
+       {},
+       {},
+       {},
+       cmd_run},
+      {"ingest",
+       "verify a dataset and store it once in the artifact store",
+       "ddpipe ingest [config options]",
+       "Reads the dataset described by data.* (IDX, CIFAR-10 binary, image folder or synthetic), "
+       "verifies it, and stores it once under datasets/<name>/<digest>/ in the store. Ingesting "
+       "the same content again writes nothing.",
+       {},
+       {},
+       {},
+       cmd_ingest},
+      {"train",
+       "one rank of a job, configured from MASTER_ADDR/WORLD_SIZE/RANK",
+       "ddpipe train [config options]",
+       "Runs ONE rank of a training job, configured from the environment like a Kubeflow "
+       "PyTorchJob pod or a torchrun worker: MASTER_ADDR, MASTER_PORT, WORLD_SIZE, RANK, "
+       "LOCAL_RANK. Without WORLD_SIZE it trains alone (world size 1). The dataset must be "
+       "ingested (data.digest, or the newest ingest of data.name).",
+       {},
+       {},
+       {},
+       cmd_train},
+      {"launch",
+       "start N local ranks of `train` (like torchrun --nproc-per-node)",
+       "ddpipe launch [--nproc-per-node K] [--nnodes M --node-rank I --master-addr A\n"
+       "                     --master-port P] [--max-restarts N] [config options]\n"
+       "       ddpipe launch --from-pytorchjob FILE [--pod-network host|bridge]",
+       "Starts K local ranks of `ddpipe train` like torchrun: RANK = I*K + local rank, WORLD_SIZE "
+       "= M*K (single node: a free MASTER_PORT on dist.master_addr). When a rank fails the others "
+       "are stopped; with --max-restarts the group is started again and resumes from the run's "
+       "newest checkpoint (permanent exit codes 1-127 are not retried). Every restart of a job "
+       "shares one run id (--run-id, else generated). In a pod of a PyTorchJob (v1) or Kubeflow "
+       "Trainer v2 job (PET_NNODES set), the node comes from the environment: I = the pod's "
+       "PET_NODE_RANK (= RANK), M = PET_NNODES, the master from MASTER_ADDR/MASTER_PORT, and K = "
+       "PET_NPROC_PER_NODE when that is a number (a different --nproc-per-node is refused).\n\n"
+       "With --from-pytorchjob, runs every replica of the PyTorchJob in FILE (e.g. from `ddpipe "
+       "k8s render`) as a local process with the pod's command, args and env plus what the "
+       "training operator adds (MASTER_ADDR=<job>-master-0, MASTER_PORT, WORLD_SIZE, RANK, "
+       "PET_*). Each runs in its own mount and UTS namespace whose /etc/hosts resolves the pod "
+       "names: to 127.0.0.1 (host, the default; root or user namespaces), or with bridge (root) "
+       "each pod in its own network namespace on a bridge, 10.233.N.<i+2>. ConfigMap, Secret "
+       "and emptyDir volumes live in a temporary folder per pod (docs/kubernetes.md).",
+       {{"--from-pytorchjob", "FILE", "run the replicas of this PyTorchJob manifest here"},
+        {"--pod-network", "MODE", "host (default) or bridge (root): the pods' network"}},
+       {},
+       {},
+       cmd_launch},
+  };
+}
+
+std::vector<CommandSpec> model_commands() {
+  return {
+      {"eval",
+       "evaluate a stored model on a dataset",
+       "ddpipe eval --model NAME [--version REF] [--split test|train] [config options]",
+       "Evaluates a stored model (REF: latest (default), an alias or model_v<stamp>) on the "
+       "ingested dataset of data.name, prints loss and accuracy as JSON.",
+       {kModelOption, kVersionOption, {"--split", "SPLIT", "test (default) or train"}},
+       {},
+       {},
+       cmd_eval},
+      {"predict",
+       "classify image files with a stored model",
+       "ddpipe predict --model NAME [--version REF] [--top-k K] IMAGE...",
+       "Classifies PNG/JPEG files with a stored model; prints one JSON line per file: {\"file\", "
+       "\"prediction\", \"confidence\", \"class_index\"}. The store is `store`.",
+       {kModelOption, kVersionOption, {"--top-k", "K", "also list the K most probable classes"}},
+       {{"IMAGE", "PNG or JPEG files", true, true}},
+       {},
+       cmd_predict},
+      {"models",
+       "list models, show a version's manifest",
+       "ddpipe models list\n       ddpipe models show NAME [REF]",
+       "Lists models with their versions and aliases, or prints one version's manifest (REF: "
+       "latest by default). The store is `store` (--store URL).",
+       {},
+       {},
+       {{"list", "models, their versions, aliases and test accuracy", "ddpipe models list",
+         "Lists every model of the store with its versions, aliases and test accuracy."},
+        {"show",
+         "one version's manifest",
+         "ddpipe models show NAME [REF]",
+         "Prints the manifest of a version (REF: latest (default), an alias or model_v<stamp>).",
+         {},
+         {{"NAME", "model name"}, {"REF", "version or alias", false}}}},
+       cmd_models},
+  };
+}
+
+std::vector<CommandSpec> tool_commands() {
+  return {
+      {"store",
+       "list, copy and remove objects in a store (local or s3://)",
+       "ddpipe store ls [PREFIX]           keys and sizes under PREFIX of `store`\n"
+       "       ddpipe store cp SRC DST           copy one object\n"
+       "       ddpipe store rm KEY...            remove objects",
+       "Works on the store of --store URL (a folder, or s3://bucket/prefix with the s3.* settings "
+       "and AWS_* credentials). PREFIX and KEY are relative to that store, or a full "
+       "s3://bucket/key URL. For cp, SRC and DST are each a local file path or an s3://bucket/key "
+       "URL; a DST ending in '/' (or an existing folder) keeps SRC's name. Large objects move as "
+       "parallel multipart uploads and ranged reads.\n"
+       "Examples:\n"
+       "  ddpipe store ls --store s3://ddpipe/artifacts models/\n"
+       "  ddpipe store cp model.pt s3://ddpipe/tmp/model.pt\n"
+       "  ddpipe store cp s3://ddpipe/artifacts/models/m/model_latest ./",
+       {},
+       {},
+       {{"ls",
+         "keys and sizes under a prefix",
+         "ddpipe store ls [PREFIX]",
+         "Lists keys and sizes under PREFIX (default: everything).",
+         {},
+         {{"PREFIX", "key prefix or s3://bucket/prefix", false}}},
+        {"cp",
+         "copy one object",
+         "ddpipe store cp SRC DST",
+         "Copies one object; SRC and DST are local files or s3://bucket/key URLs.",
+         {},
+         {{"SRC", "source"}, {"DST", "destination"}}},
+        {"rm",
+         "remove objects",
+         "ddpipe store rm KEY...",
+         "Removes objects.",
+         {},
+         {{"KEY", "keys or s3://bucket/key URLs", true, true}}}},
+       cmd_store},
+      {"config",
+       "show the effective configuration, or its reference",
+       "ddpipe config show [config options]\n       ddpipe config docs",
+       "`show` prints the effective configuration (defaults < --config file < --set) as YAML; "
+       "`docs` prints the reference of every key (docs/configuration.md is its output).",
+       {},
+       {},
+       {{"show", "the effective configuration as YAML", "ddpipe config show [config options]",
+         "Prints the effective configuration (defaults < --config file < --set) as YAML."},
+        {"docs", "the reference of every key, as Markdown", "ddpipe config docs",
+         "Prints docs/configuration.md: every key with its type, default, allowed values, flag "
+         "and meaning, generated from the schema."}},
+       cmd_config},
+  };
+}
+
+std::vector<CommandSpec> deploy_commands() {
+  return {
+      {"serve",
+       "serve a stored model over HTTP (predict, KServe V1/V2, metrics)",
+       "ddpipe serve [--host H] [--port P] [--model NAME] [--version REF] [config options]",
+       "Serves a stored model over HTTP (docs/serving.md): POST /predict with an image "
+       "(multipart field `file` or a raw image/png / image/jpeg body), KServe V1, Open Inference "
+       "Protocol V2 and /metrics. NAME defaults to `name`, REF to latest; an alias is watched "
+       "every serve.poll_s seconds and new versions are swapped in without failing requests. "
+       "Listens on 127.0.0.1:8080 unless --host/--port say otherwise. SIGTERM drains: no new "
+       "connections, requests in flight finish, exit 0. Every serve.* key is in "
+       "docs/configuration.md, e.g. --set serve.max_batch=64 --set serve.auth_token_env=VAR.",
+       {},
+       {},
+       {},
+       cmd_serve},
+      {"k8s",
+       "render the Kubernetes manifests of a job (PyTorchJob, MinIO, serving)",
+       "ddpipe k8s render [--config FILE] [--workers N] [--image I] [--job-name J]\n"
+       "                         [config options]",
+       "Prints the Kubernetes manifests of the configured job as one YAML stream: namespace "
+       "mlops-light, MinIO, a ConfigMap with the config, the init Job (bucket, ingest), a Kubeflow "
+       "PyTorchJob with 1 Master + N Workers (default 1) running `ddpipe train`, and the `ddpipe "
+       "serve` Deployment and Service. A relative store becomes s3://ddpipe in the cluster's "
+       "MinIO. Apply with `kubectl apply -f -`, or in phases (-l "
+       "app.kubernetes.io/component=config|storage|init|train|serve); run it here with `ddpipe "
+       "launch --from-pytorchjob FILE`. See docs/kubernetes.md.",
+       {},
+       {},
+       {{"render",
+         "the job's manifests as one YAML stream",
+         "ddpipe k8s render [--workers N] [--image I] [--job-name J] [config options]",
+         "Prints the manifests of the configured job.",
+         {{"--workers", "N", "Worker replicas of the PyTorchJob (default 1)"},
+          {"--image", "IMAGE", "the ddpipe image (default ddpipe:local)"},
+          {"--job-name", "NAME", "the job's name (default: the config's name)"}}}},
+       cmd_k8s},
+  };
+}
+
+// Help text: CLI11's layout, with each command's own usage lines and one-line summaries.
+class HelpFormatter : public CLI::Formatter {
+ public:
+  HelpFormatter() { column_width(34); }
+  void set_synopsis(const CLI::App* app, std::string synopsis) { synopsis_[app] = synopsis; }
+  void set_summary(const CLI::App* app, std::string summary) { summary_[app] = summary; }
+
+  std::string make_usage(const CLI::App* app, std::string name) const override {
+    auto it = synopsis_.find(app);
+    if (it == synopsis_.end()) return CLI::Formatter::make_usage(app, name);
+    return "Usage: " + it->second + "\n";
+  }
+  // The description, its paragraphs wrapped at 98 columns (indented lines are kept as they are).
+  std::string make_description(const CLI::App* app) const override {
+    std::istringstream in(app->get_description());
+    std::string out, line, para;
+    auto flush = [&] {
+      std::istringstream words(para);
+      std::string current;
+      for (std::string w; words >> w;) {
+        if (!current.empty() && current.size() + w.size() + 1 > 98)
+          out += current + "\n", current.clear();
+        current += (current.empty() ? "" : " ") + w;
+      }
+      if (!current.empty()) out += current + "\n";
+      para.clear();
+    };
+    while (std::getline(in, line)) {
+      if (line.empty() || line.rfind("  ", 0) == 0) {
+        flush();
+        out += line + "\n";
+      } else {
+        para += " " + line;
+      }
+    }
+    flush();
+    return out.empty() ? out : out + "\n";
+  }
+  std::string make_subcommand(const CLI::App* sub) const override {
+    std::stringstream out;
+    auto it = summary_.find(sub);
+    CLI::detail::format_help(out, sub->get_name(),
+                             it == summary_.end() ? sub->get_description() : it->second,
+                             column_width_);
+    return out.str();
+  }
+
+ private:
+  std::map<const CLI::App*, std::string> synopsis_;
+  std::map<const CLI::App*, std::string> summary_;
+};
+
+// The config keys, a line a section, for the footer of every command's help.
+std::string config_keys_footer() {
+  std::map<std::string, std::string> sections;
+  std::vector<std::string> order;
+  for (const auto& k : core::config_reference()) {
+    const size_t dot = k.key.find('.');
+    const std::string section = dot == std::string::npos ? "" : k.key.substr(0, dot + 1);
+    if (!sections.count(section)) order.push_back(section);
+    sections[section] += " " + k.key.substr(section.size());
+  }
+  std::string out =
+      "Config keys (--set KEY=VALUE; all of them: `ddpipe config docs`, docs/configuration.md):\n";
+  for (const auto& s : order) {
+    std::string line = "  " + (s.empty() ? std::string("(top)") : s.substr(0, s.size() - 1)) + ":";
+    std::istringstream words(sections[s]);
+    for (std::string w; words >> w;) {
+      if (line.size() + w.size() + 1 > 98) out += line + "\n", line = "     ";
+      line += " " + w;
+    }
+    out += line + "\n";
+  }
+  return out;
+}
+
+const std::string kExitCodes =
+    "Exit codes: 0 ok, 1 internal error, 2 bad usage or config, 3 bad data, 4 not found,\n"
+    "5 storage error, 6 system error (fork, pipe, socket, exec), 128 retryable (lost peer,\n"
+    "timeout).";
+
+// The parsed command line of one run of the binary.
+class Cli {
+ public:
+  Cli()
+      : app_("ddpipe — distributed data-parallel training, from raw data to a served model.",
+             "ddpipe") {
+    app_.formatter(formatter_);
+    formatter_->set_synopsis(&app_, "ddpipe <command> [options]");
+    app_.require_subcommand(1);
+    app_.footer("Run `ddpipe <command> --help` for a command's options.\n" + kExitCodes);
+    for (const auto& group :
+         {training_commands(), model_commands(), tool_commands(), deploy_commands()}) {
+      for (const CommandSpec& spec : group) add_command(spec);
+    }
+  }
+
+  // Parses argv into the selected command's Args; throws CLI::ParseError.
+  std::pair<int (*)(const Args&), Args> parse(int argc, char** argv) {
+    app_.parse(argc, argv);
+    for (auto& [app, run] : commands_) {
+      if (app->parsed()) return {run, collect(app)};
+    }
+    throw CLI::RequiredError("a command");
+  }
+
+  int exit(const CLI::ParseError& e) { return app_.exit(e); }
+  std::string help() const { return app_.help(); }
+  bool is_command(const std::string& name) const {
+    for (auto& [app, run] : commands_) {
+      if (app->get_name() == name) return true;
+    }
+    return false;
+  }
+
+ private:
+  CLI::App* add_command(const CommandSpec& spec) {
+    CLI::App* cmd = add_subcommand(&app_, spec);
+    commands_.emplace_back(cmd, spec.run);
+    if (spec.config) add_config_options(cmd, spec.name == "serve");
+    if (!spec.subcommands.empty()) cmd->require_subcommand(0, 1);
+    for (const CommandSpec& sub : spec.subcommands) {
+      add_subcommand(cmd, sub)->fallthrough();
+    }
+    return cmd;
+  }
+
+  CLI::App* add_subcommand(CLI::App* parent, const CommandSpec& spec) {
+    CLI::App* app = parent->add_subcommand(spec.name, spec.description);
+    formatter_->set_synopsis(app, spec.synopsis);
+    formatter_->set_summary(app, spec.summary);
+    for (const OptionSpec& o : spec.options) {
+      const std::string key = std::string(o.flag).substr(2);
+      options_[app].emplace_back(key, app->add_option(o.flag)
+                                          ->description(o.help)
+                                          ->type_name(o.value_name)
+                                          ->multi_option_policy(CLI::MultiOptionPolicy::TakeLast));
+    }
+    for (const PositionalSpec& p : spec.positionals) {
+      CLI::Option* opt = app->add_option(p.name)->description(p.help)->required(p.required);
+      if (p.many) opt->expected(p.required ? 1 : 0, CLI::detail::expected_max_vector_size);
+    }
+    return app;
+  }
+
+  void add_config_options(CLI::App* cmd, bool serve) {
+    const std::string group = "Config (each shorthand is one --set KEY=VALUE)";
+    auto& flags = config_flags_[cmd];
+    config_path_[cmd] =
+        cmd->add_option("-c,--config")
+            ->description("YAML config (default: the embedded default job; see configs/)")
+            ->type_name("FILE")
+            ->multi_option_policy(CLI::MultiOptionPolicy::TakeLast)
+            ->group(group);
+    flags.emplace_back(cmd->add_option("--set")
+                           ->description("override one config key, e.g. train.epochs=3")
+                           ->type_name("KEY=VALUE")
+                           ->multi_option_policy(CLI::MultiOptionPolicy::TakeAll)
+                           ->group(group),
+                       "");
+    std::vector<Shorthand> all = kShorthands;
+    if (serve) all.insert(all.end(), kServeShorthands.begin(), kServeShorthands.end());
+    for (const Shorthand& s : all) {
+      CLI::Option* opt =
+          s.value_name
+              ? cmd->add_option(s.flag)
+                    ->description(std::string("--set ") + s.key + "=" + s.value_name)
+                    ->type_name(s.value_name)
+                    ->multi_option_policy(CLI::MultiOptionPolicy::TakeAll)
+              : cmd->add_flag(s.flag)->description(std::string("--set ") + s.key + "=true");
+      flags.emplace_back(opt->group(group), s.key);
+    }
+    cmd->footer(config_keys_footer());
+  }
+
+  // The config overrides in command-line order: each occurrence of a flag is one override.
+  std::vector<std::string> overrides(CLI::App* cmd) {
+    std::vector<std::string> out;
+    std::map<const CLI::Option*, size_t> seen;
+    for (const CLI::Option* opt : cmd->parse_order()) {
+      for (const auto& [flag, key] : config_flags_[cmd]) {
+        if (flag != opt) continue;
+        const size_t i = seen[opt]++;
+        if (key.empty()) {
+          out.push_back(opt->results().at(i));  // --set KEY=VALUE
+        } else if (opt->get_expected_min() == 0) {
+          out.push_back(key + "=true");  // a switch
+        } else {
+          out.push_back(key + "=" + opt->results().at(i));
+        }
+      }
+    }
+    return out;
+  }
+
+  void collect_app(CLI::App* app, Args& a) {
+    for (const auto& [name, opt] : options_[app]) {
+      if (opt->count() > 0) a.options[name] = opt->results().back();
+    }
+    for (const CLI::Option* opt : app->get_options()) {
+      if (!opt->get_positional()) continue;
+      for (const auto& v : opt->results()) a.positional.push_back(v);
+    }
+  }
+
+  Args collect(CLI::App* cmd) {
+    Args a;
+    a.command = cmd->get_name();
+    if (config_path_.count(cmd) && config_path_[cmd]->count() > 0) {
+      a.config_path = config_path_[cmd]->results().back();
+    }
+    if (config_flags_.count(cmd)) a.overrides = overrides(cmd);
+    collect_app(cmd, a);
+    for (CLI::App* sub : cmd->get_subcommands()) {
+      a.positional.insert(a.positional.begin(), sub->get_name());
+      collect_app(sub, a);
+    }
+    return a;
+  }
+
+  CLI::App app_;
+  std::shared_ptr<HelpFormatter> formatter_ = std::make_shared<HelpFormatter>();
+  std::vector<std::pair<CLI::App*, int (*)(const Args&)>> commands_;
+  std::map<CLI::App*, std::vector<std::pair<std::string, CLI::Option*>>> options_;
+  std::map<CLI::App*, CLI::Option*> config_path_;
+  // Per command: each config option and its key ("" for --set).
+  std::map<CLI::App*, std::vector<std::pair<const CLI::Option*, std::string>>> config_flags_;
+};
+
+// The flag of a config key, if it has one ("--epochs N").
+std::string flag_of(const std::string& key) {
+  for (const auto* table : {&kShorthands, &kServeShorthands}) {
+    for (const Shorthand& s : *table) {
+      if (key == s.key) {
+        return "`" + std::string(s.flag) + (s.value_name ? std::string(" ") + s.value_name : "") +
+               "`";
+      }
+    }
+  }
+  return "";
+}
+
+std::string cell(const std::string& text) {
+  std::string out;
+  for (char c : text) out += c == '|' ? std::string("\\|") : std::string(1, c);
+  return out;
+}
 
 }  // namespace
 
-Args parse_args(int argc, char** argv, int first) {
-  Args a;
-  for (int i = first; i < argc; ++i) {
-    std::string arg = argv[i];
-    auto value = [&](const std::string& flag) -> std::string {
-      size_t eq = arg.find('=');
-      if (arg.rfind("--", 0) == 0 && eq != std::string::npos) return arg.substr(eq + 1);
-      if (i + 1 >= argc) core::fail_usage(flag + ": expects a value (see --help)");
-      return argv[++i];
-    };
-    std::string flag = arg.substr(0, arg.find('='));
-    if (arg == "-h" || arg == "--help") {
-      a.help = true;
-    } else if (flag == "--config" || flag == "-c") {
-      a.config_path = value(flag);
-    } else if (flag == "--set") {
-      a.overrides.push_back(value(flag));
-    } else if (kFlagKeys.count(flag)) {
-      a.overrides.push_back(kFlagKeys.at(flag) + "=" + value(flag));
-    } else if (kSwitchKeys.count(flag) && flag == arg) {
-      a.overrides.push_back(kSwitchKeys.at(flag) + "=true");
-    } else if (std::find(kOptions.begin(), kOptions.end(), flag) != kOptions.end()) {
-      a.options[flag.substr(2)] = value(flag);
-    } else if (arg.rfind("-", 0) == 0 && arg.size() > 1) {
-      core::fail_usage("unknown option '" + arg + "' (see `ddpipe " +
-                       (a.command.empty() ? "" : a.command + " ") + "--help`)");
-    } else {
-      a.positional.push_back(arg);
-    }
+std::string config_reference_markdown() {
+  std::ostringstream out;
+  out << "# Configuration reference\n\n"
+         "<!-- Generated by `ddpipe config docs` from the schema in src/core/config.cpp and the\n"
+         "     flags in apps/ddpipe/cli.cpp; edit those, then run\n"
+         "     build/apps/ddpipe/ddpipe config docs > docs/configuration.md -->\n\n"
+         "A job is one YAML file over embedded defaults; `--set key=value` overrides any key, and "
+         "the\nflags below are shorthands for one key each. Print the effective configuration "
+         "with\n`ddpipe config show [--config FILE] [--set …]`. Validation happens before "
+         "anything starts;\nevery problem is reported with its key (exit code 2).\n\n"
+         "Precedence, lowest first: embedded defaults < `--config FILE` < `--set` / flags (in "
+         "order).\n\n"
+         "| key | type | default | allowed | flag | meaning |\n"
+         "|---|---|---|---|---|---|\n";
+  for (const auto& k : core::config_reference(model::config_choices())) {
+    std::string def = k.type == "string" ? "`" + k.default_value + "`" : k.default_value;
+    if (k.type == "string" && k.default_value.empty()) def = "`\"\"`";
+    out << "| `" << k.key << "` | " << k.type << " | " << cell(def) << " | " << cell(k.allowed)
+        << " | " << flag_of(k.key) << " | " << cell(k.help) << " |\n";
   }
-  return a;
+  out << "\nThe rank of a `ddpipe train` process is not configuration: it comes from the "
+         "environment\n(`MASTER_ADDR`, `MASTER_PORT`, `WORLD_SIZE`, `RANK`, `LOCAL_RANK`), as for "
+         "torchrun and\nKubeflow PyTorchJob pods.\n";
+  return out.str();
 }
 
-core::Config load(const Args& args) { return core::load_config(args.config_path, args.overrides); }
+core::Config load(const Args& args) {
+  return core::load_config(args.config_path, args.overrides, model::config_choices());
+}
 
 std::vector<std::string> rank_argv(const Args& args, const std::vector<std::string>& extra_sets) {
   std::vector<std::string> argv{std::filesystem::read_symlink("/proc/self/exe").string(), "train"};
@@ -87,160 +563,47 @@ std::vector<std::string> rank_argv(const Args& args, const std::vector<std::stri
     argv.push_back("--config");
     argv.push_back(std::filesystem::absolute(args.config_path).string());
   }
-  for (auto& o : args.overrides) {
-    argv.push_back("--set");
-    argv.push_back(o);
-  }
-  for (auto& o : extra_sets) {
-    argv.push_back("--set");
-    argv.push_back(o);
+  for (const auto* sets : {&args.overrides, &extra_sets}) {
+    for (const auto& o : *sets) {
+      argv.push_back("--set");
+      argv.push_back(o);
+    }
   }
   return argv;
 }
 
-std::string usage(const std::string& command) {
-  const std::string config_help =
-      "Config:\n"
-      "  -c, --config FILE     YAML config (default: the embedded default job; see configs/)\n"
-      "  --set KEY=VALUE       override one config key (repeatable), e.g. --set train.epochs=3\n"
-      "  Shorthands: --store URL (store), --name N (name), --seed N (seed), --epochs N\n"
-      "  (train.epochs), --batch-size N (train.batch_size), --lr X (train.lr),\n"
-      "  --nproc-per-node N (dist.nproc), --master-addr A (dist.master_addr), --master-port P\n"
-      "  (dist.master_port), --data-path P (data.path), --data-format F (data.format),\n"
-      "  --dataset N (data.name), --arch A (model.arch), --cache-dir D (cache_dir),\n"
-      "  --nnodes M (dist.nnodes), --node-rank I (dist.node_rank), --max-restarts N\n"
-      "  (dist.max_restarts), --run-id ID (train.run_id),\n"
-      "  --host H (serve.host), --port P (serve.port),\n"
-      "  --resume (train.resume=true), --deterministic (deterministic=true),\n"
-      "  --download (data.download=true)\n";
-  if (command == "ingest") {
-    return "Usage: ddpipe ingest [config options]\n\n"
-           "Reads the dataset described by data.* (IDX, CIFAR-10 binary, image folder or\n"
-           "synthetic), verifies it, and stores it once under datasets/<name>/<digest>/ in the\n"
-           "store. Ingesting the same content again writes nothing.\n\n" +
-           config_help;
+int run_cli(int argc, char** argv) {
+  Cli cli;
+  const std::string first = argc > 1 ? argv[1] : "";
+  if (first.empty() || first == "help") {
+    std::cout << cli.help();
+    return first.empty() ? 2 : 0;
   }
-  if (command == "train") {
-    return "Usage: ddpipe train [config options]\n\n"
-           "Runs ONE rank of a training job, configured from the environment like a Kubeflow\n"
-           "PyTorchJob pod or a torchrun worker: MASTER_ADDR, MASTER_PORT, WORLD_SIZE, RANK,\n"
-           "LOCAL_RANK. Without WORLD_SIZE it trains alone (world size 1). The dataset must be\n"
-           "ingested (data.digest, or the newest ingest of data.name).\n\n" +
-           config_help;
+  if (first[0] != '-' && !cli.is_command(first)) {
+    std::cerr << "ddpipe: unknown command '" << first << "'\n\n" << cli.help();
+    return 2;
   }
-  if (command == "launch") {
-    return "Usage: ddpipe launch [--nproc-per-node K] [--nnodes M --node-rank I --master-addr A\n"
-           "                     --master-port P] [--max-restarts N] [config options]\n\n"
-           "Starts K local ranks of `ddpipe train` like torchrun: RANK = I*K + local rank,\n"
-           "WORLD_SIZE = M*K (single node: a free MASTER_PORT on dist.master_addr). When a rank\n"
-           "fails the others are stopped; with --max-restarts the group is started again and\n"
-           "resumes from the run's newest checkpoint (permanent exit codes 1-127 are not\n"
-           "retried). Every restart of a job shares one run id (--run-id, else generated).\n"
-           "In a pod of a PyTorchJob (v1) or Kubeflow Trainer v2 job (PET_NNODES set), the node\n"
-           "comes from the environment: I = the pod's PET_NODE_RANK (= RANK), M = PET_NNODES,\n"
-           "the master from MASTER_ADDR/MASTER_PORT, and K = PET_NPROC_PER_NODE when that is a\n"
-           "number (a different --nproc-per-node is refused).\n\n"
-           "       ddpipe launch --from-pytorchjob FILE [--pod-network host|bridge]\n\n"
-           "Runs every replica of the PyTorchJob in FILE (e.g. from `ddpipe k8s render`) as a\n"
-           "local process with the pod's command, args and env plus what the training operator\n"
-           "adds (MASTER_ADDR=<job>-master-0, MASTER_PORT, WORLD_SIZE, RANK, PET_*). Each runs\n"
-           "in its own mount and UTS namespace whose /etc/hosts resolves the pod names: to\n"
-           "127.0.0.1 (host, the default; root or user namespaces), or with bridge (root) each\n"
-           "pod in its own network namespace on a bridge, 10.233.N.<i+2>. ConfigMap, Secret and\n"
-           "emptyDir volumes live in a temporary folder per pod (docs/kubernetes.md).\n\n" +
-           config_help;
+  std::string command = first[0] == '-' ? "ddpipe" : first;
+  try {
+    std::pair<int (*)(const Args&), Args> parsed;
+    try {
+      parsed = cli.parse(argc, argv);
+    } catch (const CLI::CallForHelp& e) {
+      return cli.exit(e);
+    } catch (const CLI::ParseError& e) {
+      core::fail_usage(e.what() + std::string(" (see `ddpipe ") +
+                       (command == "ddpipe" ? "" : command + " ") + "--help`)");
+    }
+    return parsed.first(parsed.second);
+  } catch (const core::Error& e) {
+    core::log::error(command, e.what(), {{"error_kind", core::kind_name(e.kind())}});
+    core::record_error_file(e.what(), e.kind());
+    return core::exit_code(e.kind());
+  } catch (const std::exception& e) {
+    core::log::error(command, std::string("internal error: ") + e.what());
+    core::record_error_file(std::string("internal error: ") + e.what(), core::ErrorKind::kInternal);
+    return 1;
   }
-  if (command == "run") {
-    return "Usage: ddpipe run [config options]\n\n"
-           "The whole pipeline: ingest the dataset if it is not in the store yet, launch\n"
-           "dist.nproc local ranks, evaluate every epoch, publish a model version and point\n"
-           "model_latest at it. Prints where the version is and how to use it.\n\n" +
-           config_help;
-  }
-  if (command == "eval") {
-    return "Usage: ddpipe eval --model NAME [--version REF] [--split test|train] [config "
-           "options]\n\n"
-           "Evaluates a stored model (REF: latest (default), an alias or model_v<stamp>) on the\n"
-           "ingested dataset of data.name, prints loss and accuracy as JSON.\n\n" +
-           config_help;
-  }
-  if (command == "predict") {
-    return "Usage: ddpipe predict --model NAME [--version REF] [--top-k K] IMAGE...\n\n"
-           "Classifies PNG/JPEG files with a stored model; prints one JSON line per file:\n"
-           "{\"file\", \"prediction\", \"confidence\", \"class_index\"}. The store is "
-           "`store`.\n\n" +
-           config_help;
-  }
-  if (command == "models") {
-    return "Usage: ddpipe models list\n"
-           "       ddpipe models show NAME [REF]\n\n"
-           "Lists models with their versions and aliases, or prints one version's manifest\n"
-           "(REF: latest by default). The store is `store` (--store URL).\n\n" +
-           config_help;
-  }
-  if (command == "serve") {
-    return "Usage: ddpipe serve [--host H] [--port P] [--model NAME] [--version REF] [config "
-           "options]\n\n"
-           "Serves a stored model over HTTP (docs/serving.md): POST /predict with an image\n"
-           "(multipart field `file` or a raw image/png / image/jpeg body), KServe V1, Open\n"
-           "Inference Protocol V2 and /metrics. NAME defaults to `name`, REF to latest; an alias\n"
-           "is watched every serve.poll_s seconds and new versions are swapped in without\n"
-           "failing requests. Listens on 127.0.0.1:8080 unless --host/--port say otherwise.\n"
-           "SIGTERM drains: no new connections, requests in flight finish, exit 0.\n"
-           "--model and --version set serve.model and serve.version; every serve.* key is in\n"
-           "docs/configuration.md, e.g. --set serve.max_batch=64 --set "
-           "serve.auth_token_env=VAR.\n\n" +
-           config_help;
-  }
-  if (command == "store") {
-    return "Usage: ddpipe store ls [PREFIX]           keys and sizes under PREFIX of `store`\n"
-           "       ddpipe store cp SRC DST           copy one object\n"
-           "       ddpipe store rm KEY...            remove objects\n\n"
-           "Works on the store of --store URL (a folder, or s3://bucket/prefix with the s3.*\n"
-           "settings and AWS_* credentials). PREFIX and KEY are relative to that store, or a\n"
-           "full s3://bucket/key URL. For cp, SRC and DST are each a local file path or an\n"
-           "s3://bucket/key URL; a DST ending in '/' (or an existing folder) keeps SRC's name.\n"
-           "Large objects move as parallel multipart uploads and ranged reads.\n"
-           "Examples:\n"
-           "  ddpipe store ls --store s3://ddpipe/artifacts models/\n"
-           "  ddpipe store cp model.pt s3://ddpipe/tmp/model.pt\n"
-           "  ddpipe store cp s3://ddpipe/artifacts/models/m/model_latest ./\n\n" +
-           config_help;
-  }
-  if (command == "k8s") {
-    return "Usage: ddpipe k8s render [--config FILE] [--workers N] [--image I] [--job-name J]\n"
-           "                         [config options]\n\n"
-           "Prints the Kubernetes manifests of the configured job as one YAML stream: namespace\n"
-           "mlops-light, MinIO, a ConfigMap with the config, the init Job (bucket, ingest), a\n"
-           "Kubeflow PyTorchJob with 1 Master + N Workers (default 1) running `ddpipe train`,\n"
-           "and the `ddpipe serve` Deployment and Service. I is the ddpipe image (default\n"
-           "ddpipe:local), J the job name (default: the config's name). A relative store becomes\n"
-           "s3://ddpipe in the cluster's MinIO. Apply with `kubectl apply -f -`, or in phases\n"
-           "(-l app.kubernetes.io/component=config|storage|init|train|serve); run it here with\n"
-           "`ddpipe launch --from-pytorchjob FILE`. See docs/kubernetes.md.\n\n" +
-           config_help;
-  }
-  if (command == "config") {
-    return "Usage: ddpipe config show [config options]\n\n"
-           "Prints the effective configuration (defaults < --config file < --set) as YAML.\n\n" +
-           config_help;
-  }
-  return "ddpipe — distributed data-parallel training, from raw data to a served model.\n\n"
-         "Usage: ddpipe <command> [options]    (ddpipe <command> --help for details)\n\n"
-         "Commands:\n"
-         "  run       the whole pipeline: ingest, train on N local ranks, evaluate, version\n"
-         "  ingest    verify a dataset and store it once in the artifact store\n"
-         "  train     one rank of a job, configured from MASTER_ADDR/WORLD_SIZE/RANK\n"
-         "  launch    start N local ranks of `train` (like torchrun --nproc-per-node)\n"
-         "  eval      evaluate a stored model on a dataset\n"
-         "  predict   classify image files with a stored model\n"
-         "  models    list models, show a version's manifest\n"
-         "  store     list, copy and remove objects in a store (local or s3://)\n"
-         "  config    show the effective configuration\n"
-         "  serve     serve a stored model over HTTP (predict, KServe V1/V2, metrics)\n"
-         "  k8s       render the Kubernetes manifests of a job (PyTorchJob, MinIO, serving)\n\n"
-         "Exit codes: 0 ok, 1 internal error, 2 bad usage or config, 3 bad data, 4 not found,\n"
-         "5 storage error, 128 retryable (lost peer, timeout).\n";
 }
 
 }  // namespace ddpipe::app

@@ -1,4 +1,5 @@
-// The ddpipe command line: one shared argument parser and the subcommands.
+// The ddpipe command line: every subcommand, flag and help text is declared once, in cli.cpp,
+// with CLI11; the subcommands themselves are in commands.cpp.
 #pragma once
 
 #include <map>
@@ -9,22 +10,26 @@
 
 namespace ddpipe::app {
 
-// Parsed arguments common to every subcommand: --config, --set and the flags that are
-// shorthands for config keys (each flag maps to exactly one key, see kFlagKeys in cli.cpp).
+// What the command line said, for a subcommand: its config (--config, --set and the flags that
+// are shorthands for one config key each, in command-line order) and its own options.
 struct Args {
-  std::string command;
-  std::string config_path;
+  std::string command;                         // "run", "models", …
+  std::string config_path;                     // --config / -c
   std::vector<std::string> overrides;          // "key=value", in command-line order
-  std::map<std::string, std::string> options;  // subcommand options (--model, --version, …)
-  std::vector<std::string> positional;
-  bool help = false;
+  std::map<std::string, std::string> options;  // given subcommand options ("model", "top-k", …)
+  std::vector<std::string> positional;         // a nested subcommand's name first ("show", …)
 };
 
-// Throws core::Error(kUsage) for unknown flags or missing values.
-Args parse_args(int argc, char** argv, int first);
+// Parses argv, runs the subcommand and returns the process exit code: 0 on success, 2 for a
+// command line CLI11 rejects, the core::Error kind's code for a failed command.
+int run_cli(int argc, char** argv);
+
+// The job's config: core::load_config with the choices the components above core own.
 core::Config load(const Args& args);
-// The argv that re-runs this binary with the same config (for launched ranks).
+// The argv that re-runs this binary's `train` with the same config (for launched ranks).
 std::vector<std::string> rank_argv(const Args& args, const std::vector<std::string>& extra_sets);
+// `ddpipe config docs`: docs/configuration.md, generated from the config schema and the flags.
+std::string config_reference_markdown();
 
 int cmd_ingest(const Args& args);
 int cmd_train(const Args& args);
@@ -37,8 +42,5 @@ int cmd_config(const Args& args);
 int cmd_store(const Args& args);
 int cmd_serve(const Args& args);
 int cmd_k8s(const Args& args);
-
-// Usage text of a subcommand ("" = the overview).
-std::string usage(const std::string& command);
 
 }  // namespace ddpipe::app

@@ -31,7 +31,7 @@ namespace {
 using nlohmann::json;
 
 data::IngestResult do_ingest(const core::Config& config) {
-  auto store = storage::open_store(config.store, config.s3);
+  auto store = storage::open_store(config);
   core::log::info(
       "ingest", "reading dataset",
       {{"format", config.data.format}, {"path", config.data.path}, {"name", config.data.name}});
@@ -54,9 +54,12 @@ std::string option_or(const Args& a, const std::string& name, const std::string&
 }  // namespace
 
 int cmd_config(const Args& a) {
-  if (a.positional.empty() || a.positional[0] != "show") {
-    core::fail_usage("usage: ddpipe config show [config options]");
+  const std::string sub = a.positional.empty() ? "" : a.positional[0];
+  if (sub == "docs") {
+    std::cout << config_reference_markdown();
+    return 0;
   }
+  if (sub != "show") core::fail_usage("usage: ddpipe config show|docs (see ddpipe config --help)");
   std::cout << core::to_yaml(load(a));
   return 0;
 }
@@ -107,10 +110,7 @@ dist::LaunchOptions launch_options(const Args& a, const core::Config& config,
   o.max_restarts = config.dist.max_restarts;
   o.argv = rank_argv(a, extra_sets);
   // In a pod of a multi-node job the environment says where this node is.
-  const bool nproc_given = std::any_of(a.overrides.begin(), a.overrides.end(), [](const auto& s) {
-    return s.rfind("dist.nproc=", 0) == 0;
-  });
-  if (auto node = dist::node_from_env(config.dist.nproc, nproc_given)) {
+  if (auto node = dist::node_from_env(config.dist.nproc, config.is_set("dist.nproc"))) {
     o.nproc = node->nproc;
     o.nnodes = node->nnodes;
     o.node_rank = node->node_rank;
@@ -180,7 +180,7 @@ int cmd_run(const Args& a) {
     core::log::error("run", "training failed", {{"exit_code", code}});
     return code;
   }
-  auto store = storage::open_store(config.store, config.s3);
+  auto store = storage::open_store(config);
   registry::Registry reg(*store);
   std::string version = reg.resolve(config.name, "latest");
   json m = reg.manifest(config.name, version);
@@ -201,7 +201,7 @@ int cmd_run(const Args& a) {
 
 int cmd_eval(const Args& a) {
   auto config = load(a);
-  auto store = storage::open_store(config.store, config.s3);
+  auto store = storage::open_store(config);
   std::string model = option_or(a, "model", config.name);
   auto m = eval::load_model(*store, model, option_or(a, "version", "latest"));
   std::string digest = config.data.digest.empty() ? data::latest_digest(*store, config.data.name)
@@ -241,7 +241,7 @@ int cmd_eval(const Args& a) {
 int cmd_predict(const Args& a) {
   auto config = load(a);
   if (a.positional.empty()) core::fail_usage("ddpipe predict: give at least one image file");
-  auto store = storage::open_store(config.store, config.s3);
+  auto store = storage::open_store(config);
   std::string model = option_or(a, "model", config.name);
   auto m = eval::load_model(*store, model, option_or(a, "version", "latest"));
   int64_t top_k = std::stoll(option_or(a, "top-k", "0"));
@@ -279,7 +279,7 @@ int cmd_predict(const Args& a) {
 
 int cmd_models(const Args& a) {
   auto config = load(a);
-  auto store = storage::open_store(config.store, config.s3);
+  auto store = storage::open_store(config);
   registry::Registry reg(*store);
   std::string sub = a.positional.empty() ? "list" : a.positional[0];
   if (sub == "list") {
@@ -315,15 +315,7 @@ int cmd_models(const Args& a) {
   core::fail_usage("ddpipe models: unknown subcommand '" + sub + "' (expected list or show)");
 }
 
-int cmd_serve(const Args& a) {
-  Args with_model = a;
-  for (const char* key : {"model", "version"}) {
-    auto it = a.options.find(key);
-    if (it != a.options.end())
-      with_model.overrides.push_back(std::string("serve.") + key + "=" + it->second);
-  }
-  return serve::serve_until_signal(load(with_model));
-}
+int cmd_serve(const Args& a) { return serve::serve_until_signal(load(a)); }
 
 namespace {
 
@@ -333,13 +325,12 @@ struct ObjectRef {
   std::string key;
 };
 
-bool is_object_url(const std::string& arg) { return arg.rfind("s3://", 0) == 0; }
+bool is_object_url(const std::string& arg) { return storage::parse_object_url(arg).has_value(); }
 
 ObjectRef object_ref(const std::string& arg, const core::Config& config) {
-  if (!is_object_url(arg)) return {storage::open_store(config.store, config.s3), arg};
-  size_t slash = arg.find('/', 5);
-  return {storage::open_store(arg.substr(0, slash), config.s3),
-          slash == std::string::npos ? "" : arg.substr(slash + 1)};
+  auto url = storage::parse_object_url(arg);
+  if (!url) return {storage::open_store(config), arg};
+  return {storage::open_store(url->store, config.s3), url->key};
 }
 
 // `ddpipe store cp`: each side a local file or an s3:// object. Returns the destination.

@@ -3,6 +3,7 @@
 #include <yaml-cpp/yaml.h>
 
 #include <algorithm>
+#include <cmath>
 #include <functional>
 #include <limits>
 #include <map>
@@ -13,13 +14,16 @@
 namespace ddpipe::core {
 namespace {
 
-// One field of the schema: where it lives and how to read, check and print it.
+// One field of the schema: where it lives, how to read, check and print it, and its docs.
 struct Field {
   std::string key;
   std::string type;                                   // "integer", "number", "boolean", "string"
   std::function<std::string(const YAML::Node&)> set;  // returns "" or the error text
   std::function<YAML::Node()> get;
-  bool secret = false;  // never printed: to_yaml() and error messages show kRedacted
+  bool secret = false;               // never printed: to_yaml() and error messages show kRedacted
+  std::string allowed;               // the allowed values, as the docs print them ("" = any)
+  std::string help;                  // what the key means
+  std::vector<std::string> choices;  // a string key's allowed values ({} = any)
 };
 
 template <typename T>
@@ -40,8 +44,43 @@ std::string show(const YAML::Node& n) {
   return "nothing";
 }
 
-Field int_field(const std::string& key, int64_t* p, int64_t lo, int64_t hi) {
-  return {key, "integer",
+constexpr int64_t kBig = std::numeric_limits<int32_t>::max();
+
+template <typename T>
+std::string number_text(T v) {
+  std::ostringstream o;
+  o << v;
+  return o.str();
+}
+
+// The shortest decimal that reads back as `v` (0.2, not 0.20000000000000001).
+std::string shortest(double v) {
+  const int integer_digits = std::fabs(v) >= 1 ? static_cast<int>(std::log10(std::fabs(v))) + 1 : 1;
+  for (int digits = std::min(integer_digits, 17); digits <= 17; ++digits) {
+    std::ostringstream o;
+    o.precision(digits);
+    o << v;
+    if (std::stod(o.str()) == v) return o.str();
+  }
+  return number_text(v);
+}
+
+// "lo–hi", or "≥ lo" when there is no real upper bound.
+template <typename T>
+std::string range_text(T lo, T hi) {
+  if (hi >= static_cast<T>(kBig)) return "≥ " + number_text(lo);
+  return number_text(lo) + "–" + number_text(hi);
+}
+
+std::string choices_text(const std::vector<std::string>& choices) {
+  std::string all;
+  for (auto& c : choices) all += (all.empty() ? "" : ", ") + c;
+  return all;
+}
+
+Field int_field(const std::string& key, int64_t* p, int64_t lo, int64_t hi, std::string help) {
+  return {key,
+          "integer",
           [=](const YAML::Node& n) -> std::string {
             int64_t v;
             if (!scalar_as(n, v)) return "expected an integer, got " + show(n);
@@ -52,153 +91,310 @@ Field int_field(const std::string& key, int64_t* p, int64_t lo, int64_t hi) {
             *p = v;
             return "";
           },
-          [=] { return YAML::Node(*p); }};
+          [=] { return YAML::Node(*p); },
+          false,
+          range_text(lo, hi),
+          std::move(help)};
 }
 
-Field num_field(const std::string& key, double* p, double lo, double hi) {
-  return {key, "number",
+Field num_field(const std::string& key, double* p, double lo, double hi, std::string help) {
+  return {key,
+          "number",
           [=](const YAML::Node& n) -> std::string {
             double v;
             if (!scalar_as(n, v) || v != v) return "expected a number, got " + show(n);
             if (v < lo || v > hi) {
-              std::ostringstream o;
-              o << "must be between " << lo << " and " << hi << ", got " << v;
-              return o.str();
+              return "must be between " + number_text(lo) + " and " + number_text(hi) + ", got " +
+                     number_text(v);
             }
             *p = v;
             return "";
           },
-          [=] { return YAML::Node(*p); }};
+          [=] { return YAML::Node(shortest(*p)); },
+          false,
+          range_text(lo, hi),
+          std::move(help)};
 }
 
-Field bool_field(const std::string& key, bool* p) {
-  return {key, "boolean",
+Field bool_field(const std::string& key, bool* p, std::string help) {
+  return {key,
+          "boolean",
           [=](const YAML::Node& n) -> std::string {
             bool v;
             if (!scalar_as(n, v)) return "expected true or false, got " + show(n);
             *p = v;
             return "";
           },
-          [=] { return YAML::Node(*p); }};
+          [=] { return YAML::Node(*p); },
+          false,
+          "",
+          std::move(help)};
 }
 
-Field str_field(const std::string& key, std::string* p, std::vector<std::string> choices = {},
+// A string; `allowed` documents a format the schema does not check itself (checked where the
+// value is used, e.g. model names by the registry).
+Field str_field(const std::string& key, std::string* p, std::string help, std::string allowed = "",
                 bool non_empty = false) {
-  return {key, "string",
+  return {key,
+          "string",
           [=](const YAML::Node& n) -> std::string {
             if (!n.IsScalar()) return "expected a string, got " + show(n);
-            std::string v = n.Scalar();
-            if (!choices.empty() && std::find(choices.begin(), choices.end(), v) == choices.end()) {
-              std::string all;
-              for (auto& c : choices) all += (all.empty() ? "" : ", ") + c;
-              return "must be one of " + all + ", got '" + v + "'";
-            }
-            if (non_empty && v.empty()) return "must not be empty";
-            *p = v;
+            if (non_empty && n.Scalar().empty()) return "must not be empty";
+            *p = n.Scalar();
             return "";
           },
-          [=] { return YAML::Node(*p); }};
+          [=] { return YAML::Node(*p); },
+          false,
+          std::move(allowed),
+          std::move(help)};
+}
+
+// A string with a fixed set of values (more may be added by load_config's `choices`).
+Field choice_field(const std::string& key, std::string* p, std::vector<std::string> choices,
+                   std::string help) {
+  Field f = str_field(key, p, std::move(help));
+  f.choices = std::move(choices);
+  return f;
 }
 
 // A credential: stored as given, printed as kRedacted; reading kRedacted back gives "".
-Field secret_field(const std::string& key, std::string* p) {
-  return {key, "string",
+Field secret_field(const std::string& key, std::string* p, std::string help) {
+  return {key,
+          "string",
           [=](const YAML::Node& n) -> std::string {
             if (!n.IsScalar()) return "expected a string, got " + show(n);
             *p = n.Scalar() == kRedacted ? std::string() : n.Scalar();
             return "";
           },
-          [=] { return YAML::Node(p->empty() ? std::string() : std::string(kRedacted)); }, true};
+          [=] { return YAML::Node(p->empty() ? std::string() : std::string(kRedacted)); },
+          true,
+          "",
+          std::move(help)};
 }
 
-constexpr int64_t kBig = std::numeric_limits<int32_t>::max();
+// The schema, one section a function, in the order `config show` prints. Each row is the one
+// declaration of a key: its type, range or choices and meaning (docs/configuration.md is
+// generated from these rows by `ddpipe config docs`).
+void job_fields(Config& c, std::vector<Field>& f) {
+  f.push_back(str_field("name", &c.name, "model name in the registry", "`[A-Za-z0-9._-]+`", true));
+  f.push_back(str_field("store", &c.store, "the artifact store ([storage.md](storage.md))",
+                        "folder path, `file:///path` or `s3://bucket/prefix`", true));
+  f.push_back(
+      str_field("cache_dir", &c.cache_dir, "local copies of ingested datasets", "path", true));
+  f.push_back(int_field("seed", &c.seed, 0, kBig,
+                        "model init, sampler shuffle (seed + epoch), augmentation"));
+  f.push_back(bool_field("deterministic", &c.deterministic,
+                         "`at::globalContext().setDeterministicAlgorithms`"));
+}
 
-std::vector<Field> schema(Config& c) {
-  return {
-      str_field("name", &c.name, {}, true),
-      str_field("store", &c.store, {}, true),
-      str_field("cache_dir", &c.cache_dir, {}, true),
-      int_field("seed", &c.seed, 0, kBig),
-      bool_field("deterministic", &c.deterministic),
-      str_field("data.format", &c.data.format, {"idx", "cifar10", "image-folder", "synthetic"}),
-      str_field("data.name", &c.data.name, {}, true),
-      str_field("data.path", &c.data.path),
-      str_field("data.digest", &c.data.digest),
-      bool_field("data.download", &c.data.download),
-      str_field("data.url", &c.data.url),
-      str_field("data.md5", &c.data.md5),
-      int_field("data.channels", &c.data.channels, 1, 3),
-      int_field("data.height", &c.data.height, 1, 4096),
-      int_field("data.width", &c.data.width, 1, 4096),
-      num_field("data.test_fraction", &c.data.test_fraction, 0.0, 0.9),
-      int_field("data.train_size", &c.data.train_size, 1, kBig),
-      int_field("data.test_size", &c.data.test_size, 1, kBig),
-      int_field("data.classes", &c.data.classes, 2, 100000),
-      bool_field("features.random_crop", &c.features.random_crop),
-      int_field("features.crop_padding", &c.features.crop_padding, 0, 64),
-      bool_field("features.horizontal_flip", &c.features.horizontal_flip),
-      bool_field("features.normalize", &c.features.normalize),
-      int_field("loader.workers", &c.loader.workers, 0, 64),
-      int_field("loader.prefetch", &c.loader.prefetch, 1, 64),
-      str_field("model.arch", &c.model.arch, {"resnet-mini", "resnet18", "resnet18-cifar"}),
-      int_field("model.width", &c.model.width, 4, 512),
-      bool_field("model.channels_last", &c.model.channels_last),
-      int_field("train.epochs", &c.train.epochs, 1, 100000),
-      int_field("train.batch_size", &c.train.batch_size, 1, 65536),
-      num_field("train.lr", &c.train.lr, 0.0, 100.0),
-      num_field("train.momentum", &c.train.momentum, 0.0, 0.9999),
-      num_field("train.weight_decay", &c.train.weight_decay, 0.0, 1.0),
-      bool_field("train.nesterov", &c.train.nesterov),
-      str_field("train.scheduler", &c.train.scheduler, {"cosine", "none"}),
-      num_field("train.warmup_epochs", &c.train.warmup_epochs, 0.0, 1000.0),
-      int_field("train.grad_accum", &c.train.grad_accum, 1, 1024),
-      num_field("train.label_smoothing", &c.train.label_smoothing, 0.0, 0.5),
-      int_field("train.threads", &c.train.threads, 0, 256),
-      int_field("train.eval_batch_size", &c.train.eval_batch_size, 1, 65536),
-      int_field("train.max_steps_per_epoch", &c.train.max_steps_per_epoch, 0, kBig),
-      bool_field("train.resume", &c.train.resume),
-      str_field("train.run_id", &c.train.run_id),
-      bool_field("train.flush_denormal", &c.train.flush_denormal),
-      str_field("train.precision", &c.train.precision, {"auto", "fp32", "bf16"}),
-      int_field("dist.nproc", &c.dist.nproc, 1, 256),
-      str_field("dist.master_addr", &c.dist.master_addr, {}, true),
-      int_field("dist.master_port", &c.dist.master_port, 0, 65535),
-      num_field("dist.bucket_mb", &c.dist.bucket_mb, 0.001, 1024.0),
-      num_field("dist.timeout_s", &c.dist.timeout_s, 0.1, 86400.0),
-      num_field("dist.rdzv_timeout_s", &c.dist.rdzv_timeout_s, 0.1, 86400.0),
-      num_field("dist.heartbeat_timeout_s", &c.dist.heartbeat_timeout_s, 2.0, 86400.0),
-      int_field("dist.max_restarts", &c.dist.max_restarts, 0, 1000),
-      int_field("dist.nnodes", &c.dist.nnodes, 1, 100000),
-      int_field("dist.node_rank", &c.dist.node_rank, 0, 100000),
-      int_field("checkpoint.every_steps", &c.checkpoint.every_steps, 0, kBig),
-      num_field("checkpoint.storage_grace_s", &c.checkpoint.storage_grace_s, 0.0, 864000.0),
-      str_field("serve.host", &c.serve.host, {}, true),
-      int_field("serve.port", &c.serve.port, 0, 65535),
-      str_field("serve.model", &c.serve.model),
-      str_field("serve.version", &c.serve.version, {}, true),
-      int_field("serve.max_batch", &c.serve.max_batch, 1, 4096),
-      num_field("serve.max_delay_ms", &c.serve.max_delay_ms, 0.0, 10000.0),
-      int_field("serve.max_queue", &c.serve.max_queue, 1, 1000000),
-      num_field("serve.max_body_mb", &c.serve.max_body_mb, 0.001, 4096.0),
-      int_field("serve.max_pixels", &c.serve.max_pixels, 1, 1LL << 32),
-      int_field("serve.threads", &c.serve.threads, 1, 4096),
-      int_field("serve.inference_threads", &c.serve.inference_threads, 0, 256),
-      num_field("serve.poll_s", &c.serve.poll_s, 0.0, 86400.0),
-      str_field("serve.auth_token_env", &c.serve.auth_token_env),
-      num_field("serve.read_timeout_s", &c.serve.read_timeout_s, 0.1, 3600.0),
-      num_field("serve.write_timeout_s", &c.serve.write_timeout_s, 0.1, 3600.0),
-      bool_field("serve.access_log", &c.serve.access_log),
-      str_field("s3.endpoint", &c.s3.endpoint),
-      str_field("s3.region", &c.s3.region),
-      bool_field("s3.path_style", &c.s3.path_style),
-      int_field("s3.part_size_mb", &c.s3.part_size_mb, 5, 5120),
-      int_field("s3.parallel_parts", &c.s3.parallel_parts, 1, 64),
-      num_field("s3.timeout_s", &c.s3.timeout_s, 1.0, 3600.0),
-      int_field("s3.max_retries", &c.s3.max_retries, 0, 20),
-      str_field("s3.access_key_id", &c.s3.access_key_id),
-      secret_field("s3.secret_access_key", &c.s3.secret_access_key),
-      secret_field("s3.session_token", &c.s3.session_token),
-  };
+void data_fields(DataConfig& d, std::vector<Field>& f) {
+  f.push_back(choice_field("data.format", &d.format,
+                           {"idx", "cifar10", "image-folder", "synthetic"}, "input format"));
+  f.push_back(str_field("data.name", &d.name, "dataset name in the store", "", true));
+  f.push_back(str_field("data.path", &d.path, "input file or folder"));
+  f.push_back(str_field("data.digest", &d.digest,
+                        "ingested content to train on; empty = newest ingest of `data.name`",
+                        "64 hex or empty"));
+  f.push_back(bool_field("data.download", &d.download,
+                         "`cifar10`: fetch `data.url` into `data.path` when missing"));
+  f.push_back(str_field("data.url", &d.url, "download URL of the `cifar10` archive"));
+  f.push_back(str_field("data.md5", &d.md5, "expected MD5 of the archive", "32 hex"));
+  f.push_back(int_field("data.channels", &d.channels, 1, 3,
+                        "`image-folder`/`synthetic`: stored channels (1 grey, 3 RGB)"));
+  f.push_back(
+      int_field("data.height", &d.height, 1, 4096, "`image-folder`/`synthetic`: stored height"));
+  f.push_back(
+      int_field("data.width", &d.width, 1, 4096, "`image-folder`/`synthetic`: stored width"));
+  f.push_back(num_field("data.test_fraction", &d.test_fraction, 0.0, 0.9,
+                        "`image-folder` without `train/`+`test/`: seeded share for test"));
+  f.push_back(int_field("data.train_size", &d.train_size, 1, kBig, "`synthetic`: training images"));
+  f.push_back(int_field("data.test_size", &d.test_size, 1, kBig, "`synthetic`: test images"));
+  f.push_back(int_field("data.classes", &d.classes, 2, 100000, "`synthetic`: classes"));
+}
+
+void input_fields(Config& c, std::vector<Field>& f) {
+  f.push_back(bool_field("features.random_crop", &c.features.random_crop,
+                         "random crop after zero padding (train split only); off in the default "
+                         "Fashion-MNIST job, where it costs accuracy in a short run"));
+  f.push_back(
+      int_field("features.crop_padding", &c.features.crop_padding, 0, 64, "padding for the crop"));
+  f.push_back(bool_field("features.horizontal_flip", &c.features.horizontal_flip,
+                         "random flip, p = 0.5 (train split only)"));
+  f.push_back(bool_field("features.normalize", &c.features.normalize,
+                         "`(x/255 − mean)/std` with the dataset's own statistics"));
+  f.push_back(int_field("loader.workers", &c.loader.workers, 0, 64,
+                        "batch-building threads per rank (0 = on the training thread)"));
+  f.push_back(int_field("loader.prefetch", &c.loader.prefetch, 1, 64,
+                        "batches buffered ahead (bounds memory)"));
+  // The architectures are the model component's: load_config's `choices` adds them.
+  f.push_back(choice_field("model.arch", &c.model.arch, {}, "architecture"));
+  f.push_back(int_field("model.width", &c.model.width, 4, 512, "base width of `resnet-mini`"));
+  f.push_back(bool_field("model.channels_last", &c.model.channels_last,
+                         "NHWC memory format (faster oneDNN convolutions)"));
+}
+
+void optimizer_fields(TrainConfig& t, std::vector<Field>& f) {
+  f.push_back(int_field("train.epochs", &t.epochs, 1, 100000, "epochs"));
+  f.push_back(int_field("train.batch_size", &t.batch_size, 1, 65536, "per rank, per micro-batch"));
+  f.push_back(num_field("train.lr", &t.lr, 0.0, 100.0,
+                        "SGD learning rate for the global batch (all ranks)"));
+  f.push_back(num_field("train.momentum", &t.momentum, 0.0, 0.9999, "SGD momentum"));
+  f.push_back(num_field("train.weight_decay", &t.weight_decay, 0.0, 1.0, "L2 weight decay"));
+  f.push_back(bool_field("train.nesterov", &t.nesterov, "Nesterov momentum"));
+  f.push_back(choice_field("train.scheduler", &t.scheduler, {"cosine", "none"},
+                           "`cosine`: CosineAnnealingLR(T_max = epochs), stepped per epoch"));
+  f.push_back(num_field("train.warmup_epochs", &t.warmup_epochs, 0.0, 1000.0,
+                        "linear warm-up, per step; less than `train.epochs`"));
+  f.push_back(int_field("train.grad_accum", &t.grad_accum, 1, 1024,
+                        "micro-batches per optimizer step (one allreduce per step)"));
+  f.push_back(num_field("train.label_smoothing", &t.label_smoothing, 0.0, 0.5,
+                        "cross-entropy label smoothing"));
+}
+
+void run_fields(TrainConfig& t, std::vector<Field>& f) {
+  f.push_back(int_field("train.threads", &t.threads, 0, 256,
+                        "intra-op threads per rank; 0 = cores / local ranks"));
+  f.push_back(int_field("train.eval_batch_size", &t.eval_batch_size, 1, 65536, "evaluation batch"));
+  f.push_back(int_field("train.max_steps_per_epoch", &t.max_steps_per_epoch, 0, kBig,
+                        "cut epochs short (benchmarks, tests); 0 = full"));
+  f.push_back(
+      bool_field("train.resume", &t.resume, "continue from the newest checkpoint of `name`"));
+  f.push_back(str_field("train.run_id", &t.run_id,
+                        "checkpoints of the same run id are resumed automatically (a restarted "
+                        "pod or group); empty = `$DDPIPE_RUN_ID`, else a fresh id per launch"));
+  f.push_back(bool_field("train.flush_denormal", &t.flush_denormal,
+                         "flush denormals to zero (≈ +20% here)"));
+  f.push_back(choice_field(
+      "train.precision", &t.precision, {"auto", "fp32", "bf16"},
+      "`bf16`: the forward pass under bf16 autocast (oneDNN's AVX512-BF16 kernels), weights, "
+      "gradients, optimizer and evaluation in fp32; `auto`: bf16 when the CPU has AVX512-BF16, "
+      "fp32 otherwise. Each rank logs the precision it uses"));
+}
+
+void dist_fields(Config& c, std::vector<Field>& f) {
+  DistConfig& d = c.dist;
+  f.push_back(int_field("dist.nproc", &d.nproc, 1, 256, "local ranks for `run` / `launch`"));
+  f.push_back(str_field("dist.master_addr", &d.master_addr, "rendezvous address for local launches",
+                        "", true));
+  f.push_back(int_field("dist.master_port", &d.master_port, 0, 65535,
+                        "rendezvous port; 0 = a free one (local launch only)"));
+  f.push_back(num_field("dist.bucket_mb", &d.bucket_mb, 0.001, 1024.0, "gradient bucket size"));
+  f.push_back(
+      num_field("dist.timeout_s", &d.timeout_s, 0.1, 86400.0, "every collective's timeout"));
+  f.push_back(num_field("dist.rdzv_timeout_s", &d.rdzv_timeout_s, 0.1, 86400.0,
+                        "how long ranks wait for the master and each other at start"));
+  f.push_back(num_field("dist.heartbeat_timeout_s", &d.heartbeat_timeout_s, 2.0, 86400.0,
+                        "a rank silent this long is lost: the group exits 128 (retryable)"));
+  f.push_back(int_field("dist.max_restarts", &d.max_restarts, 0, 1000,
+                        "`launch`/`run`: restarts of the whole local group after a failure"));
+  f.push_back(int_field("dist.nnodes", &d.nnodes, 1, 100000,
+                        "`launch`: nodes of the job (torchrun `--nnodes`)"));
+  f.push_back(
+      int_field("dist.node_rank", &d.node_rank, 0, 100000,
+                "`launch`: this node's index, below `dist.nnodes` (torchrun `--node-rank`)"));
+  f.push_back(int_field("checkpoint.every_steps", &c.checkpoint.every_steps, 0, kBig,
+                        "also checkpoint every K optimizer steps; 0 = once per epoch"));
+  f.push_back(num_field("checkpoint.storage_grace_s", &c.checkpoint.storage_grace_s, 0.0, 864000.0,
+                        "store away: keep training and retry checkpoint uploads; fail only after "
+                        "this many seconds"));
+}
+
+void serve_fields(ServeConfig& s, std::vector<Field>& f) {
+  f.push_back(str_field("serve.host", &s.host,
+                        "listen address; `0.0.0.0` exposes it beyond this machine", "", true));
+  f.push_back(int_field("serve.port", &s.port, 0, 65535, "listen port; 0 = a free one, logged"));
+  f.push_back(
+      str_field("serve.model", &s.model, "model to serve; empty = `name`", "`[A-Za-z0-9._-]+`"));
+  f.push_back(str_field("serve.version", &s.version,
+                        "`latest`, an alias or `model_v<stamp>`; aliases are watched", "", true));
+  f.push_back(int_field("serve.max_batch", &s.max_batch, 1, 4096,
+                        "inputs per forward pass (dynamic batching)"));
+  f.push_back(num_field("serve.max_delay_ms", &s.max_delay_ms, 0.0, 10000.0,
+                        "how long the oldest queued input waits for others; 0: a batch starts "
+                        "whenever the network is free, with everything queued meanwhile"));
+  f.push_back(int_field("serve.max_queue", &s.max_queue, 1, 1000000,
+                        "inputs waiting before requests get 503; also the most inputs in one "
+                        "request (413)"));
+  f.push_back(
+      num_field("serve.max_body_mb", &s.max_body_mb, 0.001, 4096.0, "request body limit (413)"));
+  f.push_back(int_field("serve.max_pixels", &s.max_pixels, 1, 1LL << 32,
+                        "width × height of an uploaded image, checked before decoding (413)"));
+  f.push_back(int_field("serve.threads", &s.threads, 1, 4096,
+                        "HTTP worker threads = connections served at once"));
+  f.push_back(int_field("serve.inference_threads", &s.inference_threads, 0, 256,
+                        "libtorch intra-op threads; 0 = all cores"));
+  f.push_back(num_field("serve.poll_s", &s.poll_s, 0.0, 86400.0,
+                        "how often the alias is checked for a new version; 0 = load once"));
+  f.push_back(str_field("serve.auth_token_env", &s.auth_token_env,
+                        "environment variable holding the bearer token; empty = no auth (the "
+                        "token itself is never configured or logged)",
+                        "variable name"));
+  f.push_back(num_field("serve.read_timeout_s", &s.read_timeout_s, 0.1, 3600.0,
+                        "slow clients: the longest a whole request (headers and body) may take "
+                        "to arrive, from its first byte (408)"));
+  f.push_back(num_field("serve.write_timeout_s", &s.write_timeout_s, 0.1, 3600.0,
+                        "the longest wait to write a response"));
+  f.push_back(bool_field("serve.access_log", &s.access_log,
+                         "one JSON log line per request (id, status, latency, sizes)"));
+}
+
+void s3_fields(S3Config& s, std::vector<Field>& f) {
+  f.push_back(
+      str_field("s3.endpoint", &s.endpoint,
+                "S3 endpoint; empty = `$AWS_ENDPOINT_URL_S3`, `$AWS_ENDPOINT_URL`, else AWS",
+                "`http(s)://host[:port]`"));
+  f.push_back(str_field("s3.region", &s.region,
+                        "signing region; empty = `$AWS_REGION`, `$AWS_DEFAULT_REGION`, else "
+                        "`us-east-1`"));
+  f.push_back(bool_field("s3.path_style", &s.path_style,
+                         "`endpoint/bucket/key` (MinIO, Ceph); false: `bucket.host/key`"));
+  f.push_back(int_field("s3.part_size_mb", &s.part_size_mb, 5, 5120,
+                        "multipart part size; larger objects are uploaded in parts"));
+  f.push_back(int_field("s3.parallel_parts", &s.parallel_parts, 1, 64,
+                        "parts (uploads) or ranges (downloads) in flight per transfer"));
+  f.push_back(num_field("s3.timeout_s", &s.timeout_s, 1.0, 3600.0,
+                        "connect timeout and the longest a request may stall"));
+  f.push_back(int_field("s3.max_retries", &s.max_retries, 0, 20,
+                        "retries of connection errors, timeouts, 5xx, SlowDown (back-off with "
+                        "jitter)"));
+  f.push_back(str_field("s3.access_key_id", &s.access_key_id, "empty = `$AWS_ACCESS_KEY_ID`"));
+  f.push_back(secret_field("s3.secret_access_key", &s.secret_access_key,
+                           "empty = `$AWS_SECRET_ACCESS_KEY`; printed as `<redacted>` (prefer the "
+                           "variable)"));
+  f.push_back(secret_field("s3.session_token", &s.session_token,
+                           "empty = `$AWS_SESSION_TOKEN`; printed as `<redacted>`"));
+}
+
+// Every field of `c`, with the string choices that components above core own added.
+std::vector<Field> schema(Config& c, const ConfigChoices& extra = {}) {
+  std::vector<Field> f;
+  job_fields(c, f);
+  data_fields(c.data, f);
+  input_fields(c, f);
+  optimizer_fields(c.train, f);
+  run_fields(c.train, f);
+  dist_fields(c, f);
+  serve_fields(c.serve, f);
+  s3_fields(c.s3, f);
+  for (Field& field : f) {
+    auto it = extra.find(field.key);
+    if (it != extra.end())
+      field.choices.insert(field.choices.end(), it->second.begin(), it->second.end());
+    if (field.choices.empty()) continue;
+    std::vector<std::string> quoted;
+    for (auto& choice : field.choices) quoted.push_back("`" + choice + "`");
+    field.allowed = choices_text(quoted);
+  }
+  return f;
+}
+
+// "" or why `field` refuses `value` (a choice key only, after its type was accepted).
+std::string check_choice(const Field& field, const std::string& value) {
+  if (field.choices.empty() ||
+      std::find(field.choices.begin(), field.choices.end(), value) != field.choices.end()) {
+    return "";
+  }
+  return "must be one of " + choices_text(field.choices) + ", got '" + value + "'";
 }
 
 size_t edit_distance(const std::string& a, const std::string& b) {
@@ -249,101 +445,132 @@ bool is_section(const std::string& key, const std::vector<Field>& fields) {
   return false;
 }
 
-Config build(const YAML::Node& root, const std::string& origin,
-             const std::vector<std::string>& overrides) {
-  Config c;
-  std::vector<Field> fields = schema(c);
-  std::vector<std::string> errors;
-  auto apply = [&](const std::string& key, const YAML::Node& value, const std::string& where) {
-    auto it =
-        std::find_if(fields.begin(), fields.end(), [&](const Field& f) { return f.key == key; });
-    if (it == fields.end()) {
-      if (is_section(key, fields)) {
-        errors.push_back(where + key + ": expected a mapping of keys, got " + show(value));
-      } else {
-        errors.push_back(where + unknown_key_message(key, fields));
-      }
+// Applies values to a Config through its schema, collecting every problem.
+class Builder {
+ public:
+  explicit Builder(const ConfigChoices& choices) : fields_(schema(config_, choices)) {}
+
+  void apply_yaml(const YAML::Node& root, const std::string& origin) {
+    if (!root || root.IsNull()) return;
+    if (!root.IsMap()) {
+      errors_.push_back(origin + ": the top level must be a mapping of sections");
       return;
     }
-    std::string err = it->set(value);
-    if (!err.empty()) errors.push_back(where + key + ": " + err);
-  };
-
-  if (root && !root.IsNull()) {
-    if (!root.IsMap()) {
-      errors.push_back(origin + ": the top level must be a mapping of sections");
-    } else {
-      std::vector<std::pair<std::string, YAML::Node>> leaves;
-      flatten(root, "", leaves);
-      for (auto& [k, v] : leaves) apply(k, v, origin.empty() ? "" : origin + ": ");
-    }
+    std::vector<std::pair<std::string, YAML::Node>> leaves;
+    flatten(root, "", leaves);
+    for (auto& [k, v] : leaves) apply(k, v, origin.empty() ? "" : origin + ": ");
   }
-  for (const std::string& o : overrides) {
+
+  void apply_override(const std::string& o) {
     size_t eq = o.find('=');
     if (eq == std::string::npos || eq == 0) {
-      errors.push_back("--set " + o + ": expected section.key=value");
-      continue;
+      errors_.push_back("--set " + o + ": expected section.key=value");
+      return;
     }
     const std::string key = o.substr(0, eq);
     YAML::Node v;
     try {
       v = YAML::Load(o.substr(eq + 1));
-    } catch (const YAML::Exception& e) {
-      auto f =
-          std::find_if(fields.begin(), fields.end(), [&](const Field& f) { return f.key == key; });
-      bool secret = f != fields.end() && f->secret;
-      errors.push_back("--set " + (secret ? key + "=" + kRedacted : o) +
-                       ": value is not valid YAML");
-      continue;
+    } catch (const YAML::Exception&) {
+      const Field* f = find(key);
+      const bool secret = f && f->secret;
+      errors_.push_back("--set " + (secret ? key + "=" + kRedacted : o) +
+                        ": value is not valid YAML");
+      return;
     }
     if (v.IsNull()) v = YAML::Node(std::string());
     apply(key, v, "--set ");
   }
 
-  // Cross-field checks.
-  if (c.train.warmup_epochs >= static_cast<double>(c.train.epochs) && c.train.warmup_epochs > 0) {
-    errors.push_back("train.warmup_epochs: must be less than train.epochs (" +
-                     std::to_string(c.train.epochs) + ")");
-  }
-  if (c.data.format != "synthetic" && c.data.path.empty()) {
-    errors.push_back("data.path: must name the dataset's file or folder for format '" +
-                     c.data.format + "'");
-  }
-  if (!c.s3.endpoint.empty() && c.s3.endpoint.rfind("http://", 0) != 0 &&
-      c.s3.endpoint.rfind("https://", 0) != 0) {
-    errors.push_back("s3.endpoint: expected http://host[:port] or https://host[:port], got '" +
-                     c.s3.endpoint + "'");
-  }
-  if (c.dist.node_rank >= c.dist.nnodes) {
-    errors.push_back("dist.node_rank: must be below dist.nnodes (" + std::to_string(c.dist.nnodes) +
-                     "), got " + std::to_string(c.dist.node_rank));
-  }
-  if (c.data.md5.size() != 32 && c.data.download) {
-    errors.push_back("data.md5: expected 32 hex characters (the archive's published MD5)");
+  // The config, after the cross-field checks; throws kUsage listing every problem.
+  Config finish() {
+    check_across();
+    if (!errors_.empty()) {
+      std::string msg = "invalid configuration (" + std::to_string(errors_.size()) + " problem" +
+                        (errors_.size() > 1 ? "s" : "") + "):";
+      for (auto& e : errors_) msg += "\n  " + e;
+      fail_usage(msg);
+    }
+    return config_;
   }
 
-  if (!errors.empty()) {
-    std::string msg = "invalid configuration (" + std::to_string(errors.size()) + " problem" +
-                      (errors.size() > 1 ? "s" : "") + "):";
-    for (auto& e : errors) msg += "\n  " + e;
-    fail_usage(msg);
+ private:
+  const Field* find(const std::string& key) const {
+    auto it =
+        std::find_if(fields_.begin(), fields_.end(), [&](const Field& f) { return f.key == key; });
+    return it == fields_.end() ? nullptr : &*it;
   }
-  return c;
+
+  void apply(const std::string& key, const YAML::Node& value, const std::string& where) {
+    const Field* f = find(key);
+    if (!f) {
+      errors_.push_back(where + (is_section(key, fields_)
+                                     ? key + ": expected a mapping of keys, got " + show(value)
+                                     : unknown_key_message(key, fields_)));
+      return;
+    }
+    std::string err = f->set(value);
+    if (err.empty() && !f->choices.empty()) err = check_choice(*f, value.Scalar());
+    if (!err.empty()) {
+      errors_.push_back(where + key + ": " + err);
+      return;
+    }
+    config_.explicit_keys.insert(key);
+  }
+
+  void check_across() {
+    const Config& c = config_;
+    if (c.train.warmup_epochs >= static_cast<double>(c.train.epochs) && c.train.warmup_epochs > 0) {
+      errors_.push_back("train.warmup_epochs: must be less than train.epochs (" +
+                        std::to_string(c.train.epochs) + ")");
+    }
+    if (c.data.format != "synthetic" && c.data.path.empty()) {
+      errors_.push_back("data.path: must name the dataset's file or folder for format '" +
+                        c.data.format + "'");
+    }
+    if (!c.s3.endpoint.empty() && c.s3.endpoint.rfind("http://", 0) != 0 &&
+        c.s3.endpoint.rfind("https://", 0) != 0) {
+      errors_.push_back("s3.endpoint: expected http://host[:port] or https://host[:port], got '" +
+                        c.s3.endpoint + "'");
+    }
+    if (c.dist.node_rank >= c.dist.nnodes) {
+      errors_.push_back("dist.node_rank: must be below dist.nnodes (" +
+                        std::to_string(c.dist.nnodes) + "), got " +
+                        std::to_string(c.dist.node_rank));
+    }
+    if (c.data.md5.size() != 32 && c.data.download) {
+      errors_.push_back("data.md5: expected 32 hex characters (the archive's published MD5)");
+    }
+  }
+
+  Config config_;
+  std::vector<Field> fields_;  // bound to config_
+  std::vector<std::string> errors_;
+};
+
+Config build(const YAML::Node& root, const std::string& origin,
+             const std::vector<std::string>& overrides, const ConfigChoices& choices) {
+  Builder b(choices);
+  b.apply_yaml(root, origin);
+  for (const std::string& o : overrides) b.apply_override(o);
+  return b.finish();
 }
 
 }  // namespace
 
-Config config_from_yaml(const std::string& yaml_text, const std::vector<std::string>& overrides) {
+Config config_from_yaml(const std::string& yaml_text, const std::vector<std::string>& overrides,
+                        const ConfigChoices& choices) {
   YAML::Node root;
   try {
     root = YAML::Load(yaml_text);
   } catch (const YAML::Exception& e) {
     fail_usage("config: not valid YAML at line " + std::to_string(e.mark.line + 1) + ": " + e.msg);
   }
-  return build(root, "", overrides);
+  return build(root, "", overrides, choices);
 }
 
-Config load_config(const std::string& path, const std::vector<std::string>& overrides) {
+Config load_config(const std::string& path, const std::vector<std::string>& overrides,
+                   const ConfigChoices& choices) {
   YAML::Node root;
   if (!path.empty()) {
     try {
@@ -355,7 +582,7 @@ Config load_config(const std::string& path, const std::vector<std::string>& over
                  std::to_string(e.mark.line + 1) + ": " + e.msg);
     }
   }
-  return build(root, path, overrides);
+  return build(root, path, overrides, choices);
 }
 
 std::string to_yaml(const Config& config) {
@@ -377,10 +604,15 @@ std::string to_yaml(const Config& config) {
   return std::string(out.c_str()) + "\n";
 }
 
-std::vector<std::string> config_keys() {
-  Config c;
-  std::vector<std::string> keys;
-  for (auto& f : schema(c)) keys.push_back(f.key + " (" + f.type + ")");
+std::vector<KeyInfo> config_reference(const ConfigChoices& choices) {
+  Config defaults;
+  std::vector<KeyInfo> keys;
+  for (const Field& f : schema(defaults, choices)) {
+    YAML::Emitter value;
+    value.SetDoublePrecision(10);
+    value << f.get();
+    keys.push_back({f.key, f.type, value.c_str(), f.allowed, f.help, f.secret});
+  }
   return keys;
 }
 

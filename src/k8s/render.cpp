@@ -9,6 +9,7 @@
 #include "core/error.h"
 #include "core/hash.h"
 #include "core/log.h"
+#include "storage/store.h"
 
 namespace ddpipe::k8s {
 namespace {
@@ -220,12 +221,10 @@ void warn_about_data(const core::Config& c) {
 
 core::Config cluster_config(const core::Config& config) {
   core::Config c = config;
-  const bool remote_or_absolute = c.store.rfind("s3://", 0) == 0 ||
-                                  c.store.rfind("file://", 0) == 0 ||
-                                  (!c.store.empty() && c.store[0] == '/');
-  if (!remote_or_absolute) {
+  const storage::StoreUrl store = storage::parse_store_url(c.store);
+  if (!store.is_s3() && !store.is_absolute_path()) {  // relative or ~: this machine's
     c.store = kClusterStore;
-  } else if (c.store.rfind("s3://", 0) != 0) {
+  } else if (!store.is_s3()) {
     core::log::warn("k8s",
                     "the store is a local path: every pod must see the same folder there "
                     "(a shared volume); s3:// stores in the cluster's MinIO need none",

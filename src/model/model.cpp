@@ -2,6 +2,7 @@
 
 #include <torch/torch.h>
 
+#include <functional>
 #include <sstream>
 
 #include "core/error.h"
@@ -85,7 +86,46 @@ class ResNet : public Classifier {
   bool max_pool_;
 };
 
+// The architectures, by name: the one list (config validation and docs ask architectures()).
+struct Architecture {
+  const char* name;
+  std::function<std::shared_ptr<Classifier>(const ModelSpec&)> build;
+};
+
+const std::vector<Architecture>& architecture_table() {
+  static const std::vector<Architecture> table = {
+      {"resnet-mini",
+       [](const ModelSpec& s) {
+         const int64_t w = s.width;
+         return std::make_shared<ResNet>(s.in_channels, s.num_classes,
+                                         std::vector<int64_t>{w, 2 * w, 4 * w},
+                                         std::vector<int64_t>{1, 1, 1}, 3, 1, false);
+       }},
+      {"resnet18",
+       [](const ModelSpec& s) {
+         return std::make_shared<ResNet>(s.in_channels, s.num_classes,
+                                         std::vector<int64_t>{64, 128, 256, 512},
+                                         std::vector<int64_t>{2, 2, 2, 2}, 7, 2, true);
+       }},
+      {"resnet18-cifar",
+       [](const ModelSpec& s) {
+         return std::make_shared<ResNet>(s.in_channels, s.num_classes,
+                                         std::vector<int64_t>{64, 128, 256, 512},
+                                         std::vector<int64_t>{2, 2, 2, 2}, 3, 1, false);
+       }},
+  };
+  return table;
+}
+
 }  // namespace
+
+std::vector<std::string> architectures() {
+  std::vector<std::string> names;
+  for (const auto& a : architecture_table()) names.push_back(a.name);
+  return names;
+}
+
+core::ConfigChoices config_choices() { return {{"model.arch", architectures()}}; }
 
 std::shared_ptr<Classifier> make_model(const ModelSpec& spec) {
   if (spec.in_channels != 1 && spec.in_channels != 3) {
@@ -95,24 +135,13 @@ std::shared_ptr<Classifier> make_model(const ModelSpec& spec) {
   if (spec.num_classes < 2) {
     core::fail_usage("model: need at least 2 classes, got " + std::to_string(spec.num_classes));
   }
-  if (spec.arch == "resnet18") {
-    return std::make_shared<ResNet>(spec.in_channels, spec.num_classes,
-                                    std::vector<int64_t>{64, 128, 256, 512},
-                                    std::vector<int64_t>{2, 2, 2, 2}, 7, 2, true);
+  for (const auto& a : architecture_table()) {
+    if (spec.arch == a.name) return a.build(spec);
   }
-  if (spec.arch == "resnet18-cifar") {
-    return std::make_shared<ResNet>(spec.in_channels, spec.num_classes,
-                                    std::vector<int64_t>{64, 128, 256, 512},
-                                    std::vector<int64_t>{2, 2, 2, 2}, 3, 1, false);
-  }
-  if (spec.arch == "resnet-mini") {
-    int64_t w = spec.width;
-    return std::make_shared<ResNet>(spec.in_channels, spec.num_classes,
-                                    std::vector<int64_t>{w, 2 * w, 4 * w},
-                                    std::vector<int64_t>{1, 1, 1}, 3, 1, false);
-  }
-  core::fail_usage("model.arch: unknown architecture '" + spec.arch +
-                   "' (expected resnet-mini, resnet18 or resnet18-cifar)");
+  std::string known;
+  for (const auto& name : architectures()) known += (known.empty() ? "" : ", ") + name;
+  core::fail_usage("model.arch: unknown architecture '" + spec.arch + "' (expected one of " +
+                   known + ")");
 }
 
 int64_t parameter_count(const torch::nn::Module& module) {

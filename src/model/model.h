@@ -15,6 +15,9 @@
 
 #include <memory>
 #include <string>
+#include <vector>
+
+#include "core/config.h"
 
 namespace torch::serialize {
 class OutputArchive;
@@ -39,6 +42,11 @@ class Classifier : public torch::nn::Module {
 // fan-out for convolutions, BN weight 1 / bias 0). Deterministic for a given torch::manual_seed.
 // Throws core::Error(kUsage) for an unknown arch or bad channel count.
 std::shared_ptr<Classifier> make_model(const ModelSpec& spec);
+
+// The names make_model() knows, in a stable order ("resnet-mini", "resnet18", …).
+std::vector<std::string> architectures();
+// The config choices this component owns (model.arch), for core::load_config.
+core::ConfigChoices config_choices();
 
 int64_t parameter_count(const torch::nn::Module& module);
 

@@ -63,21 +63,6 @@ bool is_hex(std::string_view s) {
                      [](char c) { return std::isxdigit(static_cast<unsigned char>(c)); });
 }
 
-void check_bucket_name(const std::string& bucket, const std::string& url) {
-  bool ok =
-      bucket.size() >= 3 && bucket.size() <= 63 &&
-      std::all_of(bucket.begin(), bucket.end(),
-                  [](char c) {
-                    return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-' || c == '.';
-                  }) &&
-      std::isalnum(static_cast<unsigned char>(bucket.front())) &&
-      std::isalnum(static_cast<unsigned char>(bucket.back()));
-  if (!ok) {
-    core::fail_usage("store " + url + ": invalid bucket name '" + bucket +
-                     "' (3-63 characters: lower-case letters, digits, '-' and '.')");
-  }
-}
-
 void pwrite_all(int fd, const char* data, size_t n, uint64_t offset, const fs::path& path) {
   while (n > 0) {
     ssize_t w = ::pwrite(fd, data, n, static_cast<off_t>(offset));
@@ -93,20 +78,23 @@ void pwrite_all(int fd, const char* data, size_t n, uint64_t offset, const fs::p
 
 }  // namespace
 
-S3Store::S3Store(const std::string& url, S3Settings settings) : client_(std::move(settings)) {
-  if (url.rfind("s3://", 0) != 0)
-    core::fail_usage("store " + url + ": expected s3://bucket[/prefix]");
-  std::string rest = url.substr(5);
-  size_t slash = rest.find('/');
-  bucket_ = rest.substr(0, slash);
-  check_bucket_name(bucket_, url);
-  std::string prefix = slash == std::string::npos ? "" : rest.substr(slash + 1);
-  while (!prefix.empty() && prefix.back() == '/') prefix.pop_back();
-  if (!prefix.empty()) {
-    validate_key(prefix);
-    prefix_ = prefix + "/";
-  }
+namespace {
+
+StoreUrl s3_url(const std::string& url) {
+  StoreUrl u = parse_store_url(url);
+  if (!u.is_s3()) core::fail_usage("store " + url + ": expected s3://bucket[/prefix]");
+  return u;
 }
+
+}  // namespace
+
+S3Store::S3Store(const StoreUrl& url, S3Settings settings)
+    : client_(std::move(settings)),
+      bucket_(url.bucket),
+      prefix_(url.prefix.empty() ? "" : url.prefix + "/") {}
+
+S3Store::S3Store(const std::string& url, S3Settings settings)
+    : S3Store(s3_url(url), std::move(settings)) {}
 
 std::string S3Store::url() const {
   return "s3://" + bucket_ + (prefix_.empty() ? "" : "/" + prefix_.substr(0, prefix_.size() - 1));

@@ -20,6 +20,7 @@ namespace ddpipe::storage {
 
 class S3Store : public Store {
  public:
+  S3Store(const StoreUrl& url, S3Settings settings);
   // `url` is s3://bucket[/prefix]; throws core::Error(kUsage) for a malformed URL.
   S3Store(const std::string& url, S3Settings settings);
 

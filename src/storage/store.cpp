@@ -1,5 +1,8 @@
 #include "storage/store.h"
 
+#include <algorithm>
+#include <cctype>
+
 #include "core/config.h"
 #include "core/error.h"
 #include "core/fs.h"
@@ -38,21 +41,83 @@ void validate_key(const std::string& key) {
   }
 }
 
-std::unique_ptr<Store> open_store(const std::string& url, const core::S3Config& s3) {
-  if (url.rfind("s3://", 0) == 0) return std::make_unique<S3Store>(url, resolve_s3_settings(s3));
-  std::string path = url;
-  if (url.rfind("file://", 0) == 0) {
-    path = url.substr(7);
+namespace {
+
+constexpr std::string_view kS3Scheme = "s3://";
+constexpr std::string_view kFileScheme = "file://";
+
+bool starts_with(const std::string& s, std::string_view prefix) {
+  return s.compare(0, prefix.size(), prefix) == 0;
+}
+
+void check_bucket_name(const std::string& bucket, const std::string& url) {
+  bool ok =
+      bucket.size() >= 3 && bucket.size() <= 63 &&
+      std::all_of(bucket.begin(), bucket.end(),
+                  [](char c) {
+                    return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-' || c == '.';
+                  }) &&
+      std::isalnum(static_cast<unsigned char>(bucket.front())) &&
+      std::isalnum(static_cast<unsigned char>(bucket.back()));
+  if (!ok) {
+    core::fail_usage("store " + url + ": invalid bucket name '" + bucket +
+                     "' (3-63 characters: lower-case letters, digits, '-' and '.')");
+  }
+}
+
+}  // namespace
+
+bool StoreUrl::is_absolute_path() const {
+  return kind == Kind::kLocal && !path.empty() && path[0] == '/';
+}
+
+std::string StoreUrl::str() const {
+  if (kind == Kind::kLocal) return path;
+  return std::string(kS3Scheme) + bucket + (prefix.empty() ? "" : "/" + prefix);
+}
+
+StoreUrl parse_store_url(const std::string& url) {
+  StoreUrl u;
+  if (starts_with(url, kS3Scheme)) {
+    u.kind = StoreUrl::Kind::kS3;
+    const std::string rest = url.substr(kS3Scheme.size());
+    const size_t slash = rest.find('/');
+    u.bucket = rest.substr(0, slash);
+    check_bucket_name(u.bucket, url);
+    u.prefix = slash == std::string::npos ? "" : rest.substr(slash + 1);
+    while (!u.prefix.empty() && u.prefix.back() == '/') u.prefix.pop_back();
+    if (!u.prefix.empty()) validate_key(u.prefix);
+    return u;
+  }
+  u.path = url;
+  if (starts_with(url, kFileScheme)) {
+    u.path = url.substr(kFileScheme.size());
   } else if (url.find("://") != std::string::npos) {
     core::fail_usage("store: unsupported URL '" + url +
                      "' (expected a folder path, file:///path or s3://bucket/prefix)");
   }
-  if (path.empty()) core::fail_usage("store: empty path");
-  return std::make_unique<LocalStore>(core::expand_user(path));
+  if (u.path.empty()) core::fail_usage("store: empty path");
+  return u;
+}
+
+std::optional<ObjectUrl> parse_object_url(const std::string& arg) {
+  if (!starts_with(arg, kS3Scheme)) return std::nullopt;
+  const size_t slash = arg.find('/', kS3Scheme.size());
+  return ObjectUrl{arg.substr(0, slash), slash == std::string::npos ? "" : arg.substr(slash + 1)};
+}
+
+std::unique_ptr<Store> open_store(const std::string& url, const core::S3Config& s3) {
+  const StoreUrl u = parse_store_url(url);
+  if (u.is_s3()) return std::make_unique<S3Store>(u, resolve_s3_settings(s3));
+  return std::make_unique<LocalStore>(core::expand_user(u.path));
 }
 
 std::unique_ptr<Store> open_store(const std::string& url) {
   return open_store(url, core::S3Config{});
+}
+
+std::unique_ptr<Store> open_store(const core::Config& config) {
+  return open_store(config.store, config.s3);
 }
 
 }  // namespace ddpipe::storage

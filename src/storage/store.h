@@ -18,7 +18,8 @@
 
 namespace ddpipe::core {
 struct S3Config;
-}
+struct Config;
+}  // namespace ddpipe::core
 
 namespace ddpipe::storage {
 
@@ -53,13 +54,41 @@ class Store {
   std::optional<std::string> try_get(const std::string& key);
 };
 
-// Opens a store by URL: a path or file:///path (local folder, created on first write), or
-// s3://bucket[/prefix] (S3Store; bucket created on first write) with the S3 settings of `s3`
-// over the AWS_* environment. Throws core::Error(kUsage) for an unsupported scheme, a malformed
-// URL or missing S3 credentials.
+// A store URL, parsed: the one place that knows the formats. A store is a folder (a path, `~`
+// allowed, or file:///path) or an S3 bucket with an optional key prefix (s3://bucket[/prefix]).
+struct StoreUrl {
+  enum class Kind { kLocal, kS3 };
+  Kind kind = Kind::kLocal;
+  std::string path;    // kLocal: the folder as given (`~` not expanded)
+  std::string bucket;  // kS3
+  std::string prefix;  // kS3: "" or "a/b" (no trailing '/')
+
+  bool is_s3() const { return kind == Kind::kS3; }
+  // A local folder given by an absolute path (not relative, not ~).
+  bool is_absolute_path() const;
+  // The canonical form: the path, or s3://bucket[/prefix].
+  std::string str() const;
+};
+// Throws core::Error(kUsage) naming the URL for an unsupported scheme, an empty path, a bad
+// bucket name or an invalid prefix.
+StoreUrl parse_store_url(const std::string& url);
+
+// An object named by a full URL, s3://bucket/key: the store (s3://bucket) and the key in it.
+struct ObjectUrl {
+  std::string store;
+  std::string key;  // may be "" (the whole bucket, for listing)
+};
+// nullopt when `arg` is not an s3:// URL (then it names a local file or a key of a store).
+std::optional<ObjectUrl> parse_object_url(const std::string& arg);
+
+// Opens a store by URL: a local folder (created on first write) or an S3Store (bucket created
+// on first write) with the S3 settings of `s3` over the AWS_* environment. Throws
+// core::Error(kUsage) for a malformed URL or missing S3 credentials.
 std::unique_ptr<Store> open_store(const std::string& url, const core::S3Config& s3);
 // The same with default S3 settings (everything from the environment).
 std::unique_ptr<Store> open_store(const std::string& url);
+// The store of a job: config.store with config.s3.
+std::unique_ptr<Store> open_store(const core::Config& config);
 
 // Rejects empty keys, absolute keys, "..", empty segments and temp names (core::Error kUsage).
 void validate_key(const std::string& key);

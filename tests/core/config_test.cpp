@@ -2,7 +2,9 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <fstream>
+#include <set>
 
 #include "core/error.h"
 #include "core/fs.h"
@@ -11,9 +13,13 @@
 namespace ddpipe::core {
 namespace {
 
+// model.arch's values belong to the model component (tests/model checks the real list); here a
+// stand-in list checks that core validates the choices it is given.
+const ConfigChoices kArchChoices = {{"model.arch", {"resnet-mini", "resnet18", "resnet18-cifar"}}};
+
 std::string usage_error(const std::string& yaml, const std::vector<std::string>& sets = {}) {
   try {
-    config_from_yaml(yaml, sets);
+    config_from_yaml(yaml, sets, kArchChoices);
   } catch (const Error& e) {
     EXPECT_EQ(e.kind(), ErrorKind::kUsage);
     return e.what();
@@ -137,6 +143,37 @@ TEST(Config, S3ValuesAreChecked) {
             std::string::npos)
       << m;
   EXPECT_NE(m.find("s3.part_size_mb: must be between 5 and 5120, got 4"), std::string::npos) << m;
+}
+
+TEST(Config, RecordsWhichKeysWereSetExplicitly) {
+  Config c = config_from_yaml("train:\n  epochs: 9\n", {"dist.nproc=2", "seed=1"});
+  // Set to its default value is still set.
+  EXPECT_TRUE(c.is_set("train.epochs"));
+  EXPECT_TRUE(c.is_set("dist.nproc"));
+  EXPECT_TRUE(c.is_set("seed"));
+  EXPECT_FALSE(c.is_set("train.lr"));
+  EXPECT_EQ(c.explicit_keys.size(), 3u);
+  EXPECT_TRUE(config_from_yaml("").explicit_keys.empty());
+}
+
+TEST(Config, ReferenceListsEveryKeyWithItsDocs) {
+  auto keys = config_reference(kArchChoices);
+  EXPECT_EQ(keys.size(), 83u);
+  std::set<std::string> seen;
+  for (const auto& k : keys) {
+    EXPECT_TRUE(seen.insert(k.key).second) << k.key;
+    EXPECT_FALSE(k.help.empty()) << k.key << " has no help";
+    EXPECT_FALSE(k.type.empty()) << k.key;
+  }
+  auto find = [&](const std::string& key) {
+    return *std::find_if(keys.begin(), keys.end(), [&](auto& k) { return k.key == key; });
+  };
+  EXPECT_EQ(find("train.epochs").default_value, "9");
+  EXPECT_EQ(find("train.batch_size").allowed, "1–65536");
+  EXPECT_EQ(find("seed").allowed, "≥ 0");
+  EXPECT_EQ(find("model.arch").allowed, "`resnet-mini`, `resnet18`, `resnet18-cifar`");
+  EXPECT_EQ(find("train.scheduler").allowed, "`cosine`, `none`");
+  EXPECT_TRUE(find("s3.secret_access_key").secret);
 }
 
 }  // namespace

@@ -54,7 +54,24 @@ TEST(Model, StateRoundTripAndMismatch) {
   }
   EXPECT_THROW(load_state(*a, "not an archive"), core::Error);
   EXPECT_THROW(make_model({"vgg", 3, 10, 0}), core::Error);
+  for (const auto& arch : architectures()) EXPECT_NO_THROW(make_model({arch, 3, 10, 8})) << arch;
   EXPECT_THROW(make_model({"resnet18", 2, 10, 0}), core::Error);
+}
+
+TEST(Model, ConfigValidationAsksTheModelComponentForArchitectures) {
+  EXPECT_EQ(architectures(),
+            (std::vector<std::string>{"resnet-mini", "resnet18", "resnet18-cifar"}));
+  EXPECT_EQ(core::config_from_yaml("model:\n  arch: resnet18\n", {}, config_choices()).model.arch,
+            "resnet18");
+  try {
+    core::config_from_yaml("model:\n  arch: vgg\n", {}, config_choices());
+    ADD_FAILURE() << "vgg accepted";
+  } catch (const core::Error& e) {
+    EXPECT_NE(std::string(e.what()).find(
+                  "model.arch: must be one of resnet-mini, resnet18, resnet18-cifar, got 'vgg'"),
+              std::string::npos)
+        << e.what();
+  }
 }
 
 }  // namespace
