@@ -10,12 +10,13 @@ declare -A allowed=(
   [data]="core storage"
   [model]="core"
   [dist]="core"
-  [k8s]="core"
+  [netns]="core"
+  [k8s]="core netns"
   [eval]="core storage registry data model"
   [train]="core storage registry data model dist eval"
   [serve]="core storage registry data model eval"
 )
-no_torch="core storage registry k8s"
+no_torch="core storage registry netns k8s"
 status=0
 for comp in "${!allowed[@]}"; do
   [[ -d "$src/$comp" ]] || continue
