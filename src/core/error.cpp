@@ -1,6 +1,8 @@
 #include "core/error.h"
 
+#include <cerrno>
 #include <cstdlib>
+#include <cstring>
 #include <ctime>
 #include <nlohmann/json.hpp>
 
@@ -20,6 +22,8 @@ int exit_code(ErrorKind kind) noexcept {
       return 4;
     case ErrorKind::kStorage:
       return 5;
+    case ErrorKind::kSystem:
+      return 6;
     case ErrorKind::kRetryable:
       return 128;
   }
@@ -38,6 +42,8 @@ const char* kind_name(ErrorKind kind) noexcept {
       return "not_found";
     case ErrorKind::kStorage:
       return "storage";
+    case ErrorKind::kSystem:
+      return "system";
     case ErrorKind::kRetryable:
       return "retryable";
   }
@@ -65,5 +71,9 @@ void fail_usage(const std::string& message) { throw Error(ErrorKind::kUsage, mes
 void fail_data(const std::string& message) { throw Error(ErrorKind::kData, message); }
 void fail_not_found(const std::string& message) { throw Error(ErrorKind::kNotFound, message); }
 void fail_storage(const std::string& message) { throw Error(ErrorKind::kStorage, message); }
+void fail_system(const std::string& what) {
+  const int error = errno;
+  throw Error(ErrorKind::kSystem, what + ": " + std::strerror(error));
+}
 
 }  // namespace ddpipe::core

@@ -1,7 +1,7 @@
 // ddpipe::core — the one exception type of the project and the process exit codes.
 //
-// Expected failures (bad config, bad data, storage trouble, lost peers) are thrown as
-// core::Error with a kind; the CLI edge catches them and maps the kind to an exit code.
+// Expected failures (bad config, bad data, storage trouble, the OS refusing, lost peers) are
+// thrown as core::Error with a kind; the CLI edge catches them and maps the kind to an exit code.
 // Codes 1–127 are permanent (do not retry); 128 and above ask the orchestrator to retry,
 // matching the Kubeflow training operator's `ExitCode` restart policy.
 #pragma once
@@ -17,6 +17,7 @@ enum class ErrorKind {
   kData,       // dataset missing, corrupt or inconsistent           -> exit 3
   kNotFound,   // model, version, alias or object does not exist     -> exit 4
   kStorage,    // artifact store failed (permanent: permissions, …)  -> exit 5
+  kSystem,     // the OS refused: fork, pipe, socket, exec, namespaces -> exit 6
   kRetryable,  // lost peer, collective timeout, storage away       -> exit 128
 };
 
@@ -43,5 +44,8 @@ void record_error_file(const std::string& message, ErrorKind kind) noexcept;
 [[noreturn]] void fail_data(const std::string& message);
 [[noreturn]] void fail_not_found(const std::string& message);
 [[noreturn]] void fail_storage(const std::string& message);
+// kSystem with the message "<what>: <strerror(errno)>". Call it right after the failing call:
+// errno is read first thing, so `what` must not be built by another system call.
+[[noreturn]] void fail_system(const std::string& what);
 
 }  // namespace ddpipe::core

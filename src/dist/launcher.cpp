@@ -36,7 +36,7 @@ int status_to_code(int status) {
 
 int64_t free_port(const std::string& addr) {
   int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-  if (fd < 0) core::fail_storage(std::string("socket: ") + std::strerror(errno));
+  if (fd < 0) core::fail_system("socket");
   sockaddr_in sa{};
   sa.sin_family = AF_INET;
   sa.sin_port = 0;
@@ -61,37 +61,52 @@ struct Attempt {
   std::string reason;  // from the failed rank's error file, if it wrote one
 };
 
-// One run of the local group.
-Attempt run_group(const LaunchOptions& o, int64_t port, int64_t restart,
-                  const std::string& error_dir) {
-  const int64_t world = o.nnodes * o.nproc;
-  std::map<pid_t, int64_t> ranks;
-  for (int64_t local = 0; local < o.nproc; ++local) {
-    const int64_t rank = o.node_rank * o.nproc + local;
-    const std::string error_file = error_dir + "/rank_" + std::to_string(rank) + ".json";
-    ::unlink(error_file.c_str());
-    pid_t pid = ::fork();
-    if (pid < 0) core::fail_storage(std::string("fork: ") + std::strerror(errno));
-    if (pid == 0) {
-      ::setenv("MASTER_ADDR", o.master_addr.c_str(), 1);
-      ::setenv("MASTER_PORT", std::to_string(port).c_str(), 1);
-      ::setenv("WORLD_SIZE", std::to_string(world).c_str(), 1);
-      ::setenv("RANK", std::to_string(rank).c_str(), 1);
-      ::setenv("LOCAL_RANK", std::to_string(local).c_str(), 1);
-      ::setenv("LOCAL_WORLD_SIZE", std::to_string(o.nproc).c_str(), 1);
-      ::setenv("GROUP_RANK", std::to_string(o.node_rank).c_str(), 1);
-      ::setenv("DDPIPE_RESTART_COUNT", std::to_string(restart).c_str(), 1);
-      ::setenv("TORCHELASTIC_ERROR_FILE", error_file.c_str(), 1);
-      std::vector<char*> args;
-      for (auto& a : o.argv) args.push_back(const_cast<char*>(a.c_str()));
-      args.push_back(nullptr);
-      ::execv(args[0], args.data());
-      std::fprintf(stderr, "launch: cannot execute %s: %s\n", args[0], std::strerror(errno));
-      ::_exit(127);
-    }
-    ranks[pid] = rank;
-  }
+std::string error_file_of(const std::string& error_dir, int64_t rank) {
+  return error_dir + "/rank_" + std::to_string(rank) + ".json";
+}
 
+// Forks and execs local rank `local` with the rank contract in its environment. A child that
+// cannot execute the program exits with the system error code (6).
+pid_t start_rank(const LaunchOptions& o, int64_t port, int64_t restart,
+                 const std::string& error_dir, int64_t local) {
+  const int64_t rank = o.node_rank * o.nproc + local;
+  const std::string error_file = error_file_of(error_dir, rank);
+  ::unlink(error_file.c_str());
+  const int exec_failed = core::exit_code(core::ErrorKind::kSystem);
+  pid_t pid = ::fork();
+  if (pid < 0) core::fail_system("launch: fork of rank " + std::to_string(rank));
+  if (pid > 0) return pid;
+  ::setenv("MASTER_ADDR", o.master_addr.c_str(), 1);
+  ::setenv("MASTER_PORT", std::to_string(port).c_str(), 1);
+  ::setenv("WORLD_SIZE", std::to_string(o.nnodes * o.nproc).c_str(), 1);
+  ::setenv("RANK", std::to_string(rank).c_str(), 1);
+  ::setenv("LOCAL_RANK", std::to_string(local).c_str(), 1);
+  ::setenv("LOCAL_WORLD_SIZE", std::to_string(o.nproc).c_str(), 1);
+  ::setenv("GROUP_RANK", std::to_string(o.node_rank).c_str(), 1);
+  ::setenv("DDPIPE_RESTART_COUNT", std::to_string(restart).c_str(), 1);
+  ::setenv("TORCHELASTIC_ERROR_FILE", error_file.c_str(), 1);
+  std::vector<char*> args;
+  for (auto& a : o.argv) args.push_back(const_cast<char*>(a.c_str()));
+  args.push_back(nullptr);
+  ::execv(args[0], args.data());
+  std::fprintf(stderr, "launch: cannot execute %s: %s\n", args[0], std::strerror(errno));
+  ::_exit(exec_failed);
+}
+
+// Why `rank` failed: its error file, else how it ended.
+std::string failure_reason(const std::string& error_dir, int64_t rank, int status) {
+  std::ifstream in(error_file_of(error_dir, rank));
+  std::stringstream text;
+  text << in.rdbuf();
+  if (!text.str().empty()) return text.str();
+  return WIFSIGNALED(status) ? "killed by signal " + std::to_string(WTERMSIG(status))
+                             : "no error file";
+}
+
+// Waits for every rank; the first failure (or a forwarded signal) stops the others: SIGTERM,
+// then SIGKILL after the grace period.
+Attempt wait_for_group(const LaunchOptions& o, std::map<pid_t, int64_t> ranks,
+                       const std::string& error_dir) {
   Attempt result;
   bool stopping = false;
   auto deadline = std::chrono::steady_clock::time_point::max();
@@ -113,6 +128,7 @@ Attempt run_group(const LaunchOptions& o, int64_t port, int64_t restart,
     }
     int status = 0;
     pid_t pid = ::waitpid(-1, &status, WNOHANG);
+    if (pid < 0 && errno != EINTR) core::fail_system("launch: waitpid");
     if (pid > 0) {
       int64_t rank = ranks[pid];
       ranks.erase(pid);
@@ -120,14 +136,7 @@ Attempt run_group(const LaunchOptions& o, int64_t port, int64_t restart,
       if (code != 0 && !stopping) {
         result.code = code;
         result.failed_rank = rank;
-        std::ifstream in(error_dir + "/rank_" + std::to_string(rank) + ".json");
-        std::stringstream text;
-        text << in.rdbuf();
-        result.reason =
-            text.str().empty()
-                ? (WIFSIGNALED(status) ? "killed by signal " + std::to_string(WTERMSIG(status))
-                                       : "no error file")
-                : text.str();
+        result.reason = failure_reason(error_dir, rank, status);
         core::log::error("launch", "rank " + std::to_string(rank) + " failed with exit code " +
                                        std::to_string(code) + "; stopping the other ranks");
         stop_all(SIGTERM);
@@ -144,24 +153,39 @@ Attempt run_group(const LaunchOptions& o, int64_t port, int64_t restart,
   return result;
 }
 
-}  // namespace
-
-int launch_local(const LaunchOptions& o) {
-  if (o.argv.empty()) core::fail_usage("launch: no program to run");
-  if (o.nnodes > 1 && o.master_port <= 0) {
-    core::fail_usage("launch: --master-port must be given when --nnodes > 1");
+// One run of the local group.
+Attempt run_group(const LaunchOptions& o, int64_t port, int64_t restart,
+                  const std::string& error_dir) {
+  std::map<pid_t, int64_t> ranks;
+  try {
+    for (int64_t local = 0; local < o.nproc; ++local) {
+      ranks[start_rank(o, port, restart, error_dir, local)] = o.node_rank * o.nproc + local;
+    }
+  } catch (...) {  // the OS refused a rank: the group cannot form, stop the ones started
+    for (auto& [pid, rank] : ranks) ::kill(pid, SIGKILL);
+    for (auto& [pid, rank] : ranks) ::waitpid(pid, nullptr, 0);
+    throw;
   }
-  std::string error_dir = o.error_dir;
-  if (error_dir.empty()) error_dir = core::make_temp_dir("ddpipe-launch").string();
-  std::filesystem::create_directories(error_dir);
+  return wait_for_group(o, std::move(ranks), error_dir);
+}
 
+// Runs the group until it succeeds, fails permanently, runs out of restarts or is interrupted,
+// with SIGINT and SIGTERM forwarded to the ranks meanwhile.
+std::vector<Attempt> run_attempts(const LaunchOptions& o, const std::string& error_dir) {
   struct sigaction sa {};
   sa.sa_handler = on_signal;
   sigemptyset(&sa.sa_mask);
-  struct sigaction old_int {
-  }, old_term{};
-  sigaction(SIGINT, &sa, &old_int);
-  sigaction(SIGTERM, &sa, &old_term);
+  struct RestoreSignals {  // also when a system error is thrown
+    struct sigaction i {
+    }, t{};
+    ~RestoreSignals() {
+      sigaction(SIGINT, &i, nullptr);
+      sigaction(SIGTERM, &t, nullptr);
+      g_forward_signal = 0;
+    }
+  } restore;
+  sigaction(SIGINT, &sa, &restore.i);
+  sigaction(SIGTERM, &sa, &restore.t);
 
   std::vector<Attempt> attempts;
   for (int64_t restart = 0;; ++restart) {
@@ -185,10 +209,21 @@ int launch_local(const LaunchOptions& o) {
     }
     std::this_thread::sleep_for(std::chrono::duration<double>(o.restart_delay_seconds));
   }
-  sigaction(SIGINT, &old_int, nullptr);
-  sigaction(SIGTERM, &old_term, nullptr);
-  g_forward_signal = 0;
+  return attempts;
+}
 
+}  // namespace
+
+int launch_local(const LaunchOptions& o) {
+  if (o.argv.empty()) core::fail_usage("launch: no program to run");
+  if (o.nnodes > 1 && o.master_port <= 0) {
+    core::fail_usage("launch: --master-port must be given when --nnodes > 1");
+  }
+  std::string error_dir = o.error_dir;
+  if (error_dir.empty()) error_dir = core::make_temp_dir("ddpipe-launch").string();
+  std::filesystem::create_directories(error_dir);
+
+  const std::vector<Attempt> attempts = run_attempts(o, error_dir);
   const Attempt& last = attempts.back();
   if (attempts.size() > 1 || last.code != 0) {
     nlohmann::json summary = nlohmann::json::array();

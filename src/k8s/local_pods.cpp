@@ -1,9 +1,6 @@
 #include "k8s/local_pods.h"
 
-#include <arpa/inet.h>
 #include <fcntl.h>
-#include <ifaddrs.h>
-#include <netinet/in.h>
 #include <sched.h>
 #include <signal.h>
 #include <sys/mount.h>
@@ -14,13 +11,14 @@
 #include <chrono>
 #include <cstring>
 #include <map>
-#include <set>
+#include <memory>
 #include <thread>
 
 #include "core/error.h"
 #include "core/fs.h"
 #include "core/log.h"
 #include "k8s/render.h"
+#include "netns/netns.h"
 
 namespace ddpipe::k8s {
 namespace {
@@ -197,6 +195,86 @@ void add_volume(const Object& volume, const Object& mount, const fs::path& local
   }
 }
 
+// The pod's volumes, mounted where its container mounts them; each mount path maps to its
+// folder in `paths`.
+void mount_volumes(const ReplicaPod& replica, const Object& container,
+                   const std::vector<Object>& objects, const std::string& where, LocalPod& pod,
+                   PathMap& paths) {
+  auto local_of = [&](const std::string& pod_path) {
+    return pod.root / fs::path(pod_path).relative_path();
+  };
+  paths.add(kImageHome, local_of(kImageHome));
+  pod.dirs.push_back(local_of(kImageHome));
+  const Object volumes = replica.pod_spec.value("volumes", Object::array());
+  for (const auto& m : container.value("volumeMounts", Object::array())) {
+    const std::string path = m.value("mountPath", "");
+    const Object* volume = nullptr;
+    for (const auto& v : volumes) {
+      if (v.value("name", "") == m.value("name", "")) volume = &v;
+    }
+    if (!volume) core::fail_usage(where + ": volumeMount " + m.dump() + " names no volume");
+    add_volume(*volume, m, local_of(path), objects, where, pod);
+    paths.add(path, local_of(path));
+  }
+}
+
+// Env: image, Kubernetes, the container's, the operator's; paths rewritten to the pod's folder.
+void set_pod_env(const ReplicaPod& replica, const Object& container, const JobPlan& plan,
+                 const std::vector<Object>& objects, const std::string& where, const PathMap& paths,
+                 LocalPod& pod) {
+  set_env(pod.env, "PATH", kImagePath);
+  set_env(pod.env, "HOSTNAME", pod.name);
+  set_env(pod.env, "HOME", kImageHome);
+  for (const auto& from : container.value("envFrom", Object::array())) {
+    const std::string prefix = from.value("prefix", "");
+    const bool secret = from.contains("secretRef");
+    const Object& ref = secret ? from["secretRef"] : from.value("configMapRef", Object::object());
+    for (const auto& [k, v] : keys_of(objects, secret ? "Secret" : "ConfigMap",
+                                      ref.value("name", ""), where, ref.value("optional", false))) {
+      set_env(pod.env, prefix + k, v);
+    }
+  }
+  for (const auto& e : container.value("env", Object::array())) {
+    const std::string name = e.value("name", "");
+    if (e.contains("valueFrom")) {
+      const Object& from = e["valueFrom"];
+      if (from.contains("secretKeyRef")) {
+        set_env(pod.env, name, key_of(objects, "Secret", from["secretKeyRef"], where));
+      } else if (from.contains("configMapKeyRef")) {
+        set_env(pod.env, name, key_of(objects, "ConfigMap", from["configMapKeyRef"], where));
+      } else if (from.contains("fieldRef")) {
+        set_env(
+            pod.env, name,
+            field_ref(from["fieldRef"].value("fieldPath", ""), pod, plan, replica.pod_spec, where));
+      } else {
+        core::fail_usage(where + ": env " + name + ": " + from.dump() +
+                         " cannot be resolved locally");
+      }
+    } else {
+      set_env(pod.env, name, expand(e.value("value", ""), as_map(pod.env)));
+    }
+  }
+  for (const auto& [k, v] : replica.operator_env) set_env(pod.env, k, v);
+  for (auto& [k, v] : pod.env) v = paths(v);
+}
+
+// Command and working directory: the image's entrypoint when no command is given.
+void set_command(const Object& container, const PathMap& paths, const std::string& ddpipe_binary,
+                 LocalPod& pod) {
+  const auto vars = as_map(pod.env);
+  Object command = container.value("command", Object::array());
+  if (command.empty()) command.push_back(kImageBinary);
+  for (const auto& part : {command, container.value("args", Object::array())}) {
+    for (const auto& a : part) {
+      pod.argv.push_back(paths(expand(a.is_string() ? a.get<std::string>() : a.dump(), vars)));
+    }
+  }
+  const std::string& exe = pod.argv[0];
+  if (exe == kImageBinary || exe == "ddpipe") pod.argv[0] = ddpipe_binary;
+  const std::string workdir = container.value("workingDir", std::string(kImageHome));
+  pod.workdir = pod.root / fs::path(workdir).relative_path();
+}
+
 }  // namespace
 
 std::vector<LocalPod> local_pods(const std::vector<Object>& objects, const std::string& origin,
@@ -220,74 +298,10 @@ std::vector<LocalPod> local_pods(const std::vector<Object>& objects, const std::
     for (const auto& c : replica.pod_spec["containers"]) {
       if (c.value("name", "") == "pytorch") container = c;
     }
-
     PathMap paths;
-    auto local_of = [&](const std::string& pod_path) {
-      return pod.root / fs::path(pod_path).relative_path();
-    };
-    paths.add(kImageHome, local_of(kImageHome));
-    pod.dirs.push_back(local_of(kImageHome));
-    const Object volumes = replica.pod_spec.value("volumes", Object::array());
-    for (const auto& m : container.value("volumeMounts", Object::array())) {
-      const std::string path = m.value("mountPath", "");
-      const Object* volume = nullptr;
-      for (const auto& v : volumes) {
-        if (v.value("name", "") == m.value("name", "")) volume = &v;
-      }
-      if (!volume) core::fail_usage(where + ": volumeMount " + m.dump() + " names no volume");
-      add_volume(*volume, m, local_of(path), objects, where, pod);
-      paths.add(path, local_of(path));
-    }
-
-    // Env: image, Kubernetes, the container's, the operator's.
-    set_env(pod.env, "PATH", kImagePath);
-    set_env(pod.env, "HOSTNAME", pod.name);
-    set_env(pod.env, "HOME", kImageHome);
-    for (const auto& from : container.value("envFrom", Object::array())) {
-      const std::string prefix = from.value("prefix", "");
-      const bool secret = from.contains("secretRef");
-      const Object& ref = secret ? from["secretRef"] : from.value("configMapRef", Object::object());
-      for (const auto& [k, v] :
-           keys_of(objects, secret ? "Secret" : "ConfigMap", ref.value("name", ""), where,
-                   ref.value("optional", false))) {
-        set_env(pod.env, prefix + k, v);
-      }
-    }
-    for (const auto& e : container.value("env", Object::array())) {
-      const std::string name = e.value("name", "");
-      if (e.contains("valueFrom")) {
-        const Object& from = e["valueFrom"];
-        if (from.contains("secretKeyRef")) {
-          set_env(pod.env, name, key_of(objects, "Secret", from["secretKeyRef"], where));
-        } else if (from.contains("configMapKeyRef")) {
-          set_env(pod.env, name, key_of(objects, "ConfigMap", from["configMapKeyRef"], where));
-        } else if (from.contains("fieldRef")) {
-          set_env(pod.env, name,
-                  field_ref(from["fieldRef"].value("fieldPath", ""), pod, plan, replica.pod_spec,
-                            where));
-        } else {
-          core::fail_usage(where + ": env " + name + ": " + from.dump() +
-                           " cannot be resolved locally");
-        }
-      } else {
-        set_env(pod.env, name, expand(e.value("value", ""), as_map(pod.env)));
-      }
-    }
-    for (const auto& [k, v] : replica.operator_env) set_env(pod.env, k, v);
-    for (auto& [k, v] : pod.env) v = paths(v);
-
-    // Command: the image's entrypoint when none is given.
-    const auto vars = as_map(pod.env);
-    Object command = container.value("command", Object::array());
-    if (command.empty()) command.push_back(kImageBinary);
-    for (const auto& part : {command, container.value("args", Object::array())}) {
-      for (const auto& a : part) {
-        pod.argv.push_back(paths(expand(a.is_string() ? a.get<std::string>() : a.dump(), vars)));
-      }
-    }
-    const std::string& exe = pod.argv[0];
-    if (exe == kImageBinary || exe == "ddpipe") pod.argv[0] = ddpipe_binary;
-    pod.workdir = local_of(container.value("workingDir", std::string(kImageHome)));
+    mount_volumes(replica, container, objects, where, pod, paths);
+    set_pod_env(replica, container, plan, objects, where, paths, pod);
+    set_command(container, paths, ddpipe_binary, pod);
     out.push_back(std::move(pod));
   }
   return out;
@@ -304,67 +318,6 @@ int status_to_code(int status) {
   return 1;
 }
 
-// Runs a command and returns its exit code (127 when it cannot be executed).
-int run(const std::vector<std::string>& argv) {
-  pid_t pid = ::fork();
-  if (pid < 0) return 127;
-  if (pid == 0) {
-    std::vector<char*> args;
-    for (auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
-    args.push_back(nullptr);
-    ::execvp(args[0], args.data());
-    ::_exit(127);
-  }
-  int status = 0;
-  while (::waitpid(pid, &status, 0) < 0 && errno == EINTR) {
-  }
-  return status_to_code(status);
-}
-
-void run_or_fail(const std::vector<std::string>& argv) {
-  if (run(argv) == 0) return;
-  std::string line;
-  for (auto& a : argv) line += (line.empty() ? "" : " ") + a;
-  core::fail_usage("launch: `" + line + "` failed (is iproute2 installed, are you root?)");
-}
-
-// The first 10.233.N.0/24 that no local address is in.
-int free_subnet() {
-  std::set<int> used;
-  ifaddrs* list = nullptr;
-  if (getifaddrs(&list) == 0) {
-    for (ifaddrs* i = list; i; i = i->ifa_next) {
-      if (!i->ifa_addr || i->ifa_addr->sa_family != AF_INET) continue;
-      uint32_t a = ntohl(reinterpret_cast<sockaddr_in*>(i->ifa_addr)->sin_addr.s_addr);
-      if ((a >> 16) == ((10u << 8) | 233u)) used.insert(static_cast<int>((a >> 8) & 0xff));
-    }
-    freeifaddrs(list);
-  }
-  for (int n = 0; n < 256; ++n) {
-    if (!used.count(n)) return n;
-  }
-  core::fail_usage("launch: every 10.233.N.0/24 is in use on this machine");
-}
-
-// The bridge of kBridge, deleted with this object.
-class Bridge {
- public:
-  Bridge(std::string name, std::string cidr) : name_(std::move(name)) {
-    run_or_fail({"ip", "link", "add", name_, "type", "bridge"});
-    created_ = true;
-    run_or_fail({"ip", "addr", "add", cidr, "dev", name_});
-    run_or_fail({"ip", "link", "set", name_, "up"});
-  }
-  ~Bridge() {
-    if (created_) run({"ip", "link", "del", name_});
-  }
-  const std::string& name() const { return name_; }
-
- private:
-  std::string name_;
-  bool created_ = false;
-};
-
 // Started pods; any still running when this goes away are killed and reaped.
 class PodGroup {
  public:
@@ -379,10 +332,11 @@ class PodGroup {
   std::map<pid_t, std::string> pods_;
 };
 
+// A pod that cannot be set up exits with the system error code (6), saying why on stderr.
 [[noreturn]] void child_fail(const std::string& pod, const std::string& what) {
   const std::string m = "launch: pod " + pod + ": " + what + ": " + std::strerror(errno) + "\n";
   (void)!::write(2, m.data(), m.size());
-  ::_exit(126);
+  ::_exit(core::exit_code(core::ErrorKind::kSystem));
 }
 
 bool write_proc(const char* path, const std::string& text) {
@@ -396,42 +350,34 @@ bool write_proc(const char* path, const std::string& text) {
 struct ChildSetup {
   const LocalPod* pod;
   fs::path hosts;
-  bool bridge = false;
-  std::string cidr;     // the pod's address/24
-  std::string gateway;  // the bridge's address
-  int ready_fd = -1;    // child → parent: namespaces exist
-  int go_fd = -1;       // parent → child: eth0 is in place
+  netns::ChildLink* link = nullptr;  // kBridge: eth0 comes through it
+  std::string cidr;                  // the pod's address/24
+  std::string gateway;               // the bridge's address
 };
+
+// Without root: a user namespace that maps the caller's own uid and gid.
+void enter_user_namespace(const std::string& name) {
+  const std::string uid = std::to_string(::geteuid()), gid = std::to_string(::getegid());
+  if (::unshare(CLONE_NEWUSER) != 0) {
+    child_fail(name, "a user namespace is needed to run pods without root (unshare)");
+  }
+  if (!write_proc("/proc/self/setgroups", "deny") ||
+      !write_proc("/proc/self/uid_map", uid + " " + uid + " 1") ||
+      !write_proc("/proc/self/gid_map", gid + " " + gid + " 1")) {
+    child_fail(name, "mapping the user namespace");
+  }
+}
 
 // In the forked child: namespaces, network, hosts file, hostname, then exec. Never returns.
 [[noreturn]] void become_pod(const ChildSetup& s, const std::vector<char*>& argv,
                              const std::vector<char*>& envp) {
   const std::string& name = s.pod->name;
-  int flags = CLONE_NEWNS | CLONE_NEWUTS | (s.bridge ? CLONE_NEWNET : 0);
-  if (::geteuid() != 0) {
-    const std::string uid = std::to_string(::geteuid()), gid = std::to_string(::getegid());
-    if (::unshare(CLONE_NEWUSER) != 0) {
-      child_fail(name, "a user namespace is needed to run pods without root (unshare)");
-    }
-    if (!write_proc("/proc/self/setgroups", "deny") ||
-        !write_proc("/proc/self/uid_map", uid + " " + uid + " 1") ||
-        !write_proc("/proc/self/gid_map", gid + " " + gid + " 1")) {
-      child_fail(name, "mapping the user namespace");
-    }
-  }
+  int flags = CLONE_NEWNS | CLONE_NEWUTS | (s.link ? CLONE_NEWNET : 0);
+  if (::geteuid() != 0) enter_user_namespace(name);
   if (::unshare(flags) != 0) child_fail(name, "creating the pod's namespaces (unshare)");
-  if (s.bridge) {
-    char byte = 1;
-    if (::write(s.ready_fd, &byte, 1) != 1 || ::read(s.go_fd, &byte, 1) != 1) {
-      child_fail(name, "waiting for the pod network");
-    }
-    for (const auto& cmd : std::vector<std::vector<std::string>>{
-             {"ip", "link", "set", "lo", "up"},
-             {"ip", "addr", "add", s.cidr, "dev", "eth0"},
-             {"ip", "link", "set", "eth0", "up"},
-             {"ip", "route", "add", "default", "via", s.gateway}}) {
-      if (run(cmd) != 0) child_fail(name, "configuring eth0 (" + cmd[1] + " " + cmd[2] + ")");
-    }
+  if (s.link) {
+    const std::string failed = s.link->in_child(s.cidr, s.gateway);
+    if (!failed.empty()) child_fail(name, failed);
   }
   if (::mount(nullptr, "/", nullptr, MS_REC | MS_PRIVATE, nullptr) != 0) {
     child_fail(name, "making the mount namespace private");
@@ -449,40 +395,22 @@ struct ChildSetup {
   child_fail(name, std::string("cannot execute ") + argv[0]);
 }
 
-}  // namespace
-
-int run_pytorchjob_locally(const std::string& manifest_file, const LocalJobOptions& o) {
-  if (!fs::is_regular_file(manifest_file)) {
-    core::fail_usage("--from-pytorchjob " + manifest_file +
-                     ": no such file (render one with "
-                     "`ddpipe k8s render`)");
-  }
-  const std::vector<Object> objects =
-      parse_manifests(core::read_file(manifest_file), manifest_file);
+// The job of a manifest file, checked against what can run here.
+JobPlan load_job(const std::string& manifest_file, const std::vector<Object>& objects,
+                 bool bridge) {
   const JobPlan plan = plan_pytorchjob(find_pytorchjob(objects, manifest_file));
-  const bool bridge = o.network == PodNetwork::kBridge;
   if (bridge && ::geteuid() != 0) {
     core::fail_usage("launch --pod-network bridge: needs root (network namespaces, veth, bridge)");
   }
   if (bridge && plan.pods.size() > 250) core::fail_usage("launch: at most 250 pods on a bridge");
+  return plan;
+}
 
-  const int subnet = bridge ? free_subnet() : 0;
-  const std::string prefix = "10.233." + std::to_string(subnet) + ".";
-  std::vector<std::string> ips;
-  for (size_t i = 0; i < plan.pods.size(); ++i) {
-    ips.push_back(bridge ? prefix + std::to_string(i + 2) : "127.0.0.1");
-  }
-  const fs::path root = core::make_temp_dir("ddpipe-pods");
-  struct RemoveRoot {
-    fs::path path;
-    ~RemoveRoot() {
-      std::error_code ec;
-      fs::remove_all(path, ec);
-    }
-  } remove_root{root};
-  const std::vector<LocalPod> pods = local_pods(objects, manifest_file, root, ips, o.ddpipe_binary);
-
-  // /etc/hosts of every pod: the machine's entries and the job's pods (their Services' names).
+// /etc/hosts of every pod: the machine's entries and the job's pods (their Services' names); the
+// file's other Services (MinIO, ...) are this machine, at `host_ip`: run or port-forward them
+// here.
+std::string hosts_file(const JobPlan& plan, const std::vector<LocalPod>& pods,
+                       const std::vector<Object>& objects, const std::string& host_ip) {
   std::string hosts = core::read_file("/etc/hosts");
   hosts += "\n# ddpipe launch --from-pytorchjob: the pods of " + plan.name + "\n";
   const std::string ns = plan.namespace_name.empty() ? "default" : plan.namespace_name;
@@ -491,11 +419,14 @@ int run_pytorchjob_locally(const std::string& manifest_file, const LocalJobOptio
            ".svc.cluster.local\n";
   };
   for (const auto& p : pods) hosts += p.ip + "\t" + names(p.name);
-  // The file's other Services (MinIO, ...) are this machine: run or port-forward them here.
-  const std::string host_ip = bridge ? prefix + "1" : "127.0.0.1";
   for (const auto& svc : of_kind(objects, "Service")) {
     hosts += host_ip + "\t" + names(svc["metadata"].value("name", ""));
   }
+  return hosts;
+}
+
+// Every pod's folders, volume files and hosts file.
+void write_pod_files(const std::vector<LocalPod>& pods, const std::string& hosts) {
   for (const auto& p : pods) {
     for (const auto& d : p.dirs) fs::create_directories(d);
     for (const auto& [path, text] : p.files) {
@@ -504,77 +435,58 @@ int run_pytorchjob_locally(const std::string& manifest_file, const LocalJobOptio
     }
     core::write_file_atomic(p.root / "etc-hosts", hosts);
   }
+}
 
-  std::unique_ptr<Bridge> br;
-  if (bridge) {
-    br =
-        std::make_unique<Bridge>("ddpbr" + std::to_string(::getpid() % 100000000), prefix + "1/24");
+// SIGINT and SIGTERM set g_signal (passed on to the pods) while this object lives.
+class ForwardSignals {
+ public:
+  ForwardSignals() {
+    struct sigaction sa {};
+    sa.sa_handler = on_signal;
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGINT, &sa, &old_int_);
+    sigaction(SIGTERM, &sa, &old_term_);
   }
-  core::log::info("launch", "starting the pods of PyTorchJob " + plan.name,
-                  {{"pods", pods.size()},
-                   {"world_size", plan.world_size},
-                   {"master", plan.master_addr + ":" + std::to_string(plan.master_port)},
-                   {"network", bridge ? "bridge " + br->name() + " " + prefix + "0/24" : "host"}});
-
-  struct sigaction sa {};
-  sa.sa_handler = on_signal;
-  sigemptyset(&sa.sa_mask);
-  struct sigaction old_int {
-  }, old_term{};
-  sigaction(SIGINT, &sa, &old_int);
-  sigaction(SIGTERM, &sa, &old_term);
-  struct RestoreSignals {
-    struct sigaction i, t;
-    ~RestoreSignals() {
-      sigaction(SIGINT, &i, nullptr);
-      sigaction(SIGTERM, &t, nullptr);
-      g_signal = 0;
-    }
-  } restore{old_int, old_term};
-
-  PodGroup group;
-  for (size_t i = 0; i < pods.size(); ++i) {
-    const LocalPod& p = pods[i];
-    std::vector<std::string> env_strings;
-    for (const auto& [k, v] : p.env) env_strings.push_back(k + "=" + v);
-    std::vector<char*> argv, envp;
-    for (const auto& a : p.argv) argv.push_back(const_cast<char*>(a.c_str()));
-    argv.push_back(nullptr);
-    for (const auto& e : env_strings) envp.push_back(const_cast<char*>(e.c_str()));
-    envp.push_back(nullptr);
-
-    int ready[2] = {-1, -1}, go[2] = {-1, -1};
-    if (bridge && (::pipe2(ready, O_CLOEXEC) != 0 || ::pipe2(go, O_CLOEXEC) != 0)) {
-      core::fail_storage(std::string("pipe: ") + std::strerror(errno));
-    }
-    ChildSetup setup{&p, p.root / "etc-hosts", bridge, p.ip + "/24", prefix + "1", ready[1], go[0]};
-    pid_t pid = ::fork();
-    if (pid < 0) core::fail_storage(std::string("fork: ") + std::strerror(errno));
-    if (pid == 0) become_pod(setup, argv, envp);
-    group.add(pid, p.name);
-    if (bridge) {
-      ::close(ready[1]);
-      ::close(go[0]);
-      char byte = 0;
-      const bool unshared = ::read(ready[0], &byte, 1) == 1;
-      ::close(ready[0]);
-      if (unshared) {
-        const std::string veth =
-            "ddpv" + std::to_string(::getpid() % 1000000) + "-" + std::to_string(i);
-        run_or_fail({"ip", "link", "add", veth, "type", "veth", "peer", "name", "eth0", "netns",
-                     std::to_string(pid)});
-        run_or_fail({"ip", "link", "set", veth, "master", br->name(), "up"});
-        (void)!::write(go[1], &byte, 1);
-      }
-      ::close(go[1]);
-    }
-    core::log::info("launch", "pod started",
-                    {{"pod", p.name}, {"rank", p.rank}, {"ip", p.ip}, {"pid", pid}});
+  ~ForwardSignals() {
+    sigaction(SIGINT, &old_int_, nullptr);
+    sigaction(SIGTERM, &old_term_, nullptr);
+    g_signal = 0;
   }
 
-  // Wait; the first failure stops the others.
+ private:
+  struct sigaction old_int_ {
+  }, old_term_{};
+};
+
+// Forks pod `index` of the job; with a bridge, gives it eth0 on it. Returns its pid.
+pid_t start_pod(const LocalPod& p, size_t index, const netns::Bridge* bridge,
+                const netns::Subnet& subnet) {
+  std::vector<std::string> env_strings;
+  for (const auto& [k, v] : p.env) env_strings.push_back(k + "=" + v);
+  std::vector<char*> argv, envp;
+  for (const auto& a : p.argv) argv.push_back(const_cast<char*>(a.c_str()));
+  argv.push_back(nullptr);
+  for (const auto& e : env_strings) envp.push_back(const_cast<char*>(e.c_str()));
+  envp.push_back(nullptr);
+
+  std::unique_ptr<netns::ChildLink> link;
+  if (bridge) link = std::make_unique<netns::ChildLink>();
+  ChildSetup setup{&p, p.root / "etc-hosts", link.get(), p.ip + "/24", subnet.address(1)};
+  pid_t pid = ::fork();
+  if (pid < 0) core::fail_system("launch: fork of pod " + p.name);
+  if (pid == 0) become_pod(setup, argv, envp);
+  if (link) {
+    const std::string veth =
+        "ddpv" + std::to_string(::getpid() % 1000000) + "-" + std::to_string(index);
+    link->in_parent(pid, veth, *bridge);
+  }
+  return pid;
+}
+
+// Waits for every pod; the first failure (or a signal) stops the others: SIGTERM, then SIGKILL
+// after `grace_seconds`. Returns the first failure's exit code and pod name, or 0.
+int wait_for_pods(PodGroup& group, double grace_seconds, std::string& failed) {
   int code = 0;
-  std::string failed;
   bool stopping = false;
   auto deadline = std::chrono::steady_clock::time_point::max();
   auto stop_all = [&](int sig) {
@@ -582,7 +494,7 @@ int run_pytorchjob_locally(const std::string& manifest_file, const LocalJobOptio
     if (!stopping) {
       stopping = true;
       deadline = std::chrono::steady_clock::now() +
-                 std::chrono::milliseconds(static_cast<int64_t>(o.grace_seconds * 1000));
+                 std::chrono::milliseconds(static_cast<int64_t>(grace_seconds * 1000));
     }
   };
   while (!group.pods().empty()) {
@@ -593,6 +505,7 @@ int run_pytorchjob_locally(const std::string& manifest_file, const LocalJobOptio
     }
     int status = 0;
     pid_t pid = ::waitpid(-1, &status, WNOHANG);
+    if (pid < 0 && errno != EINTR) core::fail_system("launch: waitpid");
     if (pid > 0) {
       auto it = group.pods().find(pid);
       if (it == group.pods().end()) continue;
@@ -615,6 +528,61 @@ int run_pytorchjob_locally(const std::string& manifest_file, const LocalJobOptio
     }
     std::this_thread::sleep_for(std::chrono::milliseconds(50));
   }
+  return code;
+}
+
+}  // namespace
+
+int run_pytorchjob_locally(const std::string& manifest_file, const LocalJobOptions& o) {
+  if (!fs::is_regular_file(manifest_file)) {
+    core::fail_usage("--from-pytorchjob " + manifest_file +
+                     ": no such file (render one with "
+                     "`ddpipe k8s render`)");
+  }
+  const std::vector<Object> objects =
+      parse_manifests(core::read_file(manifest_file), manifest_file);
+  const bool bridge = o.network == PodNetwork::kBridge;
+  const JobPlan plan = load_job(manifest_file, objects, bridge);
+
+  const netns::Subnet subnet = bridge ? netns::free_subnet() : netns::Subnet{};
+  std::vector<std::string> ips;
+  for (size_t i = 0; i < plan.pods.size(); ++i) {
+    ips.push_back(bridge ? subnet.address(static_cast<int>(i) + 2) : "127.0.0.1");
+  }
+  const fs::path root = core::make_temp_dir("ddpipe-pods");
+  struct RemoveRoot {
+    fs::path path;
+    ~RemoveRoot() {
+      std::error_code ec;
+      fs::remove_all(path, ec);
+    }
+  } remove_root{root};
+  const std::vector<LocalPod> pods = local_pods(objects, manifest_file, root, ips, o.ddpipe_binary);
+  write_pod_files(pods, hosts_file(plan, pods, objects, bridge ? subnet.address(1) : "127.0.0.1"));
+
+  std::unique_ptr<netns::Bridge> br;
+  if (bridge) {
+    br = std::make_unique<netns::Bridge>("ddpbr" + std::to_string(::getpid() % 100000000),
+                                         subnet.cidr(1));
+  }
+  core::log::info("launch", "starting the pods of PyTorchJob " + plan.name,
+                  {{"pods", pods.size()},
+                   {"world_size", plan.world_size},
+                   {"master", plan.master_addr + ":" + std::to_string(plan.master_port)},
+                   {"network", bridge ? "bridge " + br->name() + " " + subnet.network() : "host"}});
+
+  ForwardSignals forward;
+  PodGroup group;
+  for (size_t i = 0; i < pods.size(); ++i) {
+    const LocalPod& p = pods[i];
+    const pid_t pid = start_pod(p, i, br.get(), subnet);
+    group.add(pid, p.name);
+    core::log::info("launch", "pod started",
+                    {{"pod", p.name}, {"rank", p.rank}, {"ip", p.ip}, {"pid", pid}});
+  }
+
+  std::string failed;
+  const int code = wait_for_pods(group, o.grace_seconds, failed);
   if (code == 0) {
     core::log::info("launch", "every pod of " + plan.name + " succeeded");
   } else {

@@ -15,7 +15,7 @@
 //    10.233.N.<i+2>/24 (the first /24 no local address uses; the bridge is .1 and the default
 //    route, so host services are reachable there), so MASTER_ADDR really is another host and
 //    Gloo traffic crosses the bridge. The namespaces vanish with their processes and the veths
-//    with them; the bridge is deleted when the job ends.
+//    with them; the bridge is deleted when the job ends. The plumbing is netns/netns.h.
 //  - Files: a temporary folder per pod stands for its filesystem. ConfigMap and Secret volumes
 //    (from the same file) are written there, emptyDir volumes and the image's HOME
 //    (/home/ddpipe, also the working directory) are folders there, and every command, argument
@@ -27,7 +27,8 @@
 //  - Command: the image's ddpipe (kImageBinary, or no command: the image's entrypoint) is this
 //    binary; any other command is looked up on the PATH.
 // Pods are not restarted: when one fails the others are stopped (SIGTERM, then SIGKILL after
-// the grace period), as `ddpipe launch` does.
+// the grace period), as `ddpipe launch` does. A pod that cannot be set up (namespaces, mounts,
+// its command cannot be executed) exits with the system error code, 6, saying why on stderr.
 #pragma once
 
 #include <filesystem>
@@ -72,7 +73,8 @@ struct LocalJobOptions {
 // Reads `manifest_file` (a YAML stream such as `ddpipe k8s render` prints), starts every
 // replica of its PyTorchJob and waits for all of them. Returns 0 when every pod exited 0, else
 // the exit code of the first pod that failed (128 + signal for a killed one). Throws
-// core::Error(kUsage) when the job cannot run here (see local_pods, kBridge without root).
+// core::Error(kUsage) when the job cannot run here (see local_pods, kBridge without root),
+// core::Error(kSystem) when the OS refuses (fork, pipes, the bridge or a veth).
 // SIGINT and SIGTERM are passed to the pods.
 int run_pytorchjob_locally(const std::string& manifest_file, const LocalJobOptions& options);
 

@@ -217,6 +217,127 @@ void warn_about_data(const core::Config& c) {
                   {{"data.path", c.data.path}, {"data.format", c.data.format}});
 }
 
+// The job's Namespace, ServiceAccount, MinIO Secret and ConfigMap (named <job>-config).
+std::vector<Object> config_objects(const std::string& ns, const std::string& job,
+                                   const std::string& config_text) {
+  std::vector<Object> out;
+  out.push_back(object("v1", "Namespace", ns, "", labels("ddpipe", "config")));
+
+  Object sa = object("v1", "ServiceAccount", kServiceAccount, ns, labels("ddpipe", "config"));
+  sa["automountServiceAccountToken"] = false;  // ddpipe never talks to the API server
+  out.push_back(sa);
+
+  Object secret = object("v1", "Secret", kSecret, ns, labels("minio", "config"));
+  secret["metadata"]["annotations"]["ddpipe.io/note"] =
+      "development credentials for a local cluster; production creates this Secret itself";
+  secret["type"] = "Opaque";
+  secret["stringData"] =
+      Object{{"access-key", "ddpipe-admin"}, {"secret-key", "ddpipe-dev-password"}};
+  out.push_back(secret);
+
+  Object cm = object("v1", "ConfigMap", job + "-config", ns, labels("ddpipe", "config", job));
+  cm["data"]["config.yaml"] = config_text;
+  out.push_back(cm);
+  return out;
+}
+
+// init: the bucket (the first write creates it) and the ingested dataset.
+Object init_job(const core::Config& cluster, const RenderOptions& o, const std::string& job) {
+  const std::string& ns = o.namespace_name;
+  const std::string config_map = job + "-config";
+  PodParts parts = ddpipe_pod_parts(cluster, config_map);
+  if (cluster.data.download) {
+    Object empty = Object::object();
+    empty["emptyDir"] = Object::object();
+    parts.add("data", image_path(cluster.data.path), empty, false);
+  }
+  const Object l = labels("ddpipe", "init", job);
+  const Object res = resources("500m", "512Mi", "2", "2Gi");
+  Object bucket =
+      ddpipe_container("bucket", o,
+                       {"store", "cp", kConfigFile, cluster.store + "/jobs/" + job + "/config.yaml",
+                        "--config", kConfigFile},
+                       Object::array(), res, parts);
+  Object ingest = ddpipe_container("ingest", o, {"ingest", "--config", kConfigFile},
+                                   Object::array(), res, parts);
+  Object spec = ddpipe_pod_spec(Object::array({ingest}), parts, Object::array({bucket}));
+  spec["restartPolicy"] = "OnFailure";
+  Object init = object("batch/v1", "Job", job + "-init", ns, l);
+  init["spec"]["backoffLimit"] = 6;
+  init["spec"]["template"]["metadata"]["labels"] = l;
+  init["spec"]["template"]["spec"] = spec;
+  return init;
+}
+
+// train: the PyTorchJob.
+Object pytorchjob(const core::Config& cluster, const RenderOptions& o, const std::string& job) {
+  const std::string& ns = o.namespace_name;
+  const std::string config_map = job + "-config";
+  const PodParts parts = ddpipe_pod_parts(cluster, config_map);
+  const Object l = labels("ddpipe", "train", job);
+  std::vector<std::string> args = {"train", "--config", kConfigFile};
+  if (cluster.train.threads == 0) {
+    // A container sees every core of the node; use the ones it may run on.
+    args.insert(args.end(), {"--set", "train.threads=" + std::to_string(kTrainCpus)});
+  }
+  Object c = ddpipe_container(
+      "pytorch", o, args, Object::array({value_env("DDPIPE_RUN_ID", job)}),
+      resources(std::to_string(kTrainCpus), "2Gi", std::to_string(kTrainCpus), "4Gi"), parts);
+  c["ports"] = Object::array(
+      {Object{{"name", "pytorchjob-port"}, {"containerPort", kMasterPort}, {"protocol", "TCP"}}});
+  Object pod = Object::object();
+  pod["metadata"]["labels"] = l;
+  pod["spec"] = ddpipe_pod_spec(Object::array({c}), parts);
+
+  Object pj = object("kubeflow.org/v1", "PyTorchJob", job, ns, l);
+  pj["spec"]["nprocPerNode"] = "1";  // one `ddpipe train` per pod: WORLD_SIZE = pods
+  pj["spec"]["runPolicy"]["cleanPodPolicy"] = "None";
+  pj["spec"]["runPolicy"]["backoffLimit"] =
+      cluster.dist.max_restarts > 0 ? cluster.dist.max_restarts : 3;
+  pj["spec"]["pytorchReplicaSpecs"]["Master"] = replica_spec(1, pod);
+  if (o.workers > 0) pj["spec"]["pytorchReplicaSpecs"]["Worker"] = replica_spec(o.workers, pod);
+  return pj;
+}
+
+// serve: follows serve.version (default `latest`), so new versions need no rollout; a changed
+// config does (its digest is in the pod template).
+std::vector<Object> serve_objects(const core::Config& cluster, const RenderOptions& o,
+                                  const std::string& job, const std::string& config_text) {
+  const std::string& ns = o.namespace_name;
+  const std::string config_map = job + "-config";
+  std::vector<Object> out;
+  const PodParts parts = ddpipe_pod_parts(cluster, config_map);
+  const Object l = labels("ddpipe", "serve", job);
+  Object c = ddpipe_container(
+      "serve", o,
+      {"serve", "--host", "0.0.0.0", "--port", std::to_string(kServePort), "--config", kConfigFile},
+      Object::array(), resources("500m", "512Mi", "2", "2Gi"), parts);
+  c["ports"] =
+      Object::array({Object{{"name", "http"}, {"containerPort", kServePort}, {"protocol", "TCP"}}});
+  c["readinessProbe"] = http_probe("/v2/health/ready", "http", 2, 5, 2);
+  c["livenessProbe"] = http_probe("/v2/health/live", "http", 10, 10, 6);
+
+  Object dep = object("apps/v1", "Deployment", job + "-serve", ns, l);
+  dep["spec"]["replicas"] = 1;
+  dep["spec"]["selector"]["matchLabels"] = l;
+  dep["spec"]["strategy"]["type"] = "RollingUpdate";
+  dep["spec"]["strategy"]["rollingUpdate"] = Object{{"maxSurge", 1}, {"maxUnavailable", 0}};
+  dep["spec"]["template"]["metadata"]["labels"] = l;
+  dep["spec"]["template"]["metadata"]["annotations"]["ddpipe.io/config-sha256"] =
+      core::sha256_hex(config_text);
+  Object spec = ddpipe_pod_spec(Object::array({c}), parts);
+  spec["terminationGracePeriodSeconds"] = 30;  // `ddpipe serve` drains on SIGTERM
+  dep["spec"]["template"]["spec"] = spec;
+  out.push_back(dep);
+
+  Object svc = object("v1", "Service", job + "-serve", ns, l);
+  svc["spec"]["selector"] = l;
+  svc["spec"]["ports"] = Object::array({Object{
+      {"name", "http"}, {"port", kServePort}, {"targetPort", "http"}, {"protocol", "TCP"}}});
+  out.push_back(svc);
+  return out;
+}
+
 }  // namespace
 
 core::Config cluster_config(const core::Config& config) {
@@ -290,120 +411,15 @@ std::vector<Object> render(const core::Config& config, const RenderOptions& o) {
                      "'");
   }
   const std::string job = job_name_for(config, o.job_name);
-  const std::string& ns = o.namespace_name;
   const core::Config cluster = cluster_config(config);
   const std::string config_text = config_delta(cluster);
-  const std::string config_map = job + "-config";
   warn_about_data(cluster);
 
-  std::vector<Object> out;
-  out.push_back(object("v1", "Namespace", ns, "", labels("ddpipe", "config")));
-
-  Object sa = object("v1", "ServiceAccount", kServiceAccount, ns, labels("ddpipe", "config"));
-  sa["automountServiceAccountToken"] = false;  // ddpipe never talks to the API server
-  out.push_back(sa);
-
-  Object secret = object("v1", "Secret", kSecret, ns, labels("minio", "config"));
-  secret["metadata"]["annotations"]["ddpipe.io/note"] =
-      "development credentials for a local cluster; production creates this Secret itself";
-  secret["type"] = "Opaque";
-  secret["stringData"] =
-      Object{{"access-key", "ddpipe-admin"}, {"secret-key", "ddpipe-dev-password"}};
-  out.push_back(secret);
-
-  Object cm = object("v1", "ConfigMap", config_map, ns, labels("ddpipe", "config", job));
-  cm["data"]["config.yaml"] = config_text;
-  out.push_back(cm);
-
-  for (auto& m : minio(ns)) out.push_back(m);
-
-  // init: the bucket (the first write creates it) and the ingested dataset.
-  {
-    PodParts parts = ddpipe_pod_parts(cluster, config_map);
-    if (cluster.data.download) {
-      Object empty = Object::object();
-      empty["emptyDir"] = Object::object();
-      parts.add("data", image_path(cluster.data.path), empty, false);
-    }
-    const Object l = labels("ddpipe", "init", job);
-    const Object res = resources("500m", "512Mi", "2", "2Gi");
-    Object bucket =
-        ddpipe_container("bucket", o,
-                         {"store", "cp", kConfigFile,
-                          cluster.store + "/jobs/" + job + "/config.yaml", "--config", kConfigFile},
-                         Object::array(), res, parts);
-    Object ingest = ddpipe_container("ingest", o, {"ingest", "--config", kConfigFile},
-                                     Object::array(), res, parts);
-    Object spec = ddpipe_pod_spec(Object::array({ingest}), parts, Object::array({bucket}));
-    spec["restartPolicy"] = "OnFailure";
-    Object init = object("batch/v1", "Job", job + "-init", ns, l);
-    init["spec"]["backoffLimit"] = 6;
-    init["spec"]["template"]["metadata"]["labels"] = l;
-    init["spec"]["template"]["spec"] = spec;
-    out.push_back(init);
-  }
-
-  // train: the PyTorchJob.
-  {
-    const PodParts parts = ddpipe_pod_parts(cluster, config_map);
-    const Object l = labels("ddpipe", "train", job);
-    std::vector<std::string> args = {"train", "--config", kConfigFile};
-    if (cluster.train.threads == 0) {
-      // A container sees every core of the node; use the ones it may run on.
-      args.insert(args.end(), {"--set", "train.threads=" + std::to_string(kTrainCpus)});
-    }
-    Object c = ddpipe_container(
-        "pytorch", o, args, Object::array({value_env("DDPIPE_RUN_ID", job)}),
-        resources(std::to_string(kTrainCpus), "2Gi", std::to_string(kTrainCpus), "4Gi"), parts);
-    c["ports"] = Object::array(
-        {Object{{"name", "pytorchjob-port"}, {"containerPort", kMasterPort}, {"protocol", "TCP"}}});
-    Object pod = Object::object();
-    pod["metadata"]["labels"] = l;
-    pod["spec"] = ddpipe_pod_spec(Object::array({c}), parts);
-
-    Object pj = object("kubeflow.org/v1", "PyTorchJob", job, ns, l);
-    pj["spec"]["nprocPerNode"] = "1";  // one `ddpipe train` per pod: WORLD_SIZE = pods
-    pj["spec"]["runPolicy"]["cleanPodPolicy"] = "None";
-    pj["spec"]["runPolicy"]["backoffLimit"] =
-        cluster.dist.max_restarts > 0 ? cluster.dist.max_restarts : 3;
-    pj["spec"]["pytorchReplicaSpecs"]["Master"] = replica_spec(1, pod);
-    if (o.workers > 0) pj["spec"]["pytorchReplicaSpecs"]["Worker"] = replica_spec(o.workers, pod);
-    out.push_back(pj);
-  }
-
-  // serve: follows serve.version (default `latest`), so new versions need no rollout; a changed
-  // config does (its digest is in the pod template).
-  {
-    const PodParts parts = ddpipe_pod_parts(cluster, config_map);
-    const Object l = labels("ddpipe", "serve", job);
-    Object c = ddpipe_container("serve", o,
-                                {"serve", "--host", "0.0.0.0", "--port", std::to_string(kServePort),
-                                 "--config", kConfigFile},
-                                Object::array(), resources("500m", "512Mi", "2", "2Gi"), parts);
-    c["ports"] = Object::array(
-        {Object{{"name", "http"}, {"containerPort", kServePort}, {"protocol", "TCP"}}});
-    c["readinessProbe"] = http_probe("/v2/health/ready", "http", 2, 5, 2);
-    c["livenessProbe"] = http_probe("/v2/health/live", "http", 10, 10, 6);
-
-    Object dep = object("apps/v1", "Deployment", job + "-serve", ns, l);
-    dep["spec"]["replicas"] = 1;
-    dep["spec"]["selector"]["matchLabels"] = l;
-    dep["spec"]["strategy"]["type"] = "RollingUpdate";
-    dep["spec"]["strategy"]["rollingUpdate"] = Object{{"maxSurge", 1}, {"maxUnavailable", 0}};
-    dep["spec"]["template"]["metadata"]["labels"] = l;
-    dep["spec"]["template"]["metadata"]["annotations"]["ddpipe.io/config-sha256"] =
-        core::sha256_hex(config_text);
-    Object spec = ddpipe_pod_spec(Object::array({c}), parts);
-    spec["terminationGracePeriodSeconds"] = 30;  // `ddpipe serve` drains on SIGTERM
-    dep["spec"]["template"]["spec"] = spec;
-    out.push_back(dep);
-
-    Object svc = object("v1", "Service", job + "-serve", ns, l);
-    svc["spec"]["selector"] = l;
-    svc["spec"]["ports"] = Object::array({Object{
-        {"name", "http"}, {"port", kServePort}, {"targetPort", "http"}, {"protocol", "TCP"}}});
-    out.push_back(svc);
-  }
+  std::vector<Object> out = config_objects(o.namespace_name, job, config_text);
+  for (auto& m : minio(o.namespace_name)) out.push_back(m);
+  out.push_back(init_job(cluster, o, job));
+  out.push_back(pytorchjob(cluster, o, job));
+  for (auto& m : serve_objects(cluster, o, job, config_text)) out.push_back(m);
   return out;
 }
 

@@ -29,6 +29,7 @@ int status_for(const std::exception& e) noexcept {
       case core::ErrorKind::kStorage:
         return 503;
       case core::ErrorKind::kInternal:
+      case core::ErrorKind::kSystem:
         return 500;
     }
   }

@@ -47,7 +47,7 @@ class HttpError : public std::runtime_error {
 
 // The one mapping from a failure to an HTTP status: HttpError → its own; data::ImageError →
 // 415 (not PNG/JPEG) or 413 (too many pixels); core::Error kUsage, kData → 400, kNotFound → 404,
-// kRetryable, kStorage → 503, kInternal → 500; anything else → 500.
+// kRetryable, kStorage → 503, kInternal, kSystem → 500; anything else → 500.
 int status_for(const std::exception& e) noexcept;
 
 HttpResponse json_response(int status, const nlohmann::json& body);
