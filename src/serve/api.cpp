@@ -67,6 +67,12 @@ const std::vector<Api::Route>& Api::routes() {
   return kRoutes;
 }
 
+std::vector<std::string> Api::endpoints() {
+  std::vector<std::string> out;
+  for (const Route& r : routes()) out.push_back(std::string(r.method) + " " + r.pattern);
+  return out;
+}
+
 Api::Match Api::lookup(const std::string& path, const std::string& method) {
   Match m;
   const char* pattern = nullptr;

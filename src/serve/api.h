@@ -38,6 +38,11 @@ class Api {
   // From now on readiness answers 503, so that load balancers stop sending (shutdown).
   void set_draining() { draining_ = true; }
 
+  // "METHOD pattern" of every row of the route table, in its order, e.g.
+  // "POST /v2/models/:name[/versions/:version]/infer" (docs/serving.md lists them; a test
+  // compares).
+  static std::vector<std::string> endpoints();
+
   struct Route;    // one row of the route table (api.cpp)
   struct Match;    // a request's path and method looked up in the table (api.cpp)
   struct V2Input;  // the checked input of an Open Inference Protocol request (api.cpp)
