@@ -1,11 +1,13 @@
 #include "test_util.h"
 
+#include <gtest/gtest.h>
 #include <sys/wait.h>
 
 #include <array>
 #include <cstdio>
 #include <cstdlib>
 
+#include "core/error.h"
 #include "core/fs.h"
 
 namespace ddpipe::testing {
@@ -50,6 +52,17 @@ bool python_torch_available() {
     cached = run_command("/usr/bin/python3 -c 'import torch' >/dev/null").exit_code == 0;
   }
   return cached == 1;
+}
+
+std::string usage_error(const std::function<void()>& f) {
+  try {
+    f();
+  } catch (const core::Error& e) {
+    EXPECT_EQ(e.kind(), core::ErrorKind::kUsage) << e.what();
+    return e.what();
+  }
+  ADD_FAILURE() << "no core::Error thrown";
+  return "";
 }
 
 }  // namespace ddpipe::testing

@@ -1,8 +1,10 @@
-// Helpers shared by the tests: temporary folders, running the ddpipe binary, ../shared.
+// Helpers shared by the tests: temporary folders, running the ddpipe binary, ../shared, expected
+// errors.
 #pragma once
 
 #include <cstdlib>
 #include <filesystem>
+#include <functional>
 #include <string>
 
 namespace ddpipe::testing {
@@ -35,5 +37,9 @@ std::filesystem::path shared_dir();
 
 // /usr/bin/python3 with torch importable, or false.
 bool python_torch_available();
+
+// Runs `f`, which must throw core::Error of kind kUsage, and returns its message. Records a
+// gtest failure (and returns "") when `f` throws nothing or an error of another kind.
+std::string usage_error(const std::function<void()>& f);
 
 }  // namespace ddpipe::testing

@@ -7,7 +7,6 @@
 #include <unistd.h>
 
 #include <algorithm>
-#include <cctype>
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
@@ -18,6 +17,7 @@
 #include "core/fs.h"
 #include "core/hash.h"
 #include "core/log.h"
+#include "core/strings.h"
 
 namespace ddpipe::data {
 namespace fs = std::filesystem;
@@ -25,11 +25,6 @@ namespace {
 
 constexpr const char* kCifarBatches = "cifar-10-batches-bin";
 constexpr const char* kCifarArchive = "cifar-10-binary.tar.gz";
-
-std::string lower(std::string s) {
-  std::transform(s.begin(), s.end(), s.begin(), [](unsigned char c) { return std::tolower(c); });
-  return s;
-}
 
 // ---- libcurl --------------------------------------------------------------------------------
 
@@ -44,7 +39,7 @@ struct Transfer {
 
 size_t on_header(char* data, size_t size, size_t count, void* user) {
   auto* t = static_cast<Transfer*>(user);
-  const std::string line = lower(std::string(data, size * count));
+  const std::string line = core::to_lower(std::string_view(data, size * count));
   long long start = 0;
   if (std::sscanf(line.c_str(), "content-range: bytes %lld-", &start) == 1) t->range_start = start;
   if (line.rfind("http/", 0) == 0) t->range_start = -1;  // a new response (after a redirect)
@@ -137,14 +132,14 @@ long fetch(const std::string& url, const fs::path& part, bool resume) {
 }
 
 bool resumable(const std::string& url) {
-  const std::string u = lower(url);
+  const std::string u = core::to_lower(url);
   return u.rfind("http://", 0) == 0 || u.rfind("https://", 0) == 0;
 }
 
 bool md5_matches(const fs::path& file, const std::string& md5_hex, std::string* actual) {
   const std::string got = core::file_digest_hex(file, core::Hasher::Algo::kMd5);
   if (actual) *actual = got;
-  return md5_hex.empty() || got == lower(md5_hex);
+  return md5_hex.empty() || got == core::to_lower(md5_hex);
 }
 
 void publish(const fs::path& part, const fs::path& dest) {
@@ -256,8 +251,8 @@ void download_file(const std::string& url, const std::string& md5_hex, const fs:
   std::string actual;
   if (!md5_matches(part, md5_hex, &actual)) {
     fs::remove(part, ec);
-    core::fail_data("downloading " + url + ": MD5 mismatch: expected " + lower(md5_hex) + ", got " +
-                    actual + " (check data.url and data.md5)");
+    core::fail_data("downloading " + url + ": MD5 mismatch: expected " + core::to_lower(md5_hex) +
+                    ", got " + actual + " (check data.url and data.md5)");
   }
   if (md5_hex.empty()) core::log::warn("data", "no MD5 given for " + url + ": not verified");
   publish(part, dest);

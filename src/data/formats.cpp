@@ -14,6 +14,7 @@
 
 #include "core/error.h"
 #include "core/fs.h"
+#include "core/strings.h"
 #include "data/download.h"
 #include "data/image.h"
 
@@ -235,9 +236,7 @@ uint64_t uniform_below(std::mt19937_64& rng, uint64_t n) {
 bool is_hidden(const fs::path& p) { return p.filename().string().rfind('.', 0) == 0; }
 
 bool is_image_file(const fs::path& p) {
-  std::string ext = p.extension().string();
-  std::transform(ext.begin(), ext.end(), ext.begin(),
-                 [](unsigned char c) { return std::tolower(c); });
+  const std::string ext = core::to_lower(p.extension().string());
   return ext == ".png" || ext == ".jpg" || ext == ".jpeg";
 }
 
@@ -314,10 +313,7 @@ Dataset load_idx(const fs::path& dir, const std::string& name) {
   }
   Dataset d;
   d.name = name;
-  std::string lower = name;
-  std::transform(lower.begin(), lower.end(), lower.begin(),
-                 [](unsigned char c) { return std::tolower(c); });
-  if (lower.find("fashion") != std::string::npos) {
+  if (core::to_lower(name).find("fashion") != std::string::npos) {
     d.classes = {"T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",
                  "Sandal",      "Shirt",   "Sneaker",  "Bag",   "Ankle boot"};
   } else {

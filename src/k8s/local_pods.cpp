@@ -14,6 +14,7 @@
 #include <memory>
 #include <thread>
 
+#include "core/base64.h"
 #include "core/error.h"
 #include "core/fs.h"
 #include "core/log.h"
@@ -27,24 +28,13 @@ namespace fs = std::filesystem;
 
 constexpr const char* kImagePath = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
 
-std::string base64_decode(const std::string& in, const std::string& what) {
-  static const std::string kAlphabet =
-      "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-  std::string out;
-  uint32_t acc = 0;
-  int bits = 0;
-  for (char c : in) {
-    if (c == '=' || c == '\n' || c == '\r' || c == ' ') continue;
-    const size_t v = kAlphabet.find(c);
-    if (v == std::string::npos) core::fail_usage(what + ": not valid base64");
-    acc = (acc << 6) | static_cast<uint32_t>(v);
-    bits += 6;
-    if (bits >= 8) {
-      bits -= 8;
-      out += static_cast<char>((acc >> bits) & 0xff);
-    }
+// A Secret's value: core::base64_decode, its errors named after the Secret key.
+std::string secret_value(const std::string& in, const std::string& what) {
+  try {
+    return core::base64_decode(in);
+  } catch (const core::Error& e) {
+    core::fail_usage(what + ": not valid base64 (" + e.what() + ")");
   }
-  return out;
 }
 
 // The keys of a Secret (data is base64, stringData plain) or a ConfigMap (data).
@@ -61,7 +51,7 @@ std::map<std::string, std::string> keys_of(const std::vector<Object>& objects,
     const Object data = o.value("data", Object::object());
     for (auto it = data.begin(); it != data.end(); ++it) {
       const std::string text = it->is_string() ? it->get<std::string>() : it->dump();
-      out[it.key()] = kind == "Secret" ? base64_decode(text, where + " key " + it.key()) : text;
+      out[it.key()] = kind == "Secret" ? secret_value(text, where + " key " + it.key()) : text;
     }
     const Object string_data = o.value("stringData", Object::object());
     for (auto it = string_data.begin(); it != string_data.end(); ++it) {

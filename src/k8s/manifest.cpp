@@ -6,17 +6,13 @@
 #include <regex>
 
 #include "core/error.h"
+#include "core/strings.h"
 
 namespace ddpipe::k8s {
 namespace {
 
 const std::regex kInt("[-+]?[0-9]+");
 const std::regex kFloat("[-+]?(\\.[0-9]+|[0-9]+(\\.[0-9]*)?)([eE][-+]?[0-9]+)?");
-
-std::string lower(std::string s) {
-  for (char& c : s) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  return s;
-}
 
 // A plain (unquoted) scalar as YAML 1.2's core schema reads it.
 Object plain_scalar(const std::string& s) {
@@ -58,7 +54,7 @@ Object from_node(const YAML::Node& n) {
 bool needs_quotes(const std::string& s) {
   if (s.empty()) return true;
   static const char* kWords[] = {"null", "~", "true", "false", "yes", "no", "on", "off", "y", "n"};
-  const std::string l = lower(s);
+  const std::string l = core::to_lower(s);
   for (const char* w : kWords) {
     if (l == w) return true;
   }

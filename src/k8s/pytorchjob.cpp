@@ -4,6 +4,7 @@
 #include <cctype>
 
 #include "core/error.h"
+#include "core/strings.h"
 
 namespace ddpipe::k8s {
 namespace {
@@ -106,9 +107,7 @@ JobPlan plan_pytorchjob(const Object& job) {
     p.replica_type = type;
     p.index = index;
     p.rank = rank;
-    std::string lower = type;
-    for (char& c : lower) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-    p.name = plan.name + "-" + lower + "-" + std::to_string(index);
+    p.name = plan.name + "-" + core::to_lower(type) + "-" + std::to_string(index);
     p.pod_spec =
         replica_specs[type].value("template", Object::object()).value("spec", Object::object());
     pytorch_container(p.pod_spec, plan.name + " " + type);

@@ -6,91 +6,91 @@
 #include <cmath>
 #include <cstdio>
 
+#include "core/base64.h"
 #include "core/error.h"
 #include "core/log.h"
 #include "data/image.h"
-#include "serve/base64.h"
+#include "eval/top_k.h"
+#include "serve/path_pattern.h"
 
 namespace ddpipe::serve {
 
 using nlohmann::json;
 using Clock = std::chrono::steady_clock;
 
+using Handler = HttpResponse (Api::*)(const HttpRequest&, const Api::Match&);
+
+enum class Access { kToken, kOpen };  // kOpen: answered without a token (health checks)
+
 struct Api::Route {
-  std::string endpoint = "unmatched";  // the metrics label: a template, never the raw path
-  const char* method = "";             // the one method it answers (HEAD counts as GET)
-  bool open = false;                   // answered without a token (health checks)
-  std::string model, version;          // from the path; version "" = whichever is loaded
+  const char* method;   // the one it answers (HEAD counts as GET)
+  const char* pattern;  // path_pattern.h; without its optional part, the metrics label
+  Access access;
+  Handler handler;
 };
 
-namespace {
+struct Api::Match {
+  const Route* route = nullptr;        // the row for the path and method, if any
+  std::string endpoint = "unmatched";  // the metrics label: a pattern, never the raw path
+  std::string allow;                   // the methods the path's pattern answers, or "" (404)
+  PathParams params;                   // "name" (the model), "version" (absent: the loaded one)
 
-std::vector<std::string> split(const std::string& s, char sep) {
+  std::string param(const std::string& key) const {
+    auto it = params.find(key);
+    return it == params.end() ? std::string() : it->second;
+  }
+};
+
+struct Api::V2Input {
+  const json* tensor = nullptr;  // inputs[0], inside the request body
+  json shape;                    // an array of integers
+  int64_t n = 0;                 // the batch, 1 to max_inputs
+};
+
+const std::vector<Api::Route>& Api::routes() {
+  using A = Access;
+  // The first pattern that matches a path decides which endpoint it is (so ":name:predict"
+  // comes before ":name"); a pattern may have a row per method. docs/serving.md lists them.
+  static const std::vector<Route> kRoutes = {
+      {"POST", "/predict", A::kToken, &Api::predict},
+      {"GET", "/v2/health/live", A::kOpen, &Api::v2_live},
+      {"GET", "/v2/health/ready", A::kOpen, &Api::v2_ready},
+      {"GET", "/v2", A::kToken, &Api::v2_server},
+      {"GET", "/v2/models/:name[/versions/:version]", A::kToken, &Api::v2_model},
+      {"GET", "/v2/models/:name[/versions/:version]/ready", A::kToken, &Api::v2_model_ready},
+      {"POST", "/v2/models/:name[/versions/:version]/infer", A::kToken, &Api::v2_infer},
+      {"GET", "/v1/models", A::kToken, &Api::v1_models},
+      {"POST", "/v1/models/:name:predict", A::kToken, &Api::v1_predict},
+      {"GET", "/v1/models/:name", A::kToken, &Api::v1_model},
+      {"GET", "/metrics", A::kToken, &Api::metrics},
+  };
+  return kRoutes;
+}
+
+std::vector<std::string> Api::endpoints() {
   std::vector<std::string> out;
-  size_t start = 0;
-  while (true) {
-    const size_t at = s.find(sep, start);
-    out.push_back(s.substr(start, at == std::string::npos ? at : at - start));
-    if (at == std::string::npos) return out;
-    start = at + 1;
-  }
+  for (const Route& r : routes()) out.push_back(std::string(r.method) + " " + r.pattern);
+  return out;
 }
 
-Api::Route route_to(const char* endpoint, const char* method, bool open = false) {
-  Api::Route r;
-  r.endpoint = endpoint;
-  r.method = method;
-  r.open = open;
-  return r;
+Api::Match Api::lookup(const std::string& path, const std::string& method) {
+  Match m;
+  const char* pattern = nullptr;
+  for (const Route& r : routes()) {
+    if (!pattern) {
+      if (!match_path(r.pattern, path, m.params)) continue;
+      pattern = r.pattern;
+      m.endpoint = pattern_label(pattern);
+    } else if (std::string_view(r.pattern) != pattern) {
+      continue;
+    }
+    m.allow += (m.allow.empty() ? "" : ", ") + std::string(r.method);
+    if ((method == "HEAD" ? "GET" : method) == r.method) m.route = &r;
+  }
+  return m;
 }
 
-Api::Route match(const std::string& path) {
-  using R = Api::Route;
-  if (path == "/predict") return route_to("/predict", "POST");
-  if (path == "/metrics") return route_to("/metrics", "GET");
-  if (path == "/v2/health/live") return route_to("/v2/health/live", "GET", true);
-  if (path == "/v2/health/ready") return route_to("/v2/health/ready", "GET", true);
-  if (path == "/v2") return route_to("/v2", "GET");
-  if (path == "/v1/models") return route_to("/v1/models", "GET");
-  const std::string v1 = "/v1/models/", v2 = "/v2/models/", predict = ":predict";
-  if (path.rfind(v1, 0) == 0 && path.size() > v1.size()) {
-    std::string name = path.substr(v1.size());
-    if (name.find('/') != std::string::npos) return {};
-    if (name.size() > predict.size() &&
-        name.compare(name.size() - predict.size(), predict.size(), predict) == 0) {
-      R r = route_to("/v1/models/:name:predict", "POST");
-      r.model = name.substr(0, name.size() - predict.size());
-      return r;
-    }
-    R r = route_to("/v1/models/:name", "GET");
-    r.model = name;
-    return r;
-  }
-  if (path.rfind(v2, 0) == 0) {
-    std::vector<std::string> s = split(path.substr(v2.size()), '/');
-    R r;
-    if (s[0].empty()) return {};
-    r.model = s[0];
-    size_t next = 1;
-    if (s.size() >= 3 && s[1] == "versions" && !s[2].empty()) {
-      r.version = s[2];
-      next = 3;
-    }
-    if (s.size() == next) {
-      r.endpoint = "/v2/models/:name", r.method = "GET";
-    } else if (s.size() == next + 1 && s[next] == "ready") {
-      r.endpoint = "/v2/models/:name/ready", r.method = "GET";
-    } else if (s.size() == next + 1 && s[next] == "infer") {
-      r.endpoint = "/v2/models/:name/infer", r.method = "POST";
-    } else {
-      return {};
-    }
-    return r;
-  }
-  return {};
-}
-
-using Handler = HttpResponse (Api::*)(const HttpRequest&, const Api::Route&);
+namespace {
 
 bool constant_time_equal(const std::string& a, const std::string& b) {
   unsigned char diff = a.size() == b.size() ? 0 : 1;
@@ -136,13 +136,8 @@ json prediction_json(const eval::LoadedModel& m, const eval::Prediction& p, int6
   json out = {
       {"prediction", p.label}, {"confidence", p.confidence}, {"class_index", p.class_index}};
   if (top_k > 0) {
-    std::vector<int64_t> order(p.probabilities.size());
-    for (size_t i = 0; i < order.size(); ++i) order[i] = static_cast<int64_t>(i);
-    std::stable_sort(order.begin(), order.end(),
-                     [&](int64_t a, int64_t b) { return p.probabilities[a] > p.probabilities[b]; });
     json top = json::array();
-    for (size_t i = 0; i < std::min<size_t>(static_cast<size_t>(top_k), order.size()); ++i) {
-      const int64_t c = order[i];
+    for (const int64_t c : eval::top_k(p.probabilities, top_k)) {
       top.push_back(
           {{"class", c < static_cast<int64_t>(m.classes.size()) ? m.classes[c] : std::to_string(c)},
            {"class_index", c},
@@ -173,34 +168,20 @@ Api::Api(ApiOptions options, ModelHost& host, Batcher& batcher, Metrics& metrics
 HttpResponse Api::handle(const HttpRequest& req) noexcept {
   const auto start = Clock::now();
   ++in_flight_;
-  Route route;
+  Match match;
   HttpResponse res;
   try {
-    route = match(req.path);
-    static const std::map<std::string, Handler> kHandlers = {
-        {"/predict", &Api::predict},
-        {"/metrics", &Api::metrics},
-        {"/v1/models", &Api::v1_models},
-        {"/v1/models/:name", &Api::v1_model},
-        {"/v1/models/:name:predict", &Api::v1_predict},
-        {"/v2", &Api::v2_server},
-        {"/v2/health/live", &Api::v2_live},
-        {"/v2/health/ready", &Api::v2_ready},
-        {"/v2/models/:name", &Api::v2_model},
-        {"/v2/models/:name/ready", &Api::v2_model_ready},
-        {"/v2/models/:name/infer", &Api::v2_infer}};
-    auto handler = kHandlers.find(route.endpoint);
-    if (handler == kHandlers.end()) {
+    match = lookup(req.path, req.method);
+    if (match.allow.empty()) {
       throw HttpError(404, "no endpoint " + req.path + " (see docs/serving.md)");
     }
-    const std::string method = req.method == "HEAD" ? "GET" : req.method;
-    if (method != route.method) {
+    if (!match.route) {
       res = error_response(
-          405, req.method + " is not allowed on " + req.path + " (use " + route.method + ")");
-      res.headers.emplace_back("Allow", route.method);
+          405, req.method + " is not allowed on " + req.path + " (use " + match.allow + ")");
+      res.headers.emplace_back("Allow", match.allow);
     } else {
-      if (!route.open) authorize(req);
-      res = (this->*handler->second)(req, route);
+      if (match.route->access != Access::kOpen) authorize(req);
+      res = (this->*match.route->handler)(req, match);
     }
   } catch (const std::exception& e) {
     const int status = status_for(e);
@@ -214,14 +195,15 @@ HttpResponse Api::handle(const HttpRequest& req) noexcept {
   } catch (...) {
     res = error_response(500, "internal error (details in the server log)");
   }
-  res = finish(req, std::move(res), route.endpoint, start);
+  res = finish(req, std::move(res), match.endpoint, start);
   --in_flight_;
   return res;
 }
 
 HttpResponse Api::refuse(const HttpRequest& req, int status, const std::string& message) noexcept {
   try {
-    return finish(req, error_response(status, message), match(req.path).endpoint, Clock::now());
+    return finish(req, error_response(status, message), lookup(req.path, req.method).endpoint,
+                  Clock::now());
   } catch (...) {
     return error_response(status, message);
   }
@@ -260,13 +242,14 @@ void Api::authorize(const HttpRequest& req) const {
   }
 }
 
-void Api::check_model(const Route& route, const ModelPtr& loaded) const {
-  if (route.model != host_.name()) {
-    throw HttpError(
-        404, "unknown model '" + route.model + "' (this server serves '" + host_.name() + "')");
+void Api::check_model(const Match& match, const ModelPtr& loaded) const {
+  const std::string model = match.param("name"), version = match.param("version");
+  if (model != host_.name()) {
+    throw HttpError(404,
+                    "unknown model '" + model + "' (this server serves '" + host_.name() + "')");
   }
-  if (!route.version.empty() && (!loaded || loaded->version != route.version)) {
-    throw HttpError(404, "model " + host_.name() + " version '" + route.version +
+  if (!version.empty() && (!loaded || loaded->version != version)) {
+    throw HttpError(404, "model " + host_.name() + " version '" + version +
                              "' is not loaded (loaded: " + (loaded ? loaded->version : "none") +
                              ")");
   }
@@ -296,7 +279,7 @@ std::vector<eval::Prediction> Api::infer(const ModelPtr& m, std::vector<float> i
 
 // ---- endpoints ------------------------------------------------------------------------------
 
-HttpResponse Api::predict(const HttpRequest& req, const Route&) {
+HttpResponse Api::predict(const HttpRequest& req, const Match&) {
   const int64_t top_k = query_int(req, "top_k", 1, 100000, 0);
   std::string name;
   const std::string_view bytes = uploaded_image(req, name);
@@ -308,7 +291,7 @@ HttpResponse Api::predict(const HttpRequest& req, const Route&) {
   return json_response(200, out);
 }
 
-HttpResponse Api::metrics(const HttpRequest&, const Route&) {
+HttpResponse Api::metrics(const HttpRequest&, const Match&) {
   LiveGauges live;
   const ModelStatus s = host_.status();
   live.queue_depth = batcher_.queue_depth();
@@ -324,13 +307,13 @@ HttpResponse Api::metrics(const HttpRequest&, const Route&) {
   return res;
 }
 
-HttpResponse Api::v1_models(const HttpRequest&, const Route&) {
+HttpResponse Api::v1_models(const HttpRequest&, const Match&) {
   return json_response(200, {{"models", json::array({host_.name()})}});
 }
 
-HttpResponse Api::v1_model(const HttpRequest&, const Route& route) {
+HttpResponse Api::v1_model(const HttpRequest&, const Match& match) {
   const ModelPtr m = host_.current();
-  check_model(route, m);
+  check_model(match, m);
   if (!m) {
     return json_response(
         503, {{"name", host_.name()}, {"ready", false}, {"error", host_.status().error}});
@@ -338,8 +321,8 @@ HttpResponse Api::v1_model(const HttpRequest&, const Route& route) {
   return json_response(200, {{"name", host_.name()}, {"ready", true}});
 }
 
-HttpResponse Api::v1_predict(const HttpRequest& req, const Route& route) {
-  check_model(route, host_.current());
+HttpResponse Api::v1_predict(const HttpRequest& req, const Match& match) {
+  check_model(match, host_.current());
   const json body = parse_json(req);
   if (!body.is_object() || !body.contains("instances") || !body["instances"].is_array() ||
       body["instances"].empty()) {
@@ -367,7 +350,7 @@ HttpResponse Api::v1_predict(const HttpRequest& req, const Route& route) {
     }
     if (b64 && b64->is_string()) {
       const std::vector<float> in =
-          image_input(*m, base64_decode(b64->get_ref<const std::string&>()), where);
+          image_input(*m, core::base64_decode(b64->get_ref<const std::string&>()), where);
       inputs.insert(inputs.end(), in.begin(), in.end());
     } else if (x.is_array()) {
       const size_t before = inputs.size();
@@ -391,23 +374,23 @@ HttpResponse Api::v1_predict(const HttpRequest& req, const Route& route) {
   return json_response(200, {{"predictions", predictions}});
 }
 
-HttpResponse Api::v2_server(const HttpRequest&, const Route&) {
+HttpResponse Api::v2_server(const HttpRequest&, const Match&) {
   return json_response(
       200, {{"name", "ddpipe"}, {"version", DDPIPE_VERSION}, {"extensions", json::array()}});
 }
 
-HttpResponse Api::v2_live(const HttpRequest&, const Route&) {
+HttpResponse Api::v2_live(const HttpRequest&, const Match&) {
   return json_response(200, {{"live", true}});
 }
 
-HttpResponse Api::v2_ready(const HttpRequest&, const Route&) {
+HttpResponse Api::v2_ready(const HttpRequest&, const Match&) {
   const bool ready = host_.current() != nullptr && !draining_;
   return json_response(ready ? 200 : 503, {{"ready", ready}});
 }
 
-HttpResponse Api::v2_model(const HttpRequest&, const Route& route) {
+HttpResponse Api::v2_model(const HttpRequest&, const Match& match) {
   const ModelPtr loaded = host_.current();
-  check_model(route, loaded);
+  check_model(match, loaded);
   const ModelPtr m = ready_model();
   const int64_t k = static_cast<int64_t>(m->classes.size());
   const json inputs =
@@ -431,9 +414,9 @@ HttpResponse Api::v2_model(const HttpRequest&, const Route& route) {
               {"arch", m->manifest.value(json::json_pointer("/model_spec/arch"), "")}}}});
 }
 
-HttpResponse Api::v2_model_ready(const HttpRequest&, const Route& route) {
+HttpResponse Api::v2_model_ready(const HttpRequest&, const Match& match) {
   const ModelPtr m = host_.current();
-  check_model(route, m);
+  check_model(match, m);
   if (!m) {
     return json_response(
         503, {{"name", host_.name()}, {"ready", false}, {"error", host_.status().error}});
@@ -441,86 +424,60 @@ HttpResponse Api::v2_model_ready(const HttpRequest&, const Route& route) {
   return json_response(200, {{"name", host_.name()}, {"ready", true}, {"version", m->version}});
 }
 
-HttpResponse Api::v2_infer(const HttpRequest& req, const Route& route) {
-  check_model(route, host_.current());
-  const json body = parse_json(req);
+// ---- Open Inference Protocol inference, step by step -------------------------------------------
+
+namespace {
+
+// Checks the request's envelope, shape and batch: what needs no model.
+Api::V2Input v2_input(const json& body, int64_t max_inputs) {
   if (!body.is_object() || !body.contains("inputs") || !body["inputs"].is_array() ||
       body["inputs"].size() != 1 || !body["inputs"][0].is_object()) {
     throw HttpError(400,
                     "expected {\"inputs\": [one input]}: 'input' (FP32 [N,C,H,W], "
                     "preprocessed) or 'image' (BYTES [N], base64 PNG/JPEG)");
   }
-  const json& input = body["inputs"][0];
-  const std::string name = input.value("name", "");
-  const std::string datatype = input.value("datatype", "");
-  const json shape = input.value("shape", json());
-  if (!shape.is_array() || shape.empty() ||
-      !std::all_of(shape.begin(), shape.end(),
+  Api::V2Input in;
+  in.tensor = &body["inputs"][0];
+  in.shape = in.tensor->value("shape", json());
+  if (!in.shape.is_array() || in.shape.empty() ||
+      !std::all_of(in.shape.begin(), in.shape.end(),
                    [](const json& d) { return d.is_number_integer(); })) {
     throw HttpError(400, "inputs[0].shape: expected an array of integers");
   }
-  if (!input.contains("data") || !input["data"].is_array()) {
+  if (!in.tensor->contains("data") || !(*in.tensor)["data"].is_array()) {
     throw HttpError(400, "inputs[0].data: expected an array");
   }
-  const int64_t n = shape[0].get<int64_t>();
-  if (n < 1) throw HttpError(400, "inputs[0].shape[0]: the batch must be at least 1");
-  if (n > options_.max_inputs) {
-    throw HttpError(413, "batch of " + std::to_string(n) + ", over the limit of " +
-                             std::to_string(options_.max_inputs) + " per request");
+  in.n = in.shape[0].get<int64_t>();
+  if (in.n < 1) throw HttpError(400, "inputs[0].shape[0]: the batch must be at least 1");
+  if (in.n > max_inputs) {
+    throw HttpError(413, "batch of " + std::to_string(in.n) + ", over the limit of " +
+                             std::to_string(max_inputs) + " per request");
   }
-  const ModelPtr m = ready_model();
-  std::vector<float> inputs;
-  if (name == "input" && datatype == "FP32") {
-    const json expected = json::array({n, m->channels, m->height, m->width});
-    if (shape != expected) {
-      throw HttpError(400,
-                      "inputs[0].shape: expected " + expected.dump() + ", got " + shape.dump());
-    }
-    inputs.reserve(static_cast<size_t>(n * m->channels * m->height * m->width));
-    flatten(input["data"], inputs, 0, "inputs[0].data");
-    if (static_cast<int64_t>(inputs.size()) != n * m->channels * m->height * m->width) {
-      throw HttpError(400, "inputs[0].data: " + std::to_string(inputs.size()) +
-                               " numbers for shape " + shape.dump());
-    }
-  } else if (name == "image" && datatype == "BYTES") {
-    const json& data = input["data"];
-    if (shape.size() != 1 || static_cast<int64_t>(data.size()) != n) {
-      throw HttpError(400, "inputs[0]: 'image' takes shape [N] and N base64 strings");
-    }
-    for (int64_t i = 0; i < n; ++i) {
-      const json& s = data[static_cast<size_t>(i)];
-      const std::string where = "inputs[0].data[" + std::to_string(i) + "]";
-      if (!s.is_string()) throw HttpError(400, where + ": expected a base64 string");
-      const std::vector<float> in =
-          image_input(*m, base64_decode(s.get_ref<const std::string&>()), where);
-      inputs.insert(inputs.end(), in.begin(), in.end());
-    }
-  } else {
-    throw HttpError(400,
-                    "inputs[0]: expected name 'input' with datatype FP32 or name 'image' "
-                    "with datatype BYTES, got '" +
-                        name + "' " + datatype);
-  }
+  return in;
+}
 
+// The outputs the request names, in its order; all four when it names none.
+std::vector<std::string> v2_requested_outputs(const json& body) {
   std::vector<std::string> wanted = {"probabilities", "class_index", "confidence", "prediction"};
-  if (body.contains("outputs")) {
-    if (!body["outputs"].is_array()) throw HttpError(400, "outputs: expected an array");
-    std::vector<std::string> requested;
-    for (const json& o : body["outputs"]) {
-      const std::string out = o.is_object() ? o.value("name", "") : "";
-      if (std::find(wanted.begin(), wanted.end(), out) == wanted.end()) {
-        throw HttpError(400, "outputs: unknown output '" + out +
-                                 "' (probabilities, class_index, confidence, prediction)");
-      }
-      requested.push_back(out);
+  if (!body.contains("outputs")) return wanted;
+  if (!body["outputs"].is_array()) throw HttpError(400, "outputs: expected an array");
+  std::vector<std::string> requested;
+  for (const json& o : body["outputs"]) {
+    const std::string out = o.is_object() ? o.value("name", "") : "";
+    if (std::find(wanted.begin(), wanted.end(), out) == wanted.end()) {
+      throw HttpError(400, "outputs: unknown output '" + out +
+                               "' (probabilities, class_index, confidence, prediction)");
     }
-    wanted = requested;
+    requested.push_back(out);
   }
+  return requested;
+}
 
-  const std::vector<eval::Prediction> preds = infer(m, std::move(inputs), n);
+json v2_outputs(const std::vector<std::string>& names, const std::vector<eval::Prediction>& preds,
+                int64_t n) {
   const int64_t k = preds.empty() ? 0 : static_cast<int64_t>(preds[0].probabilities.size());
   json outputs = json::array();
-  for (const std::string& out : wanted) {
+  for (const std::string& out : names) {
     json data = json::array();
     json o = {{"name", out}, {"shape", json::array({n})}};
     for (const eval::Prediction& p : preds) {
@@ -539,7 +496,63 @@ HttpResponse Api::v2_infer(const HttpRequest& req, const Route& route) {
     o["data"] = std::move(data);
     outputs.push_back(std::move(o));
   }
-  json res = {{"model_name", m->model}, {"model_version", m->version}, {"outputs", outputs}};
+  return outputs;
+}
+
+}  // namespace
+
+// The network's input: FP32 numbers as given, or BYTES images decoded and preprocessed.
+std::vector<float> Api::v2_tensor(const V2Input& in, const eval::LoadedModel& m) const {
+  const json& input = *in.tensor;
+  const std::string name = input.value("name", "");
+  const std::string datatype = input.value("datatype", "");
+  const int64_t n = in.n;
+  std::vector<float> inputs;
+  if (name == "input" && datatype == "FP32") {
+    const json expected = json::array({n, m.channels, m.height, m.width});
+    if (in.shape != expected) {
+      throw HttpError(400,
+                      "inputs[0].shape: expected " + expected.dump() + ", got " + in.shape.dump());
+    }
+    inputs.reserve(static_cast<size_t>(n * m.channels * m.height * m.width));
+    flatten(input["data"], inputs, 0, "inputs[0].data");
+    if (static_cast<int64_t>(inputs.size()) != n * m.channels * m.height * m.width) {
+      throw HttpError(400, "inputs[0].data: " + std::to_string(inputs.size()) +
+                               " numbers for shape " + in.shape.dump());
+    }
+  } else if (name == "image" && datatype == "BYTES") {
+    const json& data = input["data"];
+    if (in.shape.size() != 1 || static_cast<int64_t>(data.size()) != n) {
+      throw HttpError(400, "inputs[0]: 'image' takes shape [N] and N base64 strings");
+    }
+    for (int64_t i = 0; i < n; ++i) {
+      const json& s = data[static_cast<size_t>(i)];
+      const std::string where = "inputs[0].data[" + std::to_string(i) + "]";
+      if (!s.is_string()) throw HttpError(400, where + ": expected a base64 string");
+      const std::vector<float> decoded =
+          image_input(m, core::base64_decode(s.get_ref<const std::string&>()), where);
+      inputs.insert(inputs.end(), decoded.begin(), decoded.end());
+    }
+  } else {
+    throw HttpError(400,
+                    "inputs[0]: expected name 'input' with datatype FP32 or name 'image' "
+                    "with datatype BYTES, got '" +
+                        name + "' " + datatype);
+  }
+  return inputs;
+}
+
+HttpResponse Api::v2_infer(const HttpRequest& req, const Match& match) {
+  check_model(match, host_.current());
+  const json body = parse_json(req);
+  const V2Input in = v2_input(body, options_.max_inputs);
+  const ModelPtr m = ready_model();
+  std::vector<float> inputs = v2_tensor(in, *m);
+  const std::vector<std::string> wanted = v2_requested_outputs(body);
+  const std::vector<eval::Prediction> preds = infer(m, std::move(inputs), in.n);
+  json res = {{"model_name", m->model},
+              {"model_version", m->version},
+              {"outputs", v2_outputs(wanted, preds, in.n)}};
   if (body.contains("id") && body["id"].is_string()) res["id"] = body["id"];
   return json_response(200, res);
 }

@@ -6,6 +6,7 @@
 #include <chrono>
 #include <cstdint>
 #include <string>
+#include <vector>
 
 #include "serve/batcher.h"
 #include "serve/http.h"
@@ -37,23 +38,38 @@ class Api {
   // From now on readiness answers 503, so that load balancers stop sending (shutdown).
   void set_draining() { draining_ = true; }
 
-  struct Route;  // a matched endpoint (api.cpp)
+  // "METHOD pattern" of every row of the route table, in its order, e.g.
+  // "POST /v2/models/:name[/versions/:version]/infer" (docs/serving.md lists them; a test
+  // compares).
+  static std::vector<std::string> endpoints();
+
+  struct Route;    // one row of the route table (api.cpp)
+  struct Match;    // a request's path and method looked up in the table (api.cpp)
+  struct V2Input;  // the checked input of an Open Inference Protocol request (api.cpp)
 
  private:
-  HttpResponse predict(const HttpRequest& req, const Route& route);
-  HttpResponse metrics(const HttpRequest& req, const Route& route);
-  HttpResponse v1_models(const HttpRequest& req, const Route& route);
-  HttpResponse v1_model(const HttpRequest& req, const Route& route);
-  HttpResponse v1_predict(const HttpRequest& req, const Route& route);
-  HttpResponse v2_server(const HttpRequest& req, const Route& route);
-  HttpResponse v2_live(const HttpRequest& req, const Route& route);
-  HttpResponse v2_ready(const HttpRequest& req, const Route& route);
-  HttpResponse v2_model(const HttpRequest& req, const Route& route);
-  HttpResponse v2_model_ready(const HttpRequest& req, const Route& route);
-  HttpResponse v2_infer(const HttpRequest& req, const Route& route);
+  // The route table: every endpoint, once. Matching, 404 and 405, authorization and the
+  // metrics label all come from it.
+  static const std::vector<Route>& routes();
+  static Match lookup(const std::string& path, const std::string& method);
+
+  HttpResponse predict(const HttpRequest& req, const Match& match);
+  HttpResponse metrics(const HttpRequest& req, const Match& match);
+  HttpResponse v1_models(const HttpRequest& req, const Match& match);
+  HttpResponse v1_model(const HttpRequest& req, const Match& match);
+  HttpResponse v1_predict(const HttpRequest& req, const Match& match);
+  HttpResponse v2_server(const HttpRequest& req, const Match& match);
+  HttpResponse v2_live(const HttpRequest& req, const Match& match);
+  HttpResponse v2_ready(const HttpRequest& req, const Match& match);
+  HttpResponse v2_model(const HttpRequest& req, const Match& match);
+  HttpResponse v2_model_ready(const HttpRequest& req, const Match& match);
+  HttpResponse v2_infer(const HttpRequest& req, const Match& match);
+
+  // v2_infer's step from the checked input to the network's input (the others are in api.cpp).
+  std::vector<float> v2_tensor(const V2Input& in, const eval::LoadedModel& m) const;
 
   void authorize(const HttpRequest& req) const;
-  void check_model(const Route& route, const ModelPtr& loaded) const;
+  void check_model(const Match& match, const ModelPtr& loaded) const;
   ModelPtr ready_model() const;
   std::vector<float> image_input(const eval::LoadedModel& m, std::string_view bytes,
                                  const std::string& name) const;

@@ -3,6 +3,7 @@
 #include <algorithm>
 
 #include "core/error.h"
+#include "core/strings.h"
 #include "data/image.h"
 #include "serve/multipart.h"
 
@@ -50,12 +51,10 @@ HttpResponse error_response(int status, const std::string& message) {
 
 std::string_view uploaded_image(const HttpRequest& req, std::string& name) {
   const std::string type = req.header("content-type");
-  std::string media = type.substr(0, type.find(';'));
+  std::string media = core::to_lower(type.substr(0, type.find(';')));
   media.erase(
       std::remove_if(media.begin(), media.end(), [](char c) { return c == ' ' || c == '\t'; }),
       media.end());
-  std::transform(media.begin(), media.end(), media.begin(),
-                 [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
   if (media == "multipart/form-data") {
     for (const FormPart& part : parse_multipart(req.body, multipart_boundary(type))) {
       if (part.name != "file") continue;

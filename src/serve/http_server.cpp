@@ -17,6 +17,7 @@
 #include <thread>
 
 #include "core/error.h"
+#include "core/strings.h"
 
 namespace ddpipe::serve {
 namespace {
@@ -202,11 +203,7 @@ HttpRequest convert(const httplib::Request& req) {
   r.method = req.method;
   r.path = req.path;
   for (const auto& [key, value] : req.params) r.query.emplace(key, value);
-  for (const auto& [name, value] : req.headers) {
-    std::string lower = name;
-    for (char& c : lower) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-    r.headers.emplace(std::move(lower), value);
-  }
+  for (const auto& [name, value] : req.headers) r.headers.emplace(core::to_lower(name), value);
   r.remote = req.remote_addr + ":" + std::to_string(req.remote_port);
   return r;
 }

@@ -4,18 +4,12 @@
 #include <functional>
 
 #include "core/error.h"
+#include "core/strings.h"
 
 namespace ddpipe::serve {
 namespace {
 
 constexpr size_t kMaxPartHeaderBytes = 8192;
-
-char lower(char c) { return (c >= 'A' && c <= 'Z') ? static_cast<char>(c - 'A' + 'a') : c; }
-
-bool iequals(std::string_view a, std::string_view b) {
-  return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin(),
-                                            [](char x, char y) { return lower(x) == lower(y); });
-}
 
 std::string_view trim(std::string_view s) {
   while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
@@ -50,7 +44,7 @@ bool header_param(std::string_view v, std::string_view key, std::string& out) {
       value = std::string(trim(v.substr(i, end == std::string_view::npos ? end : end - i)));
       i = end;
     }
-    if (iequals(name, key)) {
+    if (core::iequals(name, key)) {
       out = std::move(value);
       return true;
     }
@@ -71,14 +65,14 @@ void parse_part_headers(std::string_view block, FormPart& part) {
     }
     const std::string_view name = trim(line.substr(0, colon));
     const std::string_view value = trim(line.substr(colon + 1));
-    if (iequals(name, "content-disposition")) {
+    if (core::iequals(name, "content-disposition")) {
       const std::string_view type = trim(value.substr(0, value.find(';')));
-      if (!iequals(type, "form-data")) {
+      if (!core::iequals(type, "form-data")) {
         core::fail_usage("multipart: part is '" + std::string(type) + "', expected form-data");
       }
       has_name = header_param(value, "name", part.name);
       header_param(value, "filename", part.filename);
-    } else if (iequals(name, "content-type")) {
+    } else if (core::iequals(name, "content-type")) {
       part.content_type = std::string(value);
     }
   }

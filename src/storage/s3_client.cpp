@@ -1,7 +1,6 @@
 #include "storage/s3_client.h"
 
 #include <curl/curl.h>
-#include <openssl/evp.h>
 
 #include <algorithm>
 #include <chrono>
@@ -11,9 +10,11 @@
 #include <random>
 #include <thread>
 
+#include "core/base64.h"
 #include "core/config.h"
 #include "core/hash.h"
 #include "core/log.h"
+#include "core/strings.h"
 
 namespace ddpipe::storage {
 namespace {
@@ -32,11 +33,6 @@ std::string env_or(const std::string& value, std::initializer_list<const char*> 
   return fallback;
 }
 
-std::string lower(std::string s) {
-  std::transform(s.begin(), s.end(), s.begin(), [](unsigned char c) { return std::tolower(c); });
-  return s;
-}
-
 std::string unquote(std::string s) {
   if (s.size() >= 2 && s.front() == '"' && s.back() == '"') return s.substr(1, s.size() - 2);
   return s;
@@ -47,12 +43,10 @@ std::string content_md5(std::string_view body) {
   core::Hasher h(core::Hasher::Algo::kMd5);
   h.update(body);
   std::string hex = h.hex_digest();
-  unsigned char raw[16];
+  std::string raw(16, '\0');
   for (int i = 0; i < 16; ++i)
-    raw[i] = static_cast<unsigned char>(std::stoi(hex.substr(2 * i, 2), nullptr, 16));
-  unsigned char out[32];
-  int n = EVP_EncodeBlock(out, raw, 16);
-  return std::string(reinterpret_cast<char*>(out), static_cast<size_t>(n));
+    raw[i] = static_cast<char>(std::stoi(hex.substr(2 * i, 2), nullptr, 16));
+  return core::base64_encode(raw);
 }
 
 // ---- minimal XML reading for S3's fixed response shapes ---------------------------------------
@@ -291,7 +285,7 @@ size_t on_header(char* p, size_t size, size_t n, void* ud) {
     std::string value(line.substr(colon + 1));
     value.erase(0, value.find_first_not_of(" \t"));
     value.erase(value.find_last_not_of(" \t\r\n") + 1);
-    (*t->headers)[lower(std::string(line.substr(0, colon)))] = value;
+    (*t->headers)[core::to_lower(line.substr(0, colon))] = value;
   }
   return size * n;
 }
@@ -329,6 +323,61 @@ int on_seek(void* ud, curl_off_t offset, int origin) {
   }
   t->upload_pos = static_cast<size_t>(offset);
   return CURL_SEEKFUNC_OK;
+}
+
+// The request's header lines for curl: the signed headers, then Authorization; "Expect:" and
+// "Accept:" stop curl from adding its own.
+curl_slist* header_list(const sigv4::Params& headers, const std::string& authorization) {
+  curl_slist* list = nullptr;
+  for (const auto& [name, value] : headers) {
+    list = curl_slist_append(list, (name + ": " + value).c_str());
+  }
+  list = curl_slist_append(list, ("Authorization: " + authorization).c_str());
+  list = curl_slist_append(list, "Expect:");
+  return curl_slist_append(list, "Accept:");
+}
+
+// The transfer options of a handle: timeouts, buffers, the callbacks on `t`, and how `method`
+// sends `body_size` bytes.
+void set_transfer_options(CURL* h, double timeout_s, long stall_s, const std::string& method,
+                          size_t body_size, Transfer& t) {
+  curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
+  curl_easy_setopt(h, CURLOPT_USERAGENT, "ddpipe");
+  curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT_MS, static_cast<long>(timeout_s * 1000));
+  curl_easy_setopt(h, CURLOPT_LOW_SPEED_LIMIT, 1L);  // a stall of timeout_s ends the request
+  curl_easy_setopt(h, CURLOPT_LOW_SPEED_TIME, stall_s);
+  curl_easy_setopt(h, CURLOPT_TCP_KEEPALIVE, 1L);
+  curl_easy_setopt(h, CURLOPT_BUFFERSIZE, 512L << 10);
+  curl_easy_setopt(h, CURLOPT_UPLOAD_BUFFERSIZE, 2L << 20);
+  curl_easy_setopt(h, CURLOPT_HEADERFUNCTION, on_header);
+  curl_easy_setopt(h, CURLOPT_HEADERDATA, &t);
+  curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, on_body);
+  curl_easy_setopt(h, CURLOPT_WRITEDATA, &t);
+  if (method == "HEAD") {
+    curl_easy_setopt(h, CURLOPT_NOBODY, 1L);
+  } else if (method == "PUT" || method == "POST") {
+    curl_easy_setopt(h, CURLOPT_UPLOAD, 1L);
+    curl_easy_setopt(h, CURLOPT_INFILESIZE_LARGE, static_cast<curl_off_t>(body_size));
+    curl_easy_setopt(h, CURLOPT_READFUNCTION, on_read);
+    curl_easy_setopt(h, CURLOPT_READDATA, &t);
+    curl_easy_setopt(h, CURLOPT_SEEKFUNCTION, on_seek);
+    curl_easy_setopt(h, CURLOPT_SEEKDATA, &t);
+    if (method == "POST") curl_easy_setopt(h, CURLOPT_CUSTOMREQUEST, "POST");
+  } else if (method != "GET") {
+    curl_easy_setopt(h, CURLOPT_CUSTOMREQUEST, method.c_str());
+  }
+}
+
+// Why no response came, for Response::transport_error.
+std::string transport_error(CURLcode rc, const char* error, long stall_s,
+                            const std::string& endpoint) {
+  if (rc == CURLE_OPERATION_TIMEDOUT) {
+    return "no response within " + std::to_string(stall_s) + " s (s3.timeout_s) from " + endpoint;
+  }
+  if (rc == CURLE_COULDNT_CONNECT) {
+    return "cannot connect to " + endpoint + " (is the S3 server running?)";
+  }
+  return std::string(*error ? error : curl_easy_strerror(rc)) + " (" + endpoint + ")";
 }
 
 }  // namespace
@@ -375,14 +424,7 @@ S3Client::Response S3Client::send(const Call& call, const std::string& payload_h
   std::string query = sigv4::canonical_query(req.query);
   std::string url = scheme_ + "://" + host_for(call.bucket) + sigv4::uri_encode(req.path, true) +
                     (query.empty() ? "" : "?" + query);
-
-  curl_slist* headers = nullptr;
-  for (const auto& [name, value] : req.headers) {
-    headers = curl_slist_append(headers, (name + ": " + value).c_str());
-  }
-  headers = curl_slist_append(headers, ("Authorization: " + signed_req.authorization).c_str());
-  headers = curl_slist_append(headers, "Expect:");
-  headers = curl_slist_append(headers, "Accept:");
+  curl_slist* headers = header_list(req.headers, signed_req.authorization);
 
   Response resp;
   Transfer t;
@@ -398,32 +440,8 @@ S3Client::Response S3Client::send(const Call& call, const std::string& payload_h
   curl_easy_reset(h);
   curl_easy_setopt(h, CURLOPT_URL, url.c_str());
   curl_easy_setopt(h, CURLOPT_HTTPHEADER, headers);
-  curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
-  curl_easy_setopt(h, CURLOPT_USERAGENT, "ddpipe");
   curl_easy_setopt(h, CURLOPT_ERRORBUFFER, error);
-  curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT_MS, static_cast<long>(settings_.timeout_s * 1000));
-  curl_easy_setopt(h, CURLOPT_LOW_SPEED_LIMIT, 1L);  // a stall of timeout_s ends the request
-  curl_easy_setopt(h, CURLOPT_LOW_SPEED_TIME, stall_seconds());
-  curl_easy_setopt(h, CURLOPT_TCP_KEEPALIVE, 1L);
-  curl_easy_setopt(h, CURLOPT_BUFFERSIZE, 512L << 10);
-  curl_easy_setopt(h, CURLOPT_UPLOAD_BUFFERSIZE, 2L << 20);
-  curl_easy_setopt(h, CURLOPT_HEADERFUNCTION, on_header);
-  curl_easy_setopt(h, CURLOPT_HEADERDATA, &t);
-  curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, on_body);
-  curl_easy_setopt(h, CURLOPT_WRITEDATA, &t);
-  if (call.method == "HEAD") {
-    curl_easy_setopt(h, CURLOPT_NOBODY, 1L);
-  } else if (call.method == "PUT" || call.method == "POST") {
-    curl_easy_setopt(h, CURLOPT_UPLOAD, 1L);
-    curl_easy_setopt(h, CURLOPT_INFILESIZE_LARGE, static_cast<curl_off_t>(call.body.size()));
-    curl_easy_setopt(h, CURLOPT_READFUNCTION, on_read);
-    curl_easy_setopt(h, CURLOPT_READDATA, &t);
-    curl_easy_setopt(h, CURLOPT_SEEKFUNCTION, on_seek);
-    curl_easy_setopt(h, CURLOPT_SEEKDATA, &t);
-    if (call.method == "POST") curl_easy_setopt(h, CURLOPT_CUSTOMREQUEST, "POST");
-  } else if (call.method != "GET") {
-    curl_easy_setopt(h, CURLOPT_CUSTOMREQUEST, call.method.c_str());
-  }
+  set_transfer_options(h, settings_.timeout_s, stall_seconds(), call.method, call.body.size(), t);
   const CURLcode rc = curl_easy_perform(h);
   curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &resp.status);
   curl_easy_setopt(h, CURLOPT_HTTPHEADER, nullptr);
@@ -434,16 +452,7 @@ S3Client::Response S3Client::send(const Call& call, const std::string& payload_h
   if (rc != CURLE_OK) {
     resp.status = 0;
     resp.transport_retryable = retryable_curl_code(rc);
-    if (rc == CURLE_OPERATION_TIMEDOUT) {
-      resp.transport_error = "no response within " + std::to_string(stall_seconds()) +
-                             " s (s3.timeout_s) from " + settings_.endpoint;
-    } else if (rc == CURLE_COULDNT_CONNECT) {
-      resp.transport_error =
-          "cannot connect to " + settings_.endpoint + " (is the S3 server running?)";
-    } else {
-      resp.transport_error =
-          std::string(*error ? error : curl_easy_strerror(rc)) + " (" + settings_.endpoint + ")";
-    }
+    resp.transport_error = transport_error(rc, error, stall_seconds(), settings_.endpoint);
   }
   return resp;
 }

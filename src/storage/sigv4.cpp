@@ -8,6 +8,7 @@
 
 #include "core/error.h"
 #include "core/hash.h"
+#include "core/strings.h"
 
 namespace ddpipe::storage::sigv4 {
 namespace {
@@ -34,11 +35,6 @@ std::string hex(std::string_view bytes) {
   return s;
 }
 
-std::string lower(std::string s) {
-  std::transform(s.begin(), s.end(), s.begin(), [](unsigned char c) { return std::tolower(c); });
-  return s;
-}
-
 bool is_space(char c) { return c == ' ' || c == '\t' || c == '\r' || c == '\n'; }
 
 // Trims and collapses runs of whitespace (folded header lines included) to one space.
@@ -61,7 +57,7 @@ std::string canonical_value(std::string_view v) {
 std::vector<std::pair<std::string, std::string>> canonical_headers(const Params& headers) {
   std::vector<std::pair<std::string, std::string>> out;
   for (const auto& [name, value] : headers) {
-    std::string n = lower(name);
+    std::string n = core::to_lower(name);
     auto it = std::find_if(out.begin(), out.end(), [&](const auto& h) { return h.first == n; });
     if (it == out.end()) {
       out.emplace_back(n, canonical_value(value));
@@ -82,7 +78,7 @@ std::string signed_header_list(const Params& headers) {
 
 void set_header(Params& headers, const std::string& name, const std::string& value) {
   headers.erase(std::remove_if(headers.begin(), headers.end(),
-                               [&](const auto& h) { return lower(h.first) == lower(name); }),
+                               [&](const auto& h) { return core::iequals(h.first, name); }),
                 headers.end());
   headers.emplace_back(name, value);
 }

@@ -25,18 +25,7 @@ class WorldEnv : public ::testing::Test {
   void TearDown() override { SetUp(); }
 };
 
-// The message of the core::Error(kUsage) that `f` throws.
-template <typename F>
-std::string usage_error(F f) {
-  try {
-    f();
-  } catch (const core::Error& e) {
-    EXPECT_EQ(e.kind(), core::ErrorKind::kUsage) << e.what();
-    return e.what();
-  }
-  ADD_FAILURE() << "no error";
-  return "";
-}
+using testing::usage_error;
 
 // The env the training operator v1.8.1 gives each pod of the examples in ../shared (derived
 // from its source; see PROVENANCE.md there).

@@ -3,7 +3,6 @@
 #include <gtest/gtest.h>
 
 #include <fstream>
-#include <functional>
 #include <map>
 #include <sstream>
 
@@ -21,16 +20,7 @@ namespace {
 
 namespace fs = std::filesystem;
 
-std::string error_of(const std::function<void()>& f) {
-  try {
-    f();
-  } catch (const core::Error& e) {
-    EXPECT_EQ(e.kind(), core::ErrorKind::kUsage) << e.what();
-    return e.what();
-  }
-  ADD_FAILURE() << "no core::Error thrown";
-  return "";
-}
+using testing::usage_error;
 
 const Object* find(const std::vector<Object>& objects, const std::string& kind,
                    const std::string& name) {
@@ -85,9 +75,9 @@ TEST(Manifest, PlainScalarsAreTypedQuotedOnesAreStrings) {
   EXPECT_TRUE(docs[0]["d"].is_null());
   EXPECT_EQ(docs[0]["e"], 1000.0);
   EXPECT_EQ(docs[0]["f"], "x1");
-  EXPECT_NE(error_of([] { parse_manifests("a: [1, 2\n", "job.yaml"); }).find("job.yaml"),
+  EXPECT_NE(usage_error([] { parse_manifests("a: [1, 2\n", "job.yaml"); }).find("job.yaml"),
             std::string::npos);
-  EXPECT_NE(error_of([] { parse_manifests("- a\n- b\n", "list.yaml"); }).find("mapping"),
+  EXPECT_NE(usage_error([] { parse_manifests("- a\n- b\n", "list.yaml"); }).find("mapping"),
             std::string::npos);
 }
 
@@ -126,9 +116,10 @@ TEST(Render, JobNames) {
   EXPECT_EQ(job_name_for(c, ""), "cifar10-resnet18");
   EXPECT_EQ(job_name_for(c, "nightly-7"), "nightly-7");
   c.name = "9lives";
-  EXPECT_NE(error_of([&] { job_name_for(c, ""); }).find("--job-name"), std::string::npos);
-  EXPECT_NE(error_of([&] { job_name_for(c, std::string(41, 'a')); }).find("40"), std::string::npos);
-  EXPECT_NE(error_of([&] { job_name_for(c, "ends-"); }).find("--job-name"), std::string::npos);
+  EXPECT_NE(usage_error([&] { job_name_for(c, ""); }).find("--job-name"), std::string::npos);
+  EXPECT_NE(usage_error([&] { job_name_for(c, std::string(41, 'a')); }).find("40"),
+            std::string::npos);
+  EXPECT_NE(usage_error([&] { job_name_for(c, "ends-"); }).find("--job-name"), std::string::npos);
 }
 
 TEST(Render, ObjectsInApplyOrderWiredTogether) {
@@ -171,10 +162,10 @@ TEST(Render, ObjectsInApplyOrderWiredTogether) {
   const Object* alone = find(master_only, "PyTorchJob", "fmnist-resnet");
   EXPECT_FALSE(alone->at("spec")["pytorchReplicaSpecs"].contains("Worker"));
   o.workers = -1;
-  EXPECT_NE(error_of([&] { render(c, o); }).find("--workers"), std::string::npos);
+  EXPECT_NE(usage_error([&] { render(c, o); }).find("--workers"), std::string::npos);
   o.workers = 1;
   o.image = "bad image";
-  EXPECT_NE(error_of([&] { render(c, o); }).find("--image"), std::string::npos);
+  EXPECT_NE(usage_error([&] { render(c, o); }).find("--image"), std::string::npos);
 }
 
 // The operator's env for the examples beside the golden file, variable by variable, in order.
@@ -189,7 +180,8 @@ TEST(PyTorchJob, OperatorEnvMatchesTrainingOperatorV181) {
     const auto objects = parse_manifests(core::read_file(dir / manifest), manifest);
     const Object& job = find_pytorchjob(objects, manifest);
     if (job["spec"].contains("elasticPolicy")) {
-      EXPECT_NE(error_of([&] { plan_pytorchjob(job); }).find("elasticPolicy"), std::string::npos);
+      EXPECT_NE(usage_error([&] { plan_pytorchjob(job); }).find("elasticPolicy"),
+                std::string::npos);
       continue;
     }
     const JobPlan plan = plan_pytorchjob(job);
@@ -228,20 +220,20 @@ TEST(PyTorchJob, RejectsWhatTheOperatorOrDdpipeCannotRun) {
         "j.yaml")[0];
   };
   const std::string pod = "      template: {spec: {containers: [{name: pytorch, image: x}]}}\n";
-  EXPECT_NE(error_of([&] {
+  EXPECT_NE(usage_error([&] {
               plan_pytorchjob(job("    Worker:\n      replicas: 2\n" + pod));
             }).find("no Master"),
             std::string::npos);
-  EXPECT_NE(error_of([&] {
+  EXPECT_NE(usage_error([&] {
               plan_pytorchjob(job("    Master:\n      replicas: 2\n" + pod));
             }).find("exactly 1"),
             std::string::npos);
   EXPECT_NE(
-      error_of([&] {
+      usage_error([&] {
         plan_pytorchjob(job("    Master:\n      template: {spec: {containers: [{name: main}]}}\n"));
       }).find("'pytorch'"),
       std::string::npos);
-  EXPECT_NE(error_of([&] { find_pytorchjob({}, "empty.yaml"); }).find("empty.yaml"),
+  EXPECT_NE(usage_error([&] { find_pytorchjob({}, "empty.yaml"); }).find("empty.yaml"),
             std::string::npos);
 }
 
@@ -291,7 +283,7 @@ TEST(LocalPods, PodEnvArgsAndVolumesAsTheClusterGivesThem) {
   for (const auto& x : objects) {
     if (x["kind"] != "Secret") without_secret.push_back(x);
   }
-  EXPECT_NE(error_of([&] {
+  EXPECT_NE(usage_error([&] {
               local_pods(without_secret, "job.yaml", dir.path(), {"a", "b"}, "x");
             }).find("Secret 'minio-credentials'"),
             std::string::npos);

@@ -5,6 +5,7 @@
 #include <string>
 #include <vector>
 
+#include "core/base64.h"
 #include "storage/store.h"
 
 namespace ddpipe::serve::fixtures {
@@ -35,6 +36,7 @@ inline const std::string kBoundary = "ddpipe-test-7c1f";
 std::string multipart(const std::string& field, const std::string& filename,
                       const std::string& bytes);
 
-std::string base64_encode(const std::string& bytes);
+// Standard base64 with padding: core's, the encoding the server decodes.
+using core::base64_encode;
 
 }  // namespace ddpipe::serve::fixtures

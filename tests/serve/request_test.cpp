@@ -1,26 +1,18 @@
-// The torch-free request path: multipart parsing, base64, upload rules, the error mapping.
+// The torch-free request path: multipart parsing, upload rules, the error mapping (base64:
+// tests/core/base64_test.cpp).
 #include <gtest/gtest.h>
 
 #include "core/error.h"
 #include "data/image.h"
 #include "fixtures.h"
-#include "serve/base64.h"
 #include "serve/http.h"
 #include "serve/multipart.h"
+#include "test_util.h"
 
 namespace ddpipe::serve {
 namespace {
 
-std::string usage_error(const std::function<void()>& f) {
-  try {
-    f();
-  } catch (const core::Error& e) {
-    EXPECT_EQ(e.kind(), core::ErrorKind::kUsage) << e.what();
-    return e.what();
-  }
-  ADD_FAILURE() << "no error";
-  return "";
-}
+using testing::usage_error;
 
 TEST(Multipart, BoundaryFromContentType) {
   EXPECT_EQ(multipart_boundary("multipart/form-data; boundary=abc"), "abc");
@@ -83,24 +75,6 @@ TEST(Multipart, MalformedBodiesAreUsageErrors) {
     many += "--b\r\nContent-Disposition: form-data; name=\"f\"\r\n\r\nx\r\n";
   EXPECT_NE(usage_error([&] { parse_multipart(many + "--b--", "b", 4); }).find("more than 4 parts"),
             std::string::npos);
-}
-
-TEST(Base64, DecodesStandardUrlSafeAndUnpadded) {
-  EXPECT_EQ(base64_decode("aGVsbG8="), "hello");
-  EXPECT_EQ(base64_decode("aGVsbG8"), "hello");
-  EXPECT_EQ(base64_decode("aGVs\nbG8h"), "hello!");
-  EXPECT_EQ(base64_decode("-_8="), base64_decode("+/8="));
-  EXPECT_EQ(base64_decode(""), "");
-  const std::string all = [] {
-    std::string s;
-    for (int i = 0; i < 256; ++i) s.push_back(static_cast<char>(i));
-    return s;
-  }();
-  EXPECT_EQ(base64_decode(fixtures::base64_encode(all)), all);
-  EXPECT_NE(usage_error([] { base64_decode("aGV*bG8="); }).find("offset 3"), std::string::npos);
-  EXPECT_NE(usage_error([] { base64_decode("aGVsbG8=x"); }).find("invalid character"),
-            std::string::npos);
-  EXPECT_NE(usage_error([] { base64_decode("a"); }).find("middle of a byte"), std::string::npos);
 }
 
 HttpRequest upload(const std::string& type, const std::string& body) {

@@ -1,5 +1,5 @@
 // libFuzzer target: the bytes a client controls on POST /predict (and in V1/V2 JSON), through
-// serve's request parsing (multipart, base64, upload rules) and data::decode_image / to_chw
+// serve's request parsing (multipart, upload rules), core's base64 and data::decode_image / to_chw
 // (libpng, libjpeg-turbo). Built with clang under ASan + UBSan; see CMakeLists.txt.
 //
 // Input: when it starts with "multipart/form-data", its first line is the Content-Type and
@@ -10,9 +10,9 @@
 #include <string>
 #include <string_view>
 
+#include "core/base64.h"
 #include "core/error.h"
 #include "data/image.h"
-#include "serve/base64.h"
 #include "serve/http.h"
 
 using namespace ddpipe;
@@ -42,7 +42,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     serve::status_for(e);
   }
   try {
-    serve::base64_decode(in.substr(0, 4096));
+    core::base64_decode(in.substr(0, 4096));
   } catch (const core::Error&) {
   }
   return 0;
