@@ -18,6 +18,7 @@
 #include "dist/launcher.h"
 #include "dist/world.h"
 #include "eval/inference.h"
+#include "eval/top_k.h"
 #include "k8s/local_pods.h"
 #include "k8s/render.h"
 #include "registry/registry.h"
@@ -49,6 +50,17 @@ data::IngestResult do_ingest(const core::Config& config) {
 std::string option_or(const Args& a, const std::string& name, const std::string& def) {
   auto it = a.options.find(name);
   return it == a.options.end() ? def : it->second;
+}
+
+// A whole-number option (--top-k, --workers): `def` when absent, kUsage when not a number.
+int64_t count_option(const Args& a, const std::string& name, int64_t def) {
+  auto it = a.options.find(name);
+  if (it == a.options.end()) return def;
+  const std::string& v = it->second;
+  if (v.empty() || v.size() > 6 || v.find_first_not_of("0123456789") != std::string::npos) {
+    core::fail_usage("--" + name + ": expected a whole number, got '" + v + "'");
+  }
+  return std::stoll(v);
 }
 
 }  // namespace
@@ -149,12 +161,8 @@ int cmd_k8s(const Args& a) {
   }
   auto config = load(a);
   k8s::RenderOptions o;
-  const std::string workers = option_or(a, "workers", "1");
-  if (workers.empty() || workers.find_first_not_of("0123456789") != std::string::npos ||
-      workers.size() > 6) {
-    core::fail_usage("--workers: expected a number of Worker replicas, got '" + workers + "'");
-  }
-  o.workers = std::stoll(workers);
+  o.workers = count_option(a, "workers", 1);
+  const std::string workers = std::to_string(o.workers);
   o.image = option_or(a, "image", o.image);
   o.job_name = option_or(a, "job-name", "");
   // The header says how to render it again (credentials never appear).
@@ -244,7 +252,7 @@ int cmd_predict(const Args& a) {
   auto store = storage::open_store(config);
   std::string model = option_or(a, "model", config.name);
   auto m = eval::load_model(*store, model, option_or(a, "version", "latest"));
-  int64_t top_k = std::stoll(option_or(a, "top-k", "0"));
+  const int64_t top_k = count_option(a, "top-k", 0);
   int failures = 0;
   for (const auto& file : a.positional) {
     try {
@@ -257,14 +265,9 @@ int cmd_predict(const Args& a) {
                   {"model", model},
                   {"version", m.version}};
       if (top_k > 0) {
-        std::vector<int64_t> order(p.probabilities.size());
-        for (size_t i = 0; i < order.size(); ++i) order[i] = static_cast<int64_t>(i);
-        std::sort(order.begin(), order.end(),
-                  [&](int64_t x, int64_t y) { return p.probabilities[x] > p.probabilities[y]; });
         json top = json::array();
-        for (int64_t i = 0; i < std::min<int64_t>(top_k, order.size()); ++i) {
-          top.push_back(
-              {{"class", m.classes[order[i]]}, {"probability", p.probabilities[order[i]]}});
+        for (int64_t c : eval::top_k(p.probabilities, top_k)) {
+          top.push_back({{"class", m.classes[c]}, {"probability", p.probabilities[c]}});
         }
         out["top_k"] = top;
       }
