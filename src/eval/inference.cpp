@@ -14,33 +14,21 @@ LoadedModel load_model(storage::Store& store, const std::string& model, const st
   m.model = model;
   m.version = reg.resolve(model, ref);
   m.manifest = reg.manifest(model, m.version);
-  try {
-    const auto& ds = m.manifest.at("dataset");
-    m.classes = ds.at("classes").get<std::vector<std::string>>();
-    m.mean = ds.at("mean").get<std::vector<float>>();
-    m.std = ds.at("std").get<std::vector<float>>();
-    m.channels = ds.at("channels").get<int64_t>();
-    m.height = ds.at("height").get<int64_t>();
-    m.width = ds.at("width").get<int64_t>();
-    const auto& spec = m.manifest.at("model_spec");
-    model::ModelSpec s;
-    s.arch = spec.at("arch").get<std::string>();
-    s.in_channels = spec.at("in_channels").get<int64_t>();
-    s.num_classes = spec.at("num_classes").get<int64_t>();
-    s.width = spec.at("width").get<int64_t>();
-    m.normalize = m.manifest.at("preprocess").at("normalize").get<bool>();
-    m.channels_last = m.manifest.at("preprocess").value("channels_last", false);
-    m.net = model::make_model(s);
-  } catch (const nlohmann::json::exception& e) {
-    core::fail_data("manifest of " + model + "/" + m.version + " is incomplete: " + e.what());
-  }
+  m.info = registry::Manifest::from_json(
+      m.manifest, registry::Registry::version_prefix(model, m.version) + "manifest.json");
+  const registry::Manifest::Dataset& ds = m.info.dataset;
+  m.classes = ds.classes;
+  m.mean.assign(ds.mean.begin(), ds.mean.end());
+  m.std.assign(ds.std.begin(), ds.std.end());
+  m.channels = ds.channels;
+  m.height = ds.height;
+  m.width = ds.width;
+  m.normalize = m.info.preprocess.normalize;
+  m.channels_last = m.info.preprocess.channels_last;
+  const registry::Manifest::ModelSpec& spec = m.info.model_spec;
+  m.net = model::make_model({spec.arch, spec.in_channels, spec.num_classes, spec.width});
   model::load_state(*m.net, reg.read(model, m.version, "model.pt"));
-  if (m.channels_last) {
-    torch::NoGradGuard g;
-    for (auto& p : m.net->parameters()) {
-      if (p.dim() == 4) p.set_data(p.contiguous(at::MemoryFormat::ChannelsLast));
-    }
-  }
+  if (m.channels_last) model::to_channels_last(*m.net);
   m.net->eval();
   return m;
 }

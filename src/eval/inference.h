@@ -12,15 +12,20 @@
 #include "data/dataset.h"
 #include "data/image.h"
 #include "model/model.h"
+#include "registry/manifest.h"
 #include "storage/store.h"
 
 namespace ddpipe::eval {
 
 struct LoadedModel {
-  std::string model;    // registry name
-  std::string version;  // resolved version
+  std::string model;        // registry name
+  std::string version;      // resolved version
+  registry::Manifest info;  // the version's manifest
+  // The same manifest as stored (schema 1 or 2). Kept for callers that still read fields by
+  // name; read `info` instead.
   nlohmann::json manifest;
   std::shared_ptr<model::Classifier> net;  // in eval mode
+  // From `info`, in the types preprocessing uses:
   std::vector<std::string> classes;
   std::vector<float> mean, std;  // normalisation the model was trained with
   int64_t channels = 0, height = 0, width = 0;
@@ -29,7 +34,8 @@ struct LoadedModel {
 };
 
 // Resolves `ref` ("latest", an alias or a version) and loads the weights. Throws
-// core::Error(kNotFound) for unknown models/versions, kData for an unreadable model file.
+// core::Error(kNotFound) for unknown models/versions, kData for a manifest that is incomplete
+// or of a later schema version (registry::Manifest::from_json) and for an unreadable model file.
 LoadedModel load_model(storage::Store& store, const std::string& model, const std::string& ref);
 
 // Loss sum, correct count and sample count over `indices` of `split` (no augmentation).

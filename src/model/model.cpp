@@ -150,6 +150,13 @@ int64_t parameter_count(const torch::nn::Module& module) {
   return n;
 }
 
+void to_channels_last(torch::nn::Module& module) {
+  torch::NoGradGuard no_grad;
+  for (auto& p : module.parameters()) {
+    if (p.dim() == 4) p.set_data(p.contiguous(at::MemoryFormat::ChannelsLast));
+  }
+}
+
 std::string archive_bytes(torch::serialize::OutputArchive& archive, size_t expected_bytes) {
   std::string out;
   out.reserve(expected_bytes + expected_bytes / 64 + (1 << 20));  // zip headers and alignment

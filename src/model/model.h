@@ -50,6 +50,10 @@ core::ConfigChoices config_choices();
 
 int64_t parameter_count(const torch::nn::Module& module);
 
+// Converts the 4-D parameters (convolution weights) to channels-last (NHWC) memory in place,
+// as training and serving with model.channels_last expect. Values are unchanged.
+void to_channels_last(torch::nn::Module& module);
+
 // Serialises the parameters and buffers by name (torch::serialize archive).
 std::string save_state(const torch::nn::Module& module);
 // The bytes of an archive, written once into a string reserved for `expected_bytes` plus the

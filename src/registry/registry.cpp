@@ -60,6 +60,11 @@ std::string Registry::version_prefix(const std::string& model, const std::string
 }
 
 std::string Registry::publish(const std::string& model, const Files& files,
+                              const Manifest& manifest) {
+  return publish(model, files, manifest.to_json());  // which sets model, version and created
+}
+
+std::string Registry::publish(const std::string& model, const Files& files,
                               nlohmann::json manifest) {
   validate_name("model name", model);
   std::string base = kVersionPrefix + core::version_timestamp();
@@ -165,6 +170,11 @@ nlohmann::json Registry::manifest(const std::string& model, const std::string& v
   } catch (const nlohmann::json::exception& e) {
     core::fail_storage(key + " is not valid JSON: " + e.what());
   }
+}
+
+Manifest Registry::read_manifest(const std::string& model, const std::string& version) {
+  return Manifest::from_json(manifest(model, version),
+                             version_prefix(model, version) + "manifest.json");
 }
 
 std::string Registry::read(const std::string& model, const std::string& version,

@@ -2,7 +2,7 @@
 // Needs no libtorch: model files are opaque bytes here, so `ddpipe models list` is instant.
 //
 // Layout (the buckets users of the original MinIO setup know):
-//   models/<model>/model_v<YYYYMMDD_HHMMSS>/{model.pt, manifest.json}   a version
+//   models/<model>/model_v<YYYYMMDD_HHMMSS>/{model.pt, manifest.json}   a version (manifest.h)
 //   models/<model>/model_latest                                         alias → newest version
 //   models/<model>/aliases/<alias>                                      promoted aliases
 //   models/<model>/checkpoints/epoch_<n>/{model.pt, …, state.json}      after n epochs
@@ -22,6 +22,7 @@
 #include <string>
 #include <vector>
 
+#include "registry/manifest.h"
 #include "storage/store.h"
 
 namespace ddpipe::registry {
@@ -42,8 +43,12 @@ class Registry {
  public:
   explicit Registry(storage::Store& store) : store_(store) {}
 
-  // Writes `files` then manifest.json (with "model", "version", "created" added) under a new
-  // version and points model_latest at it. Returns the version ("model_v20261130_101500").
+  // Writes `files` then manifest.json (`manifest` with model, version and created set) under a
+  // new version and points model_latest at it. Returns the version ("model_v20261130_101500").
+  std::string publish(const std::string& model, const Files& files, const Manifest& manifest);
+  // The same with the manifest as a JSON document, stored as given (plus "model", "version",
+  // "created") and not checked: for documents the typed Manifest cannot express — an older
+  // schema, or a broken manifest in a test. Prefer the typed overload.
   std::string publish(const std::string& model, const Files& files, nlohmann::json manifest);
 
   // Points alias ("latest" means model_latest) at an existing complete version.
@@ -55,6 +60,10 @@ class Registry {
   std::vector<std::string> models();
   // Complete versions, oldest first.
   std::vector<std::string> versions(const std::string& model);
+  // The version's manifest, parsed and checked (Manifest::from_json): core::Error(kNotFound)
+  // for an unknown version, kData for a manifest this build cannot use.
+  Manifest read_manifest(const std::string& model, const std::string& version);
+  // The stored manifest.json as is (`ddpipe models show`); kStorage if it is not JSON.
   nlohmann::json manifest(const std::string& model, const std::string& version);
   std::string read(const std::string& model, const std::string& version, const std::string& file);
 

@@ -4,8 +4,8 @@
 #include <sys/resource.h>
 #include <torch/torch.h>
 
-#include <cmath>
 #include <cstdlib>
+#include <memory>
 #include <optional>
 #include <sstream>
 #include <thread>
@@ -18,15 +18,16 @@
 #include "core/progress.h"
 #include "data/ingest.h"
 #include "data/loader.h"
-#include "data/sampler.h"
 #include "dist/communicator.h"
 #include "dist/data_parallel.h"
 #include "eval/inference.h"
 #include "model/model.h"
+#include "registry/manifest.h"
 #include "registry/registry.h"
 #include "storage/store.h"
 #include "train/checkpointer.h"
-#include "train/sgd.h"
+#include "train/epoch.h"
+#include "train/training_state.h"
 
 #ifndef DDPIPE_GIT_REVISION
 #define DDPIPE_GIT_REVISION "unknown"
@@ -37,110 +38,54 @@ namespace {
 
 using nlohmann::json;
 
-double learning_rate(const core::TrainConfig& t, int64_t epoch, int64_t step, int64_t steps) {
-  double progress =
-      static_cast<double>(epoch) + static_cast<double>(step) / std::max<int64_t>(1, steps);
-  if (t.warmup_epochs > 0 && progress < t.warmup_epochs) {
-    return t.lr * (progress + 1.0 / std::max<int64_t>(1, steps)) / t.warmup_epochs;
-  }
-  if (t.scheduler == "none") return t.lr;
-  // CosineAnnealingLR(T_max = epochs), stepped once per epoch, as the original job.
-  return 0.5 * t.lr * (1.0 + std::cos(M_PI * static_cast<double>(epoch) / t.epochs));
-}
-
-void set_lr(torch::optim::SGD& opt, double lr) {
-  for (auto& group : opt.param_groups()) {
-    static_cast<torch::optim::SGDOptions&>(group.options()).lr(lr);
-  }
-}
-
-std::string optimizer_state(torch::optim::Optimizer& opt) {
-  torch::serialize::OutputArchive archive;
-  opt.save(archive);
-  size_t bytes = 0;  // one momentum buffer per parameter
-  for (const auto& group : opt.param_groups()) {
-    for (const auto& p : group.params()) bytes += p.nbytes();
-  }
-  return model::archive_bytes(archive, bytes);
-}
-
-void load_optimizer_state(torch::optim::Optimizer& opt, const std::string& bytes) {
-  torch::serialize::InputArchive archive;
-  std::istringstream in(bytes);
-  archive.load_from(in);
-  opt.load(archive);
-}
-
-std::string rng_state() {
-  auto gen = at::detail::getDefaultCPUGenerator();
-  std::lock_guard<std::mutex> lock(gen.mutex());
-  auto t = gen.get_state();
-  return std::string(static_cast<const char*>(t.data_ptr()), t.numel());
-}
-
-void set_rng_state(const std::string& bytes) {
-  auto gen = at::detail::getDefaultCPUGenerator();
-  std::lock_guard<std::mutex> lock(gen.mutex());
-  auto t = torch::empty({static_cast<int64_t>(bytes.size())}, torch::kUInt8);
-  std::memcpy(t.data_ptr(), bytes.data(), bytes.size());
-  gen.set_state(t);
-}
-
-// Mixed precision on CPU (bf16 autocast) for the forward pass; a no-op when disabled.
-class AutocastGuard {
- public:
-  explicit AutocastGuard(bool enabled) : enabled_(enabled) {
-    if (!enabled_) return;
-    at::autocast::set_autocast_cpu_dtype(at::kBFloat16);
-    at::autocast::set_cpu_enabled(true);
-  }
-  ~AutocastGuard() {
-    if (!enabled_) return;
-    at::autocast::set_cpu_enabled(false);
-    at::autocast::clear_cache();
-  }
-
- private:
-  bool enabled_;
-};
-
 // train.precision with "auto" resolved: bf16 where the CPU multiplies bf16 natively.
 std::string effective_precision(const core::Config& config) {
   if (config.train.precision != "auto") return config.train.precision;
   return __builtin_cpu_supports("avx512bf16") ? "bf16" : "fp32";
 }
 
-double peak_rss_mb() {
-  rusage ru{};
-  getrusage(RUSAGE_SELF, &ru);
-  return static_cast<double>(ru.ru_maxrss) / 1024.0;
-}
+// One rank's life, in the order it happens: run() resumes (or starts fresh), trains the epochs
+// — each one training steps, evaluation, one allreduce of the sums, then rank 0's checkpoint and
+// metrics — and rank 0 publishes the version. Every rank takes part in every collective.
+class RankJob {
+ public:
+  RankJob(const core::Config& config, const dist::WorldInfo& world, dist::Communicator& comm,
+          storage::Store& store, const data::Dataset& dataset, std::string run_id);
+  TrainResult run(double t_start);
 
-void to_channels_last(torch::nn::Module& m) {
-  torch::NoGradGuard g;
-  for (auto& p : m.parameters()) {
-    if (p.dim() == 4) p.set_data(p.contiguous(at::MemoryFormat::ChannelsLast));
-  }
-}
+ private:
+  void resume();
+  void run_epoch(int64_t epoch);
+  EpochSums train_steps(int64_t epoch, const EpochBatches& batches, double t_epoch,
+                        EpochTimes& times);
+  bool train_step(int64_t epoch, int64_t step, int64_t steps, const data::Batch& batch,
+                  TrainSums& sums);
+  void after_step(bool synced, int64_t steps, const EpochSums& sums, double t_epoch,
+                  core::ProgressBar& bar);
+  eval::EvalSums evaluate_share();
+  void finish_epoch(int64_t epoch, const json& metrics);
+  void publish();
+  registry::Manifest version_manifest();
 
-std::vector<int64_t> strided_shard(int64_t n, int64_t world, int64_t rank) {
-  std::vector<int64_t> idx;
-  for (int64_t i = rank; i < n; i += world) idx.push_back(i);
-  return idx;
-}
-
-json dataset_json(const data::Dataset& ds) {
-  return {{"name", ds.name},
-          {"digest", ds.digest},
-          {"classes", ds.classes},
-          {"channels", ds.channels},
-          {"height", ds.height},
-          {"width", ds.width},
-          {"mean", ds.mean},
-          {"std", ds.std},
-          {"train_size", ds.train.size()},
-          {"test_size", ds.test.size()}};
-}
+  const core::Config& config_;
+  const dist::WorldInfo& world_;
+  dist::Communicator& comm_;
+  registry::Registry reg_;
+  const data::Dataset& dataset_;
+  const std::string run_id_;
+  const bool is_main_;
+  const std::string precision_;
+  const model::ModelSpec spec_;
+  const data::Augment augment_;
+  const torch::nn::functional::CrossEntropyFuncOptions ce_options_;
+  std::string stamp_;  // names the metrics object
+  std::optional<registry::CheckpointRef> resumed_;
+  int64_t optimizer_steps_ = 0;
+  TrainResult result_;  // written by uploads_ (declared after it: destroyed before it)
+  TrainingState state_;
+  std::unique_ptr<dist::DataParallel> ddp_;  // after resume(): it broadcasts rank 0's weights
+  std::unique_ptr<Checkpointer> uploads_;    // rank 0
+};
 
 }  // namespace
 
@@ -154,31 +99,6 @@ void configure_runtime(const core::Config& config, const dist::WorldInfo& world)
   if (config.train.flush_denormal) at::globalContext().setFlushDenormal(true);
   if (config.deterministic) at::globalContext().setDeterministicAlgorithms(true, false);
 }
-
-namespace {
-
-// The checkpoint to continue from: the newest of any run with train.resume, else the newest
-// of this run id (a restarted pod or group), else none.
-std::optional<registry::CheckpointRef> checkpoint_to_resume(registry::Registry& reg,
-                                                            const core::Config& config,
-                                                            const std::string& run_id) {
-  auto all = reg.checkpoints(config.name);
-  if (config.train.resume) {
-    if (all.empty()) core::log::info("train", "no checkpoint to resume from; starting at epoch 1");
-    return all.empty() ? std::nullopt : std::optional(all.back());
-  }
-  if (run_id.empty()) return std::nullopt;
-  for (auto it = all.rbegin(); it != all.rend(); ++it) {
-    if (reg.checkpoint_state(config.name, *it).value("run_id", "") == run_id) return *it;
-  }
-  return std::nullopt;
-}
-
-TrainResult train_with(const core::Config& config, const dist::WorldInfo& world,
-                       dist::Communicator& comm, storage::Store& store,
-                       const data::Dataset& dataset, const std::string& run_id, double t_start);
-
-}  // namespace
 
 std::string effective_run_id(const core::Config& config) {
   if (!config.train.run_id.empty()) return config.train.run_id;
@@ -210,7 +130,7 @@ TrainResult train(const core::Config& config, const dist::WorldInfo& world) {
   dist::Communicator comm(world, ms(config.dist.timeout_s), ms(config.dist.rdzv_timeout_s),
                           ms(config.dist.heartbeat_timeout_s));
   try {
-    TrainResult result = train_with(config, world, comm, *store, dataset, run_id, t_start);
+    TrainResult result = RankJob(config, world, comm, *store, dataset, run_id).run(t_start);
     comm.stop_heartbeat();
     return result;
   } catch (const std::exception& e) {
@@ -221,50 +141,55 @@ TrainResult train(const core::Config& config, const dist::WorldInfo& world) {
 
 namespace {
 
-TrainResult train_with(const core::Config& config, const dist::WorldInfo& world,
-                       dist::Communicator& comm, storage::Store& store,
-                       const data::Dataset& dataset, const std::string& run_id, double t_start) {
-  const bool is_main = world.rank == 0;
-  const std::string precision = effective_precision(config);
-  const bool bf16 = precision == "bf16";
-  const auto cache_dir = core::expand_user(config.cache_dir);
-  registry::Registry reg(store);
-
-  // Model: identical initialisation from the seed; DataParallel broadcasts rank 0's anyway.
-  torch::manual_seed(static_cast<uint64_t>(config.seed));
-  model::ModelSpec spec{config.model.arch, dataset.channels,
-                        static_cast<int64_t>(dataset.classes.size()), config.model.width};
-  auto net = model::make_model(spec);
-  if (config.model.channels_last) to_channels_last(*net);
-
-  FusedSGD optimizer(net->parameters(), torch::optim::SGDOptions(config.train.lr)
-                                            .momentum(config.train.momentum)
-                                            .weight_decay(config.train.weight_decay)
-                                            .nesterov(config.train.nesterov));
-  int64_t start_epoch = 0, skip_steps = 0;
-  json epochs = json::array();
-  json partial = {{"loss_sum", 0.0}, {"correct", 0.0}, {"count", 0.0}};
-  std::optional<registry::CheckpointRef> resumed = checkpoint_to_resume(reg, config, run_id);
-  if (resumed) {
-    json state = reg.checkpoint_state(config.name, *resumed);
-    if (state.value("dataset_digest", "") != dataset.digest) {
-      core::fail_usage("cannot resume " + config.name + " from " + resumed->id() +
-                       ": it was trained on dataset " + state.value("dataset_digest", "?") +
-                       ", this run uses " + dataset.digest);
-    }
-    model::load_state(*net, reg.read_checkpoint(config.name, *resumed, "model.pt"));
-    if (config.model.channels_last) to_channels_last(*net);
-    load_optimizer_state(optimizer, reg.read_checkpoint(config.name, *resumed, "optimizer.pt"));
-    set_rng_state(reg.read_checkpoint(config.name, *resumed, "rng.bin"));
-    start_epoch = resumed->epoch;
-    skip_steps = resumed->step;
-    epochs = state.value("epochs", json::array());
-    partial = state.value("partial", partial);
-    core::log::info("train", "resuming from checkpoint",
-                    {{"checkpoint", resumed->id()}, {"epoch", start_epoch}, {"step", skip_steps}});
+// Mixed precision on CPU (bf16 autocast) for the forward pass; a no-op when disabled.
+class AutocastGuard {
+ public:
+  explicit AutocastGuard(bool enabled) : enabled_(enabled) {
+    if (!enabled_) return;
+    at::autocast::set_autocast_cpu_dtype(at::kBFloat16);
+    at::autocast::set_cpu_enabled(true);
   }
-  dist::DataParallel ddp(comm, *net, config.dist.bucket_mb);
+  ~AutocastGuard() {
+    if (!enabled_) return;
+    at::autocast::set_cpu_enabled(false);
+    at::autocast::clear_cache();
+  }
 
+ private:
+  bool enabled_;
+};
+
+void set_lr(torch::optim::SGD& opt, double lr) {
+  for (auto& group : opt.param_groups()) {
+    static_cast<torch::optim::SGDOptions&>(group.options()).lr(lr);
+  }
+}
+
+double peak_rss_mb() {
+  rusage ru{};
+  getrusage(RUSAGE_SELF, &ru);
+  return static_cast<double>(ru.ru_maxrss) / 1024.0;
+}
+
+std::vector<int64_t> strided_shard(int64_t n, int64_t world, int64_t rank) {
+  std::vector<int64_t> idx;
+  for (int64_t i = rank; i < n; i += world) idx.push_back(i);
+  return idx;
+}
+
+data::LoaderOptions train_loader_options(const core::Config& config, int64_t epoch) {
+  data::LoaderOptions lo;
+  lo.batch_size = config.train.batch_size;
+  lo.train = true;
+  lo.seed = static_cast<uint64_t>(config.seed);
+  lo.epoch = epoch;
+  lo.workers = config.loader.workers;
+  lo.prefetch = config.loader.prefetch;
+  lo.channels_last = config.model.channels_last;
+  return lo;
+}
+
+data::Augment train_augment(const core::Config& config, const data::Dataset& dataset) {
   data::Augment augment;
   augment.random_crop = config.features.random_crop;
   augment.crop_padding = config.features.crop_padding;
@@ -272,215 +197,223 @@ TrainResult train_with(const core::Config& config, const dist::WorldInfo& world,
   augment.normalize = config.features.normalize;
   augment.mean.assign(dataset.mean.begin(), dataset.mean.end());
   augment.std.assign(dataset.std.begin(), dataset.std.end());
+  return augment;
+}
 
-  const std::string stamp = core::version_timestamp();
-  TrainResult result;
-  auto ce_options = torch::nn::functional::CrossEntropyFuncOptions().label_smoothing(
-      config.train.label_smoothing);
-  std::unique_ptr<Checkpointer> uploads;
-  if (is_main) {
-    uploads =
-        std::make_unique<Checkpointer>(reg, config.name, cache_dir / "checkpoints" / config.name,
-                                       config.checkpoint.storage_grace_s);
+RankJob::RankJob(const core::Config& config, const dist::WorldInfo& world, dist::Communicator& comm,
+                 storage::Store& store, const data::Dataset& dataset, std::string run_id)
+    : config_(config),
+      world_(world),
+      comm_(comm),
+      reg_(store),
+      dataset_(dataset),
+      run_id_(std::move(run_id)),
+      is_main_(world.rank == 0),
+      precision_(effective_precision(config)),
+      spec_{config.model.arch, dataset.channels, static_cast<int64_t>(dataset.classes.size()),
+            config.model.width},
+      augment_(train_augment(config, dataset)),
+      ce_options_(torch::nn::functional::CrossEntropyFuncOptions().label_smoothing(
+          config.train.label_smoothing)),
+      // Identical initialisation from the seed; DataParallel broadcasts rank 0's anyway.
+      state_(config, spec_) {}
+
+TrainResult RankJob::run(double t_start) {
+  resume();
+  ddp_ = std::make_unique<dist::DataParallel>(comm_, state_.net(), config_.dist.bucket_mb);
+  stamp_ = core::version_timestamp();
+  if (is_main_) {
+    const auto local_dir = core::expand_user(config_.cache_dir) / "checkpoints" / config_.name;
+    uploads_ = std::make_unique<Checkpointer>(reg_, config_.name, local_dir,
+                                              config_.checkpoint.storage_grace_s);
   }
-  auto checkpoint = [&](const registry::CheckpointRef& where, double loss_sum, double correct,
-                        double count) {
-    std::vector<Checkpointer::FileWriter> files{
-        {"model.pt", [&] { return model::save_state(*net); }},
-        {"optimizer.pt", [&] { return optimizer_state(optimizer); }},
-        {"rng.bin", rng_state}};
-    json state = {{"epoch", where.epoch},
-                  {"step", where.step},
-                  {"run_id", run_id},
-                  {"dataset_digest", dataset.digest},
-                  {"config", core::to_yaml(config)},
-                  {"epochs", epochs},
-                  {"partial", {{"loss_sum", loss_sum}, {"correct", correct}, {"count", count}}}};
-    uploads->save(where, files, state);
-  };
-
-  int64_t optimizer_steps = 0;
-  for (int64_t epoch = start_epoch; epoch < config.train.epochs; ++epoch) {
-    const double t_epoch = core::monotonic_seconds();
-    const double comm_before = ddp.exposed_comm_seconds();
-    const double comm_window_before = ddp.comm_seconds();
-    auto indices = data::distributed_sampler_indices(dataset.train.size(), world.world_size,
-                                                     world.rank, true, config.seed, epoch, false);
-    data::LoaderOptions lo;
-    lo.batch_size = config.train.batch_size;
-    lo.train = true;
-    lo.seed = static_cast<uint64_t>(config.seed);
-    lo.epoch = epoch;
-    lo.workers = config.loader.workers;
-    lo.prefetch = config.loader.prefetch;
-    lo.channels_last = config.model.channels_last;
-    int64_t steps = (static_cast<int64_t>(indices.size()) + lo.batch_size - 1) / lo.batch_size;
-    if (config.train.max_steps_per_epoch > 0)
-      steps = std::min(steps, config.train.max_steps_per_epoch);
-    indices.resize(std::min<size_t>(indices.size(), static_cast<size_t>(steps * lo.batch_size)));
-    // A mid-epoch checkpoint: the batches before it were already trained on.
-    const int64_t first_step = epoch == start_epoch ? std::min(skip_steps, steps) : 0;
-    indices.erase(indices.begin(),
-                  indices.begin() + std::min<size_t>(indices.size(), first_step * lo.batch_size));
-    data::BatchLoader loader(dataset, dataset.train, indices, augment, lo);
-
-    net->train();
-    double loss_sum = 0, correct = 0, count = 0;
-    if (first_step > 0) {
-      loss_sum = partial.value("loss_sum", 0.0);
-      correct = partial.value("correct", 0.0);
-      count = partial.value("count", 0.0);
-    }
-    core::ProgressBar bar(
-        "epoch " + std::to_string(epoch + 1) + "/" + std::to_string(config.train.epochs), steps,
-        is_main);
-    const int64_t accum = config.train.grad_accum;
-    double images_this_run = 0;
-    // Steady state: after the first kWarmupSteps steps (allocator and oneDNN warm-up).
-    constexpr int64_t kWarmupSteps = 5;
-    double steady_start = 0, steady_images = 0;
-    for (int64_t step = first_step; step < steps; ++step) {
-      if (step == first_step + kWarmupSteps) steady_start = core::monotonic_seconds();
-      auto batch = loader.next();
-      if (!batch) break;
-      const bool sync = (step + 1) % accum == 0 || step + 1 == steps;
-      if (step % accum == 0) set_lr(optimizer, learning_rate(config.train, epoch, step, steps));
-      ddp.sync_buffers();
-      torch::Tensor logits;
-      {
-        AutocastGuard autocast(bf16);
-        logits = net->forward(batch->images);
-      }
-      auto loss =
-          torch::nn::functional::cross_entropy(logits.to(torch::kFloat), batch->labels, ce_options);
-      ddp.begin_backward(sync);
-      (loss / static_cast<double>(accum)).backward();
-      if (sync) {
-        ddp.finish_gradients();
-        optimizer.step();
-        ddp.zero_grad();
-        ++optimizer_steps;
-      }
-      const double b = static_cast<double>(batch->labels.size(0));
-      loss_sum += loss.item<double>() * b;
-      correct += logits.argmax(1).eq(batch->labels).sum().item<double>();
-      count += b;
-      images_this_run += b;
-      if (steady_start > 0) steady_images += b;
-      if (is_main) {
-        uploads->check();
-        if (sync && config.checkpoint.every_steps > 0 && step + 1 < steps &&
-            optimizer_steps % config.checkpoint.every_steps == 0) {
-          checkpoint({epoch, step + 1}, loss_sum, correct, count);
-        }
-        double el = core::monotonic_seconds() - t_epoch;
-        std::ostringstream s;
-        s.precision(4);
-        s << static_cast<int64_t>(images_this_run * world.world_size / std::max(el, 1e-9))
-          << " img/s  loss " << loss_sum / std::max(count, 1.0);
-        bar.update(step + 1, s.str());
-      }
-    }
-    bar.finish();
-    const double train_seconds = core::monotonic_seconds() - t_epoch;
-    const double steady_seconds = steady_start > 0 ? core::monotonic_seconds() - steady_start : 0.0;
-
-    // Evaluation on the full test split: rank r takes r, r + N, …; no padding, each once.
-    auto test_idx = strided_shard(dataset.test.size(), world.world_size, world.rank);
-    eval::EvalSums ev = eval::evaluate(*net, dataset, dataset.test, test_idx,
-                                       config.features.normalize, config.train.eval_batch_size,
-                                       config.loader.workers, config.model.channels_last);
-    // Sums over ranks; slot 8 + r carries rank r's peak RSS so that every rank sees all.
-    std::vector<double> local{loss_sum, correct,         count,         ev.loss_sum,   ev.correct,
-                              ev.count, images_this_run, steady_images, steady_seconds};
-    local.resize(9 + world.world_size, 0.0);
-    local[9 + world.rank] = peak_rss_mb();
-    std::vector<torch::Tensor> sums{torch::tensor(local, torch::kDouble)};
-    comm.allreduce_sum(sums);
-    auto s = sums[0].accessor<double, 1>();
-    double rss_max = 0;
-    for (int64_t r = 0; r < world.world_size; ++r) rss_max = std::max(rss_max, s[9 + r]);
-    const double steady_ips = s[8] > 0 ? s[7] / (s[8] / world.world_size) : 0.0;
-    const double epoch_seconds = core::monotonic_seconds() - t_epoch;
-    json m = {{"epoch", epoch + 1},
-              {"train_loss", s[0] / s[2]},
-              {"train_acc", s[1] / s[2]},
-              {"test_loss", s[3] / s[5]},
-              {"test_acc", s[4] / s[5]},
-              {"test_samples", static_cast<int64_t>(s[5])},
-              {"lr", learning_rate(config.train, epoch, 0, steps)},
-              {"train_seconds", train_seconds},
-              {"epoch_seconds", epoch_seconds},
-              {"images_per_second", s[6] / train_seconds},
-              {"steady_images_per_second", steady_ips},
-              {"peak_rss_mb_max_rank", rss_max},
-              {"data_wait_seconds", loader.wait_seconds()},
-              {"comm_exposed_seconds", ddp.exposed_comm_seconds() - comm_before},
-              {"comm_seconds", ddp.comm_seconds() - comm_window_before},
-              {"precision", precision}};
-    epochs.push_back(m);
-    if (is_main) {
-      json line = m;
-      line["event"] = "epoch";
-      core::log::info("train", "epoch " + std::to_string(epoch + 1) + " done", line);
-      checkpoint({epoch + 1, 0}, 0.0, 0.0, 0.0);
-      json metrics = {
-          {"model", config.name}, {"status", "running"}, {"run_id", run_id}, {"epochs", epochs}};
-      uploads->submit("metrics", [&reg, &result, name = config.name, stamp, metrics] {
-        result.metrics_key = reg.write_metrics(name, stamp, metrics);
-      });
-    }
+  for (int64_t epoch = state_.position.epoch; epoch < config_.train.epochs; ++epoch) {
+    run_epoch(epoch);
   }
-
-  result.epochs = epochs;
-  result.seconds = core::monotonic_seconds() - t_start;
-  if (is_main) {
-    json manifest = {
-        {"config", core::to_yaml(config)},
-        {"dataset", dataset_json(dataset)},
-        {"model_spec",
-         {{"arch", spec.arch},
-          {"in_channels", spec.in_channels},
-          {"num_classes", spec.num_classes},
-          {"width", spec.width}}},
-        {"parameters", model::parameter_count(*net)},
-        {"preprocess",
-         {{"normalize", config.features.normalize}, {"channels_last", config.model.channels_last}}},
-        {"source_revision", DDPIPE_GIT_REVISION},
-        {"run_id", run_id},
-        {"world_size", world.world_size},
-        {"seed", config.seed},
-        {"epochs", epochs},
-        {"final", epochs.empty() ? json::object() : epochs.back()},
-        {"train_seconds", result.seconds},
-        {"lineage",
-         {{"dataset", "datasets/" + dataset.name + "/" + dataset.digest + "/"},
-          {"resumed_from", resumed ? resumed->id() : ""}}}};
-    // Shared, not copied: the upload may be retried, and the weights are 45 MB for ResNet-18.
-    auto files = std::make_shared<registry::Files>();
-    (*files)["model.pt"] = model::save_state(*net);
-    manifest["model_sha256"] = core::sha256_hex((*files)["model.pt"]);
-    uploads->submit("model version", [&, files, manifest] {
-      // Retried as a whole: a version without manifest is invisible, so a retry is harmless.
-      if (result.version.empty()) result.version = reg.publish(config.name, *files, manifest);
-      result.metrics_key = reg.write_metrics(config.name, stamp,
-                                             {{"model", config.name},
-                                              {"version", result.version},
-                                              {"status", "completed"},
-                                              {"run_id", run_id},
-                                              {"world_size", world.world_size},
-                                              {"epochs", epochs},
-                                              {"final", manifest["final"]},
-                                              {"train_seconds", result.seconds}});
-    });
-    uploads->flush();
-    core::log::info(
-        "train", "published model version",
-        {{"model", config.name}, {"version", result.version}, {"metrics", result.metrics_key}});
-  }
+  result_.epochs = state_.epochs;
+  result_.seconds = core::monotonic_seconds() - t_start;
+  if (is_main_) publish();
   // Success means every rank got here and the version is committed.
-  comm.barrier();
-  return result;
+  comm_.barrier();
+  return result_;
+}
+
+void RankJob::resume() {
+  resumed_ = checkpoint_to_resume(reg_, config_, run_id_);
+  if (resumed_) state_.restore(reg_, *resumed_, dataset_.digest);
+}
+
+void RankJob::run_epoch(int64_t epoch) {
+  const double t_epoch = core::monotonic_seconds();
+  const double comm_before = ddp_->exposed_comm_seconds();
+  const double comm_window_before = ddp_->comm_seconds();
+  const EpochBatches batches =
+      epoch_batches(config_, world_, dataset_.train.size(), epoch, state_.position.step);
+  EpochTimes times;
+  EpochSums sums = train_steps(epoch, batches, t_epoch, times);
+  sums.test = evaluate_share();
+  sums.peak_rss_mb = peak_rss_mb();
+  const EpochSums total = sum_over_ranks(sums, comm_, world_);
+  times.epoch_seconds = core::monotonic_seconds() - t_epoch;
+  times.comm_exposed_seconds = ddp_->exposed_comm_seconds() - comm_before;
+  times.comm_seconds = ddp_->comm_seconds() - comm_window_before;
+  finish_epoch(epoch,
+               epoch_metrics(config_, world_, epoch, batches.steps, total, times, precision_));
+}
+
+EpochSums RankJob::train_steps(int64_t epoch, const EpochBatches& batches, double t_epoch,
+                               EpochTimes& times) {
+  data::BatchLoader loader(dataset_, dataset_.train, batches.indices, augment_,
+                           train_loader_options(config_, epoch));
+  state_.net().train();
+  EpochSums sums;
+  if (batches.first_step > 0) sums.train = state_.partial;
+  core::ProgressBar bar(
+      "epoch " + std::to_string(epoch + 1) + "/" + std::to_string(config_.train.epochs),
+      batches.steps, is_main_);
+  // Steady state: after the first kWarmupSteps steps (allocator and oneDNN warm-up).
+  constexpr int64_t kWarmupSteps = 5;
+  double steady_start = 0;
+  for (int64_t step = batches.first_step; step < batches.steps; ++step) {
+    if (step == batches.first_step + kWarmupSteps) steady_start = core::monotonic_seconds();
+    auto batch = loader.next();
+    if (!batch) break;
+    const bool synced = train_step(epoch, step, batches.steps, *batch, sums.train);
+    const double n = static_cast<double>(batch->labels.size(0));
+    sums.images += n;
+    if (steady_start > 0) sums.steady_images += n;
+    state_.position = {epoch, step + 1};
+    state_.partial = sums.train;
+    if (is_main_) after_step(synced, batches.steps, sums, t_epoch, bar);
+  }
+  bar.finish();
+  times.train_seconds = core::monotonic_seconds() - t_epoch;
+  sums.steady_seconds = steady_start > 0 ? core::monotonic_seconds() - steady_start : 0.0;
+  times.data_wait_seconds = loader.wait_seconds();
+  return sums;
+}
+
+// One batch: forward (under bf16 autocast if enabled), backward with the gradient allreduce
+// overlapped, and the optimizer step on the last batch of a train.grad_accum window. Adds the
+// batch to `sums`; returns whether the optimizer stepped.
+bool RankJob::train_step(int64_t epoch, int64_t step, int64_t steps, const data::Batch& batch,
+                         TrainSums& sums) {
+  const int64_t accum = config_.train.grad_accum;
+  const bool sync = (step + 1) % accum == 0 || step + 1 == steps;
+  if (step % accum == 0) {
+    set_lr(state_.optimizer(), learning_rate(config_.train, epoch, step, steps));
+  }
+  ddp_->sync_buffers();
+  torch::Tensor logits;
+  {
+    AutocastGuard autocast(precision_ == "bf16");
+    logits = state_.net().forward(batch.images);
+  }
+  auto loss =
+      torch::nn::functional::cross_entropy(logits.to(torch::kFloat), batch.labels, ce_options_);
+  ddp_->begin_backward(sync);
+  (loss / static_cast<double>(accum)).backward();
+  if (sync) {
+    ddp_->finish_gradients();
+    state_.optimizer().step();
+    ddp_->zero_grad();
+    ++optimizer_steps_;
+  }
+  const double b = static_cast<double>(batch.labels.size(0));
+  sums.loss_sum += loss.item<double>() * b;
+  sums.correct += logits.argmax(1).eq(batch.labels).sum().item<double>();
+  sums.count += b;
+  return sync;
+}
+
+// Rank 0 after each step: the uploads' health, a mid-epoch checkpoint every
+// checkpoint.every_steps optimizer steps (not at the epoch's end: that one follows), progress.
+void RankJob::after_step(bool synced, int64_t steps, const EpochSums& sums, double t_epoch,
+                         core::ProgressBar& bar) {
+  uploads_->check();
+  const int64_t every = config_.checkpoint.every_steps;
+  if (synced && every > 0 && state_.position.step < steps && optimizer_steps_ % every == 0) {
+    state_.save(*uploads_, run_id_, dataset_.digest);
+  }
+  double el = core::monotonic_seconds() - t_epoch;
+  std::ostringstream s;
+  s.precision(4);
+  s << static_cast<int64_t>(sums.images * world_.world_size / std::max(el, 1e-9)) << " img/s  loss "
+    << sums.train.loss_sum / std::max(sums.train.count, 1.0);
+  bar.update(state_.position.step, s.str());
+}
+
+// Evaluation on the full test split: rank r takes r, r + N, …; no padding, each once.
+eval::EvalSums RankJob::evaluate_share() {
+  auto test_idx = strided_shard(dataset_.test.size(), world_.world_size, world_.rank);
+  return eval::evaluate(state_.net(), dataset_, dataset_.test, test_idx, config_.features.normalize,
+                        config_.train.eval_batch_size, config_.loader.workers,
+                        config_.model.channels_last);
+}
+
+// Records an epoch on every rank; rank 0 logs it, checkpoints and uploads the metrics so far.
+void RankJob::finish_epoch(int64_t epoch, const json& metrics) {
+  state_.epochs.push_back(metrics);
+  state_.position = {epoch + 1, 0};
+  state_.partial = {};
+  if (!is_main_) return;
+  json line = metrics;
+  line["event"] = "epoch";
+  core::log::info("train", "epoch " + std::to_string(epoch + 1) + " done", line);
+  state_.save(*uploads_, run_id_, dataset_.digest);
+  json running = {{"model", config_.name},
+                  {"status", "running"},
+                  {"run_id", run_id_},
+                  {"epochs", state_.epochs}};
+  uploads_->submit("metrics", [this, running] {
+    result_.metrics_key = reg_.write_metrics(config_.name, stamp_, running);
+  });
+}
+
+// Rank 0: the weights, then the manifest (Registry::publish), then the final metrics.
+void RankJob::publish() {
+  registry::Manifest manifest = version_manifest();
+  // Shared, not copied: the upload may be retried, and the weights are 45 MB for ResNet-18.
+  auto files = std::make_shared<registry::Files>();
+  (*files)["model.pt"] = model::save_state(state_.net());
+  manifest.model_sha256 = core::sha256_hex((*files)["model.pt"]);
+  uploads_->submit("model version", [this, files, manifest] {
+    // Retried as a whole: a version without manifest is invisible, so a retry is harmless.
+    if (result_.version.empty()) result_.version = reg_.publish(config_.name, *files, manifest);
+    result_.metrics_key = reg_.write_metrics(config_.name, stamp_,
+                                             {{"model", config_.name},
+                                              {"version", result_.version},
+                                              {"status", "completed"},
+                                              {"run_id", run_id_},
+                                              {"world_size", world_.world_size},
+                                              {"epochs", manifest.epochs},
+                                              {"final", manifest.final_metrics},
+                                              {"train_seconds", result_.seconds}});
+  });
+  uploads_->flush();
+  core::log::info(
+      "train", "published model version",
+      {{"model", config_.name}, {"version", result_.version}, {"metrics", result_.metrics_key}});
+}
+
+registry::Manifest RankJob::version_manifest() {
+  registry::Manifest m;
+  const data::Dataset& ds = dataset_;
+  m.dataset = {ds.name,  ds.digest, ds.classes, ds.channels,     ds.height,
+               ds.width, ds.mean,   ds.std,     ds.train.size(), ds.test.size()};
+  m.model_spec = {spec_.arch, spec_.in_channels, spec_.num_classes, spec_.width};
+  m.preprocess = {config_.features.normalize, config_.model.channels_last};
+  m.lineage = {"datasets/" + ds.name + "/" + ds.digest + "/", resumed_ ? resumed_->id() : ""};
+  m.config = core::to_yaml(config_);
+  m.source_revision = DDPIPE_GIT_REVISION;
+  m.run_id = run_id_;
+  m.world_size = world_.world_size;
+  m.seed = config_.seed;
+  m.parameters = model::parameter_count(state_.net());
+  m.epochs = state_.epochs;
+  m.final_metrics = state_.epochs.empty() ? json::object() : state_.epochs.back();
+  m.train_seconds = result_.seconds;
+  return m;
 }
 
 }  // namespace

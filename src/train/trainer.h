@@ -12,6 +12,8 @@
 // exactly the batches an uninterrupted run would. Storage outages shorter than
 // checkpoint.storage_grace_s do not stop training (see Checkpointer).
 // Throws core::Error (kData, kNotFound, kUsage, kRetryable for lost peers).
+// The parts: training_state.h (what a checkpoint holds and how it comes back), epoch.h (an
+// epoch's batches, sums and metrics); trainer.cpp reads top-down as a rank's life.
 #pragma once
 
 #include <nlohmann/json.hpp>

@@ -4,6 +4,8 @@
 #include <torch/torch.h>
 
 #include "core/error.h"
+#include "core/fs.h"
+#include "core/hash.h"
 #include "data/formats.h"
 #include "data/transforms.h"
 #include "registry/registry.h"
@@ -17,20 +19,15 @@ namespace {
 std::string publish(storage::Store& store, const data::Dataset& ds, model::Classifier& net,
                     bool channels_last) {
   registry::Registry reg(store);
-  nlohmann::json manifest = {
-      {"dataset",
-       {{"classes", ds.classes},
-        {"mean", ds.mean},
-        {"std", ds.std},
-        {"channels", ds.channels},
-        {"height", ds.height},
-        {"width", ds.width}}},
-      {"model_spec",
-       {{"arch", "resnet-mini"},
-        {"in_channels", ds.channels},
-        {"num_classes", static_cast<int64_t>(ds.classes.size())},
-        {"width", 4}}},
-      {"preprocess", {{"normalize", true}, {"channels_last", channels_last}}}};
+  registry::Manifest manifest;
+  manifest.dataset.classes = ds.classes;
+  manifest.dataset.mean = ds.mean;
+  manifest.dataset.std = ds.std;
+  manifest.dataset.channels = ds.channels;
+  manifest.dataset.height = ds.height;
+  manifest.dataset.width = ds.width;
+  manifest.model_spec = {"resnet-mini", ds.channels, static_cast<int64_t>(ds.classes.size()), 4};
+  manifest.preprocess = {true, channels_last};
   return reg.publish("m", {{"model.pt", model::save_state(net)}}, manifest);
 }
 
@@ -76,6 +73,64 @@ TEST(Inference, PredictPreprocessesLikeTraining) {
   auto labels =
       torch::from_blob(ds.test.labels.data(), {ds.test.size()}, torch::kInt32).to(torch::kLong);
   EXPECT_EQ(s.correct, expected.argmax(1).eq(labels).sum().item<double>());
+}
+
+// A version published before manifests had a schema_version (tests/registry/data: written by
+// the trainer of that time, resnet-mini of width 4 on 8×8 RGB images) still loads and predicts.
+TEST(Inference, LoadsAVersion1Manifest) {
+  testing::TempDir dir;
+  storage::LocalStore store(dir.path());
+  const std::string data = std::string(DDPIPE_SOURCE_DIR) + "/tests/registry/data/";
+  const std::string weights = core::read_file(data + "model_v1.pt");
+  const std::string version = "model_v20261206_205555";
+  store.put("models/old/" + version + "/model.pt", weights);
+  store.put("models/old/" + version + "/manifest.json", core::read_file(data + "manifest_v1.json"));
+  registry::Registry(store).set_alias("old", "latest", version);
+
+  LoadedModel m = load_model(store, "old", "latest");
+  EXPECT_EQ(m.version, version);
+  EXPECT_EQ(m.info.schema_version, 1);
+  EXPECT_EQ(m.info.model_sha256, core::sha256_hex(weights));
+  EXPECT_EQ(m.manifest["model_spec"]["arch"], "resnet-mini");  // the stored document
+  EXPECT_EQ(m.classes.size(), 10u);
+  EXPECT_EQ(m.channels, 3);
+  EXPECT_EQ(m.height, 8);
+  EXPECT_EQ(m.width, 8);
+  EXPECT_EQ(m.mean.size(), 3u);
+  EXPECT_TRUE(m.normalize);
+  EXPECT_TRUE(m.channels_last);
+  EXPECT_TRUE(m.net->parameters()[0].is_contiguous(at::MemoryFormat::ChannelsLast));
+
+  // The weights are the stored ones.
+  auto reference = model::make_model({"resnet-mini", 3, 10, 4});
+  model::load_state(*reference, weights);
+  auto loaded = m.net->named_parameters();
+  for (const auto& p : reference->named_parameters()) {
+    EXPECT_TRUE(torch::equal(p.value(), loaded[p.key()])) << p.key();
+  }
+  data::Image img{3, 8, 8, std::vector<uint8_t>(3 * 8 * 8, 128)};
+  auto preds = predict(m, {img});
+  ASSERT_EQ(preds.size(), 1u);
+  EXPECT_EQ(preds[0].probabilities.size(), 10u);
+}
+
+// An incomplete manifest fails as a data error naming the manifest and the field.
+TEST(Inference, IncompleteManifestNamesTheField) {
+  testing::TempDir dir;
+  storage::LocalStore store(dir.path());
+  registry::Registry reg(store);
+  const std::string v =
+      reg.publish("m", {{"model.pt", "w"}}, nlohmann::json{{"dataset", {{"classes", {"a", "b"}}}}});
+  try {
+    load_model(store, "m", "latest");
+    FAIL();
+  } catch (const core::Error& e) {
+    EXPECT_EQ(e.kind(), core::ErrorKind::kData);
+    EXPECT_NE(std::string(e.what()).find("models/m/" + v + "/manifest.json is incomplete"),
+              std::string::npos)
+        << e.what();
+    EXPECT_NE(std::string(e.what()).find("dataset.channels"), std::string::npos) << e.what();
+  }
 }
 
 TEST(Inference, UnknownModelIsNotFound) {

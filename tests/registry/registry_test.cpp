@@ -36,7 +36,7 @@ TEST(Registry, IncompleteVersionIsInvisible) {
   testing::TempDir dir;
   storage::LocalStore store(dir.path());
   Registry reg(store);
-  std::string v1 = reg.publish("m", {{"model.pt", "w1"}}, {});
+  std::string v1 = reg.publish("m", {{"model.pt", "w1"}}, Manifest{});
   // A crashed publish: the weights are there, the manifest never was written.
   store.put("models/m/model_v99990101_000000/model.pt", "partial");
   EXPECT_EQ(reg.versions("m"), std::vector<std::string>{v1});
@@ -56,7 +56,7 @@ TEST(Registry, UnknownThingsAreNotFound) {
     EXPECT_NE(std::string(e.what()).find("no model named 'nope'"), std::string::npos);
   }
   EXPECT_THROW(reg.resolve("m", "model_v1"), core::Error);
-  EXPECT_THROW(reg.publish("../evil", {}, {}), core::Error);
+  EXPECT_THROW(reg.publish("../evil", {}, Manifest{}), core::Error);
 }
 
 // Uploads a checkpoint of one model.pt, written to a local directory first as the trainer does.

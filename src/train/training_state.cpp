@@ -1,0 +1,126 @@
+#include "train/training_state.h"
+
+#include <torch/torch.h>
+
+#include <cstring>
+#include <mutex>
+#include <sstream>
+
+#include "core/error.h"
+#include "core/log.h"
+
+namespace ddpipe::train {
+namespace {
+
+using nlohmann::json;
+
+std::string optimizer_bytes(const torch::optim::Optimizer& opt) {
+  torch::serialize::OutputArchive archive;
+  opt.save(archive);
+  size_t bytes = 0;  // one momentum buffer per parameter
+  for (const auto& group : opt.param_groups()) {
+    for (const auto& p : group.params()) bytes += p.nbytes();
+  }
+  return model::archive_bytes(archive, bytes);
+}
+
+void load_optimizer(torch::optim::Optimizer& opt, const std::string& bytes) {
+  torch::serialize::InputArchive archive;
+  std::istringstream in(bytes);
+  archive.load_from(in);
+  opt.load(archive);
+}
+
+std::string rng_bytes() {
+  auto gen = at::detail::getDefaultCPUGenerator();
+  std::lock_guard<std::mutex> lock(gen.mutex());
+  auto t = gen.get_state();
+  return std::string(static_cast<const char*>(t.data_ptr()), t.numel());
+}
+
+void load_rng(const std::string& bytes) {
+  auto gen = at::detail::getDefaultCPUGenerator();
+  std::lock_guard<std::mutex> lock(gen.mutex());
+  auto t = torch::empty({static_cast<int64_t>(bytes.size())}, torch::kUInt8);
+  std::memcpy(t.data_ptr(), bytes.data(), bytes.size());
+  gen.set_state(t);
+}
+
+json sums_json(const TrainSums& s) {
+  return {{"loss_sum", s.loss_sum}, {"correct", s.correct}, {"count", s.count}};
+}
+
+TrainSums sums_from_json(const json& j) {
+  return {j.value("loss_sum", 0.0), j.value("correct", 0.0), j.value("count", 0.0)};
+}
+
+std::shared_ptr<model::Classifier> fresh_model(const core::Config& config,
+                                               const model::ModelSpec& spec) {
+  torch::manual_seed(static_cast<uint64_t>(config.seed));
+  auto net = model::make_model(spec);
+  if (config.model.channels_last) model::to_channels_last(*net);
+  return net;
+}
+
+}  // namespace
+
+TrainingState::TrainingState(const core::Config& config, const model::ModelSpec& spec)
+    : config_(config),
+      net_(fresh_model(config, spec)),
+      optimizer_(net_->parameters(), torch::optim::SGDOptions(config.train.lr)
+                                         .momentum(config.train.momentum)
+                                         .weight_decay(config.train.weight_decay)
+                                         .nesterov(config.train.nesterov)) {}
+
+void TrainingState::save(Checkpointer& uploads, const std::string& run_id,
+                         const std::string& dataset_digest) const {
+  std::vector<Checkpointer::FileWriter> files{
+      {"model.pt", [this] { return model::save_state(*net_); }},
+      {"optimizer.pt", [this] { return optimizer_bytes(optimizer_); }},
+      {"rng.bin", rng_bytes}};
+  json state = {{"epoch", position.epoch},
+                {"step", position.step},
+                {"run_id", run_id},
+                {"dataset_digest", dataset_digest},
+                {"config", core::to_yaml(config_)},
+                {"epochs", epochs},
+                {"partial", sums_json(partial)}};
+  uploads.save(position, files, state);
+}
+
+void TrainingState::restore(registry::Registry& reg, const registry::CheckpointRef& from,
+                            const std::string& dataset_digest) {
+  const std::string& name = config_.name;
+  json state = reg.checkpoint_state(name, from);
+  if (state.value("dataset_digest", "") != dataset_digest) {
+    core::fail_usage("cannot resume " + name + " from " + from.id() +
+                     ": it was trained on dataset " + state.value("dataset_digest", "?") +
+                     ", this run uses " + dataset_digest);
+  }
+  model::load_state(*net_, reg.read_checkpoint(name, from, "model.pt"));
+  if (config_.model.channels_last) model::to_channels_last(*net_);
+  load_optimizer(optimizer_, reg.read_checkpoint(name, from, "optimizer.pt"));
+  load_rng(reg.read_checkpoint(name, from, "rng.bin"));
+  position = from;
+  epochs = state.value("epochs", json::array());
+  partial = sums_from_json(state.value("partial", json::object()));
+  core::log::info("train", "resuming from checkpoint",
+                  {{"checkpoint", from.id()}, {"epoch", from.epoch}, {"step", from.step}});
+}
+
+std::optional<registry::CheckpointRef> checkpoint_to_resume(registry::Registry& reg,
+                                                            const core::Config& config,
+                                                            const std::string& run_id) {
+  auto all = reg.checkpoints(config.name);
+  if (config.train.resume) {
+    if (all.empty()) core::log::info("train", "no checkpoint to resume from; starting at epoch 1");
+    return all.empty() ? std::nullopt : std::optional(all.back());
+  }
+  if (run_id.empty()) return std::nullopt;
+  for (auto it = all.rbegin(); it != all.rend(); ++it) {
+    if (reg.checkpoint_state(config.name, *it).value("run_id", "") == run_id) return *it;
+  }
+  return std::nullopt;
+}
+
+}  // namespace ddpipe::train

@@ -1,0 +1,68 @@
+// ddpipe::train — what a checkpoint holds: the model, its optimizer, the RNG and where training
+// is. A checkpoint at `epoch_<n>_step_<k>` is written as
+//   model.pt      parameters and buffers (model::save_state)
+//   optimizer.pt  the optimizer's archive (a momentum buffer per parameter)
+//   rng.bin       the default CPU generator's state (augmentation, dropout)
+//   state.json    {epoch, step, run_id, dataset_digest, config (YAML), epochs (metrics so far),
+//                 partial (sums of the epoch's first k steps)}; written last
+// and restoring it continues exactly where the run was: the same batches, bit for bit.
+#pragma once
+
+#include <nlohmann/json.hpp>
+
+#include <memory>
+#include <optional>
+#include <string>
+
+#include "core/config.h"
+#include "model/model.h"
+#include "registry/registry.h"
+#include "train/checkpointer.h"
+#include "train/sgd.h"
+
+namespace ddpipe::train {
+
+// Running sums over training steps: loss × samples, correct predictions, samples.
+struct TrainSums {
+  double loss_sum = 0.0;
+  double correct = 0.0;
+  double count = 0.0;
+};
+
+class TrainingState {
+ public:
+  // A fresh model built from config.seed (identical on every rank), in channels-last layout if
+  // model.channels_last, and its SGD optimizer. `config` must outlive the state.
+  TrainingState(const core::Config& config, const model::ModelSpec& spec);
+
+  model::Classifier& net() { return *net_; }
+  FusedSGD& optimizer() { return optimizer_; }
+
+  // Where training is: `position.epoch` epochs done and `position.step` steps of the next.
+  registry::CheckpointRef position;
+  nlohmann::json epochs = nlohmann::json::array();  // metrics of the epochs done
+  TrainSums partial;  // sums of the `position.step` steps done in the current epoch
+
+  // Writes a checkpoint of this state at `position` through `uploads` (local disk now, the
+  // store in the background). The files are serialised one at a time as they are written.
+  void save(Checkpointer& uploads, const std::string& run_id,
+            const std::string& dataset_digest) const;
+  // Restores model, optimizer, RNG and position from the stored checkpoint `from` of
+  // config.name. Throws core::Error(kUsage) if it was trained on another dataset, kData or
+  // kStorage for unreadable files.
+  void restore(registry::Registry& reg, const registry::CheckpointRef& from,
+               const std::string& dataset_digest);
+
+ private:
+  const core::Config& config_;
+  std::shared_ptr<model::Classifier> net_;
+  FusedSGD optimizer_;
+};
+
+// The checkpoint to continue from: with train.resume the newest of config.name, else the
+// newest written by `run_id` (a restarted pod or group), else none.
+std::optional<registry::CheckpointRef> checkpoint_to_resume(registry::Registry& reg,
+                                                            const core::Config& config,
+                                                            const std::string& run_id);
+
+}  // namespace ddpipe::train

@@ -1,0 +1,96 @@
+#include "train/training_state.h"
+
+#include <gtest/gtest.h>
+#include <torch/torch.h>
+
+#include "core/error.h"
+#include "registry/registry.h"
+#include "storage/local_store.h"
+#include "test_util.h"
+
+namespace ddpipe::train {
+namespace {
+
+const model::ModelSpec kSpec{"resnet-mini", 1, 4, 4};
+
+core::Config config_with_seed(int64_t seed) {
+  core::Config config;
+  config.name = "m";
+  config.seed = seed;
+  config.model.channels_last = true;
+  return config;
+}
+
+// One optimizer step, so that the optimizer has momentum buffers to save.
+void step(TrainingState& state) {
+  auto loss = state.net().forward(torch::rand({2, 1, 8, 8})).sum();
+  loss.backward();
+  state.optimizer().step();
+  state.optimizer().zero_grad();
+}
+
+TEST(TrainingState, RestoresModelOptimizerRngAndPosition) {
+  testing::TempDir dir;
+  storage::LocalStore store(dir.path() / "store");
+  registry::Registry reg(store);
+  const core::Config config = config_with_seed(1);
+  TrainingState saved(config, kSpec);
+  step(saved);
+  saved.position = {2, 3};
+  saved.epochs = {{{"epoch", 1}}, {{"epoch", 2}}};
+  saved.partial = {1.5, 2.0, 8.0};
+  {
+    Checkpointer uploads(reg, "m", dir.path() / "local", 60.0);
+    saved.save(uploads, "run-1", "digest-a");
+    uploads.flush();
+  }
+  const torch::Tensor next_random = torch::rand({4});  // the RNG as saved, one draw later
+
+  const registry::CheckpointRef where{2, 3};
+  const auto state = reg.checkpoint_state("m", where);
+  EXPECT_EQ(state["epoch"], 2);
+  EXPECT_EQ(state["step"], 3);
+  EXPECT_EQ(state["run_id"], "run-1");
+  EXPECT_EQ(state["dataset_digest"], "digest-a");
+  EXPECT_EQ(state["partial"],
+            nlohmann::json({{"loss_sum", 1.5}, {"correct", 2.0}, {"count", 8.0}}));
+  EXPECT_EQ(state["epochs"].size(), 2u);
+  EXPECT_NE(state["config"].get<std::string>().find("name: m"), std::string::npos);
+  for (const char* file : {"model.pt", "optimizer.pt", "rng.bin"}) {
+    EXPECT_TRUE(store.exists("models/m/checkpoints/epoch_2_step_3/" + std::string(file)));
+  }
+
+  const core::Config other = config_with_seed(2);
+  TrainingState restored(other, kSpec);
+  restored.restore(reg, where, "digest-a");
+  EXPECT_EQ(restored.position.epoch, 2);
+  EXPECT_EQ(restored.position.step, 3);
+  EXPECT_EQ(restored.epochs, saved.epochs);
+  EXPECT_EQ(restored.partial.count, 8.0);
+  EXPECT_TRUE(torch::equal(torch::rand({4}), next_random));
+  auto a = saved.net().parameters(), b = restored.net().parameters();
+  ASSERT_EQ(a.size(), b.size());
+  for (size_t i = 0; i < a.size(); ++i) {
+    EXPECT_TRUE(torch::equal(a[i], b[i]));
+    EXPECT_EQ(a[i].is_contiguous(at::MemoryFormat::ChannelsLast),
+              b[i].is_contiguous(at::MemoryFormat::ChannelsLast));
+  }
+  // The same next step from the same state: the optimizer's momentum came back too.
+  torch::manual_seed(9);
+  step(saved);
+  torch::manual_seed(9);
+  step(restored);
+  a = saved.net().parameters(), b = restored.net().parameters();
+  for (size_t i = 0; i < a.size(); ++i) EXPECT_TRUE(torch::equal(a[i], b[i]));
+
+  try {
+    TrainingState(other, kSpec).restore(reg, where, "digest-b");
+    FAIL();
+  } catch (const core::Error& e) {
+    EXPECT_EQ(e.kind(), core::ErrorKind::kUsage);
+    EXPECT_NE(std::string(e.what()).find("trained on dataset digest-a"), std::string::npos);
+  }
+}
+
+}  // namespace
+}  // namespace ddpipe::train
