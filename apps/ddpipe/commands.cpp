@@ -191,12 +191,12 @@ int cmd_run(const Args& a) {
   auto store = storage::open_store(config);
   registry::Registry reg(*store);
   std::string version = reg.resolve(config.name, "latest");
-  json m = reg.manifest(config.name, version);
-  const json& fin = m["final"];
+  const registry::Manifest m = reg.manifest(config.name, version);
   std::cout << "\nTrained " << config.name << " on " << config.data.name << " with "
-            << config.dist.nproc << " ranks: test accuracy " << fin.value("test_acc", 0.0) * 100.0
-            << "% after " << fin.value("epoch", 0) << " epochs ("
-            << static_cast<int64_t>(m.value("train_seconds", 0.0)) << " s).\n"
+            << config.dist.nproc << " ranks: test accuracy "
+            << m.final_metrics.value("test_acc", 0.0) * 100.0 << "% after "
+            << m.final_metrics.value("epoch", 0) << " epochs ("
+            << static_cast<int64_t>(m.train_seconds) << " s).\n"
             << "Model version: " << config.store << "/"
             << registry::Registry::version_prefix(config.name, version) << "  (model_latest -> "
             << version << ")\n"
@@ -292,17 +292,22 @@ int cmd_models(const Args& a) {
       auto aliases = reg.aliases(name);
       std::cout << name << "\n";
       for (auto& v : reg.versions(name)) {
-        json man = reg.manifest(name, v);
         std::string tags;
         for (auto& [alias, target] : aliases) {
           if (target == v) tags += (tags.empty() ? "" : ",") + alias;
         }
-        double acc = man.contains("final") ? man["final"].value("test_acc", 0.0) : 0.0;
         char line[256];
-        std::snprintf(
-            line, sizeof line, "  %-28s test_acc=%.4f  epochs=%lld  created=%s%s%s\n", v.c_str(),
-            acc, static_cast<long long>(man.contains("final") ? man["final"].value("epoch", 0) : 0),
-            man.value("created", "?").c_str(), tags.empty() ? "" : "  <- ", tags.c_str());
+        try {
+          const registry::Manifest man = reg.manifest(name, v);
+          std::snprintf(line, sizeof line, "  %-28s test_acc=%.4f  epochs=%lld  created=%s%s%s\n",
+                        v.c_str(), man.final_metrics.value("test_acc", 0.0),
+                        static_cast<long long>(man.final_metrics.value("epoch", 0)),
+                        man.created.empty() ? "?" : man.created.c_str(),
+                        tags.empty() ? "" : "  <- ", tags.c_str());
+        } catch (const core::Error& e) {
+          std::snprintf(line, sizeof line, "  %-28s (manifest unreadable: %.120s)\n", v.c_str(),
+                        e.what());
+        }
         std::cout << line;
       }
     }
@@ -312,7 +317,7 @@ int cmd_models(const Args& a) {
     if (a.positional.size() < 2) core::fail_usage("usage: ddpipe models show NAME [REF]");
     std::string name = a.positional[1];
     std::string ref = a.positional.size() > 2 ? a.positional[2] : "latest";
-    std::cout << reg.manifest(name, reg.resolve(name, ref)).dump(2) << "\n";
+    std::cout << reg.manifest_json(name, reg.resolve(name, ref)).dump(2) << "\n";
     return 0;
   }
   core::fail_usage("ddpipe models: unknown subcommand '" + sub + "' (expected list or show)");

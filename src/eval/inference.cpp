@@ -14,18 +14,16 @@ LoadedModel load_model(storage::Store& store, const std::string& model, const st
   m.model = model;
   m.version = reg.resolve(model, ref);
   m.manifest = reg.manifest(model, m.version);
-  m.info = registry::Manifest::from_json(
-      m.manifest, registry::Registry::version_prefix(model, m.version) + "manifest.json");
-  const registry::Manifest::Dataset& ds = m.info.dataset;
+  const registry::Manifest::Dataset& ds = m.manifest.dataset;
   m.classes = ds.classes;
   m.mean.assign(ds.mean.begin(), ds.mean.end());
   m.std.assign(ds.std.begin(), ds.std.end());
   m.channels = ds.channels;
   m.height = ds.height;
   m.width = ds.width;
-  m.normalize = m.info.preprocess.normalize;
-  m.channels_last = m.info.preprocess.channels_last;
-  const registry::Manifest::ModelSpec& spec = m.info.model_spec;
+  m.normalize = m.manifest.preprocess.normalize;
+  m.channels_last = m.manifest.preprocess.channels_last;
+  const registry::Manifest::ModelSpec& spec = m.manifest.model_spec;
   m.net = model::make_model({spec.arch, spec.in_channels, spec.num_classes, spec.width});
   model::load_state(*m.net, reg.read(model, m.version, "model.pt"));
   if (m.channels_last) model::to_channels_last(*m.net);

@@ -18,14 +18,11 @@
 namespace ddpipe::eval {
 
 struct LoadedModel {
-  std::string model;        // registry name
-  std::string version;      // resolved version
-  registry::Manifest info;  // the version's manifest
-  // The same manifest as stored (schema 1 or 2). Kept for callers that still read fields by
-  // name; read `info` instead.
-  nlohmann::json manifest;
+  std::string model;                       // registry name
+  std::string version;                     // resolved version
+  registry::Manifest manifest;             // the version's manifest
   std::shared_ptr<model::Classifier> net;  // in eval mode
-  // From `info`, in the types preprocessing uses:
+  // From `manifest`, in the types preprocessing uses:
   std::vector<std::string> classes;
   std::vector<float> mean, std;  // normalisation the model was trained with
   int64_t channels = 0, height = 0, width = 0;

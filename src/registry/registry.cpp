@@ -161,7 +161,7 @@ std::vector<std::string> Registry::versions(const std::string& model) {
   return out;
 }
 
-nlohmann::json Registry::manifest(const std::string& model, const std::string& version) {
+nlohmann::json Registry::manifest_json(const std::string& model, const std::string& version) {
   std::string key = version_prefix(model, version) + "manifest.json";
   auto bytes = store_.try_get(key);
   if (!bytes) core::fail_not_found("model " + model + " has no version '" + version + "'");
@@ -172,8 +172,8 @@ nlohmann::json Registry::manifest(const std::string& model, const std::string& v
   }
 }
 
-Manifest Registry::read_manifest(const std::string& model, const std::string& version) {
-  return Manifest::from_json(manifest(model, version),
+Manifest Registry::manifest(const std::string& model, const std::string& version) {
+  return Manifest::from_json(manifest_json(model, version),
                              version_prefix(model, version) + "manifest.json");
 }
 

@@ -62,9 +62,9 @@ class Registry {
   std::vector<std::string> versions(const std::string& model);
   // The version's manifest, parsed and checked (Manifest::from_json): core::Error(kNotFound)
   // for an unknown version, kData for a manifest this build cannot use.
-  Manifest read_manifest(const std::string& model, const std::string& version);
+  Manifest manifest(const std::string& model, const std::string& version);
   // The stored manifest.json as is (`ddpipe models show`); kStorage if it is not JSON.
-  nlohmann::json manifest(const std::string& model, const std::string& version);
+  nlohmann::json manifest_json(const std::string& model, const std::string& version);
   std::string read(const std::string& model, const std::string& version, const std::string& file);
 
   // Checkpoints: uploads a local directory holding the checkpoint's files and state.json. Each

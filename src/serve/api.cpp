@@ -409,9 +409,7 @@ HttpResponse Api::v2_model(const HttpRequest&, const Match& match) {
             {"platform", "pytorch_libtorch"},
             {"inputs", inputs},
             {"outputs", outputs},
-            {"parameters",
-             {{"classes", m->classes},
-              {"arch", m->manifest.value(json::json_pointer("/model_spec/arch"), "")}}}});
+            {"parameters", {{"classes", m->classes}, {"arch", m->manifest.model_spec.arch}}}});
 }
 
 HttpResponse Api::v2_model_ready(const HttpRequest&, const Match& match) {

@@ -89,9 +89,9 @@ TEST(Inference, LoadsAVersion1Manifest) {
 
   LoadedModel m = load_model(store, "old", "latest");
   EXPECT_EQ(m.version, version);
-  EXPECT_EQ(m.info.schema_version, 1);
-  EXPECT_EQ(m.info.model_sha256, core::sha256_hex(weights));
-  EXPECT_EQ(m.manifest["model_spec"]["arch"], "resnet-mini");  // the stored document
+  EXPECT_EQ(m.manifest.schema_version, 1);
+  EXPECT_EQ(m.manifest.model_sha256, core::sha256_hex(weights));
+  EXPECT_EQ(m.manifest.model_spec.arch, "resnet-mini");
   EXPECT_EQ(m.classes.size(), 10u);
   EXPECT_EQ(m.channels, 3);
   EXPECT_EQ(m.height, 8);

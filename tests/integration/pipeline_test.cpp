@@ -43,7 +43,7 @@ TEST(Pipeline, RunPublishesVersionCheckpointsAndMetrics) {
   storage::LocalStore store(dir / "store");
   registry::Registry reg(store);
   std::string v = reg.resolve("tiny", "latest");
-  auto m = reg.manifest("tiny", v);
+  auto m = reg.manifest_json("tiny", v);
   EXPECT_EQ(m["world_size"], 2);
   ASSERT_EQ(m["epochs"].size(), 2u);
   // Every test sample counted exactly once although 101 does not split evenly over 2 ranks.

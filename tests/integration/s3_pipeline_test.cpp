@@ -45,7 +45,7 @@ TEST(S3Pipeline, RunPublishesAndModelsListShowsTheVersion) {
   storage::S3Store store(store_url, *testing::s3_test_settings());
   registry::Registry reg(store);
   const std::string v = reg.resolve("tiny", "latest");
-  auto m = reg.manifest("tiny", v);
+  auto m = reg.manifest_json("tiny", v);
   EXPECT_EQ(m["world_size"], 2);
   EXPECT_EQ(m["epochs"][0]["test_samples"], 101);
   EXPECT_FALSE(store.list("models/tiny/checkpoints/").empty());

@@ -154,7 +154,7 @@ TEST(Manifest, RegistryPublishesAndReadsTyped) {
   Manifest m = Manifest::from_json(v1_document(), "v1");
   m.run_id = "run-7";
   const std::string v = reg.publish("typed", {{"model.pt", "w"}}, m);
-  const Manifest read = reg.read_manifest("typed", v);
+  const Manifest read = reg.manifest("typed", v);
   EXPECT_EQ(read.schema_version, Manifest::kSchemaVersion);
   EXPECT_EQ(read.model, "typed");
   EXPECT_EQ(read.version, v);
@@ -163,14 +163,14 @@ TEST(Manifest, RegistryPublishesAndReadsTyped) {
   EXPECT_EQ(read.dataset.mean, m.dataset.mean);
   EXPECT_EQ(read.epochs, m.epochs);
   // The raw document is what was stored.
-  const json raw = reg.manifest("typed", v);
+  const json raw = reg.manifest_json("typed", v);
   EXPECT_EQ(raw["schema_version"], Manifest::kSchemaVersion);
   EXPECT_EQ(raw, read.to_json());
 
   // A stored manifest the build cannot use names its key.
   reg.publish("broken", {{"model.pt", "w"}}, json{{"dataset", {{"classes", {"a"}}}}});
   const std::string b = reg.resolve("broken", "latest");
-  expect_data_error([&] { reg.read_manifest("broken", b); },
+  expect_data_error([&] { reg.manifest("broken", b); },
                     {"models/broken/" + b + "/manifest.json is incomplete", "dataset."});
 }
 

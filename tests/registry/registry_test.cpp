@@ -23,7 +23,7 @@ TEST(Registry, PublishResolveAndList) {
   EXPECT_EQ(reg.read("m", v1, "model.pt"), "w1");
   EXPECT_EQ(reg.versions("m"), (std::vector<std::string>{v1, v2}));
   EXPECT_EQ(reg.models(), std::vector<std::string>{"m"});
-  EXPECT_EQ(reg.manifest("m", v2)["version"], v2);
+  EXPECT_EQ(reg.manifest_json("m", v2)["version"], v2);
   EXPECT_TRUE(store.exists("models/m/" + v2 + "/manifest.json"));
   EXPECT_TRUE(store.exists("models/m/model_latest"));
 

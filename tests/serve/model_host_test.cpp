@@ -74,7 +74,7 @@ TEST(ModelHost, BrokenVersionKeepsThePreviousOneAndIsNotRetried) {
   const std::string v1 = fixtures::publish_model(store, "m", 1);
   ModelHost host(store, "m", "latest");
   ASSERT_TRUE(host.refresh());
-  nlohmann::json manifest = reg.manifest("m", v1);
+  nlohmann::json manifest = reg.manifest_json("m", v1);
   reg.publish("m", {{"model.pt", "not a model"}}, manifest);
   EXPECT_FALSE(host.refresh());
   EXPECT_EQ(host.current()->version, v1);
