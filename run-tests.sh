@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# One command: install the Debian packages, build, and run every test (unit + integration).
+# One command: install the Debian packages (ddpipe's and the test stack), build everything, and
+# run every test (unit + integration).
 #   ./run-tests.sh                 everything
 #   ./run-tests.sh -L unit         only the fast unit tests (any ctest arguments work)
 #   ./run-tests.sh -L integration  only multi-process / network tests
@@ -8,7 +9,7 @@
 # DDPIPE_S3_TESTS=0 leaves them out (ctest -LE s3) and starts no server.
 set -euo pipefail
 cd "$(dirname "$0")"
-scripts/install-deps.sh
+scripts/install-deps.sh --tests
 scripts/build.sh
 s3_args=()
 if [[ "${DDPIPE_S3_TESTS:-1}" == 0 ]]; then
