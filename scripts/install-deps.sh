@@ -7,8 +7,8 @@
 #                                    check (./run-tests.sh, .ci/run)
 #   scripts/install-deps.sh --print [--tests]   print the package names and exit
 # Set DDPIPE_SKIP_APT=1 to skip when the packages are known to be there.
-# Each package is named once, in the set of what needs it (deploy/docker/Dockerfile repeats the
-# build packages of MAIN_PACKAGES).
+# Each package is named once, in the set of what needs it (deploy/docker/Dockerfile's build
+# stage runs this script too).
 set -euo pipefail
 
 # Build ddpipe (CMakeLists.txt, cmake/Dependencies.cmake) and run `ddpipe run`.

@@ -169,7 +169,10 @@ class Semantics(unittest.TestCase):
         self.assertNotIn(df.uid(), (None, 0), "the image must run as a numeric non-root USER")
         self.assertEqual(runtime["env"].get("HOME"), runtime["workdir"])
         self.assertEqual([p for p in runtime["packages"] if p.endswith("-dev")], [])
-        # Build packages are the project's (scripts/install-deps.sh).
+        # Build packages are the project's (scripts/install-deps.sh): its build stage runs it.
+        with open(DOCKERFILE) as f:
+            build_stage = f.read().split("\nFROM ")[1]
+        self.assertRegex(build_stage, r"COPY scripts/install-deps.sh (\S+)\nRUN \1")
         with open(os.path.join(SOURCE, "scripts/install-deps.sh")) as f:
             block = re.search(r"PACKAGES=\((.*?)\n\)", f.read(), re.S).group(1)
         declared = set(re.sub(r"#[^\n]*", "", block).split())
