@@ -417,7 +417,7 @@ class Cli {
     }
     for (const PositionalSpec& p : spec.positionals) {
       CLI::Option* opt = app->add_option(p.name)->description(p.help)->required(p.required);
-      if (p.many) opt->expected(p.required ? 1 : 0, CLI::detail::expected_max_vector_size);
+      if (p.many) opt->expected(-1)->multi_option_policy(CLI::MultiOptionPolicy::TakeAll);
     }
     return app;
   }

@@ -57,6 +57,8 @@ TEST(Cli, BadCommandLinesExitTwoAndSayWhy) {
   EXPECT_NE(r.output.find("model.arch: must be one of resnet-mini, resnet18, resnet18-cifar"),
             std::string::npos)
       << r.output;
+  r = run_command(ddpipe_binary() + " store rm");  // KEY... needs one
+  EXPECT_EQ(r.exit_code, 2) << r.output;
   r = run_command(ddpipe_binary() + " store cp only-one-argument");
   EXPECT_EQ(r.exit_code, 2) << r.output;
   r = run_command(ddpipe_binary());
