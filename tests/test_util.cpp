@@ -19,12 +19,6 @@ const bool kInfoLogs = [] { return setenv("DDPIPE_LOG_LEVEL", "info", 1) == 0; }
 
 }  // namespace
 
-TempDir::TempDir() : path_(core::make_temp_dir("ddpipe-test")) {}
-TempDir::~TempDir() {
-  std::error_code ec;
-  std::filesystem::remove_all(path_, ec);
-}
-
 CommandResult run_command(const std::string& command) {
   CommandResult r;
   std::string cmd = command + " 2>&1";

@@ -7,18 +7,14 @@
 #include <functional>
 #include <string>
 
+#include "core/fs.h"
+
 namespace ddpipe::testing {
 
 // A fresh temporary folder, removed with its content when the object goes away.
-class TempDir {
+class TempDir : public core::TempDir {
  public:
-  TempDir();
-  ~TempDir();
-  const std::filesystem::path& path() const { return path_; }
-  std::filesystem::path operator/(const std::string& name) const { return path_ / name; }
-
- private:
-  std::filesystem::path path_;
+  TempDir() : core::TempDir("ddpipe-test") {}
 };
 
 struct CommandResult {

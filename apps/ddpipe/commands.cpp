@@ -358,15 +358,9 @@ std::string copy_object(const std::string& src, std::string dst, const core::Con
   } else if (ObjectRef to = object_ref(dst, config); from.store->url() == to.store->url()) {
     from.store->copy(from.key, to.key);
   } else {
-    const auto tmp = core::make_temp_dir("ddpipe-cp");
-    try {
-      from.store->get_file(from.key, tmp / name);
-      to.store->put_file(to.key, tmp / name);
-    } catch (...) {
-      std::filesystem::remove_all(tmp);
-      throw;
-    }
-    std::filesystem::remove_all(tmp);
+    const core::TempDir tmp("ddpipe-cp");
+    from.store->get_file(from.key, tmp / name);
+    to.store->put_file(to.key, tmp / name);
   }
   return dst;
 }

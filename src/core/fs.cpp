@@ -112,6 +112,11 @@ fs::path make_temp_dir(const std::string& prefix) {
   return tmpl;
 }
 
+TempDir::~TempDir() {
+  std::error_code ignored;
+  fs::remove_all(path_, ignored);
+}
+
 fs::path expand_user(const std::string& path) {
   if (path.rfind("~/", 0) == 0) {
     const char* home = std::getenv("HOME");

@@ -25,6 +25,20 @@ void copy_file_atomic(const fs::path& src, const fs::path& dst);
 fs::path temp_path_for(const fs::path& target);
 // Creates a unique directory under the system temp dir; the caller removes it.
 fs::path make_temp_dir(const std::string& prefix);
+// A make_temp_dir() directory, removed with its content when this object goes away (errors
+// while removing are ignored). Not copyable.
+class TempDir {
+ public:
+  explicit TempDir(const std::string& prefix) : path_(make_temp_dir(prefix)) {}
+  ~TempDir();
+  TempDir(const TempDir&) = delete;
+  TempDir& operator=(const TempDir&) = delete;
+  const fs::path& path() const { return path_; }
+  fs::path operator/(const std::string& name) const { return path_ / name; }
+
+ private:
+  fs::path path_;
+};
 // Expands a leading "~/" with $HOME.
 fs::path expand_user(const std::string& path);
 // fsyncs a directory so that a rename inside it is durable.

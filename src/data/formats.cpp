@@ -333,14 +333,8 @@ Dataset load_cifar10(const fs::path& path, const std::string& name) {
                     " (set data.path, or data.download=true to fetch it)");
   }
   // The archive: extract into a private temporary folder, read, remove.
-  const fs::path tmp = core::make_temp_dir("ddpipe-cifar10");
-  struct Cleanup {
-    fs::path dir;
-    ~Cleanup() {
-      std::error_code ignored;
-      fs::remove_all(dir, ignored);
-    }
-  } cleanup{tmp};
+  const core::TempDir extracted("ddpipe-cifar10");
+  const fs::path& tmp = extracted.path();
   extract_archive(path, tmp / "x");
   return load_cifar_dir(find_cifar_batches(tmp / "x"), name);
 }

@@ -539,14 +539,8 @@ int run_pytorchjob_locally(const std::string& manifest_file, const LocalJobOptio
   for (size_t i = 0; i < plan.pods.size(); ++i) {
     ips.push_back(bridge ? subnet.address(static_cast<int>(i) + 2) : "127.0.0.1");
   }
-  const fs::path root = core::make_temp_dir("ddpipe-pods");
-  struct RemoveRoot {
-    fs::path path;
-    ~RemoveRoot() {
-      std::error_code ec;
-      fs::remove_all(path, ec);
-    }
-  } remove_root{root};
+  const core::TempDir pods_dir("ddpipe-pods");
+  const fs::path& root = pods_dir.path();
   const std::vector<LocalPod> pods = local_pods(objects, manifest_file, root, ips, o.ddpipe_binary);
   write_pod_files(pods, hosts_file(plan, pods, objects, bridge ? subnet.address(1) : "127.0.0.1"));
 
