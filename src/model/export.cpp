@@ -133,6 +133,15 @@ std::string state_dict_safetensors(const torch::nn::Module& module,
   return out;
 }
 
+std::map<std::string, std::string> safetensors_metadata(const ModelSpec& spec) {
+  std::map<std::string, std::string> m = {{"format", "pt"},
+                                          {"arch", spec.arch},
+                                          {"in_channels", std::to_string(spec.in_channels)},
+                                          {"num_classes", std::to_string(spec.num_classes)}};
+  if (spec.arch == "resnet-mini") m["width"] = std::to_string(spec.width);
+  return m;
+}
+
 StateDict read_safetensors(const std::string& bytes, const std::string& where) {
   uint64_t n = 0;
   if (bytes.size() < 8) core::fail_data(where + ": not a safetensors file (shorter than 8 bytes)");

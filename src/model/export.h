@@ -24,6 +24,8 @@
 #include <utility>
 #include <vector>
 
+#include "model/model.h"
+
 namespace ddpipe::model {
 
 // name → tensor, in the order of the file (or of the module).
@@ -37,6 +39,10 @@ std::string state_dict_pth(const torch::nn::Module& module);
 // model.safetensors bytes; `metadata` becomes the header's "__metadata__" (string values).
 std::string state_dict_safetensors(const torch::nn::Module& module,
                                    const std::map<std::string, std::string>& metadata = {});
+
+// The "__metadata__" ddpipe writes into its safetensors files: format "pt", arch, in_channels,
+// num_classes (and width for resnet-mini).
+std::map<std::string, std::string> safetensors_metadata(const ModelSpec& spec);
 
 // Reads a torch.save zip archive holding a dict (or OrderedDict) of str → Tensor. Other pickled
 // objects (a whole nn.Module, a checkpoint dict of dicts) are refused. `where` names the file in
