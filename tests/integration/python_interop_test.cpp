@@ -204,7 +204,7 @@ TEST_F(PythonInterop, RunWithInitFromChecksNamesAndShapesFirst) {
   testing::TempDir run_dir;
   const std::string four = "--set data.classes=4 --set name=ft ";
   auto wrong = run_command(r18_job(run_dir.path(), four + "--set model.init_from=" + tv.string()));
-  EXPECT_NE(wrong.exit_code, 0);
+  EXPECT_EQ(wrong.exit_code, core::exit_code(core::ErrorKind::kData)) << wrong.output;
   EXPECT_NE(wrong.output.find("tensor 'fc.weight': shape [10, 512] in the file, the model "
                               "expects [4, 512]"),
             std::string::npos)
