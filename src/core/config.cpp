@@ -586,6 +586,11 @@ class Builder {
     if (c.data.md5.size() != 32 && c.data.download) {
       errors_.push_back("data.md5: expected 32 hex characters (the archive's published MD5)");
     }
+    // Issue 15 (Python interop).
+    if (!c.model.init_skip.empty() && c.model.init_from.empty()) {
+      errors_.push_back(
+          "model.init_skip: applies to the weights of model.init_from, which is empty");
+    }
   }
 
   Config config_;

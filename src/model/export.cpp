@@ -168,6 +168,13 @@ StateDict read_safetensors(const std::string& bytes, const std::string& where) {
 
 StateDict read_state_dict(const std::string& bytes, const std::string& where) {
   if (bytes.size() >= 2 && bytes[0] == 'P' && bytes[1] == 'K') return read_pth(bytes, where);
+  uint64_t n = 0;
+  if (bytes.size() >= 9) std::memcpy(&n, bytes.data(), 8);
+  if (bytes.size() < 9 || n > bytes.size() - 8 || bytes[8] != '{') {
+    core::fail_data(where + ": neither a torch.save zip archive (.pth) nor a safetensors file " +
+                    "(archives of torch.save(..., _use_new_zipfile_serialization=False) are not " +
+                    "read: save again with torch.save(model.state_dict(), path))");
+  }
   return read_safetensors(bytes, where);
 }
 
@@ -190,7 +197,10 @@ void load_state_dict(torch::nn::Module& module, const StateDict& state,
     }
   }
   for (const auto& [name, t] : targets) {
-    if (!under(name, skip) && !given.count(name)) {
+    // As in PyTorch, state dicts from before BatchNorm counted batches need not have the count.
+    const bool optional =
+        name.size() >= 20 && name.rfind("num_batches_tracked") == name.size() - 19;
+    if (!under(name, skip) && !given.count(name) && !optional) {
       problems.push_back("missing tensor '" + name + "' " + shape_text(t.sizes()));
     }
   }

@@ -56,9 +56,10 @@ StateDict read_state_dict(const std::string& bytes, const std::string& where);
 
 // Copies `state` into the module's parameters and buffers (keeping their layout and dtype).
 // Names equal to a `skip` prefix or under it ("fc" skips "fc.weight" and "fc.bias") are left
-// as they are: not required in `state`, and ignored there. Nothing is copied unless everything
-// matches: otherwise throws core::Error(kData) naming `where` and every missing tensor,
-// unexpected tensor and shape mismatch (got vs expected).
+// as they are: not required in `state`, and ignored there. BatchNorm's "num_batches_tracked"
+// may be absent (as PyTorch allows for state dicts older than it); it is then left as is. Nothing
+// is copied unless everything matches: otherwise throws core::Error(kData) naming `where` and every
+// missing tensor, unexpected tensor and shape mismatch (got vs expected).
 void load_state_dict(torch::nn::Module& module, const StateDict& state,
                      const std::vector<std::string>& skip, const std::string& where);
 

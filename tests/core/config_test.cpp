@@ -182,9 +182,10 @@ TEST(Config, StringListField) {
   Config c = config_from_yaml("model:\n  init_from: w.pth\n  init_skip: [fc, layer4.1]\n");
   EXPECT_EQ(c.model.init_from, "w.pth");
   EXPECT_EQ(c.model.init_skip, (std::vector<std::string>{"fc", "layer4.1"}));
-  EXPECT_EQ(config_from_yaml("model:\n  init_skip:\n    - fc\n").model.init_skip,
-            std::vector<std::string>{"fc"});
-  EXPECT_EQ(config_from_yaml("", {"model.init_skip=[fc]"}).model.init_skip,
+  EXPECT_EQ(
+      config_from_yaml("model:\n  init_from: w.pth\n  init_skip:\n    - fc\n").model.init_skip,
+      std::vector<std::string>{"fc"});
+  EXPECT_EQ(config_from_yaml("", {"model.init_from=w.pth", "model.init_skip=[fc]"}).model.init_skip,
             std::vector<std::string>{"fc"});
   EXPECT_TRUE(
       config_from_yaml("", {"model.init_skip=[fc]", "model.init_skip="}).model.init_skip.empty());
@@ -199,6 +200,9 @@ TEST(Config, StringListField) {
       << m;
   m = usage_error("", {"model.init_skip=[fc, [x]]"});
   EXPECT_NE(m.find("model.init_skip: expected a list of non-empty strings"), std::string::npos)
+      << m;
+  m = usage_error("", {"model.init_skip=[fc]"});
+  EXPECT_NE(m.find("model.init_skip: applies to the weights of model.init_from"), std::string::npos)
       << m;
   bool listed = false;
   for (const auto& k : config_reference()) {

@@ -120,7 +120,24 @@ TEST(Export, SkippedPrefixesStayAsInitialised) {
             std::string::npos);
 }
 
+TEST(Export, NumBatchesTrackedMayBeAbsent) {
+  auto source = trained_looking({"resnet-mini", 1, 4, 4}, 8);
+  StateDict state;
+  for (auto& [name, t] : state_dict(*source)) {
+    if (name.find("num_batches_tracked") == std::string::npos) state.emplace_back(name, t);
+  }
+  auto target = trained_looking({"resnet-mini", 1, 4, 4}, 9);
+  load_state_dict(*target, state, {}, "old.pth");
+  EXPECT_EQ(target->named_buffers()["bn1.num_batches_tracked"].item<int64_t>(), 7);
+  EXPECT_TRUE(torch::equal(target->named_buffers()["bn1.running_mean"],
+                           source->named_buffers()["bn1.running_mean"]));
+}
+
 TEST(Export, CorruptFilesAreDataErrorsNamingTheFile) {
+  EXPECT_NE(data_error([] {
+              read_state_dict(std::string(64, 'x'), "legacy.pth");
+            }).find("legacy.pth: neither a torch.save zip archive"),
+            std::string::npos);
   EXPECT_NE(data_error([] { read_safetensors("abc", "x.safetensors"); }).find("x.safetensors"),
             std::string::npos);
   std::string huge(16, '\0');
