@@ -4,7 +4,8 @@
 What a PyTorch user does with ddpipe's files, with Debian's python3-torch and torchvision:
 
   pngs DATASET_DIR OUT_DIR N       the first N test images of an ingested dataset as PNG files
-  classify VERSION_DIR PNG...      model.pth into torchvision's resnet18, preprocessed as the
+  classify VERSION_DIR PNG...      model.pth into torchvision's resnet18 (resnet18-cifar: its
+                                   stem changed as the README says), preprocessed as the
                                    README says (pixels/255, the manifest's mean/std); one JSON
                                    line per file: {"file", "class_index", "probabilities"}
   safetensors VERSION_DIR          parses model.safetensors by hand (8-byte length, JSON header,
@@ -43,9 +44,13 @@ def torchvision_model(version_dir):
     """The README's recipe: model.pth into torchvision's resnet18."""
     manifest = json.load(open(os.path.join(version_dir, "manifest.json")))
     spec = manifest["model_spec"]
-    assert spec["arch"] == "resnet18", spec
+    assert spec["arch"] in ("resnet18", "resnet18-cifar"), spec
     model = torchvision.models.resnet18(num_classes=spec["num_classes"])
-    if spec["in_channels"] == 1:  # 1-channel data (Fashion-MNIST): a 1-channel stem
+    channels = spec["in_channels"]
+    if spec["arch"] == "resnet18-cifar":  # the two-line stem change
+        model.conv1 = torch.nn.Conv2d(channels, 64, kernel_size=3, stride=1, padding=1, bias=False)
+        model.maxpool = torch.nn.Identity()
+    elif channels == 1:  # 1-channel data (Fashion-MNIST): a 1-channel stem
         model.conv1 = torch.nn.Conv2d(1, 64, kernel_size=7, stride=2, padding=3, bias=False)
     model.load_state_dict(torch.load(os.path.join(version_dir, "model.pth")))
     return model.eval(), manifest

@@ -8,6 +8,7 @@
 
 #include <filesystem>
 #include <fstream>
+#include <iostream>
 #include <nlohmann/json.hpp>
 #include <sstream>
 
@@ -101,38 +102,63 @@ class PythonInterop : public ::testing::Test {
 testing::TempDir* PythonInterop::dir_ = nullptr;
 fs::path PythonInterop::version_, PythonInterop::dataset_;
 
-TEST_F(PythonInterop, TorchvisionLoadsModelPthAndClassifiesLikePredict) {
-  const fs::path pngs = dir_->path() / "pngs";
-  auto w = run_command(kPython + "pngs " + dataset_.string() + " " + pngs.string() + " 200");
+// The first `n` test images of `dataset` as PNG files, classified by torchvision from the
+// version's model.pth (python_interop.py classify, the README's recipe) and by `ddpipe predict`:
+// the same classes, probabilities within 1e-4.
+void expect_python_classifies_like_predict(const fs::path& work, const fs::path& store,
+                                           const std::string& model, const fs::path& version,
+                                           const fs::path& dataset, int n) {
+  const fs::path pngs = work / ("pngs-" + model);
+  auto w = run_command(kPython + "pngs " + dataset.string() + " " + pngs.string() + " " +
+                       std::to_string(n));
   ASSERT_EQ(w.exit_code, 0) << w.output;
   std::string files;
-  for (int i = 0; i < 200; ++i) {
+  for (int i = 0; i < n; ++i) {
     char name[16];
     std::snprintf(name, sizeof name, "%04d.png", i);
     files += " " + (pngs / name).string();
   }
-  auto py = run_command(kPython + "classify " + version_.string() + files + " 2>&1");
+  auto py = run_command(kPython + "classify " + version.string() + files + " 2>&1");
   ASSERT_EQ(py.exit_code, 0) << py.output;
-  auto ours = run_command(testing::ddpipe_binary() + " predict --store " +
-                          (dir_->path() / "store").string() + " --model r18 --top-k 10" + files +
-                          " 2>/dev/null");
+  auto ours = run_command(testing::ddpipe_binary() + " predict --store " + store.string() +
+                          " --model " + model + " --top-k 1000" + files + " 2>/dev/null");
   ASSERT_EQ(ours.exit_code, 0) << ours.output;
   auto theirs = json_lines(py.output), mine = json_lines(ours.output);
-  ASSERT_EQ(theirs.size(), 200u) << py.output;
-  ASSERT_EQ(mine.size(), 200u) << ours.output;
+  ASSERT_EQ(theirs.size(), static_cast<size_t>(n)) << py.output;
+  ASSERT_EQ(mine.size(), static_cast<size_t>(n)) << ours.output;
   std::set<int64_t> classes;
   double max_diff = 0.0;
-  for (size_t i = 0; i < 200; ++i) {
+  for (int i = 0; i < n; ++i) {
     ASSERT_EQ(theirs[i]["file"], mine[i]["file"]);
     EXPECT_EQ(theirs[i]["class_index"], mine[i]["class_index"]) << mine[i]["file"];
     classes.insert(mine[i]["class_index"].get<int64_t>());
-    for (const auto& top : mine[i]["top_k"]) {
+    ASSERT_EQ(mine[i]["top_k"].size(), theirs[i]["probabilities"].size());
+    for (const auto& top : mine[i]["top_k"]) {  // synthetic labels are the class indices
       const double p = theirs[i]["probabilities"][std::stoi(top["class"].get<std::string>())];
       max_diff = std::max(max_diff, std::abs(p - top["probability"].get<double>()));
     }
   }
   EXPECT_LT(max_diff, 1e-4);
   EXPECT_GT(classes.size(), 1u) << "a degenerate model would compare nothing";
+  std::cout << model << ": " << n << " images, largest probability difference " << max_diff << "\n";
+}
+
+TEST_F(PythonInterop, TorchvisionLoadsModelPthAndClassifiesLikePredict) {
+  expect_python_classifies_like_predict(dir_->path(), dir_->path() / "store", "r18", version_,
+                                        dataset_, 200);
+}
+
+// The README's stem changes: resnet18-cifar (3×3 stride-1 conv1, no max-pool) on 1-channel data.
+TEST_F(PythonInterop, CifarStemAndOneChannelAsTheReadmeSays) {
+  testing::TempDir dir;
+  auto r = run_command(r18_job(dir.path(),
+                               "--set name=c1 --arch resnet18-cifar "
+                               "--set data.name=syn1 --set data.channels=1 "
+                               "--set data.height=28 --set data.width=28"));
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  expect_python_classifies_like_predict(dir.path(), dir / "store", "c1",
+                                        subdirs(dir / "store/models/c1", "model_v").at(0),
+                                        subdirs(dir / "store/datasets/syn1", "").at(0), 50);
 }
 
 TEST_F(PythonInterop, SafetensorsHoldsTheTensorsOfModelPth) {
