@@ -14,6 +14,7 @@ PACKAGES=(
   googletest libgtest-dev                        # tests
   dataset-fashion-mnist                          # the real Fashion-MNIST for the default job
   python3-torch python3-numpy                    # tests compare against Python's DistributedSampler
+  python3-torchvision python3-pil                # tests: models open in torchvision (issue 15)
   iproute2 procps
   ceph-mon ceph-osd radosgw ceph-common ceph-base curl  # S3 tests: a local Ceph RADOS Gateway
   python3-boto3                                  # S3 tests and bench: boto3 on the other side
