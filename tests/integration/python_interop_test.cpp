@@ -253,6 +253,15 @@ TEST_F(PythonInterop, RunWithInitFromChecksNamesAndShapesFirst) {
   EXPECT_NE(skip.output.find("initialised the model from a state dict"), std::string::npos)
       << skip.output;
   EXPECT_EQ(subdirs(run_dir / "store/models/ft", "model_v").size(), 1u);
+
+  // Resuming continues from the checkpoint: init_from (here one that would not fit) is unused.
+  auto resumed = run_command(r18_job(run_dir.path(), four +
+                                                         "--epochs 2 --resume "
+                                                         "--set model.init_from=" +
+                                                         renamed.string()));
+  ASSERT_EQ(resumed.exit_code, 0) << resumed.output;
+  EXPECT_NE(resumed.output.find("resuming from checkpoint"), std::string::npos) << resumed.output;
+  EXPECT_EQ(resumed.output.find("initialised the model"), std::string::npos) << resumed.output;
 }
 
 // A version published before model.pth existed: only model.pt (and its manifest).
