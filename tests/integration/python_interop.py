@@ -11,7 +11,7 @@ What a PyTorch user does with ddpipe's files, with Debian's python3-torch and to
   safetensors VERSION_DIR          parses model.safetensors by hand (8-byte length, JSON header,
                                    raw bytes) and compares every tensor with model.pth
   load FILE.pth NUM_CLASSES        torchvision's resnet18(num_classes).load_state_dict(FILE)
-  save-resnet18 OUT NUM_CLASSES [--rename OLD=NEW]
+  save-resnet18 OUT NUM_CLASSES [--rename OLD=NEW | --protocol P]
                                    torch.save(torchvision resnet18 state_dict()) (seeded, with
                                    non-trivial BatchNorm statistics), and OUT.batch.pth: a fixed
                                    input batch and torchvision's eval-mode logits for it
@@ -107,7 +107,7 @@ def load(path, num_classes):
     print(json.dumps({"type": type(state).__name__, "tensors": len(state)}))
 
 
-def save_resnet18(out, num_classes, renames):
+def save_resnet18(out, num_classes, renames, protocol=2):
     torch.manual_seed(5)
     model = torchvision.models.resnet18(num_classes=num_classes)
     with torch.no_grad():  # eval-mode BatchNorm that does something
@@ -121,7 +121,7 @@ def save_resnet18(out, num_classes, renames):
     state = model.state_dict()  # an OrderedDict with _metadata, as users save it
     for old, new in renames:
         state[new] = state.pop(old)
-    torch.save(state, out)
+    torch.save(state, out, pickle_protocol=protocol)
     x = torch.rand(4, 3, 32, 32)
     with torch.no_grad():
         logits = model.eval()(x)
@@ -140,7 +140,8 @@ def main(argv):
         load(argv[2], int(argv[3]))
     elif cmd == "save-resnet18":
         renames = [tuple(a.split("=")) for a in argv[5:]] if argv[4:5] == ["--rename"] else []
-        save_resnet18(argv[2], int(argv[3]), renames)
+        protocol = int(argv[5]) if argv[4:5] == ["--protocol"] else 2
+        save_resnet18(argv[2], int(argv[3]), renames, protocol)
     else:
         print("unknown command", cmd)
         return 2

@@ -197,7 +197,11 @@ TEST_F(PythonInterop, InitFromTorchvisionGivesTorchvisionsForward) {
   const torch::Tensor input = batch[0].second, logits = batch[1].second;
   storage::LocalStore store(dir_->path() / "init-store");
   store.put("weights/tv.pth", core::read_file(saved));
-  for (const std::string& from : {saved.string(), std::string("weights/tv.pth")}) {
+  // The same seed and weights pickled with protocol 4 (FRAME, MEMOIZE, SHORT_BINUNICODE).
+  const fs::path saved4 = dir_->path() / "tv4.pth";
+  auto r4 = run_command(kPython + "save-resnet18 " + saved4.string() + " 10 --protocol 4 2>&1");
+  ASSERT_EQ(r4.exit_code, 0) << r4.output;
+  for (const std::string& from : {saved.string(), std::string("weights/tv.pth"), saved4.string()}) {
     core::Config config = core::config_from_yaml("", {"model.init_from=" + from});
     torch::manual_seed(1);
     auto net = model::make_model({"resnet18", 3, 10, 0});
