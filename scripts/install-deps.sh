@@ -36,7 +36,8 @@ TEST_PACKAGES=(
   ceph-mon ceph-osd radosgw ceph-common ceph-base curl  # S3 tests: a local Ceph RADOS Gateway
   python3-boto3                                  # S3 tests and bench: boto3 on the other side
   clang libclang-rt-14-dev                       # serve: the libFuzzer test (ASan, UBSan)
-  wrk python3-flask gunicorn python3-torchvision python3-pil  # bench/serve_bench.sh: load, Python peer
+  wrk python3-flask gunicorn                     # bench/serve_bench.sh: load, the Python peer
+  python3-torchvision python3-pil                # the Python peer; models open in torchvision
   python3-jsonschema python3-yaml                # k8s tests: manifests against Kubernetes schemas
   clang-format-14                                # scripts/format.sh --check (.ci/run)
 )

@@ -179,6 +179,17 @@ std::vector<CommandSpec> model_commands() {
          "ddpipe models show NAME [REF]",
          "Prints the manifest of a version (REF: latest (default), an alias or model_v<stamp>).",
          {},
+         {{"NAME", "model name"}, {"REF", "version or alias", false}}},
+        // Issue 15 (Python interop): a version's weights as a PyTorch state dict.
+        {"export",
+         "a version's weights as a PyTorch state dict (.pth) or safetensors",
+         "ddpipe models export NAME [REF] --format pth|safetensors --out FILE",
+         "Writes the weights of a version (REF: latest (default), an alias or model_v<stamp>) "
+         "from its model.pt as a state dict: `pth` opens with Python's torch.load (a dict of "
+         "tensors for load_state_dict), `safetensors` with the safetensors library. Versions "
+         "published since issue 15 also hold model.pth and model.safetensors themselves.",
+         {{"--format", "FORMAT", "pth or safetensors (required)"},
+          {"--out", "FILE", "the file to write (required)"}},
          {{"NAME", "model name"}, {"REF", "version or alias", false}}}},
        cmd_models},
   };

@@ -11,6 +11,7 @@
 #include "core/clock.h"
 #include "core/error.h"
 #include "core/fs.h"
+#include "core/hash.h"
 #include "core/log.h"
 #include "data/formats.h"
 #include "data/ingest.h"
@@ -21,6 +22,7 @@
 #include "eval/top_k.h"
 #include "k8s/local_pods.h"
 #include "k8s/render.h"
+#include "model/export.h"
 #include "registry/registry.h"
 #include "serve/server.h"
 #include "storage/store.h"
@@ -280,6 +282,43 @@ int cmd_predict(const Args& a) {
   return failures ? core::exit_code(core::ErrorKind::kData) : 0;
 }
 
+namespace {
+
+// Issue 15 (Python interop): `ddpipe models export NAME [REF] --format pth|safetensors --out
+// FILE`, from the version's model.pt (also for versions made before model.pth existed).
+int models_export(const Args& a, storage::Store& store) {
+  const std::string usage =
+      "usage: ddpipe models export NAME [REF] --format pth|safetensors --out FILE";
+  if (a.positional.size() < 2) core::fail_usage(usage);
+  const std::string format = option_or(a, "format", ""), out = option_or(a, "out", "");
+  if (format != "pth" && format != "safetensors") {
+    core::fail_usage("ddpipe models export: --format must be pth or safetensors, got '" + format +
+                     "' (" + usage + ")");
+  }
+  if (out.empty()) core::fail_usage("ddpipe models export: --out FILE is required (" + usage + ")");
+  const std::string name = a.positional[1];
+  auto m = eval::load_model(store, name, a.positional.size() > 2 ? a.positional[2] : "latest");
+  const registry::Manifest::ModelSpec& s = m.manifest.model_spec;
+  const std::string bytes =
+      format == "pth"
+          ? model::state_dict_pth(*m.net)
+          : model::state_dict_safetensors(
+                *m.net,
+                model::safetensors_metadata({s.arch, s.in_channels, s.num_classes, s.width}));
+  core::write_file_atomic(out, bytes);
+  std::cout << json({{"model", name},
+                     {"version", m.version},
+                     {"format", format},
+                     {"out", out},
+                     {"bytes", bytes.size()},
+                     {"sha256", core::sha256_hex(bytes)}})
+                   .dump()
+            << "\n";
+  return 0;
+}
+
+}  // namespace
+
 int cmd_models(const Args& a) {
   auto config = load(a);
   auto store = storage::open_store(config);
@@ -320,6 +359,7 @@ int cmd_models(const Args& a) {
     std::cout << reg.manifest_json(name, reg.resolve(name, ref)).dump(2) << "\n";
     return 0;
   }
+  if (sub == "export") return models_export(a, *store);  // issue 15
   core::fail_usage("ddpipe models: unknown subcommand '" + sub + "' (expected list or show)");
 }
 

@@ -17,7 +17,7 @@ namespace {
 // One field of the schema: where it lives, how to read, check and print it, and its docs.
 struct Field {
   std::string key;
-  std::string type;                                   // "integer", "number", "boolean", "string"
+  std::string type;  // "integer", "number", "boolean", "string", "list of strings"
   std::function<std::string(const YAML::Node&)> set;  // returns "" or the error text
   std::function<YAML::Node()> get;
   bool secret = false;               // never printed: to_yaml() and error messages show kRedacted
@@ -149,6 +149,38 @@ Field str_field(const std::string& key, std::string* p, std::string help, std::s
           std::move(help)};
 }
 
+// A list of non-empty strings (YAML `[a, b]` or a block sequence; "" or `[]` is the empty list).
+Field list_field(const std::string& key, std::vector<std::string>* p, std::string help,
+                 std::string allowed = "") {
+  return {key,
+          "list of strings",
+          [=](const YAML::Node& n) -> std::string {
+            if (n.IsScalar() && n.Scalar().empty()) {
+              p->clear();
+              return "";
+            }
+            if (!n.IsSequence()) return "expected a list of strings like [a, b], got " + show(n);
+            std::vector<std::string> items;
+            for (const YAML::Node& item : n) {
+              if (!item.IsScalar() || item.Scalar().empty()) {
+                return "expected a list of non-empty strings, got an item that is " + show(item);
+              }
+              items.push_back(item.Scalar());
+            }
+            *p = std::move(items);
+            return "";
+          },
+          [=] {
+            YAML::Node seq(YAML::NodeType::Sequence);
+            for (const std::string& s : *p) seq.push_back(s);
+            seq.SetStyle(YAML::EmitterStyle::Flow);
+            return seq;
+          },
+          false,
+          std::move(allowed),
+          std::move(help)};
+}
+
 // A string with a fixed set of values (more may be added by load_config's `choices`).
 Field choice_field(const std::string& key, std::string* p, std::vector<std::string> choices,
                    std::string help) {
@@ -231,6 +263,19 @@ void input_fields(Config& c, std::vector<Field>& f) {
   f.push_back(int_field("model.width", &c.model.width, 4, 512, "base width of `resnet-mini`"));
   f.push_back(bool_field("model.channels_last", &c.model.channels_last,
                          "NHWC memory format (faster oneDNN convolutions)"));
+  // Issue 15 (Python interop): fine-tuning from a PyTorch state dict.
+  f.push_back(str_field("model.init_from", &c.model.init_from,
+                        "initial weights: a state dict saved by PyTorch (`torch.save(model."
+                        "state_dict(), path)`, `.pth`) or a `.safetensors` file, as a local path "
+                        "or a key of `store`; applied to a fresh run, not when resuming. Names "
+                        "and shapes must match the model (README: \"Use a ddpipe model in "
+                        "Python\"); empty = initialise from `seed`",
+                        "path, store key or empty"));
+  f.push_back(list_field("model.init_skip", &c.model.init_skip,
+                         "with `model.init_from`: name prefixes left as initialised from `seed` "
+                         "and not required in the file, e.g. `[fc]` for a head of another class "
+                         "count",
+                         "name prefixes"));
 }
 
 void optimizer_fields(TrainConfig& t, std::vector<Field>& f) {
@@ -540,6 +585,11 @@ class Builder {
     }
     if (c.data.md5.size() != 32 && c.data.download) {
       errors_.push_back("data.md5: expected 32 hex characters (the archive's published MD5)");
+    }
+    // Issue 15 (Python interop).
+    if (!c.model.init_skip.empty() && c.model.init_from.empty()) {
+      errors_.push_back(
+          "model.init_skip: applies to the weights of model.init_from, which is empty");
     }
   }
 

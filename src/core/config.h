@@ -52,6 +52,10 @@ struct ModelConfig {
   std::string arch = "resnet-mini";
   int64_t width = 16;
   bool channels_last = true;
+  // Issue 15: initial weights from a state dict (.pth or .safetensors), and the name prefixes
+  // left as initialised (a head of another class count).
+  std::string init_from;
+  std::vector<std::string> init_skip;
 };
 
 struct TrainConfig {
@@ -170,7 +174,7 @@ std::string to_yaml(const Config& config);
 // One key of the schema, as documentation shows it.
 struct KeyInfo {
   std::string key;            // "train.epochs"
-  std::string type;           // integer, number, boolean or string
+  std::string type;           // integer, number, boolean, string or list of strings
   std::string default_value;  // as YAML prints it; "" for an empty string
   std::string allowed;        // "1–65536", "`cosine`, `none`", a format, or "" (any)
   std::string help;           // what it means (Markdown)

@@ -21,12 +21,14 @@
 #include "dist/communicator.h"
 #include "dist/data_parallel.h"
 #include "eval/inference.h"
+#include "model/export.h"
 #include "model/model.h"
 #include "registry/manifest.h"
 #include "registry/registry.h"
 #include "storage/store.h"
 #include "train/checkpointer.h"
 #include "train/epoch.h"
+#include "train/init_from.h"
 #include "train/training_state.h"
 
 #ifndef DDPIPE_GIT_REVISION
@@ -65,11 +67,13 @@ class RankJob {
   eval::EvalSums evaluate_share();
   void finish_epoch(int64_t epoch, const json& metrics);
   void publish();
+  void add_state_dicts(registry::Files& files, registry::Manifest& manifest);
   registry::Manifest version_manifest();
 
   const core::Config& config_;
   const dist::WorldInfo& world_;
   dist::Communicator& comm_;
+  storage::Store& store_;
   registry::Registry reg_;
   const data::Dataset& dataset_;
   const std::string run_id_;
@@ -205,6 +209,7 @@ RankJob::RankJob(const core::Config& config, const dist::WorldInfo& world, dist:
     : config_(config),
       world_(world),
       comm_(comm),
+      store_(store),
       reg_(store),
       dataset_(dataset),
       run_id_(std::move(run_id)),
@@ -220,6 +225,8 @@ RankJob::RankJob(const core::Config& config, const dist::WorldInfo& world, dist:
 
 TrainResult RankJob::run(double t_start) {
   resume();
+  // model.init_from on a fresh run: on every rank, so a mismatch stops all of them at once.
+  if (!resumed_) init_from_state_dict(state_.net(), config_, store_);
   ddp_ = std::make_unique<dist::DataParallel>(comm_, state_.net(), config_.dist.bucket_mb);
   stamp_ = core::version_timestamp();
   if (is_main_) {
@@ -377,6 +384,7 @@ void RankJob::publish() {
   auto files = std::make_shared<registry::Files>();
   (*files)["model.pt"] = model::save_state(state_.net());
   manifest.model_sha256 = core::sha256_hex((*files)["model.pt"]);
+  add_state_dicts(*files, manifest);
   uploads_->submit("model version", [this, files, manifest] {
     // Retried as a whole: a version without manifest is invisible, so a retry is harmless.
     if (result_.version.empty()) result_.version = reg_.publish(config_.name, *files, manifest);
@@ -394,6 +402,17 @@ void RankJob::publish() {
   core::log::info(
       "train", "published model version",
       {{"model", config_.name}, {"version", result_.version}, {"metrics", result_.metrics_key}});
+}
+
+// Issue 15: the weights as PyTorch state dicts beside model.pt (which eval and serve load), and
+// their digests in the manifest ("files": {name: sha256}).
+void RankJob::add_state_dicts(registry::Files& files, registry::Manifest& manifest) {
+  files["model.pth"] = model::state_dict_pth(state_.net());
+  files["model.safetensors"] =
+      model::state_dict_safetensors(state_.net(), model::safetensors_metadata(spec_));
+  nlohmann::json digests = nlohmann::json::object();
+  for (const auto& [name, bytes] : files) digests[name] = core::sha256_hex(bytes);
+  manifest.extra["files"] = digests;
 }
 
 registry::Manifest RankJob::version_manifest() {

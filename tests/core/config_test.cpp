@@ -158,7 +158,7 @@ TEST(Config, RecordsWhichKeysWereSetExplicitly) {
 
 TEST(Config, ReferenceListsEveryKeyWithItsDocs) {
   auto keys = config_reference(kArchChoices);
-  EXPECT_EQ(keys.size(), 83u);
+  EXPECT_EQ(keys.size(), 85u);  // 83 + model.init_from, model.init_skip (issue 15)
   std::set<std::string> seen;
   for (const auto& k : keys) {
     EXPECT_TRUE(seen.insert(k.key).second) << k.key;
@@ -174,6 +174,41 @@ TEST(Config, ReferenceListsEveryKeyWithItsDocs) {
   EXPECT_EQ(find("model.arch").allowed, "`resnet-mini`, `resnet18`, `resnet18-cifar`");
   EXPECT_EQ(find("train.scheduler").allowed, "`cosine`, `none`");
   EXPECT_TRUE(find("s3.secret_access_key").secret);
+}
+
+// Issue 15: the one list-valued key, model.init_skip: YAML lists in a file or --set, "" clears
+// it, `config show` prints it back in a form that reads back the same.
+TEST(Config, StringListField) {
+  Config c = config_from_yaml("model:\n  init_from: w.pth\n  init_skip: [fc, layer4.1]\n");
+  EXPECT_EQ(c.model.init_from, "w.pth");
+  EXPECT_EQ(c.model.init_skip, (std::vector<std::string>{"fc", "layer4.1"}));
+  EXPECT_EQ(
+      config_from_yaml("model:\n  init_from: w.pth\n  init_skip:\n    - fc\n").model.init_skip,
+      std::vector<std::string>{"fc"});
+  EXPECT_EQ(config_from_yaml("", {"model.init_from=w.pth", "model.init_skip=[fc]"}).model.init_skip,
+            std::vector<std::string>{"fc"});
+  EXPECT_TRUE(
+      config_from_yaml("", {"model.init_skip=[fc]", "model.init_skip="}).model.init_skip.empty());
+  EXPECT_TRUE(Config{}.model.init_skip.empty());
+  const std::string yaml = to_yaml(c);
+  EXPECT_NE(yaml.find("init_skip: [fc, layer4.1]"), std::string::npos) << yaml;
+  EXPECT_NE(to_yaml(Config{}).find("init_skip: []"), std::string::npos);
+  EXPECT_EQ(config_from_yaml(yaml).model.init_skip, c.model.init_skip);
+  std::string m = usage_error("model:\n  init_skip: fc\n");
+  EXPECT_NE(m.find("model.init_skip: expected a list of strings like [a, b], got 'fc'"),
+            std::string::npos)
+      << m;
+  m = usage_error("", {"model.init_skip=[fc, [x]]"});
+  EXPECT_NE(m.find("model.init_skip: expected a list of non-empty strings"), std::string::npos)
+      << m;
+  m = usage_error("", {"model.init_skip=[fc]"});
+  EXPECT_NE(m.find("model.init_skip: applies to the weights of model.init_from"), std::string::npos)
+      << m;
+  bool listed = false;
+  for (const auto& k : config_reference()) {
+    if (k.key == "model.init_skip") listed = k.type == "list of strings" && k.default_value == "[]";
+  }
+  EXPECT_TRUE(listed);
 }
 
 }  // namespace
