@@ -204,6 +204,7 @@ int cmd_run(const Args& a) {
             << " image.png\n"
             << "Details:  ddpipe models show --store " << config.store << " " << config.name
             << "\n";
+  promote_after_run(config, version);  // registry.promote: the gate, the pipeline's last step
   return 0;
 }
 
@@ -320,7 +321,9 @@ int cmd_models(const Args& a) {
     std::cout << reg.manifest_json(name, reg.resolve(name, ref)).dump(2) << "\n";
     return 0;
   }
-  core::fail_usage("ddpipe models: unknown subcommand '" + sub + "' (expected list or show)");
+  if (auto code = run_registry_subcommand(sub, a, config)) return *code;
+  core::fail_usage("ddpipe models: unknown subcommand '" + sub +
+                   "' (expected list, show, promote, rollback, history, diff, rm or gc)");
 }
 
 int cmd_serve(const Args& a) { return serve::serve_until_signal(load(a)); }

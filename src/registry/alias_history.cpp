@@ -235,4 +235,32 @@ AliasMove Registry::rollback_alias(const std::string& model, const std::string& 
   return move_alias(model, alias, last.from, move, last.to);
 }
 
+Promotion Registry::promote(const std::string& model, const std::string& alias,
+                            const std::string& ref, const std::string& reason,
+                            const std::optional<Gate>& gate) {
+  validate_name("alias", alias);
+  Promotion p;
+  p.version = resolve(model, ref);
+  const std::optional<json> head = alias_pointer(model, alias);
+  const std::string current = head ? (*head)["version"].get<std::string>() : "";
+  AliasMove move;
+  move.reason = reason;
+  if (gate) {
+    validate_name("alias", gate->baseline_alias);
+    std::optional<std::pair<std::string, Manifest>> baseline;
+    const std::string base =
+        gate->baseline_alias == alias
+            ? current
+            : (alias_pointer(model, gate->baseline_alias) ? resolve(model, gate->baseline_alias)
+                                                          : std::string());
+    if (!base.empty()) baseline = std::make_pair(base, manifest(model, base));
+    p.verdict = judge(*gate, p.version, manifest(model, p.version), baseline);
+    if (!p.verdict->pass) return p;
+    move.gate = p.verdict->to_json();
+  }
+  p.move = move_alias(model, alias, p.version, move, current);
+  p.promoted = true;
+  return p;
+}
+
 }  // namespace ddpipe::registry

@@ -26,6 +26,7 @@
 #include <string>
 #include <vector>
 
+#include "registry/compare.h"
 #include "registry/manifest.h"
 #include "storage/store.h"
 
@@ -56,6 +57,14 @@ struct AliasMove {
   nlohmann::json gate;  // the gate's verdict (GateVerdict::to_json), or null without a gate
   nlohmann::json to_json() const;
   static AliasMove from_json(const nlohmann::json& doc);
+};
+
+// What promote() did: moved (with the entry recorded) or refused by the gate.
+struct Promotion {
+  bool promoted = false;
+  std::string version;                 // the candidate, resolved
+  std::optional<GateVerdict> verdict;  // with a gate
+  AliasMove move;                      // when promoted
 };
 
 // A version deleted (or, in a dry run, to be deleted) by remove_version/gc/trim_checkpoints.
@@ -99,6 +108,12 @@ class Registry {
   std::vector<AliasMove> alias_history(const std::string& model, const std::string& alias);
   // Aliases that have a history or a pointer (model_latest as "model_latest").
   std::vector<std::string> alias_names(const std::string& model);
+  // `ddpipe models promote`: resolves `ref`, runs the gate if any (against the current version
+  // of gate->baseline_alias) and moves `alias` when it passes. The move only happens if the
+  // alias still points where it did when the gate ran: a concurrent promotion makes this one
+  // fail with core::Error(kRetryable). A refusal is not an error (promoted = false).
+  Promotion promote(const std::string& model, const std::string& alias, const std::string& ref,
+                    const std::string& reason, const std::optional<Gate>& gate);
   // Moves `alias` back to the version it pointed at before its last move. kNotFound when it
   // has no previous target.
   AliasMove rollback_alias(const std::string& model, const std::string& alias,
