@@ -53,7 +53,8 @@ int cmd_k8s(const Args& args);
 std::optional<int> run_registry_subcommand(const std::string& sub, const Args& args,
                                            const core::Config& config);
 // `ddpipe run`'s last step: with registry.promote.alias set, the gate moves the alias to
-// `version` only if it is better. Prints the verdict; never fails the run for a refusal.
+// `version` only if it is better. Prints the verdict; never fails the run for a refusal. A
+// concurrent promotion that wins makes it judge again against the new target (3 attempts).
 void promote_after_run(const core::Config& config, const std::string& version);
 
 }  // namespace ddpipe::app

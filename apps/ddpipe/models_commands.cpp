@@ -201,15 +201,27 @@ void promote_after_run(const core::Config& config, const std::string& version) {
   if (p.alias.empty()) return;
   auto store = storage::open_store(config);
   registry::Registry reg(*store);
-  const registry::Promotion r =
-      reg.promote(config.name, p.alias, version, "ddpipe run (registry.promote)",
-                  registry::Gate{p.alias, p.metric, p.min_delta});
-  core::log::info("run", r.promoted ? "promoted" : "promotion refused",
-                  {{"alias", p.alias}, {"version", version}, {"verdict", r.verdict->to_json()}});
-  std::cout << "Promotion: " << r.verdict->reason << "\n"
-            << (r.promoted ? "  " + p.alias + " -> " + version + "\n"
-                           : "  " + p.alias + " stays at " + r.verdict->baseline +
-                                 " (the run succeeded; the new version is only model_latest)\n");
+  // A concurrent promotion of the alias won: judge again against its new version.
+  constexpr int kAttempts = 3;
+  for (int attempt = 1;; ++attempt) {
+    try {
+      const registry::Promotion r =
+          reg.promote(config.name, p.alias, version, "ddpipe run (registry.promote)",
+                      registry::Gate{p.alias, p.metric, p.min_delta});
+      core::log::info(
+          "run", r.promoted ? "promoted" : "promotion refused",
+          {{"alias", p.alias}, {"version", version}, {"verdict", r.verdict->to_json()}});
+      std::cout << "Promotion: " << r.verdict->reason << "\n"
+                << (r.promoted
+                        ? "  " + p.alias + " -> " + version + "\n"
+                        : "  " + p.alias + " stays at " + r.verdict->baseline +
+                              " (the run succeeded; the new version is only model_latest)\n");
+      return;
+    } catch (const registry::AliasConflict& e) {
+      if (attempt == kAttempts) throw;
+      core::log::warn("run", std::string(e.what()) + "; judging again");
+    }
+  }
 }
 
 }  // namespace ddpipe::app

@@ -144,12 +144,11 @@ AliasMove Registry::move_alias(const std::string& model, const std::string& alia
     const std::optional<json> head = alias_pointer(model, alias);
     const std::string head_version = head ? (*head)["version"].get<std::string>() : "";
     if (expected_from && head_version != *expected_from) {
-      throw core::Error(core::ErrorKind::kRetryable,
-                        "alias " + alias + " of model " + model + " moved to " +
-                            (head_version.empty() ? "(nothing)" : head_version) +
-                            " while this move expected it at " +
-                            (expected_from->empty() ? "(nothing)" : *expected_from) +
-                            " (a concurrent promotion won); run the command again");
+      throw AliasConflict("alias " + alias + " of model " + model + " moved to " +
+                          (head_version.empty() ? "(nothing)" : head_version) +
+                          " while this move expected it at " +
+                          (expected_from->empty() ? "(nothing)" : *expected_from) +
+                          " (a concurrent promotion won); run the command again");
     }
     move.seq = (head ? head->value("seq", int64_t{0}) : 0) + 1;
     move.parent = head ? head->value("entry", "") : "";
@@ -171,17 +170,15 @@ AliasMove Registry::move_alias(const std::string& model, const std::string& alia
     store_.remove(move.key);
     const std::optional<json> now = alias_pointer(model, alias);
     if (now && now->value("seq", int64_t{0}) >= move.seq) {
-      throw core::Error(core::ErrorKind::kRetryable,
-                        "alias " + alias + " of model " + model + " was moved concurrently (to " +
-                            (*now)["version"].get<std::string>() + "); this move to " + version +
-                            " was not recorded: run the command again");
+      throw AliasConflict("alias " + alias + " of model " + model + " was moved concurrently (to " +
+                          (*now)["version"].get<std::string>() + "); this move to " + version +
+                          " was not recorded: run the command again");
     }
     backoff(attempt);
   }
-  throw core::Error(core::ErrorKind::kRetryable,
-                    "alias " + alias + " of model " + model +
-                        " is busy: " + std::to_string(kMoveAttempts) +
-                        " attempts to move it met concurrent moves; run the command again");
+  throw AliasConflict("alias " + alias + " of model " + model +
+                      " is busy: " + std::to_string(kMoveAttempts) +
+                      " attempts to move it met concurrent moves; run the command again");
 }
 
 std::vector<AliasMove> Registry::alias_history(const std::string& model, const std::string& alias) {

@@ -98,8 +98,8 @@ void Registry::set_alias(const std::string& model, const std::string& alias,
     try {
       move_alias(model, alias, version, AliasMove{});
       return;
-    } catch (const core::Error& e) {
-      if (e.kind() != core::ErrorKind::kRetryable || attempt == kAttempts) throw;
+    } catch (const AliasConflict&) {
+      if (attempt == kAttempts) throw;
     }
   }
 }

@@ -26,6 +26,7 @@
 #include <string>
 #include <vector>
 
+#include "core/error.h"
 #include "registry/compare.h"
 #include "registry/manifest.h"
 #include "storage/store.h"
@@ -57,6 +58,13 @@ struct AliasMove {
   nlohmann::json gate;  // the gate's verdict (GateVerdict::to_json), or null without a gate
   nlohmann::json to_json() const;
   static AliasMove from_json(const nlohmann::json& doc);
+};
+
+// A move of an alias lost to a concurrent move (core::Error kRetryable): nothing was recorded.
+class AliasConflict : public core::Error {
+ public:
+  explicit AliasConflict(const std::string& message)
+      : core::Error(core::ErrorKind::kRetryable, message) {}
 };
 
 // What promote() did: moved (with the entry recorded) or refused by the gate.
@@ -98,7 +106,7 @@ class Registry {
   // parent, time, from, to and actor are set here), and returns the recorded entry. When
   // `expected_from` is set, the move only happens if the alias still points there (the version
   // a gate compared against): else core::Error(kRetryable). Of two moves racing on one alias
-  // exactly one can succeed; the other throws core::Error(kRetryable) naming the alias, and
+  // exactly one can succeed; the other throws AliasConflict (kRetryable) naming the alias, and
   // its history entry is removed. kNotFound for an incomplete or unknown version.
   AliasMove move_alias(const std::string& model, const std::string& alias,
                        const std::string& version, AliasMove move,

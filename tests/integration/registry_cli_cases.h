@@ -3,12 +3,19 @@
 #pragma once
 
 #include <gtest/gtest.h>
+#include <signal.h>
 #include <sys/wait.h>
+#include <unistd.h>
 
 #include <nlohmann/json.hpp>
 
+#include <chrono>
+#include <filesystem>
+#include <fstream>
 #include <set>
 #include <string>
+#include <thread>
+#include <vector>
 
 #include "registry/registry.h"
 #include "storage/store.h"
@@ -161,6 +168,75 @@ inline void check_concurrent_promotions(const StoreUnderTest& s, int n) {
   EXPECT_EQ(reg.resolve("race", "production"), h.back().to);
   std::cout << "concurrent promotions: " << winners.size() << " won, " << losers.size()
             << " lost\n";
+}
+
+// `ddpipe run` of a tiny synthetic job on store `url` (`env`: its credentials) with
+// registry.promote.alias=production.
+inline std::string tiny_job(const std::string& url, const std::string& env,
+                            const std::filesystem::path& cache, const std::string& extra) {
+  return env + ddpipe_binary() + " run --store " + url + " --set cache_dir=" + cache.string() +
+         " --set name=tiny --set data.format=synthetic --set data.name=tiny-synth"
+         " --set data.channels=1 --set data.height=12 --set data.width=12"
+         " --set data.train_size=384 --set data.test_size=101 --set data.classes=4"
+         " --set model.width=4 --set train.batch_size=32 --set train.threads=1"
+         " --set loader.workers=1 --set deterministic=true --set dist.nproc=2"
+         " --set registry.promote.alias=production " +
+         extra;
+}
+
+inline std::vector<pid_t> children_of(pid_t parent) {
+  std::vector<pid_t> out;
+  std::ifstream in("/proc/" + std::to_string(parent) + "/task/" + std::to_string(parent) +
+                   "/children");
+  pid_t p;
+  while (in >> p) out.push_back(p);
+  return out;
+}
+
+// checkpoint.keep_last=2 in a run that checkpoints every 2 steps; rank 1 is killed once two
+// checkpoints exist and the group resumes (--max-restarts): the run completes, trimmed old
+// checkpoints while it ran, and keeps exactly its newest 2, the last one epoch_3.
+inline void check_keep_last_in_killed_run(const StoreUnderTest& s,
+                                          const std::filesystem::path& dir) {
+  const std::string log = (dir / "run.log").string();
+  // The assignments of s.env go before `exec` (after it, sh would run them as the command).
+  const std::string cmd = tiny_job(s.url, s.env + "exec ", dir / "cache",
+                                   "--epochs 3 --max-restarts 2 --set checkpoint.every_steps=2"
+                                   " --set checkpoint.keep_last=2 --set data.train_size=1024") +
+                          " > " + log + " 2>&1";
+  pid_t launcher = fork();
+  ASSERT_GE(launcher, 0);
+  if (launcher == 0) {
+    execl("/bin/sh", "sh", "-c", cmd.c_str(), nullptr);
+    _exit(127);
+  }
+  registry::Registry reg(s.store);
+  bool killed = false, exited = false;
+  for (int i = 0; i < 3000 && !killed && !exited; ++i) {
+    exited = waitpid(launcher, nullptr, WNOHANG) == launcher;
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    if (reg.checkpoints("tiny").size() < 2) continue;
+    auto ranks = children_of(launcher);
+    if (ranks.size() == 2) {
+      ASSERT_EQ(kill(ranks[1], SIGKILL), 0);
+      killed = true;
+    }
+  }
+  if (!killed && !exited) {
+    kill(launcher, SIGKILL);
+    waitpid(launcher, nullptr, 0);
+  }
+  ASSERT_TRUE(killed) << "never saw two checkpoints while two ranks ran: "
+                      << run_command("cat " + log).output;
+  int status = 0;
+  waitpid(launcher, &status, 0);
+  const std::string output = run_command("cat " + log).output;
+  ASSERT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << output;
+  EXPECT_NE(output.find("resuming from checkpoint"), std::string::npos) << output;
+  EXPECT_NE(output.find("removed old checkpoint"), std::string::npos) << output;
+  const auto cps = reg.checkpoints("tiny");
+  ASSERT_EQ(cps.size(), 2u);
+  EXPECT_EQ(cps.back().id(), "epoch_3");  // the newest: what a restart would resume from
 }
 
 }  // namespace ddpipe::testing

@@ -35,15 +35,7 @@ TEST(RegistryCli, ConcurrentPromotionProcessesOneWinsNothingLost) {
 }
 
 std::string tiny_job(const std::filesystem::path& store, const std::string& extra) {
-  return testing::ddpipe_binary() + " run --store " + store.string() +
-         " --set cache_dir=" + (store.parent_path() / "cache").string() +
-         " --set name=tiny --set data.format=synthetic --set data.name=tiny-synth"
-         " --set data.channels=1 --set data.height=12 --set data.width=12"
-         " --set data.train_size=384 --set data.test_size=101 --set data.classes=4"
-         " --set model.width=4 --set train.batch_size=32 --set train.threads=1"
-         " --set loader.workers=1 --set deterministic=true --set dist.nproc=2"
-         " --set registry.promote.alias=production " +
-         extra;
+  return testing::tiny_job(store.string(), "", store.parent_path() / "cache", extra);
 }
 
 // The version `ddpipe serve` on `port` serves (GET /v2/models/tiny), or "".
@@ -131,53 +123,12 @@ TEST(RegistryCli, RunPromotesOnlyABetterVersionAndServeFollowsTheAlias) {
   EXPECT_EQ(served_version(server.port), v2) << core::read_file(dir / "serve.log");
 }
 
-std::vector<pid_t> children_of(pid_t parent) {
-  std::vector<pid_t> out;
-  std::ifstream in("/proc/" + std::to_string(parent) + "/task/" + std::to_string(parent) +
-                   "/children");
-  pid_t p;
-  while (in >> p) out.push_back(p);
-  return out;
-}
-
-// checkpoint.keep_last=2 while a run checkpoints every 4 steps, one rank is killed and the
+// checkpoint.keep_last=2 while a run checkpoints every 2 steps, one rank is killed and the
 // group resumes: the run completes and keeps exactly its newest 2 checkpoints.
 TEST(RegistryCli, KeepLastTrimsCheckpointsOfAKilledAndResumedRun) {
   testing::TempDir dir;
-  const std::string log = (dir / "run.log").string();
-  pid_t launcher = fork();
-  ASSERT_GE(launcher, 0);
-  if (launcher == 0) {
-    const std::string cmd = "exec " +
-                            tiny_job(dir / "store",
-                                     "--epochs 3 --max-restarts 2 --set checkpoint.every_steps=2"
-                                     " --set checkpoint.keep_last=2 --set data.train_size=1024") +
-                            " > " + log + " 2>&1";
-    execl("/bin/sh", "sh", "-c", cmd.c_str(), nullptr);
-    _exit(127);
-  }
   storage::LocalStore store(dir / "store");
-  registry::Registry reg(store);
-  bool killed = false;
-  for (int i = 0; i < 6000 && !killed; ++i) {
-    std::this_thread::sleep_for(std::chrono::milliseconds(10));
-    if (reg.checkpoints("tiny").size() < 2) continue;
-    auto ranks = children_of(launcher);
-    if (ranks.size() == 2) {
-      ASSERT_EQ(kill(ranks[1], SIGKILL), 0);
-      killed = true;
-    }
-  }
-  ASSERT_TRUE(killed) << "never saw two checkpoints while two ranks ran";
-  int status = 0;
-  waitpid(launcher, &status, 0);
-  const std::string output = core::read_file(log);
-  ASSERT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << output;
-  EXPECT_NE(output.find("resuming from checkpoint"), std::string::npos) << output;
-  EXPECT_NE(output.find("removed old checkpoint"), std::string::npos) << output;
-  const auto cps = reg.checkpoints("tiny");
-  ASSERT_EQ(cps.size(), 2u);
-  EXPECT_EQ(cps.back().id(), "epoch_3");  // the newest: what a restart would resume from
+  testing::check_keep_last_in_killed_run({store, (dir / "store").string(), ""}, dir.path());
 }
 
 }  // namespace
