@@ -95,6 +95,21 @@ void remove_stale_entries(storage::Store& store, const std::string& seq_prefix) 
   }
 }
 
+// The sequence number a move builds on: the pointer's. A pointer without one (none yet, or
+// written by a build without histories, e.g. an older `publish`) builds on the highest
+// recorded, so that it never collides with an existing entry.
+int64_t head_seq(storage::Store& store, const std::optional<json>& head,
+                 const std::string& prefix) {
+  if (head && head->contains("seq")) return head->value("seq", int64_t{0});
+  const auto entries = store.list(prefix);
+  if (entries.empty()) return 0;
+  try {
+    return std::stoll(entries.back().key.substr(prefix.size(), 8));
+  } catch (const std::exception&) {
+    return 0;
+  }
+}
+
 }  // namespace
 
 json AliasMove::to_json() const {
@@ -150,7 +165,7 @@ AliasMove Registry::move_alias(const std::string& model, const std::string& alia
                           (expected_from->empty() ? "(nothing)" : *expected_from) +
                           " (a concurrent promotion won); run the command again");
     }
-    move.seq = (head ? head->value("seq", int64_t{0}) : 0) + 1;
+    move.seq = head_seq(store_, head, prefix) + 1;
     move.parent = head ? head->value("entry", "") : "";
     move.from = head_version;
     move.to = version;

@@ -2,6 +2,7 @@
 #include <gtest/gtest.h>
 
 #include <atomic>
+#include <chrono>
 #include <thread>
 
 #include "core/error.h"
@@ -101,6 +102,15 @@ TEST(AliasHistory, LegacyPointerStillResolvesAndGainsHistory) {
   ASSERT_EQ(h.size(), 1u);
   EXPECT_EQ(h[0].from, v1);
   EXPECT_EQ(h[0].seq, 1);
+  // An older build rewrites the pointer without seq: the next move neither collides with the
+  // recorded entries nor waits for them to go stale; the history restarts after the gap.
+  store.put("models/m/aliases/prod", json({{"version", v1}, {"updated", "x"}}).dump());
+  const auto t0 = std::chrono::steady_clock::now();
+  const AliasMove m = reg.move_alias("m", "prod", v2, {});
+  EXPECT_LT(std::chrono::steady_clock::now() - t0, std::chrono::seconds(2));
+  EXPECT_EQ(m.seq, 2);
+  EXPECT_EQ(reg.alias_history("m", "prod").size(), 1u);
+  EXPECT_EQ(store.list("models/m/alias_history/prod/").size(), 2u);
 }
 
 // Threads racing on one alias, each building on the same head: exactly one wins per round and
