@@ -105,7 +105,8 @@ class Registry {
   // Moves `alias` to the complete `version`, recording `move` (its reason and gate; seq, key,
   // parent, time, from, to and actor are set here), and returns the recorded entry. When
   // `expected_from` is set, the move only happens if the alias still points there (the version
-  // a gate compared against): else core::Error(kRetryable). Of two moves racing on one alias
+  // a gate compared against): else AliasConflict. Of two moves racing on one alias (threads,
+  // processes or machines; Registry objects on one thread-safe Store may be used concurrently)
   // exactly one can succeed; the other throws AliasConflict (kRetryable) naming the alias, and
   // its history entry is removed. kNotFound for an incomplete or unknown version.
   AliasMove move_alias(const std::string& model, const std::string& alias,
@@ -114,12 +115,12 @@ class Registry {
   // The recorded moves of an alias, oldest first ("latest" for model_latest); empty when it
   // has none (an alias set before histories existed has none until it moves).
   std::vector<AliasMove> alias_history(const std::string& model, const std::string& alias);
-  // Aliases that have a history or a pointer (model_latest as "model_latest").
+  // The aliases that exist (have a pointer), model_latest first as "model_latest".
   std::vector<std::string> alias_names(const std::string& model);
   // `ddpipe models promote`: resolves `ref`, runs the gate if any (against the current version
   // of gate->baseline_alias) and moves `alias` when it passes. The move only happens if the
   // alias still points where it did when the gate ran: a concurrent promotion makes this one
-  // fail with core::Error(kRetryable). A refusal is not an error (promoted = false).
+  // fail with AliasConflict (kRetryable). A refusal is not an error (promoted = false).
   Promotion promote(const std::string& model, const std::string& alias, const std::string& ref,
                     const std::string& reason, const std::optional<Gate>& gate);
   // Moves `alias` back to the version it pointed at before its last move. kNotFound when it
