@@ -1,15 +1,16 @@
 // Aliases that move through a history, with only strongly consistent put/list/get/delete.
 //
 // A move builds on the alias's head (its pointer: version, seq, entry) and writes its entry at
-// alias_history/<alias>/<seq+1:08d>-<unique>.json, then lists the entries of that sequence
-// number. It wins only if its entry is the only one there: of two movers, at least one sees
-// the other's entry (each lists after its own put), so at most one can see itself alone.
-// The winner writes the pointer, which names its entry; a loser deletes its entry and either
-// fails (the alias has moved meanwhile: kRetryable) or, when nobody won, backs off and tries
-// again. The history is the chain of entries from the pointer's entry back through `parent`:
-// a loser's entry, even one left by a crashed process, is never on it. An entry older than
-// kStaleSeconds at the sequence number a mover builds on is a mover that died before writing
-// the pointer; it is removed so that it cannot block the alias forever. See docs/registry.md.
+// alias_history/<alias>/<seq+1:08d>-<head digest>-<unique>.json, then lists the entries of that
+// group (sequence number and head digest: every mover that read the same head). It wins only if its
+// entry is the only one there: of two movers, at least one sees the other's entry (each lists after
+// its own put), so at most one can see itself alone. The winner writes the pointer, which names its
+// entry; a loser deletes its entry and either fails (the alias has moved meanwhile: kRetryable) or,
+// when nobody won, backs off and tries again. The history is the chain of entries from the
+// pointer's entry back through `parent`: a loser's entry, even one left by a crashed process, is
+// never on it. An entry older than kStaleSeconds at the sequence number a mover builds on is a
+// mover that died before writing the pointer; it is removed so that it cannot block the alias
+// forever. See docs/registry.md.
 #include <pwd.h>
 #include <unistd.h>
 
@@ -21,6 +22,7 @@
 
 #include "core/clock.h"
 #include "core/error.h"
+#include "core/hash.h"
 #include "registry/registry.h"
 
 namespace ddpipe::registry {
@@ -95,19 +97,12 @@ void remove_stale_entries(storage::Store& store, const std::string& seq_prefix) 
   }
 }
 
-// The sequence number a move builds on: the pointer's. A pointer without one (none yet, or
-// written by a build without histories, e.g. an older `publish`) builds on the highest
-// recorded, so that it never collides with an existing entry.
-int64_t head_seq(storage::Store& store, const std::optional<json>& head,
-                 const std::string& prefix) {
-  if (head && head->contains("seq")) return head->value("seq", int64_t{0});
-  const auto entries = store.list(prefix);
-  if (entries.empty()) return 0;
-  try {
-    return std::stoll(entries.back().key.substr(prefix.size(), 8));
-  } catch (const std::exception&) {
-    return 0;
-  }
+// The contention group of a move: the sequence number it builds on plus a digest of the
+// pointer it read. Every mover that read the same head lands in the same group. A pointer
+// without "seq" (written before histories existed, or rewritten by such a build) is seq 0; the
+// digest keeps its movers apart from entries recorded on an earlier pointer at the same seq.
+std::string group_of(const std::optional<json>& head, int64_t seq) {
+  return seq_text(seq) + "-" + core::sha256_hex(head ? head->dump() : "").substr(0, 12) + "-";
 }
 
 }  // namespace
@@ -165,13 +160,13 @@ AliasMove Registry::move_alias(const std::string& model, const std::string& alia
                           (expected_from->empty() ? "(nothing)" : *expected_from) +
                           " (a concurrent promotion won); run the command again");
     }
-    move.seq = head_seq(store_, head, prefix) + 1;
+    move.seq = (head ? head->value("seq", int64_t{0}) : 0) + 1;
     move.parent = head ? head->value("entry", "") : "";
     move.from = head_version;
     move.to = version;
     move.time = core::iso_timestamp();
     move.actor = current_actor();
-    const std::string seq_prefix = prefix + seq_text(move.seq) + "-";
+    const std::string seq_prefix = prefix + group_of(head, move.seq);
     move.key = seq_prefix + unique_suffix() + ".json";
     remove_stale_entries(store_, seq_prefix);
     store_.put(move.key, move.to_json().dump(2));
