@@ -5,6 +5,7 @@
 #include <filesystem>
 #include <iostream>
 #include <memory>
+#include <set>
 #include <sstream>
 
 #include "core/error.h"
@@ -52,7 +53,8 @@ const std::vector<Shorthand> kServeShorthands = {
     {"--version", "serve.version", "REF"},
 };
 
-// A subcommand option that is not configuration (what to act on): Args::options[name].
+// A subcommand option that is not configuration (what to act on): Args::options[name]. A
+// switch (value_name nullptr) reads as "true" when given.
 struct OptionSpec {
   const char* flag;
   const char* value_name;
@@ -82,6 +84,89 @@ struct CommandSpec {
 
 const OptionSpec kModelOption{"--model", "NAME", "registry name of the model (default: `name`)"};
 const OptionSpec kVersionOption{"--version", "REF", "latest (default), an alias or model_v<stamp>"};
+
+// --- The registry's subcommands (`ddpipe models …`, docs/registry.md) ----------------------
+const OptionSpec kAliasOption{"--alias", "ALIAS", "the alias to move or show"};
+const OptionSpec kJsonOption{"--json", nullptr, "print JSON instead of a table"};
+
+std::vector<CommandSpec> model_subcommands() {
+  return {
+      {"list", "models, their versions, aliases and test accuracy", "ddpipe models list",
+       "Lists every model of the store with its versions, aliases and test accuracy."},
+      {"show",
+       "one version's manifest",
+       "ddpipe models show NAME [REF]",
+       "Prints the manifest of a version (REF: latest (default), an alias or model_v<stamp>).",
+       {},
+       {{"NAME", "model name"}, {"REF", "version or alias", false}}},
+      {"promote",
+       "point an alias at a version, optionally only if it is better",
+       "ddpipe models promote NAME REF --alias ALIAS [--reason TEXT]\n"
+       "                             [--if-better-than ALIAS --metric M [--min-delta D]]",
+       "Moves ALIAS to the version REF names and records the move in the alias's history (time, "
+       "from, to, reason, actor = $DDPIPE_ACTOR or user@host, the gate's verdict). With "
+       "--if-better-than, the move happens only if REF beats that alias's current version on "
+       "the final metric M (default test_acc) by at least D (default 0: strictly better), both "
+       "evaluated on the same dataset digest; the comparison is printed either way and a refusal "
+       "exits 10. An alias that does not exist yet is always promoted. Of two promotions racing "
+       "on one alias one wins; the other exits 128 (retryable) and records nothing.",
+       {kAliasOption,
+        {"--reason", "TEXT", "why (kept in the history)"},
+        {"--if-better-than", "ALIAS", "gate: promote only if better than this alias's version"},
+        {"--metric", "M", "the gate's final metric (default test_acc)"},
+        {"--min-delta", "D", "the gate's minimum improvement (default 0)"},
+        kJsonOption},
+       {{"NAME", "model name"}, {"REF", "version or alias"}}},
+      {"rollback",
+       "move an alias back to its previous version",
+       "ddpipe models rollback NAME --alias ALIAS [--reason TEXT]",
+       "Moves ALIAS back to the version it pointed at before its last move (recorded in the "
+       "history like any move). Exit 4 when the alias has no previous version.",
+       {kAliasOption, {"--reason", "TEXT", "why (kept in the history)"}, kJsonOption},
+       {{"NAME", "model name"}}},
+      {"history",
+       "every move of an alias (or of all of them)",
+       "ddpipe models history NAME [--alias ALIAS] [--json]",
+       "Prints the moves of ALIAS (default: every alias and model_latest), oldest first.",
+       {kAliasOption, kJsonOption},
+       {{"NAME", "model name"}}},
+      {"diff",
+       "two versions side by side: config, dataset, metrics",
+       "ddpipe models diff NAME REF1 REF2 [--json]",
+       "Compares two versions: the config keys that differ (from the manifests' config YAML), "
+       "the dataset digests, the final and per-epoch metrics with their deltas (REF2 - REF1).",
+       {kJsonOption},
+       {{"NAME", "model name"}, {"REF1", "version or alias"}, {"REF2", "version or alias"}}},
+      {"rm",
+       "remove a version that no alias points at",
+       "ddpipe models rm NAME REF",
+       "Deletes a version (manifest first, so it disappears at once) and its metrics. Refused "
+       "(exit 2, naming them) while model_latest or an alias points at it.",
+       {},
+       {{"NAME", "model name"}, {"REF", "model_v<stamp>"}}},
+      {"gc",
+       "delete old versions and checkpoints, keeping what is in use",
+       "ddpipe models gc NAME [--keep-versions N] [--keep-checkpoints K] [--dry-run]",
+       "Deletes all but the newest N versions (default 5) and K checkpoints (default 2), never "
+       "an aliased version, model_latest's target or the newest checkpoint of a run that has not "
+       "published (a restart resumes from it). --dry-run lists what would go.",
+       {{"--keep-versions", "N", "newest versions to keep (default 5)"},
+        {"--keep-checkpoints", "K", "newest checkpoints to keep (default 2)"},
+        {"--dry-run", nullptr, "list what would be deleted, delete nothing"}},
+       {{"NAME", "model name"}}},
+      // Issue 15 (Python interop): a version's weights as a PyTorch state dict.
+      {"export",
+       "a version's weights as a PyTorch state dict (.pth) or safetensors",
+       "ddpipe models export NAME [REF] --format pth|safetensors --out FILE",
+       "Writes the weights of a version (REF: latest (default), an alias or model_v<stamp>) "
+       "from its model.pt as a state dict: `pth` opens with Python's torch.load (a dict of "
+       "tensors for load_state_dict), `safetensors` with the safetensors library. Versions "
+       "published since issue 15 also hold model.pth and model.safetensors themselves.",
+       {{"--format", "FORMAT", "pth or safetensors (required)"},
+        {"--out", "FILE", "the file to write (required)"}},
+       {{"NAME", "model name"}, {"REF", "version or alias", false}}},
+  };
+}
 
 // The commands, in the order `ddpipe --help` lists them: training first.
 std::vector<CommandSpec> training_commands() {
@@ -166,31 +251,17 @@ std::vector<CommandSpec> model_commands() {
        {},
        cmd_predict},
       {"models",
-       "list models, show a version's manifest",
-       "ddpipe models list\n       ddpipe models show NAME [REF]",
-       "Lists models with their versions and aliases, or prints one version's manifest (REF: "
-       "latest by default). The store is `store` (--store URL).",
+       "list, compare, promote, roll back and clean up model versions",
+       "ddpipe models list | show NAME [REF] | diff NAME REF1 REF2\n"
+       "       ddpipe models promote NAME REF --alias ALIAS [--if-better-than ALIAS] ...\n"
+       "       ddpipe models rollback NAME --alias ALIAS | history NAME [--alias ALIAS]\n"
+       "       ddpipe models rm NAME REF | gc NAME [--keep-versions N] [--dry-run]",
+       "The model registry in the store (docs/registry.md): versions, aliases with their history, "
+       "promotion behind a metric gate, rollback, comparison and retention. The store is `store` "
+       "(--store URL). REF is latest, an alias or model_v<stamp>.",
        {},
        {},
-       {{"list", "models, their versions, aliases and test accuracy", "ddpipe models list",
-         "Lists every model of the store with its versions, aliases and test accuracy."},
-        {"show",
-         "one version's manifest",
-         "ddpipe models show NAME [REF]",
-         "Prints the manifest of a version (REF: latest (default), an alias or model_v<stamp>).",
-         {},
-         {{"NAME", "model name"}, {"REF", "version or alias", false}}},
-        // Issue 15 (Python interop): a version's weights as a PyTorch state dict.
-        {"export",
-         "a version's weights as a PyTorch state dict (.pth) or safetensors",
-         "ddpipe models export NAME [REF] --format pth|safetensors --out FILE",
-         "Writes the weights of a version (REF: latest (default), an alias or model_v<stamp>) "
-         "from its model.pt as a state dict: `pth` opens with Python's torch.load (a dict of "
-         "tensors for load_state_dict), `safetensors` with the safetensors library. Versions "
-         "published since issue 15 also hold model.pth and model.safetensors themselves.",
-         {{"--format", "FORMAT", "pth or safetensors (required)"},
-          {"--out", "FILE", "the file to write (required)"}},
-         {{"NAME", "model name"}, {"REF", "version or alias", false}}}},
+       model_subcommands(),
        cmd_models},
   };
 }
@@ -366,8 +437,9 @@ std::string config_keys_footer() {
 
 const std::string kExitCodes =
     "Exit codes: 0 ok, 1 internal error, 2 bad usage or config, 3 bad data, 4 not found,\n"
-    "5 storage error, 6 system error (fork, pipe, socket, exec), 128 retryable (lost peer,\n"
-    "timeout).";
+    "5 storage error, 6 system error (fork, pipe, socket, exec), 10 promotion refused by the\n"
+    "gate (`models promote --if-better-than`), 128 retryable (lost peer, timeout, a concurrent\n"
+    "alias move).";
 
 // The parsed command line of one run of the binary.
 class Cli {
@@ -421,6 +493,10 @@ class Cli {
     formatter_->set_summary(app, spec.summary);
     for (const OptionSpec& o : spec.options) {
       const std::string key = std::string(o.flag).substr(2);
+      if (!o.value_name) {
+        switches_.insert(options_[app].emplace_back(key, app->add_flag(o.flag, o.help)).second);
+        continue;
+      }
       options_[app].emplace_back(key, app->add_option(o.flag)
                                           ->description(o.help)
                                           ->type_name(o.value_name)
@@ -485,7 +561,7 @@ class Cli {
 
   void collect_app(CLI::App* app, Args& a) {
     for (const auto& [name, opt] : options_[app]) {
-      if (opt->count() > 0) a.options[name] = opt->results().back();
+      if (opt->count() > 0) a.options[name] = switches_.count(opt) ? "true" : opt->results().back();
     }
     for (const CLI::Option* opt : app->get_options()) {
       if (!opt->get_positional()) continue;
@@ -512,6 +588,7 @@ class Cli {
   std::shared_ptr<HelpFormatter> formatter_ = std::make_shared<HelpFormatter>();
   std::vector<std::pair<CLI::App*, int (*)(const Args&)>> commands_;
   std::map<CLI::App*, std::vector<std::pair<std::string, CLI::Option*>>> options_;
+  std::set<const CLI::Option*> switches_;  // options without a value (--json, --dry-run)
   std::map<CLI::App*, CLI::Option*> config_path_;
   // Per command: each config option and its key ("" for --set).
   std::map<CLI::App*, std::vector<std::pair<const CLI::Option*, std::string>>> config_flags_;

@@ -3,6 +3,7 @@
 #pragma once
 
 #include <map>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -19,6 +20,10 @@ struct Args {
   std::map<std::string, std::string> options;  // given subcommand options ("model", "top-k", …)
   std::vector<std::string> positional;         // a nested subcommand's name first ("show", …)
 };
+
+// `ddpipe models promote --if-better-than`: the gate refused the candidate. Not an error kind
+// (nothing failed), but its own exit code so that CI pipelines can branch on it.
+constexpr int kExitPromotionRefused = 10;
 
 // Parses argv, runs the subcommand and returns the process exit code: 0 on success, 2 for a
 // command line CLI11 rejects, the core::Error kind's code for a failed command.
@@ -42,5 +47,14 @@ int cmd_config(const Args& args);
 int cmd_store(const Args& args);
 int cmd_serve(const Args& args);
 int cmd_k8s(const Args& args);
+
+// The registry's `ddpipe models` subcommands (models_commands.cpp): promote, rollback, history,
+// diff, rm, gc. Returns the exit code, or nullopt when `sub` is not one of them.
+std::optional<int> run_registry_subcommand(const std::string& sub, const Args& args,
+                                           const core::Config& config);
+// `ddpipe run`'s last step: with registry.promote.alias set, the gate moves the alias to
+// `version` only if it is better. Prints the verdict; never fails the run for a refusal. A
+// concurrent promotion that wins makes it judge again against the new target (3 attempts).
+void promote_after_run(const core::Config& config, const std::string& version);
 
 }  // namespace ddpipe::app

@@ -206,6 +206,7 @@ int cmd_run(const Args& a) {
             << " image.png\n"
             << "Details:  ddpipe models show --store " << config.store << " " << config.name
             << "\n";
+  promote_after_run(config, version);  // registry.promote: the gate, the pipeline's last step
   return 0;
 }
 
@@ -360,7 +361,9 @@ int cmd_models(const Args& a) {
     return 0;
   }
   if (sub == "export") return models_export(a, *store);  // issue 15
-  core::fail_usage("ddpipe models: unknown subcommand '" + sub + "' (expected list or show)");
+  if (auto code = run_registry_subcommand(sub, a, config)) return *code;
+  core::fail_usage("ddpipe models: unknown subcommand '" + sub +
+                   "' (expected list, show, promote, rollback, history, diff, rm, gc or export)");
 }
 
 int cmd_serve(const Args& a) { return serve::serve_until_signal(load(a)); }

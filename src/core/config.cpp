@@ -342,6 +342,25 @@ void dist_fields(Config& c, std::vector<Field>& f) {
   f.push_back(num_field("checkpoint.storage_grace_s", &c.checkpoint.storage_grace_s, 0.0, 864000.0,
                         "store away: keep training and retry checkpoint uploads; fail only after "
                         "this many seconds"));
+  f.push_back(int_field("checkpoint.keep_last", &c.checkpoint.keep_last, 0, kBig,
+                        "a run keeps its newest K checkpoints in the store (older ones are "
+                        "deleted once a newer one is uploaded; the one a restart resumes from "
+                        "always stays); 0 = keep all"));
+}
+
+// registry.*: the promotion gate `ddpipe run` applies after publishing (docs/registry.md).
+void registry_fields(RegistryConfig& r, std::vector<Field>& f) {
+  f.push_back(str_field("registry.promote.alias", &r.promote.alias,
+                        "after `ddpipe run` publishes, move this alias to the new version only "
+                        "if it beats the alias's current version; empty = no promotion",
+                        "`[A-Za-z0-9._-]+` or empty"));
+  f.push_back(str_field("registry.promote.metric", &r.promote.metric,
+                        "the final metric the gate compares (higher is better; lower for names "
+                        "ending in `loss`)",
+                        "a key of the manifest's `final`", true));
+  f.push_back(num_field("registry.promote.min_delta", &r.promote.min_delta, 0.0, 1e9,
+                        "the candidate must beat the alias by at least this much (0: strictly "
+                        "better)"));
 }
 
 void serve_fields(ServeConfig& s, std::vector<Field>& f) {
@@ -419,6 +438,7 @@ std::vector<Field> schema(Config& c, const ConfigChoices& extra = {}) {
   optimizer_fields(c.train, f);
   run_fields(c.train, f);
   dist_fields(c, f);
+  registry_fields(c.registry, f);
   serve_fields(c.serve, f);
   s3_fields(c.s3, f);
   for (Field& field : f) {

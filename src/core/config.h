@@ -94,6 +94,16 @@ struct DistConfig {
 struct CheckpointConfig {
   int64_t every_steps = 0;
   double storage_grace_s = 600.0;
+  int64_t keep_last = 2;  // a run's own checkpoints kept in the store; 0 = all
+};
+
+// The model registry: what `ddpipe run` does after publishing.
+struct RegistryConfig {
+  struct Promote {
+    std::string alias;  // "" = no promotion
+    std::string metric = "test_acc";
+    double min_delta = 0.0;
+  } promote;
 };
 
 struct ServeConfig {
@@ -146,6 +156,7 @@ struct Config {
   TrainConfig train;
   DistConfig dist;
   CheckpointConfig checkpoint;
+  RegistryConfig registry;
   ServeConfig serve;
   S3Config s3;
 

@@ -59,15 +59,21 @@ std::string Registry::version_prefix(const std::string& model, const std::string
   return model_root(model) + version + "/";
 }
 
-std::string Registry::publish(const std::string& model, const Files& files,
-                              const Manifest& manifest) {
-  return publish(model, files, manifest.to_json());  // which sets model, version and created
+std::string Registry::metrics_key(const std::string& model, const std::string& version) {
+  const std::string stamp = version.rfind(kVersionPrefix, 0) == 0 ? version.substr(7) : version;
+  return "metrics/" + model + "/metrics_v" + stamp + ".json";
 }
 
 std::string Registry::publish(const std::string& model, const Files& files,
-                              nlohmann::json manifest) {
+                              const Manifest& manifest, const std::string& stamp) {
+  // The JSON overload sets model, version and created.
+  return publish(model, files, manifest.to_json(), stamp);
+}
+
+std::string Registry::publish(const std::string& model, const Files& files, nlohmann::json manifest,
+                              const std::string& stamp) {
   validate_name("model name", model);
-  std::string base = kVersionPrefix + core::version_timestamp();
+  std::string base = kVersionPrefix + (stamp.empty() ? core::version_timestamp() : stamp);
   std::string version = base;
   for (int i = 2; store_.exists(version_prefix(model, version) + "manifest.json") ||
                   !store_.list(version_prefix(model, version)).empty();
@@ -86,12 +92,16 @@ std::string Registry::publish(const std::string& model, const Files& files,
 
 void Registry::set_alias(const std::string& model, const std::string& alias,
                          const std::string& version) {
-  validate_name("alias", alias);
-  if (!store_.exists(version_prefix(model, version) + "manifest.json")) {
-    core::fail_not_found("model " + model + " has no complete version '" + version + "'");
+  // Concurrent publishes each move model_latest: a move that meets another is tried again.
+  constexpr int kAttempts = 20;
+  for (int attempt = 1;; ++attempt) {
+    try {
+      move_alias(model, alias, version, AliasMove{});
+      return;
+    } catch (const AliasConflict&) {
+      if (attempt == kAttempts) throw;
+    }
   }
-  nlohmann::json pointer = {{"version", version}, {"updated", core::iso_timestamp()}};
-  store_.put(alias_key(model, alias), pointer.dump());
 }
 
 std::string Registry::resolve(const std::string& model, const std::string& ref) {
@@ -241,7 +251,7 @@ nlohmann::json Registry::checkpoint_state(const std::string& model, const Checkp
 std::string Registry::write_metrics(const std::string& model, const std::string& stamp,
                                     const nlohmann::json& metrics) {
   validate_name("model name", model);
-  std::string key = "metrics/" + model + "/metrics_v" + stamp + ".json";
+  std::string key = metrics_key(model, kVersionPrefix + stamp);
   store_.put(key, metrics.dump(2));
   return key;
 }

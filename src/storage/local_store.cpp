@@ -31,7 +31,13 @@ std::string LocalStore::get(const std::string& key) {
   if (!fs::is_regular_file(p)) {
     core::fail_not_found("store " + url() + ": no object '" + key + "'");
   }
-  return core::read_file(p);
+  try {
+    return core::read_file(p);
+  } catch (const core::Error&) {
+    // Removed between the check and the read (another process or thread): absent.
+    if (!fs::exists(p)) core::fail_not_found("store " + url() + ": no object '" + key + "'");
+    throw;
+  }
 }
 
 void LocalStore::get_file(const std::string& key, const fs::path& dest) {
@@ -63,10 +69,14 @@ std::vector<ObjectInfo> LocalStore::list(const std::string& prefix) {
       if (it->is_directory()) it.disable_recursion_pending();
       continue;
     }
-    if (!it->is_regular_file()) continue;
-    std::string key = fs::relative(it->path(), root_).generic_string();
+    // An object removed while the walk runs (another process, thread) is simply not listed.
+    std::error_code entry_ec;
+    if (!it->is_regular_file(entry_ec)) continue;
+    std::string key = it->path().lexically_relative(root_).generic_string();
     if (key.rfind(prefix, 0) != 0) continue;
-    out.push_back({key, static_cast<uint64_t>(it->file_size())});
+    const uintmax_t size = it->file_size(entry_ec);
+    if (entry_ec) continue;
+    out.push_back({key, static_cast<uint64_t>(size)});
   }
   if (ec) core::fail_storage("listing " + start.string() + ": " + ec.message());
   std::sort(out.begin(), out.end(), [](auto& a, auto& b) { return a.key < b.key; });

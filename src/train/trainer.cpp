@@ -66,6 +66,7 @@ class RankJob {
                   core::ProgressBar& bar);
   eval::EvalSums evaluate_share();
   void finish_epoch(int64_t epoch, const json& metrics);
+  void save_checkpoint();
   void publish();
   void add_state_dicts(registry::Files& files, registry::Manifest& manifest);
   registry::Manifest version_manifest();
@@ -340,7 +341,7 @@ void RankJob::after_step(bool synced, int64_t steps, const EpochSums& sums, doub
   uploads_->check();
   const int64_t every = config_.checkpoint.every_steps;
   if (synced && every > 0 && state_.position.step < steps && optimizer_steps_ % every == 0) {
-    state_.save(*uploads_, run_id_, dataset_.digest);
+    save_checkpoint();
   }
   double el = core::monotonic_seconds() - t_epoch;
   std::ostringstream s;
@@ -367,13 +368,28 @@ void RankJob::finish_epoch(int64_t epoch, const json& metrics) {
   json line = metrics;
   line["event"] = "epoch";
   core::log::info("train", "epoch " + std::to_string(epoch + 1) + " done", line);
-  state_.save(*uploads_, run_id_, dataset_.digest);
+  save_checkpoint();
   json running = {{"model", config_.name},
                   {"status", "running"},
                   {"run_id", run_id_},
                   {"epochs", state_.epochs}};
   uploads_->submit("metrics", [this, running] {
     result_.metrics_key = reg_.write_metrics(config_.name, stamp_, running);
+  });
+}
+
+// Rank 0: a checkpoint of the state now; once it is uploaded (the queue runs in order), the
+// run's older checkpoints beyond checkpoint.keep_last are deleted. The newest stays: a restart
+// of this run resumes from it.
+void RankJob::save_checkpoint() {
+  state_.save(*uploads_, run_id_, dataset_.digest);
+  if (config_.checkpoint.keep_last <= 0 || run_id_.empty()) return;
+  uploads_->submit("checkpoint retention", [this] {
+    for (const auto& r :
+         reg_.trim_checkpoints(config_.name, run_id_, config_.checkpoint.keep_last)) {
+      core::log::info("train", "removed old checkpoint",
+                      {{"checkpoint", r.what}, {"keep_last", config_.checkpoint.keep_last}});
+    }
   });
 }
 
@@ -387,8 +403,10 @@ void RankJob::publish() {
   add_state_dicts(*files, manifest);
   uploads_->submit("model version", [this, files, manifest] {
     // Retried as a whole: a version without manifest is invisible, so a retry is harmless.
-    if (result_.version.empty()) result_.version = reg_.publish(config_.name, *files, manifest);
-    result_.metrics_key = reg_.write_metrics(config_.name, stamp_,
+    // The version and its metrics share the run's stamp (model_v<stamp>, metrics_v<stamp>).
+    if (result_.version.empty())
+      result_.version = reg_.publish(config_.name, *files, manifest, stamp_);
+    result_.metrics_key = reg_.write_metrics(config_.name, result_.version.substr(7),
                                              {{"model", config_.name},
                                               {"version", result_.version},
                                               {"status", "completed"},
