@@ -6,6 +6,7 @@
 #include <array>
 #include <cstdio>
 #include <cstdlib>
+#include <fstream>
 
 #include "core/error.h"
 #include "core/fs.h"
@@ -48,15 +49,23 @@ bool python_torch_available() {
   return cached == 1;
 }
 
-std::string usage_error(const std::function<void()>& f) {
+std::string error_of(core::ErrorKind kind, const std::function<void()>& f) {
   try {
     f();
   } catch (const core::Error& e) {
-    EXPECT_EQ(e.kind(), core::ErrorKind::kUsage) << e.what();
+    EXPECT_EQ(e.kind(), kind) << e.what();
     return e.what();
   }
   ADD_FAILURE() << "no core::Error thrown";
   return "";
+}
+
+std::vector<pid_t> children_of(pid_t parent) {
+  std::vector<pid_t> out;
+  std::ifstream in("/proc/" + std::to_string(parent) + "/task/" + std::to_string(parent) +
+                   "/children");
+  for (pid_t p; in >> p;) out.push_back(p);
+  return out;
 }
 
 }  // namespace ddpipe::testing

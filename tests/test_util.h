@@ -6,7 +6,11 @@
 #include <filesystem>
 #include <functional>
 #include <string>
+#include <vector>
 
+#include <sys/types.h>
+
+#include "core/error.h"
 #include "core/fs.h"
 
 namespace ddpipe::testing {
@@ -34,8 +38,14 @@ std::filesystem::path shared_dir();
 // /usr/bin/python3 with torch importable, or false.
 bool python_torch_available();
 
-// Runs `f`, which must throw core::Error of kind kUsage, and returns its message. Records a
-// gtest failure (and returns "") when `f` throws nothing or an error of another kind.
-std::string usage_error(const std::function<void()>& f);
+// Runs `f`, which must throw core::Error of `kind`, and returns its message. Records a gtest
+// failure (and returns "") when `f` throws nothing or an error of another kind.
+std::string error_of(core::ErrorKind kind, const std::function<void()>& f);
+inline std::string usage_error(const std::function<void()>& f) {
+  return error_of(core::ErrorKind::kUsage, f);
+}
+
+// The process ids of `parent`'s children (/proc/<pid>/task/<pid>/children).
+std::vector<pid_t> children_of(pid_t parent);
 
 }  // namespace ddpipe::testing

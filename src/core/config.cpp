@@ -660,13 +660,14 @@ std::string to_yaml(const Config& config) {
   std::vector<Field> fields = schema(copy);
   YAML::Node root(YAML::NodeType::Map);
   // Keep the schema's order: yaml-cpp preserves insertion order.
-  for (auto& f : fields) {
-    size_t dot = f.key.find('.');
-    if (dot == std::string::npos) {
-      root[f.key] = f.get();
-    } else {
-      root[f.key.substr(0, dot)][f.key.substr(dot + 1)] = f.get();
+  for (auto& f : fields) {  // "registry.promote.alias" nests three deep
+    YAML::Node section = root;
+    size_t start = 0;
+    for (size_t dot; (dot = f.key.find('.', start)) != std::string::npos; start = dot + 1) {
+      YAML::Node child = section[f.key.substr(start, dot - start)];
+      section.reset(child);
     }
+    section[f.key.substr(start)] = f.get();
   }
   YAML::Emitter out;
   out.SetDoublePrecision(10);

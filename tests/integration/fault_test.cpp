@@ -36,15 +36,6 @@ std::vector<torch::Tensor> final_state(const std::filesystem::path& store_dir) {
   return testing::published_state(store_dir, "ft", {"resnet-mini", 1, 4, 8});
 }
 
-std::vector<pid_t> children_of(pid_t parent) {
-  std::vector<pid_t> out;
-  std::ifstream in("/proc/" + std::to_string(parent) + "/task/" + std::to_string(parent) +
-                   "/children");
-  pid_t p;
-  while (in >> p) out.push_back(p);
-  return out;
-}
-
 TEST(FaultTolerance, KilledRankIsRestartedAndResultIsIdentical) {
   testing::TempDir dir;
   auto reference = run_command(testing::ddpipe_binary() + " run" + job_args(dir / "ref"));
@@ -69,7 +60,7 @@ TEST(FaultTolerance, KilledRankIsRestartedAndResultIsIdentical) {
       if (std::filesystem::exists(e.path() / "state.json")) checkpointed = true;
     }
     if (!checkpointed) continue;
-    auto ranks = children_of(launcher);
+    auto ranks = testing::children_of(launcher);
     if (ranks.size() == 2) {
       ASSERT_EQ(kill(ranks[1], SIGKILL), 0);
       killed = true;

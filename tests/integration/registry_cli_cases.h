@@ -184,15 +184,6 @@ inline std::string tiny_job(const std::string& url, const std::string& env,
          extra;
 }
 
-inline std::vector<pid_t> children_of(pid_t parent) {
-  std::vector<pid_t> out;
-  std::ifstream in("/proc/" + std::to_string(parent) + "/task/" + std::to_string(parent) +
-                   "/children");
-  pid_t p;
-  while (in >> p) out.push_back(p);
-  return out;
-}
-
 // checkpoint.keep_last=2 in a run that checkpoints every 2 steps; rank 1 is killed once two
 // checkpoints exist and the group resumes (--max-restarts): the run completes, trimmed old
 // checkpoints while it ran, and keeps exactly its newest 2, the last one epoch_3.
@@ -216,7 +207,7 @@ inline void check_keep_last_in_killed_run(const StoreUnderTest& s,
     exited = waitpid(launcher, nullptr, WNOHANG) == launcher;
     std::this_thread::sleep_for(std::chrono::milliseconds(20));
     if (reg.checkpoints("tiny").size() < 2) continue;
-    auto ranks = children_of(launcher);
+    auto ranks = testing::children_of(launcher);
     if (ranks.size() == 2) {
       ASSERT_EQ(kill(ranks[1], SIGKILL), 0);
       killed = true;

@@ -10,6 +10,7 @@
 
 #include "core/error.h"
 #include "model/model.h"
+#include "test_util.h"
 
 namespace ddpipe::model {
 namespace {
@@ -76,14 +77,7 @@ TEST(Export, SafetensorsHeaderIsTheStandardOne) {
 }
 
 std::string data_error(const std::function<void()>& f) {
-  try {
-    f();
-  } catch (const core::Error& e) {
-    EXPECT_EQ(e.kind(), core::ErrorKind::kData) << e.what();
-    return e.what();
-  }
-  ADD_FAILURE() << "no error";
-  return "";
+  return testing::error_of(core::ErrorKind::kData, f);
 }
 
 TEST(Export, MismatchesAreAllNamedAndNothingIsCopied) {
