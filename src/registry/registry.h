@@ -2,7 +2,8 @@
 // Needs no libtorch: model files are opaque bytes here, so `ddpipe models list` is instant.
 //
 // Layout (the buckets users of the original MinIO setup know):
-//   models/<model>/model_v<YYYYMMDD_HHMMSS>/{model.pt, manifest.json}   a version (manifest.h)
+//   models/<model>/model_v<YYYYMMDD_HHMMSS>/{model.pt, manifest.json, …}   a version (model.pth,
+//                                            model.safetensors: the same weights for Python)
 //   models/<model>/model_latest                                         alias → newest version
 //   models/<model>/aliases/<alias>                                      promoted aliases
 //   models/<model>/alias_history/<alias>/<seq:08d>-<unique>.json        every move of an alias
