@@ -154,14 +154,13 @@ std::vector<CommandSpec> model_subcommands() {
         {"--keep-checkpoints", "K", "newest checkpoints to keep (default 2)"},
         {"--dry-run", nullptr, "list what would be deleted, delete nothing"}},
        {{"NAME", "model name"}}},
-      // Issue 15 (Python interop): a version's weights as a PyTorch state dict.
       {"export",
        "a version's weights as a PyTorch state dict (.pth) or safetensors",
        "ddpipe models export NAME [REF] --format pth|safetensors --out FILE",
        "Writes the weights of a version (REF: latest (default), an alias or model_v<stamp>) "
        "from its model.pt as a state dict: `pth` opens with Python's torch.load (a dict of "
        "tensors for load_state_dict), `safetensors` with the safetensors library. Versions "
-       "published since issue 15 also hold model.pth and model.safetensors themselves.",
+       "published by this build and later also hold model.pth and model.safetensors themselves.",
        {{"--format", "FORMAT", "pth or safetensors (required)"},
         {"--out", "FILE", "the file to write (required)"}},
        {{"NAME", "model name"}, {"REF", "version or alias", false}}},

@@ -285,7 +285,7 @@ int cmd_predict(const Args& a) {
 
 namespace {
 
-// Issue 15 (Python interop): `ddpipe models export NAME [REF] --format pth|safetensors --out
+// `ddpipe models export NAME [REF] --format pth|safetensors --out
 // FILE`, from the version's model.pt (also for versions made before model.pth existed).
 int models_export(const Args& a, storage::Store& store) {
   const std::string usage =
@@ -360,7 +360,7 @@ int cmd_models(const Args& a) {
     std::cout << reg.manifest_json(name, reg.resolve(name, ref)).dump(2) << "\n";
     return 0;
   }
-  if (sub == "export") return models_export(a, *store);  // issue 15
+  if (sub == "export") return models_export(a, *store);
   if (auto code = run_registry_subcommand(sub, a, config)) return *code;
   core::fail_usage("ddpipe models: unknown subcommand '" + sub +
                    "' (expected list, show, promote, rollback, history, diff, rm, gc or export)");

@@ -263,7 +263,7 @@ void input_fields(Config& c, std::vector<Field>& f) {
   f.push_back(int_field("model.width", &c.model.width, 4, 512, "base width of `resnet-mini`"));
   f.push_back(bool_field("model.channels_last", &c.model.channels_last,
                          "NHWC memory format (faster oneDNN convolutions)"));
-  // Issue 15 (Python interop): fine-tuning from a PyTorch state dict.
+  // Fine-tuning from a PyTorch state dict.
   f.push_back(str_field("model.init_from", &c.model.init_from,
                         "initial weights: a state dict saved by PyTorch (`torch.save(model."
                         "state_dict(), path)`, `.pth`) or a `.safetensors` file, as a local path "
@@ -606,7 +606,6 @@ class Builder {
     if (c.data.md5.size() != 32 && c.data.download) {
       errors_.push_back("data.md5: expected 32 hex characters (the archive's published MD5)");
     }
-    // Issue 15 (Python interop).
     if (!c.model.init_skip.empty() && c.model.init_from.empty()) {
       errors_.push_back(
           "model.init_skip: applies to the weights of model.init_from, which is empty");

@@ -52,7 +52,7 @@ struct ModelConfig {
   std::string arch = "resnet-mini";
   int64_t width = 16;
   bool channels_last = true;
-  // Issue 15: initial weights from a state dict (.pth or .safetensors), and the name prefixes
+  // Initial weights from a state dict (.pth or .safetensors), and the name prefixes
   // left as initialised (a head of another class count).
   std::string init_from;
   std::vector<std::string> init_skip;

@@ -422,7 +422,7 @@ void RankJob::publish() {
       {{"model", config_.name}, {"version", result_.version}, {"metrics", result_.metrics_key}});
 }
 
-// Issue 15: the weights as PyTorch state dicts beside model.pt (which eval and serve load), and
+// The weights as PyTorch state dicts beside model.pt (which eval and serve load), and
 // their digests in the manifest ("files": {name: sha256}).
 void RankJob::add_state_dicts(registry::Files& files, registry::Manifest& manifest) {
   files["model.pth"] = model::state_dict_pth(state_.net());

@@ -158,7 +158,7 @@ TEST(Config, RecordsWhichKeysWereSetExplicitly) {
 
 TEST(Config, ReferenceListsEveryKeyWithItsDocs) {
   auto keys = config_reference(kArchChoices);
-  // 83 + model.init_from, model.init_skip, checkpoint.keep_last, registry.promote.* (issue 15)
+  // 83 + model.init_from, model.init_skip, checkpoint.keep_last, registry.promote.*
   EXPECT_EQ(keys.size(), 89u);
   std::set<std::string> seen;
   for (const auto& k : keys) {
@@ -177,7 +177,7 @@ TEST(Config, ReferenceListsEveryKeyWithItsDocs) {
   EXPECT_TRUE(find("s3.secret_access_key").secret);
 }
 
-// Issue 15: the one list-valued key, model.init_skip: YAML lists in a file or --set, "" clears
+// The one list-valued key, model.init_skip: YAML lists in a file or --set, "" clears
 // it, `config show` prints it back in a form that reads back the same.
 TEST(Config, StringListField) {
   Config c = config_from_yaml("model:\n  init_from: w.pth\n  init_skip: [fc, layer4.1]\n");

@@ -1,5 +1,5 @@
 #!/usr/bin/python3
-"""PyTorch's side of tests/integration/python_interop_test.cpp (issue 15).
+"""PyTorch's side of tests/integration/python_interop_test.cpp.
 
 What a PyTorch user does with ddpipe's files, with Debian's python3-torch and torchvision:
 

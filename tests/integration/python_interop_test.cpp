@@ -1,4 +1,4 @@
-// Issue 15: ddpipe's models as PyTorch artifacts, checked with Python's torch and torchvision
+// ddpipe's models as PyTorch artifacts, checked with Python's torch and torchvision
 // (tests/integration/python_interop.py): a version's model.pth loads into torchvision and
 // classifies like `ddpipe predict`, model.safetensors holds the same tensors, a torchvision
 // state dict initialises training (model.init_from, init_skip), and `models export` serves
