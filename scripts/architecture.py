@@ -54,13 +54,13 @@ def read_table(problems):
 
 def closure(components, name):
     """What `name` may include: what it uses and everything below those."""
-    seen, todo = set(), list(components[name].uses)
-    while todo:
-        c = todo.pop()
+    seen, stack = set(), list(components[name].uses)
+    while stack:
+        c = stack.pop()
         if c in seen or c not in components:
             continue
         seen.add(c)
-        todo.extend(components[c].uses)
+        stack.extend(components[c].uses)
     return seen
 
 
@@ -150,12 +150,12 @@ def diagram():
         layer[name] = 1 + max(below) if below else 0
 
     def reachable(start, skip_edge):
-        seen, todo = set(), [d for d in edges[start] if d != skip_edge]
-        while todo:
-            c = todo.pop()
+        seen, stack = set(), [d for d in edges[start] if d != skip_edge]
+        while stack:
+            c = stack.pop()
             if c not in seen:
                 seen.add(c)
-                todo.extend(edges[c])
+                stack.extend(edges[c])
         return seen
 
     # Arrows of the transitive reduction: an include edge implied by a longer path is left out.

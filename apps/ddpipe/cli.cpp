@@ -75,11 +75,11 @@ struct CommandSpec {
   std::string summary;      // one line, for `ddpipe --help`
   std::string synopsis;     // the usage line(s), after "Usage: "
   std::string description;  // what it does
-  std::vector<OptionSpec> options;
-  std::vector<PositionalSpec> positionals;
-  std::vector<CommandSpec> subcommands;  // `models list`, `store cp`, …
-  int (*run)(const Args&) = nullptr;     // top-level commands only
-  bool config = true;                    // takes --config, --set and the shorthands
+  std::vector<OptionSpec> options = {};
+  std::vector<PositionalSpec> positionals = {};
+  std::vector<CommandSpec> subcommands = {};  // `models list`, `store cp`, …
+  int (*run)(const Args&) = nullptr;          // top-level commands only
+  bool config = true;                         // takes --config, --set and the shorthands
 };
 
 const OptionSpec kModelOption{"--model", "NAME", "registry name of the model (default: `name`)"};
@@ -638,6 +638,32 @@ std::string config_reference_markdown() {
          "environment\n(`MASTER_ADDR`, `MASTER_PORT`, `WORLD_SIZE`, `RANK`, `LOCAL_RANK`), as for "
          "torchrun and\nKubeflow PyTorchJob pods.\n";
   return out.str();
+}
+
+std::string Args::option(const std::string& name, const std::string& def) const {
+  auto it = options.find(name);
+  return it == options.end() ? def : it->second;
+}
+
+double Args::number_option(const std::string& name, double def) const {
+  if (!has(name)) return def;
+  const std::string& v = options.at(name);
+  try {
+    size_t used = 0;
+    const double d = std::stod(v, &used);
+    if (used == v.size() && d >= 0) return d;
+  } catch (const std::exception&) {
+  }
+  core::fail_usage("--" + name + ": expected a number >= 0, got '" + v + "'");
+}
+
+int64_t Args::count_option(const std::string& name, int64_t def) const {
+  if (!has(name)) return def;
+  const std::string& v = options.at(name);
+  if (v.empty() || v.size() > 9 || v.find_first_not_of("0123456789") != std::string::npos) {
+    core::fail_usage("--" + name + ": expected a whole number, got '" + v + "'");
+  }
+  return std::stoll(v);
 }
 
 core::Config load(const Args& args) {

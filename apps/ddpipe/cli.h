@@ -19,6 +19,14 @@ struct Args {
   std::vector<std::string> overrides;          // "key=value", in command-line order
   std::map<std::string, std::string> options;  // given subcommand options ("model", "top-k", …)
   std::vector<std::string> positional;         // a nested subcommand's name first ("show", …)
+
+  bool has(const std::string& name) const { return options.count(name) > 0; }
+  // The option's value, or `def` when it was not given.
+  std::string option(const std::string& name, const std::string& def = "") const;
+  // A number >= 0 (--min-delta) or a whole number >= 0 (--top-k, --workers); `def` when absent,
+  // core::Error(kUsage) naming the option when it is something else.
+  double number_option(const std::string& name, double def) const;
+  int64_t count_option(const std::string& name, int64_t def) const;
 };
 
 // `ddpipe models promote --if-better-than`: the gate refused the candidate. Not an error kind

@@ -49,22 +49,6 @@ data::IngestResult do_ingest(const core::Config& config) {
   return r;
 }
 
-std::string option_or(const Args& a, const std::string& name, const std::string& def) {
-  auto it = a.options.find(name);
-  return it == a.options.end() ? def : it->second;
-}
-
-// A whole-number option (--top-k, --workers): `def` when absent, kUsage when not a number.
-int64_t count_option(const Args& a, const std::string& name, int64_t def) {
-  auto it = a.options.find(name);
-  if (it == a.options.end()) return def;
-  const std::string& v = it->second;
-  if (v.empty() || v.size() > 6 || v.find_first_not_of("0123456789") != std::string::npos) {
-    core::fail_usage("--" + name + ": expected a whole number, got '" + v + "'");
-  }
-  return std::stoll(v);
-}
-
 }  // namespace
 
 int cmd_config(const Args& a) {
@@ -139,8 +123,8 @@ dist::LaunchOptions launch_options(const Args& a, const core::Config& config,
 }
 
 int cmd_launch(const Args& a) {
-  if (a.options.count("from-pytorchjob")) {
-    const std::string network = option_or(a, "pod-network", "host");
+  if (a.has("from-pytorchjob")) {
+    const std::string network = a.option("pod-network", "host");
     if (network != "host" && network != "bridge") {
       core::fail_usage("--pod-network: expected host or bridge, got '" + network + "'");
     }
@@ -149,8 +133,7 @@ int cmd_launch(const Args& a) {
     o.ddpipe_binary = std::filesystem::read_symlink("/proc/self/exe").string();
     return k8s::run_pytorchjob_locally(a.options.at("from-pytorchjob"), o);
   }
-  if (a.options.count("pod-network"))
-    core::fail_usage("--pod-network needs --from-pytorchjob FILE");
+  if (a.has("pod-network")) core::fail_usage("--pod-network needs --from-pytorchjob FILE");
   auto config = load(a);
   return dist::launch_local(launch_options(a, config, {}));
 }
@@ -163,10 +146,10 @@ int cmd_k8s(const Args& a) {
   }
   auto config = load(a);
   k8s::RenderOptions o;
-  o.workers = count_option(a, "workers", 1);
+  o.workers = a.count_option("workers", 1);
   const std::string workers = std::to_string(o.workers);
-  o.image = option_or(a, "image", o.image);
-  o.job_name = option_or(a, "job-name", "");
+  o.image = a.option("image", o.image);
+  o.job_name = a.option("job-name", "");
   // The header says how to render it again (credentials never appear).
   o.source = "ddpipe k8s render";
   if (!a.config_path.empty()) o.source += " --config " + a.config_path;
@@ -213,8 +196,8 @@ int cmd_run(const Args& a) {
 int cmd_eval(const Args& a) {
   auto config = load(a);
   auto store = storage::open_store(config);
-  std::string model = option_or(a, "model", config.name);
-  auto m = eval::load_model(*store, model, option_or(a, "version", "latest"));
+  std::string model = a.option("model", config.name);
+  auto m = eval::load_model(*store, model, a.option("version", "latest"));
   std::string digest = config.data.digest.empty() ? data::latest_digest(*store, config.data.name)
                                                   : config.data.digest;
   auto ds =
@@ -225,7 +208,7 @@ int cmd_eval(const Args& a) {
                      model + " expects " + std::to_string(m.channels) + "x" +
                      std::to_string(m.height) + "x" + std::to_string(m.width));
   }
-  std::string split_name = option_or(a, "split", "test");
+  std::string split_name = a.option("split", "test");
   if (split_name != "test" && split_name != "train")
     core::fail_usage("--split: expected test or train");
   const data::Split& split = split_name == "test" ? ds.test : ds.train;
@@ -253,9 +236,9 @@ int cmd_predict(const Args& a) {
   auto config = load(a);
   if (a.positional.empty()) core::fail_usage("ddpipe predict: give at least one image file");
   auto store = storage::open_store(config);
-  std::string model = option_or(a, "model", config.name);
-  auto m = eval::load_model(*store, model, option_or(a, "version", "latest"));
-  const int64_t top_k = count_option(a, "top-k", 0);
+  std::string model = a.option("model", config.name);
+  auto m = eval::load_model(*store, model, a.option("version", "latest"));
+  const int64_t top_k = a.count_option("top-k", 0);
   int failures = 0;
   for (const auto& file : a.positional) {
     try {
@@ -291,7 +274,7 @@ int models_export(const Args& a, storage::Store& store) {
   const std::string usage =
       "usage: ddpipe models export NAME [REF] --format pth|safetensors --out FILE";
   if (a.positional.size() < 2) core::fail_usage(usage);
-  const std::string format = option_or(a, "format", ""), out = option_or(a, "out", "");
+  const std::string format = a.option("format", ""), out = a.option("out", "");
   if (format != "pth" && format != "safetensors") {
     core::fail_usage("ddpipe models export: --format must be pth or safetensors, got '" + format +
                      "' (" + usage + ")");

@@ -16,13 +16,6 @@ namespace {
 
 using nlohmann::json;
 
-std::string opt(const Args& a, const std::string& name, const std::string& def = "") {
-  auto it = a.options.find(name);
-  return it == a.options.end() ? def : it->second;
-}
-
-bool has(const Args& a, const std::string& name) { return a.options.count(name) > 0; }
-
 // The positionals after the subcommand's name; kUsage unless there are `n`.
 std::vector<std::string> operands(const Args& a, size_t n, const std::string& usage) {
   if (a.positional.size() != n + 1) core::fail_usage("usage: " + usage);
@@ -30,28 +23,9 @@ std::vector<std::string> operands(const Args& a, size_t n, const std::string& us
 }
 
 std::string required(const Args& a, const std::string& name, const std::string& usage) {
-  if (!has(a, name) || opt(a, name).empty())
+  if (!a.has(name) || a.option(name).empty())
     core::fail_usage("--" + name + " is required: " + usage);
-  return opt(a, name);
-}
-
-double number_option(const Args& a, const std::string& name, double def) {
-  if (!has(a, name)) return def;
-  try {
-    size_t used = 0;
-    const double v = std::stod(opt(a, name), &used);
-    if (used == opt(a, name).size() && v >= 0) return v;
-  } catch (const std::exception&) {
-  }
-  core::fail_usage("--" + name + ": expected a number >= 0, got '" + opt(a, name) + "'");
-}
-
-int64_t count_opt(const Args& a, const std::string& name, int64_t def) {
-  const double v = number_option(a, name, static_cast<double>(def));
-  if (v != static_cast<double>(static_cast<int64_t>(v))) {
-    core::fail_usage("--" + name + ": expected a whole number, got '" + opt(a, name) + "'");
-  }
-  return static_cast<int64_t>(v);
+  return a.option(name);
 }
 
 json move_json(const registry::AliasMove& m) {
@@ -79,14 +53,14 @@ int models_promote(const Args& a, registry::Registry& reg) {
   const auto ops = operands(a, 2, usage);
   const std::string alias = required(a, "alias", usage);
   std::optional<registry::Gate> gate;
-  if (has(a, "if-better-than")) {
-    gate = registry::Gate{opt(a, "if-better-than"), opt(a, "metric", "test_acc"),
-                          number_option(a, "min-delta", 0.0)};
-  } else if (has(a, "metric") || has(a, "min-delta")) {
+  if (a.has("if-better-than")) {
+    gate = registry::Gate{a.option("if-better-than"), a.option("metric", "test_acc"),
+                          a.number_option("min-delta", 0.0)};
+  } else if (a.has("metric") || a.has("min-delta")) {
     core::fail_usage("--metric and --min-delta need --if-better-than ALIAS: " + usage);
   }
-  const registry::Promotion p = reg.promote(ops[0], alias, ops[1], opt(a, "reason"), gate);
-  if (has(a, "json")) {
+  const registry::Promotion p = reg.promote(ops[0], alias, ops[1], a.option("reason"), gate);
+  if (a.has("json")) {
     std::cout << json({{"promoted", p.promoted},
                        {"alias", alias},
                        {"version", p.version},
@@ -113,8 +87,8 @@ int models_rollback(const Args& a, registry::Registry& reg) {
   const std::string usage = "ddpipe models rollback NAME --alias ALIAS [--reason TEXT]";
   const auto ops = operands(a, 1, usage);
   const std::string alias = required(a, "alias", usage);
-  const registry::AliasMove m = reg.rollback_alias(ops[0], alias, opt(a, "reason"));
-  if (has(a, "json")) {
+  const registry::AliasMove m = reg.rollback_alias(ops[0], alias, a.option("reason"));
+  if (a.has("json")) {
     std::cout << move_json(m).dump() << "\n";
   } else {
     std::cout << alias << " rolled back: " << m.from << " -> " << m.to << " (history #" << m.seq
@@ -127,8 +101,8 @@ int models_history(const Args& a, registry::Registry& reg) {
   const auto ops = operands(a, 1, "ddpipe models history NAME [--alias ALIAS] [--json]");
   const std::string& model = ops[0];
   std::vector<std::string> aliases;
-  if (has(a, "alias")) {
-    aliases.push_back(opt(a, "alias"));
+  if (a.has("alias")) {
+    aliases.push_back(a.option("alias"));
     reg.resolve(model, aliases[0]);  // kNotFound naming the alias or model
   } else {
     aliases = reg.alias_names(model);
@@ -137,7 +111,7 @@ int models_history(const Args& a, registry::Registry& reg) {
   json out = json::object();
   for (const auto& alias : aliases) {
     const auto h = reg.alias_history(model, alias);
-    if (has(a, "json")) {
+    if (a.has("json")) {
       json moves = json::array();
       for (const auto& m : h) moves.push_back(move_json(m));
       out[alias == "latest" ? "model_latest" : alias] = moves;
@@ -145,7 +119,7 @@ int models_history(const Args& a, registry::Registry& reg) {
       print_history_table(alias, h);
     }
   }
-  if (has(a, "json")) std::cout << out.dump(2) << "\n";
+  if (a.has("json")) std::cout << out.dump(2) << "\n";
   return 0;
 }
 
@@ -154,7 +128,7 @@ int models_diff(const Args& a, registry::Registry& reg) {
   const registry::Manifest m1 = reg.manifest(ops[0], reg.resolve(ops[0], ops[1]));
   const registry::Manifest m2 = reg.manifest(ops[0], reg.resolve(ops[0], ops[2]));
   const json d = registry::diff(m1, m2);
-  std::cout << (has(a, "json") ? d.dump(2) + "\n" : registry::diff_text(d));
+  std::cout << (a.has("json") ? d.dump(2) + "\n" : registry::diff_text(d));
   return 0;
 }
 
@@ -168,10 +142,10 @@ int models_rm(const Args& a, registry::Registry& reg) {
 int models_gc(const Args& a, registry::Registry& reg) {
   const auto ops = operands(
       a, 1, "ddpipe models gc NAME [--keep-versions N] [--keep-checkpoints K] [--dry-run]");
-  const bool dry = has(a, "dry-run");
+  const bool dry = a.has("dry-run");
   reg.resolve(ops[0], "latest");  // kNotFound for an unknown model
-  const auto removed =
-      reg.gc(ops[0], count_opt(a, "keep-versions", 5), count_opt(a, "keep-checkpoints", 2), dry);
+  const auto removed = reg.gc(ops[0], a.count_option("keep-versions", 5),
+                              a.count_option("keep-checkpoints", 2), dry);
   for (const auto& r : removed) {
     std::cout << (dry ? "would remove " : "removed ") << r.what << "  (" << r.why << ")\n";
   }
