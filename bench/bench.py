@@ -17,6 +17,7 @@ import argparse
 import json
 import os
 import resource
+import signal
 import statistics
 import subprocess
 import sys
@@ -41,16 +42,37 @@ CASES = {
 }
 
 
+# Per command: seconds before a run counts as hung, and runs in all (--timeout, --attempts). The
+# peer's ranks fork DataLoader workers after Gloo has started threads, and now and then one hangs
+# for good (seen in CI on a loaded machine); the smoke test retries such a run instead of waiting.
+LIMITS = {"timeout": None, "attempts": 1}
+
+
 # Runs a command and reports the peak RSS of its largest process (rank, worker or parent).
 WRAPPER = ("import resource, subprocess, sys; r = subprocess.run(sys.argv[1:]).returncode; "
            "print('MAXRSS_KB=%d' % resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss, "
            "file=sys.stderr); sys.exit(r)")
 
 
-def run(cmd, env=None):
-    t0 = time.perf_counter()
-    p = subprocess.run(["/usr/bin/python3", "-c", WRAPPER] + cmd, stdout=subprocess.PIPE,
-                       stderr=subprocess.PIPE, text=True, env=dict(os.environ, **(env or {})))
+def run(cmd, env=None, timeout=None, attempts=1):
+    """Runs `cmd` in its own process group; a run that outlives `timeout` seconds is killed (the
+    whole group) and started again, at most `attempts` times in all."""
+    for attempt in range(1, attempts + 1):
+        t0 = time.perf_counter()
+        p = subprocess.Popen(["/usr/bin/python3", "-c", WRAPPER] + cmd, stdout=subprocess.PIPE,
+                             stderr=subprocess.PIPE, text=True, start_new_session=True,
+                             env=dict(os.environ, **(env or {})))
+        try:
+            out, err = p.communicate(timeout=timeout)
+            break
+        except subprocess.TimeoutExpired:
+            os.killpg(p.pid, signal.SIGKILL)
+            p.communicate()
+            print(f"bench: no result after {timeout} s (attempt {attempt} of {attempts}), "
+                  f"killed: {' '.join(cmd)}", file=sys.stderr, flush=True)
+    else:
+        sys.exit(f"bench: gave up after {attempts} hung attempts: {' '.join(cmd)}")
+    p.stdout, p.stderr = out, err
     if p.returncode != 0:
         sys.exit(f"bench: command failed ({p.returncode}): {' '.join(cmd)}\n{p.stderr[-3000:]}")
     p.maxrss_mb = int(p.stderr.strip().splitlines()[-1].split("=")[1]) / 1024.0
@@ -76,7 +98,7 @@ def run_ddpipe(case, batches, work):
            # peak RSS compares like with like (a batch of 500 at 32x32x64 holds ~130 MB tensors).
            "--set", "train.eval_batch_size=100",
            "--set", "dist.nproc=2"]
-    p, wall = run(cmd, {"DDPIPE_LOG_LEVEL": "info"})
+    p, wall = run(cmd, {"DDPIPE_LOG_LEVEL": "info"}, **LIMITS)
     epoch = next(json.loads(l) for l in p.stderr.splitlines()
                  if l.startswith("{") and '"event":"epoch"' in l)
     return {"tool": "ddpipe", "case": case, "wall_s": wall,
@@ -93,7 +115,7 @@ def run_peer(case, batches, work):
            "--epochs", "1", "--batch-size", "128", "--limit-train-batches", str(batches),
            "--limit-test-batches", "1", "--checkpoint", "none", "--flush-denormal",
            "--out", os.path.join(work, "peer")]
-    p, wall = run(cmd, {"LD_PRELOAD": TCMALLOC})
+    p, wall = run(cmd, {"LD_PRELOAD": TCMALLOC}, **LIMITS)
     j = json.loads(p.stdout.strip().splitlines()[-1])
     return {"tool": "peer", "case": case, "wall_s": wall,
             "images_per_s": j["train_images_per_sec"], "epoch_s": j["train_seconds"][0],
@@ -125,10 +147,15 @@ def main():
     ap.add_argument("--reps", type=int, default=3)
     ap.add_argument("--batches", type=int, default=0, help="override train batches per rank")
     ap.add_argument("--smoke", action="store_true", help="1 rep, 6 batches, resnet18 only")
+    ap.add_argument("--timeout", type=float, default=0,
+                    help="seconds before a run counts as hung and is killed (0 = no limit)")
+    ap.add_argument("--attempts", type=int, default=1, help="runs of a command before giving up")
     ap.add_argument("--json", default="")
     args = ap.parse_args()
     if args.smoke:
         args.cases, args.reps, args.batches = ["resnet18"], 1, 6
+        args.timeout, args.attempts = args.timeout or 120, max(args.attempts, 3)
+    LIMITS.update(timeout=args.timeout or None, attempts=args.attempts)
     if not os.path.exists(PEER):
         print(f"SKIP: the peer {PEER} is not there (../shared is absent)")
         return 0
