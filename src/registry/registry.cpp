@@ -59,9 +59,20 @@ std::string Registry::version_prefix(const std::string& model, const std::string
   return model_root(model) + version + "/";
 }
 
-std::string Registry::metrics_key(const std::string& model, const std::string& version) {
+namespace {
+// "metrics/<model>/metrics_v<stamp>" of a version model_v<stamp> or of a stamp.
+std::string metrics_base(const std::string& model, const std::string& version) {
   const std::string stamp = version.rfind(kVersionPrefix, 0) == 0 ? version.substr(7) : version;
-  return "metrics/" + model + "/metrics_v" + stamp + ".json";
+  return "metrics/" + model + "/metrics_v" + stamp;
+}
+}  // namespace
+
+std::string Registry::metrics_key(const std::string& model, const std::string& version) {
+  return metrics_base(model, version) + ".json";
+}
+
+std::string Registry::steps_key(const std::string& model, const std::string& version) {
+  return metrics_base(model, version) + ".steps.jsonl";
 }
 
 std::string Registry::publish(const std::string& model, const Files& files,
@@ -254,6 +265,50 @@ std::string Registry::write_metrics(const std::string& model, const std::string&
   std::string key = metrics_key(model, kVersionPrefix + stamp);
   store_.put(key, metrics.dump(2));
   return key;
+}
+
+std::string Registry::write_steps(const std::string& model, const std::string& stamp,
+                                  const std::vector<nlohmann::json>& rows) {
+  validate_name("model name", model);
+  std::string text;
+  for (const auto& row : rows) text += row.dump() + "\n";
+  std::string key = steps_key(model, kVersionPrefix + stamp);
+  store_.put(key, text);
+  return key;
+}
+
+std::vector<nlohmann::json> Registry::read_steps(const std::string& model,
+                                                 const std::string& version) {
+  validate_name("model name", model);
+  const std::string key = steps_key(model, version);
+  std::vector<nlohmann::json> rows;
+  const auto text = store_.try_get(key);
+  if (!text) return rows;
+  size_t start = 0, line = 1;
+  for (size_t end; start < text->size(); start = end + 1, ++line) {
+    end = text->find('\n', start);
+    if (end == std::string::npos) end = text->size();
+    if (end == start) continue;
+    try {
+      rows.push_back(nlohmann::json::parse(text->substr(start, end - start)));
+    } catch (const nlohmann::json::exception& e) {
+      core::fail_storage(key + " line " + std::to_string(line) + " is not JSON: " + e.what());
+    }
+  }
+  return rows;
+}
+
+std::optional<nlohmann::json> Registry::read_metrics(const std::string& model,
+                                                     const std::string& version) {
+  validate_name("model name", model);
+  const std::string key = metrics_key(model, version);
+  const auto text = store_.try_get(key);
+  if (!text) return std::nullopt;
+  try {
+    return nlohmann::json::parse(*text);
+  } catch (const nlohmann::json::exception& e) {
+    core::fail_storage(key + " is not valid JSON: " + e.what());
+  }
 }
 
 }  // namespace ddpipe::registry

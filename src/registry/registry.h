@@ -11,6 +11,8 @@
 //   models/<model>/checkpoints/epoch_<n>/{model.pt, …, state.json}      after n epochs
 //   models/<model>/checkpoints/epoch_<n>_step_<k>/…                     k steps into epoch n+1
 //   metrics/<model>/metrics_v<YYYYMMDD_HHMMSS>.json                     a run's metrics
+//   metrics/<model>/metrics_v<YYYYMMDD_HHMMSS>.steps.jsonl              its step history (one
+//                                            JSON object per progress event)
 // A version or checkpoint is complete once its manifest.json / state.json exists: those are
 // written last, and an alias is only moved to a complete version.
 // Errors: core::Error(kNotFound) for unknown models, versions, aliases; kUsage for bad names.
@@ -174,9 +176,21 @@ class Registry {
   std::string write_metrics(const std::string& model, const std::string& stamp,
                             const nlohmann::json& metrics);
 
+  // Writes metrics/<model>/metrics_v<stamp>.steps.jsonl (`rows`, one JSON object a line, in
+  // order); returns its key.
+  std::string write_steps(const std::string& model, const std::string& stamp,
+                          const std::vector<nlohmann::json>& rows);
+  // The step history of a version (or of a stamp) as written; empty when it has none (a
+  // version from before step histories). kStorage when a line is not JSON.
+  std::vector<nlohmann::json> read_steps(const std::string& model, const std::string& version);
+  // The metrics object of a version (or stamp); nullopt when it has none.
+  std::optional<nlohmann::json> read_metrics(const std::string& model, const std::string& version);
+
   static std::string version_prefix(const std::string& model, const std::string& version);
-  // metrics/<model>/metrics_v<stamp>.json of a version model_v<stamp>.
+  // metrics/<model>/metrics_v<stamp>.json of a version model_v<stamp> (or of a stamp).
   static std::string metrics_key(const std::string& model, const std::string& version);
+  // metrics/<model>/metrics_v<stamp>.steps.jsonl of a version model_v<stamp> (or of a stamp).
+  static std::string steps_key(const std::string& model, const std::string& version);
 
  private:
   // The pointer object of an alias: {"version", "updated", "seq", "entry"}; nullopt if absent.

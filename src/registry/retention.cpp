@@ -45,6 +45,7 @@ Removal Registry::remove_version(const std::string& model, const std::string& ve
   }
   remove_prefix(store_, prefix, "manifest.json");
   store_.remove(metrics_key(model, version));
+  store_.remove(steps_key(model, version));
   return {"version " + version, prefix, "removed"};
 }
 
@@ -91,7 +92,9 @@ std::vector<Removal> Registry::gc(const std::string& model, int64_t keep_version
   for (const auto& r : out) {
     const bool version = r.what.rfind("version ", 0) == 0;
     remove_prefix(store_, r.prefix, version ? "manifest.json" : "state.json");
-    if (version) store_.remove(metrics_key(model, r.what.substr(8)));
+    if (!version) continue;
+    store_.remove(metrics_key(model, r.what.substr(8)));
+    store_.remove(steps_key(model, r.what.substr(8)));
   }
   return out;
 }
