@@ -348,6 +348,30 @@ void dist_fields(Config& c, std::vector<Field>& f) {
                         "always stays); 0 = keep all"));
 }
 
+// log.*, metrics.*, runs.*, dist.straggler_factor: what a job tells while it runs
+// (docs/telemetry.md).
+void telemetry_fields(TelemetryConfig& t, std::vector<Field>& f) {
+  f.push_back(int_field("log.every_steps", &t.log_every_steps, 0, kBig,
+                        "without a TTY, a progress event every K steps (loss, accuracy, img/s, "
+                        "ETA); 0 = not by steps"));
+  f.push_back(num_field("log.every_s", &t.log_every_s, 0.0, 86400.0,
+                        "… or every S seconds, whichever comes first; 0 = not by time (both 0: "
+                        "no progress events and no step history)"));
+  f.push_back(int_field("metrics.port", &t.metrics_port, 0, 65535,
+                        "every training rank serves Prometheus `/metrics` on this port + its "
+                        "local rank; 0 = off"));
+  f.push_back(num_field("dist.straggler_factor", &t.straggler_factor, 1.0, 1000.0,
+                        "a rank whose mean step time exceeds this many times the median is "
+                        "named in a warning"));
+  f.push_back(num_field("runs.heartbeat_s", &t.runs_heartbeat_s, 0.0, 86400.0,
+                        "rank 0 rewrites the run record (runs/<name>/<run_id>.json) at most "
+                        "this often, and at least this often as a heartbeat; 0 = only at start "
+                        "and end"));
+  f.push_back(num_field("runs.lost_after_s", &t.runs_lost_after_s, 1.0, 864000.0,
+                        "`ddpipe runs` shows a running job whose heartbeat is older than this "
+                        "as lost"));
+}
+
 // registry.*: the promotion gate `ddpipe run` applies after publishing (docs/registry.md).
 void registry_fields(RegistryConfig& r, std::vector<Field>& f) {
   f.push_back(str_field("registry.promote.alias", &r.promote.alias,
@@ -438,6 +462,7 @@ std::vector<Field> schema(Config& c, const ConfigChoices& extra = {}) {
   optimizer_fields(c.train, f);
   run_fields(c.train, f);
   dist_fields(c, f);
+  telemetry_fields(c.telemetry, f);
   registry_fields(c.registry, f);
   serve_fields(c.serve, f);
   s3_fields(c.s3, f);

@@ -97,6 +97,16 @@ struct CheckpointConfig {
   int64_t keep_last = 2;  // a run's own checkpoints kept in the store; 0 = all
 };
 
+// What a training job tells the world while it runs (docs/telemetry.md).
+struct TelemetryConfig {
+  int64_t log_every_steps = 50;  // a progress event every K steps (0 = not by steps)
+  double log_every_s = 30.0;     // … or every S seconds (0 = not by time)
+  int64_t metrics_port = 0;      // /metrics of rank r on metrics_port + local rank; 0 = off
+  double straggler_factor = 1.5;
+  double runs_heartbeat_s = 10.0;  // run record heartbeat; 0 = only at start and end
+  double runs_lost_after_s = 120.0;
+};
+
 // The model registry: what `ddpipe run` does after publishing.
 struct RegistryConfig {
   struct Promote {
@@ -156,6 +166,7 @@ struct Config {
   TrainConfig train;
   DistConfig dist;
   CheckpointConfig checkpoint;
+  TelemetryConfig telemetry;
   RegistryConfig registry;
   ServeConfig serve;
   S3Config s3;

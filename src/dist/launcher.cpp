@@ -169,6 +169,15 @@ Attempt run_group(const LaunchOptions& o, int64_t port, int64_t restart,
   return wait_for_group(o, std::move(ranks), error_dir);
 }
 
+void report_attempt_end(const LaunchOptions& o, const AttemptEnd& end) {
+  if (!o.on_attempt_end) return;
+  try {
+    o.on_attempt_end(end);
+  } catch (const std::exception& e) {
+    core::log::warn("launch", std::string("after the attempt: ") + e.what());
+  }
+}
+
 // Runs the group until it succeeds, fails permanently, runs out of restarts or is interrupted,
 // with SIGINT and SIGTERM forwarded to the ranks meanwhile.
 std::vector<Attempt> run_attempts(const LaunchOptions& o, const std::string& error_dir) {
@@ -198,9 +207,11 @@ std::vector<Attempt> run_attempts(const LaunchOptions& o, const std::string& err
                      {"restart", restart}});
     attempts.push_back(run_group(o, port, restart, error_dir));
     const Attempt& last = attempts.back();
-    if (last.code == 0 || g_forward_signal) break;
+    if (last.code == 0) break;
     const bool permanent = last.code < 128;
-    if (permanent || restart >= o.max_restarts) {
+    const bool restarting = !permanent && restart < o.max_restarts && !g_forward_signal;
+    report_attempt_end(o, {restart, last.code, last.failed_rank, last.reason, restarting});
+    if (!restarting) {
       if (permanent && restart < o.max_restarts) {
         core::log::error("launch", "exit code " + std::to_string(last.code) +
                                        " is permanent (1-127): not restarting");

@@ -9,10 +9,20 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <string>
 #include <vector>
 
 namespace ddpipe::dist {
+
+// A failed attempt of the group, as the launcher saw it.
+struct AttemptEnd {
+  int64_t attempt = 0;       // 0 for the first
+  int code = 0;              // the exit code it ends with (see launch_local)
+  int64_t failed_rank = -1;  // the first rank that failed
+  std::string reason;        // its error file's text, or how it died
+  bool restarting = false;   // another attempt follows
+};
 
 struct LaunchOptions {
   int64_t nproc = 1;  // ranks on this node
@@ -25,6 +35,9 @@ struct LaunchOptions {
   std::string error_dir;          // where ranks write their error files ("" = a temp dir)
   std::vector<std::string> argv;  // program and arguments of every rank
   double grace_seconds = 10.0;
+  // Called on the launcher's thread after each failed attempt, before a restart (e.g. to
+  // record the run as restarting or failed). Exceptions it throws are logged and ignored.
+  std::function<void(const AttemptEnd&)> on_attempt_end;
 };
 
 // Runs the ranks to completion. Returns 0 when every rank exited 0, otherwise the exit code

@@ -46,13 +46,19 @@ EvalSums evaluate(model::Classifier& net, const data::Dataset& dataset, const da
   opts.channels_last = channels_last;
   data::BatchLoader loader(dataset, split, indices, aug, opts);
   EvalSums sums;
+  sums.confusion = Confusion(static_cast<int64_t>(dataset.classes.size()));
   while (auto batch = loader.next()) {
     auto logits = net.forward(batch->images);
+    const auto predicted = logits.argmax(1).to(torch::kLong).contiguous();
+    const auto truth = batch->labels.to(torch::kLong).contiguous();
+    const int64_t* p = predicted.data_ptr<int64_t>();
+    const int64_t* t = truth.data_ptr<int64_t>();
+    for (int64_t i = 0; i < truth.size(0); ++i) sums.confusion.add(t[i], p[i]);
     sums.loss_sum += torch::nn::functional::cross_entropy(
                          logits, batch->labels,
                          torch::nn::functional::CrossEntropyFuncOptions().reduction(torch::kSum))
                          .item<double>();
-    sums.correct += logits.argmax(1).eq(batch->labels).sum().item<double>();
+    sums.correct += predicted.eq(truth).sum().item<double>();
     sums.count += static_cast<double>(batch->labels.size(0));
   }
   return sums;

@@ -11,6 +11,7 @@
 
 #include "data/dataset.h"
 #include "data/image.h"
+#include "eval/confusion.h"
 #include "model/model.h"
 #include "registry/manifest.h"
 #include "storage/store.h"
@@ -40,6 +41,7 @@ struct EvalSums {
   double loss_sum = 0.0;
   double correct = 0.0;
   double count = 0.0;
+  Confusion confusion;  // dataset.classes × classes
 };
 EvalSums evaluate(model::Classifier& net, const data::Dataset& dataset, const data::Split& split,
                   const std::vector<int64_t>& indices, bool normalize, int64_t batch_size,

@@ -18,7 +18,9 @@ constexpr const char* kMinioImage = "quay.io/minio/minio:RELEASE.2024-07-16T23-4
 constexpr const char* kSecret = "minio-credentials";
 constexpr const char* kServiceAccount = "ddpipe";
 constexpr const char* kConfigFile = "/etc/ddpipe/config.yaml";
-constexpr int64_t kTrainCpus = 2;  // per replica; also train.threads when the config says 0
+constexpr int64_t kTrainCpus = 2;
+// metrics.port of the training pods unless the config sets one (one rank per pod: the port).
+constexpr int64_t kMetricsPort = 9400;  // per replica; also train.threads when the config says 0
 
 Object labels(const std::string& name, const std::string& component,
               const std::string& instance = "") {
@@ -287,6 +289,13 @@ Object pytorchjob(const core::Config& cluster, const RenderOptions& o, const std
       {Object{{"name", "pytorchjob-port"}, {"containerPort", kMasterPort}, {"protocol", "TCP"}}});
   Object pod = Object::object();
   pod["metadata"]["labels"] = l;
+  if (const int64_t port = cluster.telemetry.metrics_port; port > 0) {
+    c["ports"].push_back(Object{{"name", "metrics"}, {"containerPort", port}, {"protocol", "TCP"}});
+    // The annotations of Prometheus's kubernetes-pods scrape job (docs/telemetry.md).
+    pod["metadata"]["annotations"]["prometheus.io/scrape"] = "true";
+    pod["metadata"]["annotations"]["prometheus.io/port"] = std::to_string(port);
+    pod["metadata"]["annotations"]["prometheus.io/path"] = "/metrics";
+  }
   pod["spec"] = ddpipe_pod_spec(Object::array({c}), parts);
 
   Object pj = object("kubeflow.org/v1", "PyTorchJob", job, ns, l);
@@ -351,6 +360,7 @@ core::Config cluster_config(const core::Config& config) {
                     "(a shared volume); s3:// stores in the cluster's MinIO need none",
                     {{"store", c.store}});
   }
+  if (!c.is_set("metrics.port")) c.telemetry.metrics_port = kMetricsPort;
   c.s3.endpoint.clear();
   c.s3.access_key_id.clear();
   c.s3.secret_access_key.clear();

@@ -50,7 +50,9 @@ struct RenderOptions {
 
 // The config the pods run: a relative local store becomes kClusterStore (absolute paths,
 // file:// and s3:// stay: an absolute path needs a filesystem shared by every pod), and the
-// s3 credentials and endpoint are cleared so that the pods' AWS_* environment applies.
+// s3 credentials and endpoint are cleared so that the pods' AWS_* environment applies, and
+// metrics.port, unless the config sets it, is 9400 (the PyTorchJob declares it and carries the
+// prometheus.io scrape annotations).
 core::Config cluster_config(const core::Config& config);
 
 // YAML of the keys whose values differ from the embedded defaults (secrets never included):

@@ -21,6 +21,7 @@ struct Checkpointer::Impl {
   std::string model;
   std::filesystem::path local_dir;
   double grace_s;
+  UploadObserver observer;
 
   struct Task {
     std::string what;
@@ -36,8 +37,12 @@ struct Checkpointer::Impl {
   std::string last_error;
   std::thread worker;
 
-  Impl(registry::Registry& r, std::string m, std::filesystem::path dir, double g)
-      : registry(r), model(std::move(m)), local_dir(std::move(dir)), grace_s(g) {
+  Impl(registry::Registry& r, std::string m, std::filesystem::path dir, double g, UploadObserver o)
+      : registry(r),
+        model(std::move(m)),
+        local_dir(std::move(dir)),
+        grace_s(g),
+        observer(std::move(o)) {
     worker = std::thread([this] { run(); });
   }
 
@@ -60,10 +65,15 @@ struct Checkpointer::Impl {
       busy = true;
       lock.unlock();
       std::string error;
+      const auto t0 = Clock::now();
       try {
         task.upload();
       } catch (const std::exception& e) {
         error = e.what();
+      }
+      if (observer) {
+        observer(task.what, std::chrono::duration<double>(Clock::now() - t0).count(),
+                 error.empty());
       }
       lock.lock();
       busy = false;
@@ -104,8 +114,9 @@ struct Checkpointer::Impl {
 };
 
 Checkpointer::Checkpointer(registry::Registry& registry, std::string model,
-                           std::filesystem::path local_dir, double grace_s)
-    : impl_(std::make_unique<Impl>(registry, std::move(model), std::move(local_dir), grace_s)) {}
+                           std::filesystem::path local_dir, double grace_s, UploadObserver observer)
+    : impl_(std::make_unique<Impl>(registry, std::move(model), std::move(local_dir), grace_s,
+                                   std::move(observer))) {}
 
 Checkpointer::~Checkpointer() = default;
 

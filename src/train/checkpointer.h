@@ -24,8 +24,12 @@ namespace ddpipe::train {
 
 class Checkpointer {
  public:
+  // Told of every upload attempt on the upload thread (`what`, seconds, whether it succeeded):
+  // the rank's metrics.
+  using UploadObserver = std::function<void(const std::string& what, double seconds, bool ok)>;
+
   Checkpointer(registry::Registry& registry, std::string model, std::filesystem::path local_dir,
-               double grace_s);
+               double grace_s, UploadObserver observer = nullptr);
   ~Checkpointer();
 
   // A checkpoint file: its name and a function that serialises it. Files are produced, written

@@ -60,8 +60,9 @@ EpochBatches epoch_batches(const core::Config& config, const dist::WorldInfo& wo
 torch::Tensor EpochSums::to_tensor(const dist::WorldInfo& world) const {
   std::vector<double> slots;
   for_each_sum(*this, [&](double x) { slots.push_back(x); });
-  slots.resize(kSummedFields + world.world_size, 0.0);
+  slots.resize(kSummedFields + 2 * world.world_size, 0.0);
   slots[kSummedFields + world.rank] = peak_rss_mb;
+  slots[kSummedFields + world.world_size + world.rank] = busy_step_seconds;
   return torch::tensor(slots, torch::kDouble);
 }
 
@@ -72,6 +73,7 @@ EpochSums EpochSums::from_tensor(const torch::Tensor& t, const dist::WorldInfo& 
   for_each_sum(sums, [&](double& x) { x = s[i++]; });
   for (int64_t r = 0; r < world.world_size; ++r) {
     sums.peak_rss_mb = std::max(sums.peak_rss_mb, s[kSummedFields + r]);
+    sums.rank_busy_step_seconds.push_back(s[kSummedFields + world.world_size + r]);
   }
   return sums;
 }

@@ -44,9 +44,14 @@ struct EpochSums {
   double steady_images = 0.0;   // after the warm-up steps
   double steady_seconds = 0.0;  // the time they took
   double peak_rss_mb = 0.0;     // this rank's; in a sum over ranks, the largest
+  // This rank's mean step time without the wait for other ranks (wall time of a step minus its
+  // exposed communication): what tells a straggler from the ranks that wait for it.
+  double busy_step_seconds = 0.0;
+  std::vector<double> rank_busy_step_seconds;  // in a sum over ranks: every rank's, by rank
 
   // The rank's sums as one double tensor: the fields in a fixed order, then one peak-RSS slot
-  // per rank (this rank's filled, the others 0), so that a sum carries every rank's RSS.
+  // and one busy-step-time slot per rank (this rank's filled, the others 0), so that a sum
+  // carries every rank's.
   torch::Tensor to_tensor(const dist::WorldInfo& world) const;
   // The inverse, for a tensor summed over ranks: peak_rss_mb is the largest slot.
   static EpochSums from_tensor(const torch::Tensor& t, const dist::WorldInfo& world);

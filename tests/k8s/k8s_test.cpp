@@ -211,6 +211,30 @@ TEST(PyTorchJob, RenderedJobHasOneRankPerPod) {
   EXPECT_EQ(plan.pods[4].name, "fmnist-resnet-worker-3");
 }
 
+// Prometheus finds every rank: the port in the config the pods read, declared on the container,
+// and the kubernetes-pods scrape annotations on the pod template; metrics.port=0 removes them.
+TEST(PyTorchJob, RanksServeMetricsOnADeclaredAnnotatedPort) {
+  const auto objects = render(core::Config{}, RenderOptions{});
+  const Object* job = find(objects, "PyTorchJob", "fmnist-resnet");
+  ASSERT_NE(job, nullptr);
+  const Object& pod = (*job)["spec"]["pytorchReplicaSpecs"]["Master"]["template"];
+  EXPECT_EQ(pod["metadata"]["annotations"]["prometheus.io/scrape"], "true");
+  EXPECT_EQ(pod["metadata"]["annotations"]["prometheus.io/port"], "9400");
+  EXPECT_EQ(pod["metadata"]["annotations"]["prometheus.io/path"], "/metrics");
+  const Object& ports = pod["spec"]["containers"][0]["ports"];
+  EXPECT_EQ(ports.back(),
+            (Object{{"name", "metrics"}, {"containerPort", 9400}, {"protocol", "TCP"}}));
+  EXPECT_NE(config_delta(cluster_config(core::Config{})).find("port: 9400"), std::string::npos);
+
+  core::Config off = core::config_from_yaml("metrics:\n  port: 0\n");
+  const auto quiet_objects = render(off, RenderOptions{});
+  const Object* quiet = find(quiet_objects, "PyTorchJob", "fmnist-resnet");
+  ASSERT_NE(quiet, nullptr);
+  const Object& quiet_pod = (*quiet)["spec"]["pytorchReplicaSpecs"]["Master"]["template"];
+  EXPECT_FALSE(quiet_pod["metadata"].contains("annotations"));
+  EXPECT_EQ(quiet_pod["spec"]["containers"][0]["ports"].size(), 1u);
+}
+
 TEST(PyTorchJob, RejectsWhatTheOperatorOrDdpipeCannotRun) {
   auto job = [](const std::string& replicas) {
     return parse_manifests(

@@ -25,16 +25,17 @@ EpochSums sums_of(double base, double rss) {
   s.steady_images = base + 8;
   s.steady_seconds = base + 9;
   s.peak_rss_mb = rss;
+  s.busy_step_seconds = rss / 1000.0;
   return s;
 }
 
 // What the allreduce does: the tensors of all ranks, added slot by slot.
-TEST(EpochSums, SumOverRanksAddsFieldsAndKeepsTheLargestRss) {
+TEST(EpochSums, SumOverRanksAddsFieldsKeepsTheLargestRssAndEveryRanksStepTime) {
   const int64_t n = 3;
-  torch::Tensor total = torch::zeros({9 + n}, torch::kDouble);
+  torch::Tensor total = torch::zeros({9 + 2 * n}, torch::kDouble);
   const double rss[n] = {300.0, 500.0, 400.0};
   for (int64_t r = 0; r < n; ++r) total += sums_of(10.0 * r, rss[r]).to_tensor(rank_of(r, n));
-  ASSERT_EQ(total.numel(), 9 + n);
+  ASSERT_EQ(total.numel(), 9 + 2 * n);
   const EpochSums s = EpochSums::from_tensor(total, rank_of(0, n));
   EXPECT_EQ(s.train.loss_sum, 33.0);  // (0 + 1) + (10 + 1) + (20 + 1)
   EXPECT_EQ(s.train.correct, 36.0);
@@ -46,6 +47,7 @@ TEST(EpochSums, SumOverRanksAddsFieldsAndKeepsTheLargestRss) {
   EXPECT_EQ(s.steady_images, 54.0);
   EXPECT_EQ(s.steady_seconds, 57.0);
   EXPECT_EQ(s.peak_rss_mb, 500.0);
+  EXPECT_EQ(s.rank_busy_step_seconds, (std::vector<double>{0.3, 0.5, 0.4}));
 }
 
 TEST(EpochSums, OneRankRoundTrips) {
