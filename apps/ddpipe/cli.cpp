@@ -265,6 +265,56 @@ std::vector<CommandSpec> model_commands() {
   };
 }
 
+// --- Seeing runs: records, metrics, reports (docs/telemetry.md) ----------------------------
+std::vector<CommandSpec> observe_commands() {
+  return {
+      {"runs",
+       "training jobs: running, succeeded, failed, restarting or lost",
+       "ddpipe runs list [NAME] [--json] | show NAME RUN_ID",
+       "Every training job's record in the store (runs/<name>/<run_id>.json): status (running, "
+       "succeeded, failed, restarting; lost when its heartbeat is older than runs.lost_after_s), "
+       "attempt, world size, hosts, progress and ETA, latest metrics, the error of a failure and "
+       "the version it published. The store is `store` (--store URL).",
+       {},
+       {},
+       {{"list",
+         "the runs of one model or of all, newest first",
+         "ddpipe runs list [NAME] [--json]",
+         "A table of the runs (JSON with --json).",
+         {kJsonOption},
+         {{"NAME", "model name (default: every model)", false}}},
+        {"show",
+         "one run's record as JSON",
+         "ddpipe runs show NAME RUN_ID",
+         "Prints the record with its shown status and heartbeat age.",
+         {},
+         {{"NAME", "model name"}, {"RUN_ID", "the run id (`ddpipe runs list`)"}}}},
+       cmd_runs},
+      {"metrics",
+       "a version's metrics per epoch or per step, as CSV or JSON",
+       "ddpipe metrics NAME [REF] [--steps] [--format csv|json]",
+       "Prints the per-epoch metrics of a version (REF: latest (default), an alias or "
+       "model_v<stamp>), or with --steps its step history (one row per progress event), as CSV "
+       "(nested fields as dotted columns) or JSON, for spreadsheets and pandas.",
+       {{"--steps", nullptr, "the step history instead of the epochs"},
+        {"--format", "FORMAT", "csv (default) or json"}},
+       {{"NAME", "model name"}, {"REF", "version or alias", false}},
+       {},
+       cmd_metrics},
+      {"report",
+       "one self-contained HTML page: curves, confusion matrix, lineage",
+       "ddpipe report NAME [REF...] [--out FILE]",
+       "Writes an HTML report (inline SVG and CSS, nothing fetched from the network) of one or "
+       "more versions overlaid (default: latest): loss and accuracy per epoch, step-level loss, "
+       "images/s, the confusion matrix and per-class precision/recall, the lineage and the alias "
+       "history. Prints the file's path.",
+       {{"--out", "FILE", "the file to write (default report-<NAME>.html)"}},
+       {{"NAME", "model name"}, {"REF", "versions or aliases to overlay", false, true}},
+       {},
+       cmd_report},
+  };
+}
+
 std::vector<CommandSpec> tool_commands() {
   return {
       {"store",
@@ -451,7 +501,8 @@ class Cli {
     app_.require_subcommand(1);
     app_.footer("Run `ddpipe <command> --help` for a command's options.\n" + kExitCodes);
     for (const auto& group :
-         {training_commands(), model_commands(), tool_commands(), deploy_commands()}) {
+         {training_commands(), model_commands(), observe_commands(), tool_commands(),
+          deploy_commands()}) {
       for (const CommandSpec& spec : group) add_command(spec);
     }
   }

@@ -55,6 +55,10 @@ int cmd_config(const Args& args);
 int cmd_store(const Args& args);
 int cmd_serve(const Args& args);
 int cmd_k8s(const Args& args);
+// observe_commands.cpp: run records, metrics as CSV/JSON, HTML reports.
+int cmd_runs(const Args& args);
+int cmd_metrics(const Args& args);
+int cmd_report(const Args& args);
 
 // The registry's `ddpipe models` subcommands (models_commands.cpp): promote, rollback, history,
 // diff, rm, gc. Returns the exit code, or nullopt when `sub` is not one of them.

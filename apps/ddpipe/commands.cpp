@@ -4,6 +4,7 @@
 #include <algorithm>
 #include <cstdio>
 #include <filesystem>
+#include <functional>
 #include <iostream>
 #include <nlohmann/json.hpp>
 
@@ -24,6 +25,7 @@
 #include "k8s/render.h"
 #include "model/export.h"
 #include "registry/registry.h"
+#include "runs/runs.h"
 #include "serve/server.h"
 #include "storage/store.h"
 #include "train/trainer.h"
@@ -92,6 +94,22 @@ int cmd_train(const Args& a) {
   return 0;
 }
 
+// The first node's launcher completes the run record after a failed attempt: restarting, or
+// failed with the error of the rank that failed first (ranks killed by the launcher or by a
+// signal cannot say it themselves).
+std::function<void(const dist::AttemptEnd&)> record_attempt_end(const core::Config& config,
+                                                                 const std::string& run_id) {
+  return [config, run_id](const dist::AttemptEnd& end) {
+    auto store = storage::open_store(config);
+    runs::update_run(*store, config.name, run_id, [&end](runs::RunRecord& r) {
+      r.status = end.restarting ? runs::kRestarting : runs::kFailed;
+      r.error = runs::RunError{end.reason, end.code, end.failed_rank};
+      r.attempts.push_back({end.attempt, end.code, end.failed_rank, end.reason});
+      if (!end.restarting) r.finished = core::iso_timestamp();
+    });
+  };
+}
+
 // The local launcher for `config`; every restart of the group shares one run id.
 dist::LaunchOptions launch_options(const Args& a, const core::Config& config,
                                    std::vector<std::string> extra_sets) {
@@ -119,6 +137,7 @@ dist::LaunchOptions launch_options(const Args& a, const core::Config& config,
     core::log::info("launch", "node of a " + node->contract + " job, from the environment",
                     {{"nnodes", o.nnodes}, {"node_rank", o.node_rank}, {"nproc", o.nproc}});
   }
+  if (o.node_rank == 0) o.on_attempt_end = record_attempt_end(config, run_id);
   return o;
 }
 
@@ -188,7 +207,9 @@ int cmd_run(const Args& a) {
             << "Predict:  ddpipe predict --store " << config.store << " --model " << config.name
             << " image.png\n"
             << "Details:  ddpipe models show --store " << config.store << " " << config.name
-            << "\n";
+            << "\n"
+            << "Report:   " << config.store << "/"
+            << registry::Registry::version_prefix(config.name, version) << "report.html\n";
   promote_after_run(config, version);  // registry.promote: the gate, the pipeline's last step
   return 0;
 }

@@ -7,7 +7,6 @@
 #include <cstdlib>
 #include <memory>
 #include <optional>
-#include <sstream>
 #include <thread>
 
 #include "core/clock.h"
@@ -15,20 +14,22 @@
 #include "core/fs.h"
 #include "core/hash.h"
 #include "core/log.h"
-#include "core/progress.h"
 #include "data/ingest.h"
 #include "data/loader.h"
 #include "dist/communicator.h"
 #include "dist/data_parallel.h"
+#include "eval/confusion.h"
 #include "eval/inference.h"
 #include "model/export.h"
 #include "model/model.h"
 #include "registry/manifest.h"
 #include "registry/registry.h"
+#include "report/report.h"
 #include "storage/store.h"
 #include "train/checkpointer.h"
 #include "train/epoch.h"
 #include "train/init_from.h"
+#include "train/rank_telemetry.h"
 #include "train/training_state.h"
 
 #ifndef DDPIPE_GIT_REVISION
@@ -52,7 +53,8 @@ std::string effective_precision(const core::Config& config) {
 class RankJob {
  public:
   RankJob(const core::Config& config, const dist::WorldInfo& world, dist::Communicator& comm,
-          storage::Store& store, const data::Dataset& dataset, std::string run_id);
+          storage::Store& store, const data::Dataset& dataset, std::string run_id,
+          RankTelemetry& telemetry);
   TrainResult run(double t_start);
 
  private:
@@ -62,13 +64,14 @@ class RankJob {
                         EpochTimes& times);
   bool train_step(int64_t epoch, int64_t step, int64_t steps, const data::Batch& batch,
                   TrainSums& sums);
-  void after_step(bool synced, int64_t steps, const EpochSums& sums, double t_epoch,
-                  core::ProgressBar& bar);
+  void after_step(bool synced, int64_t steps);
   eval::EvalSums evaluate_share();
+  void final_evaluation();
   void finish_epoch(int64_t epoch, const json& metrics);
   void save_checkpoint();
   void publish();
   void add_state_dicts(registry::Files& files, registry::Manifest& manifest);
+  std::string report_html(const registry::Manifest& manifest);
   registry::Manifest version_manifest();
 
   const core::Config& config_;
@@ -78,6 +81,7 @@ class RankJob {
   registry::Registry reg_;
   const data::Dataset& dataset_;
   const std::string run_id_;
+  RankTelemetry& telemetry_;
   const bool is_main_;
   const std::string precision_;
   const model::ModelSpec spec_;
@@ -85,6 +89,8 @@ class RankJob {
   const torch::nn::functional::CrossEntropyFuncOptions ce_options_;
   std::string stamp_;  // names the metrics object
   std::optional<registry::CheckpointRef> resumed_;
+  eval::Confusion confusion_;  // this rank's share of the latest evaluation, then the sum
+  nlohmann::json evaluation_;  // rank 0: eval::classification_report of the last epoch
   int64_t optimizer_steps_ = 0;
   TrainResult result_;  // written by uploads_ (declared after it: destroyed before it)
   TrainingState state_;
@@ -111,6 +117,34 @@ std::string effective_run_id(const core::Config& config) {
   return env ? env : "";
 }
 
+namespace {
+
+// A rank's job once its store and telemetry exist: the data, the process group, the epochs.
+TrainResult run_rank(const core::Config& config, const dist::WorldInfo& world,
+                     storage::Store& store, RankTelemetry& telemetry, const std::string& run_id,
+                     double t_start) {
+  // Data: ingested content, verified through the local cache.
+  std::string digest = config.data.digest.empty() ? data::latest_digest(store, config.data.name)
+                                                  : config.data.digest;
+  const auto cache_dir = core::expand_user(config.cache_dir);
+  data::Dataset dataset = data::load_ingested(store, config.data.name, digest, cache_dir);
+
+  auto ms = [](double s) { return std::chrono::milliseconds(static_cast<int64_t>(s * 1000)); };
+  dist::Communicator comm(world, ms(config.dist.timeout_s), ms(config.dist.rdzv_timeout_s),
+                          ms(config.dist.heartbeat_timeout_s));
+  try {
+    TrainResult result =
+        RankJob(config, world, comm, store, dataset, run_id, telemetry).run(t_start);
+    comm.stop_heartbeat();
+    return result;
+  } catch (const std::exception& e) {
+    comm.abort(e.what());  // the other ranks leave at once instead of waiting for a timeout
+    throw;
+  }
+}
+
+}  // namespace
+
 TrainResult train(const core::Config& config, const dist::WorldInfo& world) {
   const double t_start = core::monotonic_seconds();
   const std::string run_id = effective_run_id(config);
@@ -124,22 +158,16 @@ TrainResult train(const core::Config& config, const dist::WorldInfo& world) {
                    {"run_id", run_id}});
 
   auto store = storage::open_store(config.store, config.s3);
-
-  // Data: ingested content, verified through the local cache.
-  std::string digest = config.data.digest.empty() ? data::latest_digest(*store, config.data.name)
-                                                  : config.data.digest;
-  const auto cache_dir = core::expand_user(config.cache_dir);
-  data::Dataset dataset = data::load_ingested(*store, config.data.name, digest, cache_dir);
-
-  auto ms = [](double s) { return std::chrono::milliseconds(static_cast<int64_t>(s * 1000)); };
-  dist::Communicator comm(world, ms(config.dist.timeout_s), ms(config.dist.rdzv_timeout_s),
-                          ms(config.dist.heartbeat_timeout_s));
+  RankTelemetry telemetry(config, world, *store, run_id);
   try {
-    TrainResult result = RankJob(config, world, comm, *store, dataset, run_id).run(t_start);
-    comm.stop_heartbeat();
+    TrainResult result = run_rank(config, world, *store, telemetry, run_id, t_start);
+    telemetry.succeeded(result.version);
     return result;
+  } catch (const core::Error& e) {
+    telemetry.failed(e.what(), core::exit_code(e.kind()));
+    throw;
   } catch (const std::exception& e) {
-    comm.abort(e.what());  // the other ranks leave at once instead of waiting for a timeout
+    telemetry.failed(e.what(), core::exit_code(core::ErrorKind::kInternal));
     throw;
   }
 }
@@ -206,7 +234,8 @@ data::Augment train_augment(const core::Config& config, const data::Dataset& dat
 }
 
 RankJob::RankJob(const core::Config& config, const dist::WorldInfo& world, dist::Communicator& comm,
-                 storage::Store& store, const data::Dataset& dataset, std::string run_id)
+                 storage::Store& store, const data::Dataset& dataset, std::string run_id,
+                 RankTelemetry& telemetry)
     : config_(config),
       world_(world),
       comm_(comm),
@@ -214,6 +243,7 @@ RankJob::RankJob(const core::Config& config, const dist::WorldInfo& world, dist:
       reg_(store),
       dataset_(dataset),
       run_id_(std::move(run_id)),
+      telemetry_(telemetry),
       is_main_(world.rank == 0),
       precision_(effective_precision(config)),
       spec_{config.model.arch, dataset.channels, static_cast<int64_t>(dataset.classes.size()),
@@ -229,15 +259,20 @@ TrainResult RankJob::run(double t_start) {
   // model.init_from on a fresh run: on every rank, so a mismatch stops all of them at once.
   if (!resumed_) init_from_state_dict(state_.net(), config_, store_);
   ddp_ = std::make_unique<dist::DataParallel>(comm_, state_.net(), config_.dist.bucket_mb);
+  telemetry_.exchange_hosts(comm_);
   stamp_ = core::version_timestamp();
   if (is_main_) {
     const auto local_dir = core::expand_user(config_.cache_dir) / "checkpoints" / config_.name;
-    uploads_ = std::make_unique<Checkpointer>(reg_, config_.name, local_dir,
-                                              config_.checkpoint.storage_grace_s);
+    uploads_ = std::make_unique<Checkpointer>(
+        reg_, config_.name, local_dir, config_.checkpoint.storage_grace_s,
+        [this](const std::string& what, double seconds, bool ok) {
+          telemetry_.upload_done(what, seconds, ok);
+        });
   }
   for (int64_t epoch = state_.position.epoch; epoch < config_.train.epochs; ++epoch) {
     run_epoch(epoch);
   }
+  final_evaluation();
   result_.epochs = state_.epochs;
   result_.seconds = core::monotonic_seconds() - t_start;
   if (is_main_) publish();
@@ -258,15 +293,19 @@ void RankJob::run_epoch(int64_t epoch) {
   const EpochBatches batches =
       epoch_batches(config_, world_, dataset_.train.size(), epoch, state_.position.step);
   EpochTimes times;
+  telemetry_.begin_epoch(epoch, batches.steps, batches.first_step);
   EpochSums sums = train_steps(epoch, batches, t_epoch, times);
   sums.test = evaluate_share();
+  confusion_ = sums.test.confusion;
   sums.peak_rss_mb = peak_rss_mb();
+  sums.busy_step_seconds = telemetry_.busy_step_seconds();
   const EpochSums total = sum_over_ranks(sums, comm_, world_);
   times.epoch_seconds = core::monotonic_seconds() - t_epoch;
   times.comm_exposed_seconds = ddp_->exposed_comm_seconds() - comm_before;
   times.comm_seconds = ddp_->comm_seconds() - comm_window_before;
-  finish_epoch(epoch,
-               epoch_metrics(config_, world_, epoch, batches.steps, total, times, precision_));
+  json metrics = epoch_metrics(config_, world_, epoch, batches.steps, total, times, precision_);
+  telemetry_.end_epoch(metrics, total.rank_busy_step_seconds);
+  finish_epoch(epoch, metrics);
 }
 
 EpochSums RankJob::train_steps(int64_t epoch, const EpochBatches& batches, double t_epoch,
@@ -276,25 +315,33 @@ EpochSums RankJob::train_steps(int64_t epoch, const EpochBatches& batches, doubl
   state_.net().train();
   EpochSums sums;
   if (batches.first_step > 0) sums.train = state_.partial;
-  core::ProgressBar bar(
-      "epoch " + std::to_string(epoch + 1) + "/" + std::to_string(config_.train.epochs),
-      batches.steps, is_main_);
+  const double exposed_start = ddp_->exposed_comm_seconds(), window_start = ddp_->comm_seconds();
   // Steady state: after the first kWarmupSteps steps (allocator and oneDNN warm-up).
   constexpr int64_t kWarmupSteps = 5;
   double steady_start = 0;
   for (int64_t step = batches.first_step; step < batches.steps; ++step) {
-    if (step == batches.first_step + kWarmupSteps) steady_start = core::monotonic_seconds();
+    const double t_step = core::monotonic_seconds(), exposed = ddp_->exposed_comm_seconds();
+    if (step == batches.first_step + kWarmupSteps) steady_start = t_step;
     auto batch = loader.next();
     if (!batch) break;
+    telemetry_.test_slowdown();
+    const TrainSums before = sums.train;
     const bool synced = train_step(epoch, step, batches.steps, *batch, sums.train);
     const double n = static_cast<double>(batch->labels.size(0));
     sums.images += n;
     if (steady_start > 0) sums.steady_images += n;
     state_.position = {epoch, step + 1};
     state_.partial = sums.train;
-    if (is_main_) after_step(synced, batches.steps, sums, t_epoch, bar);
+    const int64_t accum_start = step - step % config_.train.grad_accum;
+    telemetry_.after_step(
+        {epoch, step + 1, batches.steps, core::monotonic_seconds() - t_step,
+         ddp_->exposed_comm_seconds() - exposed, n, sums.train.loss_sum - before.loss_sum,
+         sums.train.correct - before.correct,
+         learning_rate(config_.train, epoch, accum_start, batches.steps), loader.wait_seconds(),
+         ddp_->exposed_comm_seconds() - exposed_start, ddp_->comm_seconds() - window_start});
+    if (is_main_) after_step(synced, batches.steps);
   }
-  bar.finish();
+  telemetry_.end_steps();
   times.train_seconds = core::monotonic_seconds() - t_epoch;
   sums.steady_seconds = steady_start > 0 ? core::monotonic_seconds() - steady_start : 0.0;
   times.data_wait_seconds = loader.wait_seconds();
@@ -334,21 +381,14 @@ bool RankJob::train_step(int64_t epoch, int64_t step, int64_t steps, const data:
   return sync;
 }
 
-// Rank 0 after each step: the uploads' health, a mid-epoch checkpoint every
-// checkpoint.every_steps optimizer steps (not at the epoch's end: that one follows), progress.
-void RankJob::after_step(bool synced, int64_t steps, const EpochSums& sums, double t_epoch,
-                         core::ProgressBar& bar) {
+// Rank 0 after each step: the uploads' health, and a mid-epoch checkpoint every
+// checkpoint.every_steps optimizer steps (not at the epoch's end: that one follows).
+void RankJob::after_step(bool synced, int64_t steps) {
   uploads_->check();
   const int64_t every = config_.checkpoint.every_steps;
   if (synced && every > 0 && state_.position.step < steps && optimizer_steps_ % every == 0) {
     save_checkpoint();
   }
-  double el = core::monotonic_seconds() - t_epoch;
-  std::ostringstream s;
-  s.precision(4);
-  s << static_cast<int64_t>(sums.images * world_.world_size / std::max(el, 1e-9)) << " img/s  loss "
-    << sums.train.loss_sum / std::max(sums.train.count, 1.0);
-  bar.update(state_.position.step, s.str());
 }
 
 // Evaluation on the full test split: rank r takes r, r + N, …; no padding, each once.
@@ -357,6 +397,19 @@ eval::EvalSums RankJob::evaluate_share() {
   return eval::evaluate(state_.net(), dataset_, dataset_.test, test_idx, config_.features.normalize,
                         config_.train.eval_batch_size, config_.loader.workers,
                         config_.model.channels_last);
+}
+
+// After the last epoch: the confusion matrix of its evaluation, summed over ranks (one
+// allreduce), and on rank 0 the per-class report stored with the version. A run resumed after
+// its last epoch evaluates once more.
+void RankJob::final_evaluation() {
+  if (confusion_.classes == 0) confusion_ = evaluate_share().confusion;
+  std::vector<torch::Tensor> t{torch::tensor(confusion_.counts, torch::kDouble)};
+  comm_.allreduce_sum(t);
+  const auto summed = t[0].contiguous();
+  std::copy(summed.data_ptr<double>(), summed.data_ptr<double>() + summed.numel(),
+            confusion_.counts.begin());
+  if (is_main_) evaluation_ = eval::classification_report(confusion_, dataset_.classes);
 }
 
 // Records an epoch on every rank; rank 0 logs it, checkpoints and uploads the metrics so far.
@@ -373,8 +426,9 @@ void RankJob::finish_epoch(int64_t epoch, const json& metrics) {
                   {"status", "running"},
                   {"run_id", run_id_},
                   {"epochs", state_.epochs}};
-  uploads_->submit("metrics", [this, running] {
+  uploads_->submit("metrics", [this, running, rows = telemetry_.step_rows()] {
     result_.metrics_key = reg_.write_metrics(config_.name, stamp_, running);
+    if (!rows.empty()) reg_.write_steps(config_.name, stamp_, rows);
   });
 }
 
@@ -400,8 +454,9 @@ void RankJob::publish() {
   auto files = std::make_shared<registry::Files>();
   (*files)["model.pt"] = model::save_state(state_.net());
   manifest.model_sha256 = core::sha256_hex((*files)["model.pt"]);
+  (*files)["report.html"] = report_html(manifest);
   add_state_dicts(*files, manifest);
-  uploads_->submit("model version", [this, files, manifest] {
+  uploads_->submit("model version", [this, files, manifest, rows = telemetry_.step_rows()] {
     // Retried as a whole: a version without manifest is invisible, so a retry is harmless.
     // The version and its metrics share the run's stamp (model_v<stamp>, metrics_v<stamp>).
     if (result_.version.empty())
@@ -415,6 +470,7 @@ void RankJob::publish() {
                                               {"epochs", manifest.epochs},
                                               {"final", manifest.final_metrics},
                                               {"train_seconds", result_.seconds}});
+    if (!rows.empty()) reg_.write_steps(config_.name, stamp_, rows);
   });
   uploads_->flush();
   core::log::info(
@@ -431,6 +487,27 @@ void RankJob::add_state_dicts(registry::Files& files, registry::Manifest& manife
   nlohmann::json digests = nlohmann::json::object();
   for (const auto& [name, bytes] : files) digests[name] = core::sha256_hex(bytes);
   manifest.extra["files"] = digests;
+}
+
+// The version's report.html (report::render_html): its curves, step history, confusion matrix,
+// lineage and the model's alias history so far.
+std::string RankJob::report_html(const registry::Manifest& manifest) {
+  report::ReportData data;
+  data.model = config_.name;
+  report::VersionReport version{"model_v" + stamp_, manifest, telemetry_.step_rows()};
+  version.manifest.model = config_.name;
+  version.manifest.version = version.version;
+  version.manifest.created = core::iso_timestamp();
+  data.versions.push_back(std::move(version));
+  data.generated = core::iso_timestamp();
+  try {
+    for (const auto& alias : reg_.alias_names(config_.name)) {
+      data.alias_history[alias] = reg_.alias_history(config_.name, alias);
+    }
+  } catch (const core::Error& e) {  // the store away: the report goes without the history
+    core::log::warn("train", "report.html without the alias history", {{"error", e.what()}});
+  }
+  return report::render_html(data);
 }
 
 registry::Manifest RankJob::version_manifest() {
@@ -450,6 +527,7 @@ registry::Manifest RankJob::version_manifest() {
   m.epochs = state_.epochs;
   m.final_metrics = state_.epochs.empty() ? json::object() : state_.epochs.back();
   m.train_seconds = result_.seconds;
+  if (!evaluation_.is_null()) m.extra["evaluation"] = evaluation_;
   return m;
 }
 
