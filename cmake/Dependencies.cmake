@@ -11,6 +11,9 @@ find_package(yaml-cpp REQUIRED)
 find_package(nlohmann_json 3 REQUIRED)
 # serve: Debian's cpp-httplib is a compiled library; its .pc carries the defines it was built with.
 pkg_check_modules(HTTPLIB REQUIRED IMPORTED_TARGET cpp-httplib)
+# telemetry: the /metrics endpoint of training ranks with Debian's prometheus-cpp 1.0.1 (targets
+# prometheus-cpp::core, the metrics, and prometheus-cpp::pull, the HTTP exposer on civetweb).
+find_package(prometheus-cpp CONFIG REQUIRED)
 
 # libtorch: Debian's TorchConfig adds flags we do not want globally; use its imported target only.
 find_package(Torch REQUIRED)

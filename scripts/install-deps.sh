@@ -24,6 +24,7 @@ MAIN_PACKAGES=(
   libpng-dev libjpeg62-turbo-dev                 # image decoding
   libgoogle-perftools-dev                        # tcmalloc: 2x libtorch throughput vs glibc malloc
   libcpp-httplib-dev                             # serve: HTTP server
+  prometheus-cpp-dev                             # telemetry: /metrics of training ranks
   dataset-fashion-mnist                          # the real Fashion-MNIST for the default job
 )
 

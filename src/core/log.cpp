@@ -64,6 +64,7 @@ std::string now_iso() {
 void set_rank(int rank) { state().rank = rank; }
 void set_level(Level level) { state().level = level; }
 void set_json(bool json) { state().json = json; }
+bool json() { return state().json; }
 
 void write(Level level, const std::string& component, const std::string& message,
            const nlohmann::json* fields) {

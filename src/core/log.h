@@ -16,6 +16,9 @@ enum class Level { kDebug, kInfo, kWarn, kError };
 void set_rank(int rank);      // -1 (default) hides the rank
 void set_level(Level level);  // default kInfo; env DDPIPE_LOG_LEVEL=debug|info|warn|error
 void set_json(bool json);     // default: JSON unless stderr is a TTY
+// Whether lines are JSON objects: set_json's value, by default whether stderr is no TTY. Whoever
+// draws on stderr (progress bars) asks this, so bars and JSON lines never mix.
+bool json();
 
 void write(Level level, const std::string& component, const std::string& message,
            const nlohmann::json* fields = nullptr);
