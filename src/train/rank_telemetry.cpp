@@ -135,9 +135,9 @@ void RankTelemetry::after_step(const StepReport& s) {
   metrics_->add_comm(s.comm_exposed_s - last_.comm_exposed_s, s.comm_s - last_.comm_s);
   last_ = s;
   if (!meter_) return;
-  telemetry::StepSample sample{s.epoch,   s.step,          s.steps,          s.images,
-                               s.loss_sum, s.correct,      s.images,         s.lr,
-                               s.data_wait_s, s.comm_exposed_s, core::monotonic_seconds()};
+  const telemetry::StepSample sample{s.step,          s.images,       s.loss_sum,
+                                     s.correct,       s.images,       s.lr,
+                                     s.data_wait_s,   s.comm_exposed_s, core::monotonic_seconds()};
   if (auto event = meter_->step(sample)) {
     rows_.push_back(*event);
     tracker_->update([p = progress_of(*event)](runs::RunRecord& r) { r.progress = p; });
