@@ -1,0 +1,214 @@
+#include "runs/run_record.h"
+
+#include <algorithm>
+#include <cctype>
+#include <chrono>
+#include <cmath>
+#include <ctime>
+#include <string>
+
+#include "core/error.h"
+
+namespace ddpipe::runs {
+namespace {
+
+using nlohmann::json;
+
+enum class Need { kRequired, kOptional };
+
+// Every plain field of a record once: its JSON pointer, the member holding it, whether a record
+// is usable without it. `R` is RunRecord or const RunRecord (reading or writing). `error` is
+// optional as a whole and handled apart.
+template <class R, class Visit>
+void for_each_field(R& r, Visit&& visit) {
+  visit("/name", r.name, Need::kRequired);
+  visit("/run_id", r.run_id, Need::kRequired);
+  visit("/status", r.status, Need::kRequired);
+  visit("/attempt", r.attempt, Need::kOptional);
+  visit("/world_size", r.world_size, Need::kOptional);
+  visit("/hosts", r.hosts, Need::kOptional);
+  visit("/started", r.started, Need::kOptional);
+  visit("/heartbeat", r.heartbeat, Need::kOptional);
+  visit("/finished", r.finished, Need::kOptional);
+  visit("/started_unix", r.started_unix, Need::kOptional);
+  visit("/heartbeat_unix", r.heartbeat_unix, Need::kOptional);
+  visit("/progress/epoch", r.progress.epoch, Need::kOptional);
+  visit("/progress/epochs", r.progress.epochs, Need::kOptional);
+  visit("/progress/step", r.progress.step, Need::kOptional);
+  visit("/progress/steps", r.progress.steps, Need::kOptional);
+  visit("/progress/images_per_second", r.progress.images_per_second, Need::kOptional);
+  visit("/progress/eta_epoch_s", r.progress.eta_epoch_s, Need::kOptional);
+  visit("/progress/eta_job_s", r.progress.eta_job_s, Need::kOptional);
+  visit("/latest_metrics", r.latest_metrics, Need::kOptional);
+  visit("/version", r.version, Need::kOptional);
+}
+
+// "/progress/epoch" → "progress.epoch", as errors name fields.
+std::string dotted(const std::string& pointer) {
+  std::string out = pointer.substr(1);
+  std::replace(out.begin(), out.end(), '/', '.');
+  return out;
+}
+
+// The value at a pointer of depth 1 or 2, or nullptr when absent or null. A parent that is not
+// an object is an error (a "progress" string cannot hold progress.epoch).
+const json* find(const json& doc, const json::json_pointer& pointer, const std::string& where) {
+  if (pointer.empty()) return &doc;
+  const json* parent = find(doc, pointer.parent_pointer(), where);
+  if (parent == nullptr) return nullptr;
+  if (!parent->is_object()) {
+    core::fail_data(where + ": field " + dotted(pointer.parent_pointer().to_string()) +
+                    " must be an object, got " + parent->type_name());
+  }
+  auto it = parent->find(pointer.back());
+  return it == parent->end() || it->is_null() ? nullptr : &*it;
+}
+
+template <class T>
+void read_value(const json& v, T& value, const std::string& field, const std::string& where) {
+  try {
+    v.get_to(value);
+  } catch (const json::exception& e) {
+    core::fail_data(where + ": field " + field + " has the wrong type (" + v.type_name() +
+                    "): " + e.what());
+  }
+}
+
+int64_t read_schema_version(const json& doc, const std::string& where) {
+  auto it = doc.find("schema_version");
+  if (it == doc.end()) return RunRecord::kSchemaVersion;
+  if (!it->is_number_integer() || it->get<int64_t>() < 1) {
+    core::fail_data(where + ": schema_version must be a positive integer, got " + it->dump());
+  }
+  const int64_t version = it->get<int64_t>();
+  if (version > RunRecord::kSchemaVersion) {
+    core::fail_data(where + " has schema_version " + std::to_string(version) +
+                    "; this build reads version " + std::to_string(RunRecord::kSchemaVersion) +
+                    " (a newer ddpipe wrote it)");
+  }
+  return version;
+}
+
+std::optional<RunError> read_error(const json& doc, const std::string& where) {
+  const json* e = find(doc, json::json_pointer("/error"), where);
+  if (e == nullptr) return std::nullopt;
+  if (!e->is_object()) {
+    core::fail_data(where + ": field error must be an object or null, got " + e->type_name());
+  }
+  RunError out;
+  if (const json* v = find(doc, json::json_pointer("/error/message"), where)) {
+    read_value(*v, out.message, "error.message", where);
+  }
+  if (const json* v = find(doc, json::json_pointer("/error/exit_code"), where)) {
+    read_value(*v, out.exit_code, "error.exit_code", where);
+  }
+  if (const json* v = find(doc, json::json_pointer("/error/rank"), where)) {
+    read_value(*v, out.rank, "error.rank", where);
+  }
+  return out;
+}
+
+bool valid_name(const std::string& name) {
+  return !name.empty() && name[0] != '.' && name.size() <= 128 &&
+         std::all_of(name.begin(), name.end(), [](char c) {
+           return std::isalnum(static_cast<unsigned char>(c)) || c == '.' || c == '_' || c == '-';
+         });
+}
+
+void validate_name(const std::string& what, const std::string& name) {
+  if (!valid_name(name)) {
+    core::fail_usage(what + " '" + name +
+                     "' is invalid: expected letters, digits, '.', '_' and '-' (at most 128, "
+                     "not starting with '.')");
+  }
+}
+
+}  // namespace
+
+bool is_stored_status(const std::string& status) {
+  return status == kRunning || status == kRestarting || is_final_status(status);
+}
+
+bool is_final_status(const std::string& status) {
+  return status == kSucceeded || status == kFailed;
+}
+
+json RunRecord::to_json() const {
+  json doc = extra.is_object() ? extra : json::object();
+  doc["schema_version"] = kSchemaVersion;
+  for_each_field(*this, [&doc](const char* pointer, const auto& value, Need) {
+    doc[json::json_pointer(pointer)] = value;
+  });
+  if (error) {
+    doc["error"] = {
+        {"message", error->message}, {"exit_code", error->exit_code}, {"rank", error->rank}};
+  } else {
+    doc["error"] = nullptr;
+  }
+  return doc;
+}
+
+RunRecord RunRecord::from_json(const json& doc, const std::string& where) {
+  if (!doc.is_object()) core::fail_data(where + ": a run record must be a JSON object");
+  RunRecord r;
+  r.schema_version = read_schema_version(doc, where);
+  r.extra = doc;
+  r.extra.erase("schema_version");
+  for_each_field(r, [&](const char* text, auto& value, Need need) {
+    const json::json_pointer pointer(text);
+    const json* v = find(doc, pointer, where);
+    if (v == nullptr) {
+      if (need == Need::kRequired) {
+        core::fail_data(where + " is incomplete: field " + dotted(text) + " is missing");
+      }
+    } else {
+      read_value(*v, value, dotted(text), where);
+    }
+    if (r.extra.contains(pointer)) r.extra[pointer.parent_pointer()].erase(pointer.back());
+  });
+  if (r.status.empty()) core::fail_data(where + ": field status is empty");
+  if (!r.latest_metrics.is_object()) {
+    core::fail_data(where + ": field latest_metrics must be an object, got " +
+                    r.latest_metrics.type_name());
+  }
+  r.error = read_error(doc, where);
+  r.extra.erase("error");
+  auto progress = r.extra.find("progress");
+  if (progress != r.extra.end() && progress->is_object() && progress->empty()) {
+    r.extra.erase(progress);
+  }
+  return r;
+}
+
+std::string shown_status(const RunRecord& record, double now_unix, double lost_after_s) {
+  const bool live = record.status == kRunning || record.status == kRestarting;
+  if (live && now_unix - record.heartbeat_unix > lost_after_s) return kLost;
+  return record.status;
+}
+
+std::string run_key(const std::string& name, const std::string& run_id) {
+  validate_name("model name", name);
+  validate_name("run id", run_id);
+  return "runs/" + name + "/" + run_id + ".json";
+}
+
+std::string runs_prefix(const std::string& name) {
+  if (name.empty()) return "runs/";
+  validate_name("model name", name);
+  return "runs/" + name + "/";
+}
+
+double unix_now() {
+  return std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count();
+}
+
+std::string iso_utc(double unix_seconds) {
+  const std::time_t t = static_cast<std::time_t>(std::floor(unix_seconds));
+  std::tm tm{};
+  gmtime_r(&t, &tm);
+  char buf[64];
+  std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
+  return buf;
+}
+
+}  // namespace ddpipe::runs
