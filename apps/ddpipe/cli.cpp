@@ -399,11 +399,15 @@ std::vector<CommandSpec> deploy_commands() {
        {},
        {{"render",
          "the job's manifests as one YAML stream",
-         "ddpipe k8s render [--workers N] [--image I] [--job-name J] [config options]",
+         "ddpipe k8s render [--workers N] [--image I] [--job-name J] [--metrics-port P] "
+         "[config options]",
          "Prints the manifests of the configured job.",
          {{"--workers", "N", "Worker replicas of the PyTorchJob (default 1)"},
           {"--image", "IMAGE", "the ddpipe image (default ddpipe:local)"},
-          {"--job-name", "NAME", "the job's name (default: the config's name)"}}}},
+          {"--job-name", "NAME", "the job's name (default: the config's name)"},
+          {"--metrics-port", "PORT",
+           "training pods serve Prometheus /metrics here, declared and annotated for scraping "
+           "(default 9400; 0 = off)"}}}},
        cmd_k8s},
   };
 }
@@ -500,9 +504,8 @@ class Cli {
     formatter_->set_synopsis(&app_, "ddpipe <command> [options]");
     app_.require_subcommand(1);
     app_.footer("Run `ddpipe <command> --help` for a command's options.\n" + kExitCodes);
-    for (const auto& group :
-         {training_commands(), model_commands(), observe_commands(), tool_commands(),
-          deploy_commands()}) {
+    for (const auto& group : {training_commands(), model_commands(), observe_commands(),
+                              tool_commands(), deploy_commands()}) {
       for (const CommandSpec& spec : group) add_command(spec);
     }
   }

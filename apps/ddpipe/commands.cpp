@@ -98,7 +98,7 @@ int cmd_train(const Args& a) {
 // failed with the error of the rank that failed first (ranks killed by the launcher or by a
 // signal cannot say it themselves).
 std::function<void(const dist::AttemptEnd&)> record_attempt_end(const core::Config& config,
-                                                                 const std::string& run_id) {
+                                                                const std::string& run_id) {
   return [config, run_id](const dist::AttemptEnd& end) {
     auto store = storage::open_store(config);
     runs::update_run(*store, config.name, run_id, [&end](runs::RunRecord& r) {
@@ -166,6 +166,8 @@ int cmd_k8s(const Args& a) {
   auto config = load(a);
   k8s::RenderOptions o;
   o.workers = a.count_option("workers", 1);
+  o.metrics_port = a.count_option("metrics-port", o.metrics_port);
+  if (o.metrics_port > 65535) core::fail_usage("--metrics-port: expected 0-65535");
   const std::string workers = std::to_string(o.workers);
   o.image = a.option("image", o.image);
   o.job_name = a.option("job-name", "");
@@ -180,6 +182,7 @@ int cmd_k8s(const Args& a) {
   }
   o.source += " --workers " + workers + " --image " + o.image;
   if (!o.job_name.empty()) o.source += " --job-name " + o.job_name;
+  if (a.has("metrics-port")) o.source += " --metrics-port " + std::to_string(o.metrics_port);
   std::cout << k8s::render_yaml(config, o);
   return 0;
 }
@@ -206,8 +209,7 @@ int cmd_run(const Args& a) {
             << version << ")\n"
             << "Predict:  ddpipe predict --store " << config.store << " --model " << config.name
             << " image.png\n"
-            << "Details:  ddpipe models show --store " << config.store << " " << config.name
-            << "\n"
+            << "Details:  ddpipe models show --store " << config.store << " " << config.name << "\n"
             << "Report:   " << config.store << "/"
             << registry::Registry::version_prefix(config.name, version) << "report.html\n";
   promote_after_run(config, version);  // registry.promote: the gate, the pipeline's last step

@@ -42,10 +42,11 @@ void flatten(const json& row, const std::string& prefix, json& out) {
   }
 }
 
-// Rows as CSV: one column per key, in the order keys first appear.
+// Rows as CSV: "epoch" first, then one column per key in the order keys first appear (stored
+// objects keep their keys sorted).
 void print_csv(const std::vector<json>& rows) {
-  std::vector<std::string> columns;
-  std::set<std::string> seen;
+  std::vector<std::string> columns = {"epoch"};
+  std::set<std::string> seen = {"epoch"};
   std::vector<json> flat;
   for (const auto& row : rows) {
     json f = json::object();
@@ -105,13 +106,15 @@ int cmd_metrics(const Args& a) {
   auto store = storage::open_store(config);
   registry::Registry reg(*store);
   const std::string& name = a.positional[0];
-  const std::string version = reg.resolve(name, a.positional.size() == 2 ? a.positional[1] : "latest");
+  const std::string version =
+      reg.resolve(name, a.positional.size() == 2 ? a.positional[1] : "latest");
   std::vector<json> rows;
   if (a.has("steps")) {
     rows = reg.read_steps(name, version);
     if (rows.empty()) {
-      core::log::warn("metrics", "this version has no step history (trained before ddpipe kept "
-                                 "one, or with log.every_steps and log.every_s both 0)",
+      core::log::warn("metrics",
+                      "this version has no step history (trained before ddpipe kept "
+                      "one, or with log.every_steps and log.every_s both 0)",
                       {{"model", name}, {"version", version}});
     }
   } else {

@@ -32,6 +32,7 @@ struct DataParallel::Impl {
   bool active = false;
   size_t next_launch = 0;
   double exposed = 0.0;
+  double buffer_sync = 0.0;
   double comm_window = 0.0;  // Σ per step: first bucket launched → every bucket reduced
   std::chrono::steady_clock::time_point first_launch;
 
@@ -133,7 +134,11 @@ DataParallel::DataParallel(Communicator& comm, torch::nn::Module& module, double
 DataParallel::~DataParallel() = default;
 
 void DataParallel::sync_buffers() {
-  if (impl_->comm.world_size() > 1) impl_->comm.broadcast(impl_->buffers, 0);
+  if (impl_->comm.world_size() <= 1) return;
+  const auto t0 = std::chrono::steady_clock::now();
+  impl_->comm.broadcast(impl_->buffers, 0);
+  impl_->buffer_sync +=
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
 }
 
 void DataParallel::begin_backward(bool sync) {
@@ -184,6 +189,7 @@ void DataParallel::zero_grad() {
 }
 
 double DataParallel::exposed_comm_seconds() const { return impl_->exposed; }
+double DataParallel::buffer_sync_seconds() const { return impl_->buffer_sync; }
 double DataParallel::comm_seconds() const { return impl_->comm_window; }
 int64_t DataParallel::num_buckets() const { return static_cast<int64_t>(impl_->buckets.size()); }
 

@@ -42,6 +42,9 @@ class DataParallel {
 
   // Communication time not hidden behind compute (seconds spent in finish_gradients()).
   double exposed_comm_seconds() const;
+  // Seconds spent in sync_buffers(): the broadcast also waits for the slowest rank to reach
+  // the step (with per-step buffers, that is where a fast rank waits for a straggler).
+  double buffer_sync_seconds() const;
   // The communication window: per synchronising step, from the first bucket's allreduce launch
   // until every bucket is reduced (summed). 1 − exposed/comm is the share of it hidden behind
   // the backward pass.

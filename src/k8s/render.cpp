@@ -18,9 +18,7 @@ constexpr const char* kMinioImage = "quay.io/minio/minio:RELEASE.2024-07-16T23-4
 constexpr const char* kSecret = "minio-credentials";
 constexpr const char* kServiceAccount = "ddpipe";
 constexpr const char* kConfigFile = "/etc/ddpipe/config.yaml";
-constexpr int64_t kTrainCpus = 2;
-// metrics.port of the training pods unless the config sets one (one rank per pod: the port).
-constexpr int64_t kMetricsPort = 9400;  // per replica; also train.threads when the config says 0
+constexpr int64_t kTrainCpus = 2;  // per replica; also train.threads when the config says 0
 
 Object labels(const std::string& name, const std::string& component,
               const std::string& instance = "") {
@@ -360,7 +358,6 @@ core::Config cluster_config(const core::Config& config) {
                     "(a shared volume); s3:// stores in the cluster's MinIO need none",
                     {{"store", c.store}});
   }
-  if (!c.is_set("metrics.port")) c.telemetry.metrics_port = kMetricsPort;
   c.s3.endpoint.clear();
   c.s3.access_key_id.clear();
   c.s3.secret_access_key.clear();
@@ -421,7 +418,8 @@ std::vector<Object> render(const core::Config& config, const RenderOptions& o) {
                      "'");
   }
   const std::string job = job_name_for(config, o.job_name);
-  const core::Config cluster = cluster_config(config);
+  core::Config cluster = cluster_config(config);
+  cluster.telemetry.metrics_port = o.metrics_port;  // one rank per pod: the port itself
   const std::string config_text = config_delta(cluster);
   warn_about_data(cluster);
 

@@ -46,13 +46,14 @@ struct RenderOptions {
   std::string job_name;  // "" = the config's `name` as a DNS label
   std::string namespace_name = "mlops-light";
   std::string source;  // how it was made, for the header comment
+  // metrics.port of the training pods (0 = off): the PyTorchJob declares it and carries the
+  // prometheus.io scrape annotations.
+  int64_t metrics_port = 9400;
 };
 
 // The config the pods run: a relative local store becomes kClusterStore (absolute paths,
 // file:// and s3:// stay: an absolute path needs a filesystem shared by every pod), and the
-// s3 credentials and endpoint are cleared so that the pods' AWS_* environment applies, and
-// metrics.port, unless the config sets it, is 9400 (the PyTorchJob declares it and carries the
-// prometheus.io scrape annotations).
+// s3 credentials and endpoint are cleared so that the pods' AWS_* environment applies.
 core::Config cluster_config(const core::Config& config);
 
 // YAML of the keys whose values differ from the embedded defaults (secrets never included):

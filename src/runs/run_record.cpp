@@ -25,6 +25,7 @@ void for_each_field(R& r, Visit&& visit) {
   visit("/run_id", r.run_id, Need::kRequired);
   visit("/status", r.status, Need::kRequired);
   visit("/attempt", r.attempt, Need::kOptional);
+  visit("/attempts", r.attempts, Need::kOptional);
   visit("/world_size", r.world_size, Need::kOptional);
   visit("/hosts", r.hosts, Need::kOptional);
   visit("/started", r.started, Need::kOptional);

@@ -46,6 +46,17 @@ struct RunError {
   int64_t rank = -1;
 };
 
+// An attempt of the job that failed (the local launcher records them): which attempt, its exit
+// code, the rank that failed first and its error.
+struct FailedAttempt {
+  int64_t attempt = 0;
+  int exit_code = 0;
+  int64_t failed_rank = -1;
+  std::string reason;
+};
+NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE_WITH_DEFAULT(FailedAttempt, attempt, exit_code, failed_rank,
+                                                reason)
+
 struct RunRecord {
   static constexpr int64_t kSchemaVersion = 1;  // written by this build
 
@@ -54,6 +65,7 @@ struct RunRecord {
   std::string run_id;                       // unique within the model
   std::string status;                       // one of the stored statuses above
   int64_t attempt = 0;  // the launcher's attempt, 0 for the first (= restarts so far)
+  std::vector<FailedAttempt> attempts;  // the failed ones, oldest first
   int64_t world_size = 0;
   std::vector<std::string> hosts;  // where the ranks run
   // ISO 8601 UTC ("2026-11-30T10:15:00Z"); finished is "" until the run ends.

@@ -48,6 +48,20 @@ double slowdown_from_env(int64_t rank) {
   return 0.0;
 }
 
+// A record of this run exists: this process is a restart (the local launcher's, whose count is
+// $DDPIPE_RESTART_COUNT, or a pod the operator restarted, which has none). The attempt goes up
+// and the failure the previous attempt recorded itself joins the failed attempts, unless the
+// launcher recorded it already.
+void continue_after_failure(runs::RunRecord& record) {
+  const int64_t previous = record.attempt;
+  record.attempt = std::max(restart_count(), previous + 1);
+  if (!record.error) return;
+  if (record.attempts.empty() || record.attempts.back().attempt != previous) {
+    record.attempts.push_back(
+        {previous, record.error->exit_code, record.error->rank, record.error->message});
+  }
+}
+
 runs::Progress progress_of(const json& event) {
   runs::Progress p;
   p.epoch = event.value("epoch", int64_t{0});
@@ -78,19 +92,25 @@ RankTelemetry::RankTelemetry(const core::Config& config, const dist::WorldInfo& 
   po.epochs = config.train.epochs;
   po.world_size = world.world_size;
   meter_ = std::make_unique<telemetry::ProgressMeter>(po);
-  if (run_id.empty()) run_id = "run-" + core::version_timestamp() + "-" + std::to_string(::getpid());
+  if (run_id.empty())
+    run_id = "run-" + core::version_timestamp() + "-" + std::to_string(::getpid());
   runs::RunRecord record;
   try {  // a restart of the run continues its record
     record = runs::read_run(store, config.name, run_id);
   } catch (const core::Error& e) {
     if (e.kind() != core::ErrorKind::kNotFound) {
-      core::log::warn("runs", "cannot read the run record; writing a new one", {{"error", e.what()}});
+      core::log::warn("runs", "cannot read the run record; writing a new one",
+                      {{"error", e.what()}});
     }
   }
   record.name = config.name;
   record.run_id = run_id;
+  if (record.status.empty()) {
+    record.attempt = restart_count();
+  } else {
+    continue_after_failure(record);
+  }
   record.status = runs::kRunning;
-  record.attempt = restart_count();
   record.world_size = world.world_size;
   record.hosts = {host_name()};
   record.error.reset();
@@ -101,8 +121,8 @@ RankTelemetry::RankTelemetry(const core::Config& config, const dist::WorldInfo& 
 RankTelemetry::~RankTelemetry() = default;
 
 void RankTelemetry::exchange_hosts(dist::Communicator& comm) {
-  std::vector<double> slots = telemetry::encode_host_slot(host_name(), world_.rank,
-                                                          world_.world_size);
+  std::vector<double> slots =
+      telemetry::encode_host_slot(host_name(), world_.rank, world_.world_size);
   std::vector<torch::Tensor> t{torch::tensor(slots, torch::kDouble)};
   comm.allreduce_sum(t);
   const auto summed = t[0].contiguous();
@@ -125,7 +145,7 @@ void RankTelemetry::test_slowdown() const {
 }
 
 void RankTelemetry::after_step(const StepReport& s) {
-  busy_seconds_ += s.seconds - s.exposed_comm;
+  busy_seconds_ += s.seconds - s.waited;
   ++busy_steps_;
   metrics_->observe_step(s.seconds, s.images);
   const double count = s.images > 0 ? s.images : 1.0;
@@ -135,11 +155,11 @@ void RankTelemetry::after_step(const StepReport& s) {
   metrics_->add_comm(s.comm_exposed_s - last_.comm_exposed_s, s.comm_s - last_.comm_s);
   last_ = s;
   if (!meter_) return;
-  const telemetry::StepSample sample{s.step,          s.images,       s.loss_sum,
-                                     s.correct,       s.images,       s.lr,
-                                     s.data_wait_s,   s.comm_exposed_s, core::monotonic_seconds()};
+  const telemetry::StepSample sample{s.step,        s.images,         s.loss_sum,
+                                     s.correct,     s.images,         s.lr,
+                                     s.data_wait_s, s.comm_exposed_s, core::monotonic_seconds()};
   if (auto event = meter_->step(sample)) {
-    rows_.push_back(*event);
+    add_row(*event);
     tracker_->update([p = progress_of(*event)](runs::RunRecord& r) { r.progress = p; });
   }
 }
@@ -147,9 +167,14 @@ void RankTelemetry::after_step(const StepReport& s) {
 void RankTelemetry::end_steps() {
   if (!meter_) return;
   if (auto event = meter_->end_epoch(core::monotonic_seconds())) {
-    rows_.push_back(*event);
+    add_row(*event);
     tracker_->update([p = progress_of(*event)](runs::RunRecord& r) { r.progress = p; });
   }
+}
+
+void RankTelemetry::add_row(json event) {
+  event.erase("event");
+  rows_.push_back(std::move(event));
 }
 
 double RankTelemetry::busy_step_seconds() const {
@@ -186,7 +211,8 @@ void RankTelemetry::succeeded(const std::string& version) {
 }
 
 void RankTelemetry::failed(const std::string& message, int exit_code) {
-  if (tracker_) tracker_->finish(runs::kFailed, runs::RunError{message, exit_code, world_.rank}, "");
+  if (tracker_)
+    tracker_->finish(runs::kFailed, runs::RunError{message, exit_code, world_.rank}, "");
 }
 
 }  // namespace ddpipe::train

@@ -32,11 +32,11 @@ namespace ddpipe::train {
 
 // One training step as this rank saw it.
 struct StepReport {
-  int64_t epoch = 0;  // 0-based
-  int64_t step = 0;   // steps of the epoch done after this one
-  int64_t steps = 0;  // of the whole epoch
-  double seconds = 0.0;       // wall time of the step, data wait included
-  double exposed_comm = 0.0;  // of which waiting for the gradient allreduce
+  int64_t epoch = 0;     // 0-based
+  int64_t step = 0;      // steps of the epoch done after this one
+  int64_t steps = 0;     // of the whole epoch
+  double seconds = 0.0;  // wall time of the step, data wait included
+  double waited = 0.0;   // of which waiting for other ranks (buffer broadcast, gradient allreduce)
   double images = 0.0;
   double loss_sum = 0.0, correct = 0.0;  // of this step's samples
   double lr = 0.0;
@@ -79,6 +79,8 @@ class RankTelemetry {
   void failed(const std::string& message, int exit_code);
 
  private:
+  void add_row(nlohmann::json event);  // a progress event as a row of the step history
+
   const core::Config& config_;
   const dist::WorldInfo& world_;
   std::vector<std::string> hosts_;

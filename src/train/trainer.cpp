@@ -320,7 +320,8 @@ EpochSums RankJob::train_steps(int64_t epoch, const EpochBatches& batches, doubl
   constexpr int64_t kWarmupSteps = 5;
   double steady_start = 0;
   for (int64_t step = batches.first_step; step < batches.steps; ++step) {
-    const double t_step = core::monotonic_seconds(), exposed = ddp_->exposed_comm_seconds();
+    const double t_step = core::monotonic_seconds();
+    const double waited = ddp_->exposed_comm_seconds() + ddp_->buffer_sync_seconds();
     if (step == batches.first_step + kWarmupSteps) steady_start = t_step;
     auto batch = loader.next();
     if (!batch) break;
@@ -335,8 +336,8 @@ EpochSums RankJob::train_steps(int64_t epoch, const EpochBatches& batches, doubl
     const int64_t accum_start = step - step % config_.train.grad_accum;
     telemetry_.after_step(
         {epoch, step + 1, batches.steps, core::monotonic_seconds() - t_step,
-         ddp_->exposed_comm_seconds() - exposed, n, sums.train.loss_sum - before.loss_sum,
-         sums.train.correct - before.correct,
+         ddp_->exposed_comm_seconds() + ddp_->buffer_sync_seconds() - waited, n,
+         sums.train.loss_sum - before.loss_sum, sums.train.correct - before.correct,
          learning_rate(config_.train, epoch, accum_start, batches.steps), loader.wait_seconds(),
          ddp_->exposed_comm_seconds() - exposed_start, ddp_->comm_seconds() - window_start});
     if (is_main_) after_step(synced, batches.steps);

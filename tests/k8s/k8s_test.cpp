@@ -224,10 +224,14 @@ TEST(PyTorchJob, RanksServeMetricsOnADeclaredAnnotatedPort) {
   const Object& ports = pod["spec"]["containers"][0]["ports"];
   EXPECT_EQ(ports.back(),
             (Object{{"name", "metrics"}, {"containerPort", 9400}, {"protocol", "TCP"}}));
-  EXPECT_NE(config_delta(cluster_config(core::Config{})).find("port: 9400"), std::string::npos);
+  const Object* config_map = find(objects, "ConfigMap", "fmnist-resnet-config");
+  ASSERT_NE(config_map, nullptr);
+  EXPECT_NE((*config_map)["data"]["config.yaml"].get<std::string>().find("metrics:\n  port: 9400"),
+            std::string::npos);
 
-  core::Config off = core::config_from_yaml("metrics:\n  port: 0\n");
-  const auto quiet_objects = render(off, RenderOptions{});
+  RenderOptions off;
+  off.metrics_port = 0;
+  const auto quiet_objects = render(core::Config{}, off);
   const Object* quiet = find(quiet_objects, "PyTorchJob", "fmnist-resnet");
   ASSERT_NE(quiet, nullptr);
   const Object& quiet_pod = (*quiet)["spec"]["pytorchReplicaSpecs"]["Master"]["template"];

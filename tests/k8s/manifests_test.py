@@ -122,10 +122,15 @@ class Semantics(unittest.TestCase):
                 local = subprocess.run([DDPIPE, "config", "show"] + config_args(args), cwd=SOURCE,
                                        capture_output=True, text=True)
                 self.assertEqual(local.returncode, 0, local.stderr)
+                # The store moves to MinIO, credentials to the pods' environment, and the ranks
+                # serve /metrics on 9400 (the port the PyTorchJob declares).
+                self.assertIn("metrics:\n  port: 9400\n", shown.stdout)
                 drop = re.compile(r"^(store|  endpoint|  access_key_id):")
-                keep = lambda text: [l for l in text.splitlines() if not drop.match(l)]  # noqa: E731
+                keep = lambda text: [l for l in re.sub(r"metrics:\n  port: \d+\n", "", text)  # noqa: E731
+                                     .splitlines() if not drop.match(l)]
                 self.assertEqual(keep(shown.stdout), keep(local.stdout),
-                                 "the cluster's config differs from the local one beyond the store")
+                                 "the cluster's config differs from the local one beyond the store "
+                                 "and the metrics port")
 
     def test_probes_answer_on_a_real_server(self):
         objects = cm.load_stream(render([]))

@@ -18,6 +18,7 @@ RunRecord full_record() {
   r.run_id = "20261130_101500-a1b2";
   r.status = kFailed;
   r.attempt = 2;
+  r.attempts = {{0, 137, 1, "killed by signal 9"}, {1, 128, 0, "collective timed out"}};
   r.world_size = 4;
   r.hosts = {"node-a", "node-b"};
   r.started = "2026-11-30T10:15:00Z";
@@ -44,6 +45,10 @@ TEST(RunRecord, FullRecordSurvivesJson) {
   EXPECT_EQ(back.run_id, r.run_id);
   EXPECT_EQ(back.status, kFailed);
   EXPECT_EQ(back.attempt, 2);
+  ASSERT_EQ(back.attempts.size(), 2u);
+  EXPECT_EQ(back.attempts[0].exit_code, 137);
+  EXPECT_EQ(back.attempts[1].failed_rank, 0);
+  EXPECT_EQ(back.attempts[1].reason, "collective timed out");
   EXPECT_EQ(back.world_size, 4);
   EXPECT_EQ(back.hosts, r.hosts);
   EXPECT_EQ(back.started, r.started);
@@ -110,6 +115,7 @@ TEST(RunRecord, BadDocumentsNameTheField) {
   cases.push_back({"status", no_status});
   cases.push_back({"status", with("/status", "")});
   cases.push_back({"attempt", with("/attempt", "three")});
+  cases.push_back({"attempts", with("/attempts", "none")});
   cases.push_back({"hosts", with("/hosts", json::array({1, 2}))});
   cases.push_back({"progress", with("/progress", "half")});
   cases.push_back({"progress.eta_job_s", with("/progress/eta_job_s", "soon")});

@@ -53,8 +53,8 @@ std::vector<json> log_events(const std::string& output, const std::string& msg) 
 
 json run_record(const fs::path& dir, const std::string& run_id) {
   std::ifstream in(dir / "store/runs/tm" / (run_id + ".json"));
-  if (!in) return json();
-  return json::parse(in, nullptr, false);
+  const json record = in ? json::parse(in, nullptr, false) : json();
+  return record.is_object() ? record : json::object();  // {} until it exists
 }
 
 std::string read_text(const fs::path& p) {
@@ -133,10 +133,10 @@ double sample(const std::string& scrape, const std::string& name) {
   return std::regex_search(scrape, m, re) ? std::stod(m[3]) : -1.0;
 }
 
-TEST(Telemetry, ProgressEventsStepHistoryRecordAndReportOfAJobWithoutATty) {
+TEST(Observe, ProgressEventsStepHistoryRecordAndReportOfAJobWithoutATty) {
   testing::TempDir dir;
   // stderr is a file: no TTY, so progress comes as JSON events.
-  auto r = run_command(testing::ddpipe_binary() + " run" + job_args(dir, "r1") +
+  auto r = run_command(testing::ddpipe_binary() + " run" + job_args(dir.path(), "r1") +
                        " --set log.every_steps=5 --set log.every_s=0 2>&1");
   ASSERT_EQ(r.exit_code, 0) << r.output;
 
@@ -179,13 +179,14 @@ TEST(Telemetry, ProgressEventsStepHistoryRecordAndReportOfAJobWithoutATty) {
   auto csv = run_command(testing::ddpipe_binary() + " metrics tm --store " +
                          (dir / "store").string() + " 2>/dev/null");
   ASSERT_EQ(csv.exit_code, 0) << csv.output;
-  EXPECT_EQ(csv.output.rfind("epoch,train_loss,train_acc,test_loss,test_acc", 0), 0u) << csv.output;
+  EXPECT_EQ(csv.output.rfind("epoch,", 0), 0u) << csv.output;
+  EXPECT_NE(csv.output.find(",test_acc,"), std::string::npos) << csv.output;
   EXPECT_NE(csv.output.find("straggler.rank"), std::string::npos) << csv.output;
   EXPECT_EQ(std::count(csv.output.begin(), csv.output.end(), '\n'), 3);  // header + 2 epochs
 
   // The run's record: succeeded, with the version it published.
-  const json record = run_record(dir, "r1");
-  ASSERT_TRUE(record.is_object());
+  const json record = run_record(dir.path(), "r1");
+  ASSERT_TRUE(record.contains("status")) << record;
   EXPECT_EQ(record["status"], "succeeded");
   EXPECT_EQ(record["version"], version);
   EXPECT_EQ(record["world_size"], 2);
@@ -198,22 +199,26 @@ TEST(Telemetry, ProgressEventsStepHistoryRecordAndReportOfAJobWithoutATty) {
   const std::string html = reg.read("tm", version, "report.html");
   std::smatch m;
   int curves = 0;
-  for (auto it = html.cbegin();
-       std::regex_search(it, html.cend(), m, std::regex("data-series=\"epoch-[^\"]*\" data-points=\"(\\d+)\""));
+  for (auto it = html.cbegin(); std::regex_search(
+           it, html.cend(), m, std::regex("data-series=\"epoch-[^\"]*\" data-points=\"(\\d+)\""));
        it = m.suffix().first) {
     EXPECT_EQ(m[1], "2");
     ++curves;
   }
   EXPECT_GE(curves, 4);  // train/test loss and accuracy at least
-  ASSERT_TRUE(std::regex_search(html, m, std::regex("data-confusion-matrix data-total=\"(\\d+)\"")));
+  ASSERT_TRUE(
+      std::regex_search(html, m, std::regex("data-confusion-matrix data-total=\"(\\d+)\"")));
   EXPECT_EQ(m[1], "40");
   int64_t cells = 0;
   for (auto it = html.cbegin();
-       std::regex_search(it, html.cend(), m, std::regex("data-count=\"(\\d+)\"")); it = m.suffix().first) {
+       std::regex_search(it, html.cend(), m, std::regex("data-count=\"(\\d+)\""));
+       it = m.suffix().first) {
     cells += std::stoll(m[1]);
   }
   EXPECT_EQ(cells, 40);
-  for (const char* external : {"http://", "https://", "src=", "url(", "@import"}) {
+  // Nothing loaded from anywhere (the config's data.url is text in the page, not a resource).
+  for (const char* external :
+       {"<link", "<script", "<img", "<iframe", "src=", "href=\"http", "url(", "@import"}) {
     EXPECT_EQ(html.find(external), std::string::npos) << external;
   }
 
@@ -224,23 +229,27 @@ TEST(Telemetry, ProgressEventsStepHistoryRecordAndReportOfAJobWithoutATty) {
   EXPECT_NE(read_text(dir / "r.html").find("data-confusion-matrix"), std::string::npos);
 }
 
-TEST(Telemetry, LiveRanksServeMetricsAndTheSlowRankIsNamedTheStraggler) {
+TEST(Observe, LiveRanksServeMetricsAndTheSlowRankIsNamedTheStraggler) {
   testing::TempDir dir;
   const int port = free_port_pair();
   ASSERT_GT(port, 0);
-  // Rank 1 sleeps 40 ms in every step (the test-only slowdown); 4 epochs to be scraped live.
-  Background job("DDPIPE_TEST_SLOW_RANK=1:0.04 " + testing::ddpipe_binary() + " run" +
-                     job_args(dir, "m1", 4) + " --set metrics.port=" + std::to_string(port),
+  // Rank 1 sleeps 80 ms in every step (the test-only slowdown): with two ranks the median is their
+  // mean, so its ratio is near 1.8 at most; a factor of 1.3 leaves room for a loaded machine.
+  Background job("env DDPIPE_TEST_SLOW_RANK=1:0.08 " + testing::ddpipe_binary() + " run" +
+                     job_args(dir.path(), "m1", 4) + " --set metrics.port=" + std::to_string(port) +
+                     " --set dist.straggler_factor=1.3",
                  dir / "job.log");
   auto scrape = [](int p) {
     return run_command("curl -sf --max-time 2 http://127.0.0.1:" + std::to_string(p) + "/metrics")
         .output;
   };
   std::string first;
-  ASSERT_TRUE(eventually(120, [&] {
-    first = scrape(port + 1);
-    return sample(first, "ddpipe_train_steps_total") >= 1;
-  })) << first << job.output();
+  ASSERT_TRUE(eventually(120,
+                         [&] {
+                           first = scrape(port + 1);
+                           return sample(first, "ddpipe_train_steps_total") >= 1;
+                         }))
+      << first << job.output();
   for (const char* family :
        {"ddpipe_train_step_seconds_bucket", "ddpipe_train_step_seconds_count",
         "ddpipe_train_images_total", "ddpipe_train_images_per_second", "ddpipe_train_loss",
@@ -284,9 +293,9 @@ TEST(Telemetry, LiveRanksServeMetricsAndTheSlowRankIsNamedTheStraggler) {
 }
 
 // Ingested data that no longer matches its digest: the ranks exit 3 (kData).
-TEST(Telemetry, FailedRunRecordsTheRanksError) {
+TEST(Observe, FailedRunRecordsTheRanksError) {
   testing::TempDir dir;
-  auto ingest = run_command(testing::ddpipe_binary() + " ingest" + job_args(dir, "f1"));
+  auto ingest = run_command(testing::ddpipe_binary() + " ingest" + job_args(dir.path(), "f1"));
   ASSERT_EQ(ingest.exit_code, 0) << ingest.output;
   int corrupted = 0;
   for (auto& e : fs::recursive_directory_iterator(dir / "store/datasets")) {
@@ -298,10 +307,10 @@ TEST(Telemetry, FailedRunRecordsTheRanksError) {
     }
   }
   ASSERT_GT(corrupted, 0);
-  auto r = run_command(testing::ddpipe_binary() + " launch" + job_args(dir, "f1"));
+  auto r = run_command(testing::ddpipe_binary() + " launch" + job_args(dir.path(), "f1"));
   EXPECT_EQ(r.exit_code, 3) << r.output;
-  const json record = run_record(dir, "f1");
-  ASSERT_TRUE(record.is_object()) << r.output;
+  const json record = run_record(dir.path(), "f1");
+  ASSERT_TRUE(record.contains("status")) << r.output;
   EXPECT_EQ(record["status"], "failed");
   EXPECT_EQ(record["error"]["exit_code"], 3);
   EXPECT_FALSE(record["error"]["message"].get<std::string>().empty());
@@ -311,15 +320,15 @@ TEST(Telemetry, FailedRunRecordsTheRanksError) {
   EXPECT_NE(list.output.find("failed"), std::string::npos) << list.output;
 }
 
-TEST(Telemetry, KilledRankMakesTheRunRestartingThenItSucceeds) {
+TEST(Observe, KilledRankMakesTheRunRestartingThenItSucceeds) {
   testing::TempDir dir;
-  Background job(testing::ddpipe_binary() + " run --max-restarts 1" + job_args(dir, "k1", 3) +
-                     " --set runs.heartbeat_s=0.1",
+  Background job(testing::ddpipe_binary() + " run --max-restarts 1" +
+                     job_args(dir.path(), "k1", 3) + " --set runs.heartbeat_s=0.1",
                  dir / "job.log");
   // Kill rank 1 once the job is training.
   ASSERT_TRUE(eventually(120, [&] {
-    const json r = run_record(dir, "k1");
-    return r.is_object() && r["progress"].value("step", 0) > 0;
+    const json r = run_record(dir.path(), "k1");
+    return r.contains("progress") && r["progress"].value("step", 0) > 0;
   })) << job.output();
   std::vector<pid_t> ranks;
   ASSERT_TRUE(eventually(30, [&] {
@@ -327,10 +336,11 @@ TEST(Telemetry, KilledRankMakesTheRunRestartingThenItSucceeds) {
     return ranks.size() == 2;
   }));
   ASSERT_EQ(kill(ranks[1], SIGKILL), 0);
-  EXPECT_TRUE(eventually(60, [&] { return run_record(dir, "k1").value("status", "") == "restarting"; }))
-      << job.output();
+  EXPECT_TRUE(eventually(60, [&] {
+    return run_record(dir.path(), "k1").value("status", "") == "restarting";
+  })) << job.output();
   ASSERT_EQ(job.wait(), 0) << job.output();
-  const json record = run_record(dir, "k1");
+  const json record = run_record(dir.path(), "k1");
   EXPECT_EQ(record["status"], "succeeded") << record;
   EXPECT_EQ(record["attempt"], 1);
   ASSERT_EQ(record["attempts"].size(), 1u) << record;
@@ -338,13 +348,13 @@ TEST(Telemetry, KilledRankMakesTheRunRestartingThenItSucceeds) {
   EXPECT_FALSE(record.contains("error") && record["error"].is_object()) << record;
 }
 
-TEST(Telemetry, RunWhoseHeartbeatStoppedIsShownLost) {
+TEST(Observe, RunWhoseHeartbeatStoppedIsShownLost) {
   testing::TempDir dir;
-  Background job(testing::ddpipe_binary() + " run" + job_args(dir, "l1", 50) +
+  Background job(testing::ddpipe_binary() + " run" + job_args(dir.path(), "l1", 50) +
                      " --set runs.heartbeat_s=0.2",
                  dir / "job.log");
   ASSERT_TRUE(eventually(120, [&] {
-    return run_record(dir, "l1").value("status", "") == "running";
+    return run_record(dir.path(), "l1").value("status", "") == "running";
   })) << job.output();
   // The node goes away: launcher and ranks die at once, nobody writes the record again.
   kill(-job.pid(), SIGKILL);
