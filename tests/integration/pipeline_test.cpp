@@ -51,7 +51,15 @@ TEST(Pipeline, RunPublishesVersionCheckpointsAndMetrics) {
   EXPECT_EQ(m["dataset"]["digest"].get<std::string>().size(), 64u);
   EXPECT_TRUE(store.exists("models/tiny/checkpoints/epoch_1/state.json"));
   EXPECT_TRUE(store.exists("models/tiny/checkpoints/epoch_2/model.pt"));
-  EXPECT_EQ(store.list("metrics/tiny/metrics_v").size(), 1u);
+  // The run's metrics and its step history, with the version's stamp.
+  const auto metrics = store.list("metrics/tiny/metrics_v");
+  ASSERT_EQ(metrics.size(), 2u);
+  EXPECT_EQ(metrics[0].key, "metrics/tiny/metrics_" + v.substr(6) + ".json");
+  EXPECT_EQ(metrics[1].key, "metrics/tiny/metrics_" + v.substr(6) + ".steps.jsonl");
+  // The confusion matrix of the last evaluation counts every test sample once.
+  EXPECT_EQ(m["evaluation"]["samples"], 101);
+  EXPECT_EQ(m["evaluation"]["confusion_matrix"].size(), m["dataset"]["classes"].size());
+  EXPECT_TRUE(store.exists("models/tiny/" + v + "/report.html"));
   EXPECT_EQ(store.list("datasets/tiny-synth/").size(), 6u);  // 5 objects + latest pointer
 
   auto list =
