@@ -133,7 +133,6 @@ void RankTelemetry::exchange_hosts(dist::Communicator& comm) {
 }
 
 void RankTelemetry::begin_epoch(int64_t epoch, int64_t steps, int64_t first_step) {
-  epoch_ = epoch;
   last_ = {};
   busy_seconds_ = 0.0;
   busy_steps_ = 0;

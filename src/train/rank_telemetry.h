@@ -92,7 +92,6 @@ class RankTelemetry {
   double busy_seconds_ = 0.0;
   int64_t busy_steps_ = 0;
   const double slow_step_s_;  // $DDPIPE_TEST_SLOW_RANK for this rank
-  int64_t epoch_ = 0;
 };
 
 }  // namespace ddpipe::train

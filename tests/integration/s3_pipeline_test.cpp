@@ -71,6 +71,16 @@ TEST(S3Pipeline, RunPublishesAndModelsListShowsTheVersion) {
   ASSERT_EQ(ls.exit_code, 0) << ls.output;
   EXPECT_NE(ls.output.find("models/tiny/" + v + "/manifest.json"), std::string::npos) << ls.output;
   EXPECT_NE(ls.output.find("models/tiny/" + v + "/model.pt"), std::string::npos) << ls.output;
+  EXPECT_NE(ls.output.find("models/tiny/" + v + "/report.html"), std::string::npos) << ls.output;
+
+  // The run's record and step history are in the bucket too.
+  auto runs = run_command(ddpipe("runs list tiny --json --store " + store_url + " 2>/dev/null"));
+  ASSERT_EQ(runs.exit_code, 0) << runs.output;
+  const auto records = nlohmann::json::parse(runs.output);
+  ASSERT_EQ(records.size(), 1u) << runs.output;
+  EXPECT_EQ(records[0]["status"], "succeeded");
+  EXPECT_EQ(records[0]["version"], v);
+  EXPECT_FALSE(reg.read_steps("tiny", v).empty());
 }
 
 TEST(StoreCommand, CopyListRemoveOnS3) {
