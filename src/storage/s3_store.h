@@ -48,9 +48,14 @@ class S3Store : public Store {
 
   void upload(const std::string& key, uint64_t size, const PartReader& read);
   // HEADs the object (kNotFound when absent), calls start(size), then streams it to write()
-  // and verifies it.
+  // and verifies it. An object replaced between the HEAD and the GET (a concurrent writer: the
+  // GET's If-Match fails with 412) is read again from the start, start() included; one read in
+  // a single range is then a plain GET, which returns one whole version however often the
+  // object is replaced.
   void download(const std::string& key, const std::function<void(uint64_t size)>& start,
                 const ChunkWriter& write);
+  void download_once(const std::string& key, const std::function<void(uint64_t size)>& start,
+                     const ChunkWriter& write, bool replaced);
   // Runs a write; creates the bucket and runs it again when the bucket does not exist.
   void with_bucket(const std::function<void()>& write);
   // Aborts a multipart upload; a failure is logged (the parts then stay until aborted).
