@@ -8,13 +8,18 @@
 #include <string>
 
 #include "core/error.h"
+#include "core/json_document.h"
 
 namespace ddpipe::runs {
 namespace {
 
 using nlohmann::json;
 
-enum class Need { kRequired, kOptional };
+namespace json_document = core::json_document;
+using json_document::dotted;
+using json_document::find;
+using json_document::Need;
+using json_document::read_value;
 
 // Every plain field of a record once: its JSON pointer, the member holding it, whether a record
 // is usable without it. `R` is RunRecord or const RunRecord (reading or writing). `error` is
@@ -42,52 +47,6 @@ void for_each_field(R& r, Visit&& visit) {
   visit("/progress/eta_job_s", r.progress.eta_job_s, Need::kOptional);
   visit("/latest_metrics", r.latest_metrics, Need::kOptional);
   visit("/version", r.version, Need::kOptional);
-}
-
-// "/progress/epoch" → "progress.epoch", as errors name fields.
-std::string dotted(const std::string& pointer) {
-  std::string out = pointer.substr(1);
-  std::replace(out.begin(), out.end(), '/', '.');
-  return out;
-}
-
-// The value at a pointer of depth 1 or 2, or nullptr when absent or null. A parent that is not
-// an object is an error (a "progress" string cannot hold progress.epoch).
-const json* find(const json& doc, const json::json_pointer& pointer, const std::string& where) {
-  if (pointer.empty()) return &doc;
-  const json* parent = find(doc, pointer.parent_pointer(), where);
-  if (parent == nullptr) return nullptr;
-  if (!parent->is_object()) {
-    core::fail_data(where + ": field " + dotted(pointer.parent_pointer().to_string()) +
-                    " must be an object, got " + parent->type_name());
-  }
-  auto it = parent->find(pointer.back());
-  return it == parent->end() || it->is_null() ? nullptr : &*it;
-}
-
-template <class T>
-void read_value(const json& v, T& value, const std::string& field, const std::string& where) {
-  try {
-    v.get_to(value);
-  } catch (const json::exception& e) {
-    core::fail_data(where + ": field " + field + " has the wrong type (" + v.type_name() +
-                    "): " + e.what());
-  }
-}
-
-int64_t read_schema_version(const json& doc, const std::string& where) {
-  auto it = doc.find("schema_version");
-  if (it == doc.end()) return RunRecord::kSchemaVersion;
-  if (!it->is_number_integer() || it->get<int64_t>() < 1) {
-    core::fail_data(where + ": schema_version must be a positive integer, got " + it->dump());
-  }
-  const int64_t version = it->get<int64_t>();
-  if (version > RunRecord::kSchemaVersion) {
-    core::fail_data(where + " has schema_version " + std::to_string(version) +
-                    "; this build reads version " + std::to_string(RunRecord::kSchemaVersion) +
-                    " (a newer ddpipe wrote it)");
-  }
-  return version;
 }
 
 std::optional<RunError> read_error(const json& doc, const std::string& where) {
@@ -135,11 +94,9 @@ bool is_final_status(const std::string& status) {
 }
 
 json RunRecord::to_json() const {
-  json doc = extra.is_object() ? extra : json::object();
-  doc["schema_version"] = kSchemaVersion;
-  for_each_field(*this, [&doc](const char* pointer, const auto& value, Need) {
-    doc[json::json_pointer(pointer)] = value;
-  });
+  json doc =
+      json_document::write(*this, extra, kSchemaVersion,
+                           [](const RunRecord& r, auto&& visit) { for_each_field(r, visit); });
   if (error) {
     doc["error"] = {
         {"message", error->message}, {"exit_code", error->exit_code}, {"rank", error->rank}};
@@ -152,21 +109,9 @@ json RunRecord::to_json() const {
 RunRecord RunRecord::from_json(const json& doc, const std::string& where) {
   if (!doc.is_object()) core::fail_data(where + ": a run record must be a JSON object");
   RunRecord r;
-  r.schema_version = read_schema_version(doc, where);
-  r.extra = doc;
-  r.extra.erase("schema_version");
-  for_each_field(r, [&](const char* text, auto& value, Need need) {
-    const json::json_pointer pointer(text);
-    const json* v = find(doc, pointer, where);
-    if (v == nullptr) {
-      if (need == Need::kRequired) {
-        core::fail_data(where + " is incomplete: field " + dotted(text) + " is missing");
-      }
-    } else {
-      read_value(*v, value, dotted(text), where);
-    }
-    if (r.extra.contains(pointer)) r.extra[pointer.parent_pointer()].erase(pointer.back());
-  });
+  r.schema_version = json_document::read_schema_version(doc, where, kSchemaVersion);
+  r.extra = json_document::read(doc, where, r,
+                                [](RunRecord& r, auto&& visit) { for_each_field(r, visit); });
   if (r.status.empty()) core::fail_data(where + ": field status is empty");
   if (!r.latest_metrics.is_object()) {
     core::fail_data(where + ": field latest_metrics must be an object, got " +
@@ -174,10 +119,6 @@ RunRecord RunRecord::from_json(const json& doc, const std::string& where) {
   }
   r.error = read_error(doc, where);
   r.extra.erase("error");
-  auto progress = r.extra.find("progress");
-  if (progress != r.extra.end() && progress->is_object() && progress->empty()) {
-    r.extra.erase(progress);
-  }
   return r;
 }
 
