@@ -47,6 +47,7 @@ void for_each_field(R& r, Visit&& visit) {
   visit("/progress/eta_job_s", r.progress.eta_job_s, Need::kOptional);
   visit("/latest_metrics", r.latest_metrics, Need::kOptional);
   visit("/version", r.version, Need::kOptional);
+  visit("/stamp", r.stamp, Need::kOptional);
 }
 
 std::optional<RunError> read_error(const json& doc, const std::string& where) {

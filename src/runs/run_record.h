@@ -76,6 +76,9 @@ struct RunRecord {
   nlohmann::json latest_metrics = nlohmann::json::object();  // of the last evaluation
   std::optional<RunError> error;                             // set when failed
   std::string version;                                       // the model version it published
+  // The stamp of the run's metrics (metrics/<name>/metrics_v<stamp>.json, .steps.jsonl), set
+  // once training starts; "" for records from before it existed.
+  std::string stamp;
   nlohmann::json extra = nlohmann::json::object();  // keys unknown to this build, kept as is
 
   // The document as stored; always written with schema_version kSchemaVersion.

@@ -7,6 +7,7 @@
 #include <cstdio>
 
 #include "core/base64.h"
+#include "core/bearer.h"
 #include "core/error.h"
 #include "core/log.h"
 #include "data/image.h"
@@ -91,12 +92,6 @@ Api::Match Api::lookup(const std::string& path, const std::string& method) {
 }
 
 namespace {
-
-bool constant_time_equal(const std::string& a, const std::string& b) {
-  unsigned char diff = a.size() == b.size() ? 0 : 1;
-  for (size_t i = 0; i < a.size(); ++i) diff |= a[i] ^ b[i % std::max<size_t>(b.size(), 1)];
-  return diff == 0;
-}
 
 int64_t query_int(const HttpRequest& req, const std::string& key, int64_t lo, int64_t hi,
                   int64_t fallback) {
@@ -233,11 +228,7 @@ HttpResponse Api::finish(const HttpRequest& req, HttpResponse res, const std::st
 }
 
 void Api::authorize(const HttpRequest& req) const {
-  if (options_.auth_token.empty()) return;
-  const std::string h = req.header("authorization");
-  const bool bearer =
-      h.size() > 7 && (h.compare(0, 7, "Bearer ") == 0 || h.compare(0, 7, "bearer ") == 0);
-  if (!bearer || !constant_time_equal(h.substr(7), options_.auth_token)) {
+  if (!core::bearer_authorized(req.header("authorization"), options_.auth_token)) {
     throw HttpError(401, "missing or wrong bearer token (send Authorization: Bearer <token>)");
   }
 }

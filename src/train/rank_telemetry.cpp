@@ -132,6 +132,10 @@ void RankTelemetry::exchange_hosts(dist::Communicator& comm) {
   if (tracker_) tracker_->update([this](runs::RunRecord& r) { r.hosts = hosts_; });
 }
 
+void RankTelemetry::set_stamp(const std::string& stamp) {
+  if (tracker_) tracker_->update([stamp](runs::RunRecord& r) { r.stamp = stamp; });
+}
+
 void RankTelemetry::begin_epoch(int64_t epoch, int64_t steps, int64_t first_step) {
   last_ = {};
   busy_seconds_ = 0.0;

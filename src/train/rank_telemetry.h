@@ -55,6 +55,9 @@ class RankTelemetry {
 
   // Every rank: learns every rank's host name (one allreduce; all ranks must call it).
   void exchange_hosts(dist::Communicator& comm);
+  // Rank 0: records the stamp of the run's metrics object in the run record (`stamp`), so that
+  // readers find its epochs and step history before a version exists. Other ranks: nothing.
+  void set_stamp(const std::string& stamp);
   void begin_epoch(int64_t epoch, int64_t steps, int64_t first_step);
   // Test-only: "<rank>:<seconds>" in $DDPIPE_TEST_SLOW_RANK makes that rank sleep so long in
   // every step, where the trainer calls this (docs/telemetry.md: the straggler test).

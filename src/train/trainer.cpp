@@ -261,6 +261,7 @@ TrainResult RankJob::run(double t_start) {
   ddp_ = std::make_unique<dist::DataParallel>(comm_, state_.net(), config_.dist.bucket_mb);
   telemetry_.exchange_hosts(comm_);
   stamp_ = core::version_timestamp();
+  telemetry_.set_stamp(stamp_);
   if (is_main_) {
     const auto local_dir = core::expand_user(config_.cache_dir) / "checkpoints" / config_.name;
     uploads_ = std::make_unique<Checkpointer>(

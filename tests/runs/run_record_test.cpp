@@ -30,6 +30,7 @@ RunRecord full_record() {
   r.latest_metrics = {{"test_acc", 0.8812}, {"test_loss", 0.33}};
   r.error = RunError{"rank 1: collective timed out", 128, 1};
   r.version = "model_v20261130_102000";
+  r.stamp = "20261130_102000";
   return r;
 }
 
@@ -69,6 +70,7 @@ TEST(RunRecord, FullRecordSurvivesJson) {
   EXPECT_EQ(back.error->exit_code, 128);
   EXPECT_EQ(back.error->rank, 1);
   EXPECT_EQ(back.version, r.version);
+  EXPECT_EQ(back.stamp, r.stamp);
   EXPECT_TRUE(back.extra.empty()) << back.extra.dump();
   EXPECT_EQ(back.to_json(), r.to_json());
 }
