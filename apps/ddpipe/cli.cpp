@@ -47,7 +47,7 @@ const std::vector<Shorthand> kShorthands = {
     {"--deterministic", "deterministic", nullptr},
     {"--download", "data.download", nullptr},
 };
-// `ddpipe serve` only: which model to serve.
+// `ddpipe serve` and `ddpipe ui` only: which model to serve.
 const std::vector<Shorthand> kServeShorthands = {
     {"--model", "serve.model", "NAME"},
     {"--version", "serve.version", "REF"},
@@ -384,6 +384,21 @@ std::vector<CommandSpec> deploy_commands() {
        {},
        {},
        cmd_serve},
+      {"ui",
+       "the web dashboard of runs, models and predictions",
+       "ddpipe ui [--store URL] [--host H] [--port P] [--model NAME] [config options]",
+       "Serves the web dashboard (docs/ui.md) at http://HOST:PORT/ui/ (127.0.0.1:8080 unless "
+       "--host/--port say otherwise; --port 0 picks a free port) and prints its URL: the runs "
+       "of the store with their progress, curves and step history, the models with their "
+       "versions, files, aliases and history, comparing versions, promoting and rolling back "
+       "aliases, and trying the served model. It is `ddpipe serve` with GET / redirecting to "
+       "/ui/: it also serves NAME's model (POST /predict, V1, V2), and starts even when the "
+       "store has no model yet (readiness and /predict then answer 503, the dashboard works). "
+       "With serve.auth_token_env set, the dashboard asks for the token.",
+       {},
+       {},
+       {},
+       cmd_ui},
       {"k8s",
        "render the Kubernetes manifests of a job (PyTorchJob, MinIO, serving)",
        "ddpipe k8s render [--config FILE] [--workers N] [--image I] [--job-name J]\n"
@@ -532,7 +547,7 @@ class Cli {
   CLI::App* add_command(const CommandSpec& spec) {
     CLI::App* cmd = add_subcommand(&app_, spec);
     commands_.emplace_back(cmd, spec.run);
-    if (spec.config) add_config_options(cmd, spec.name == "serve");
+    if (spec.config) add_config_options(cmd, spec.name == "serve" || spec.name == "ui");
     if (!spec.subcommands.empty()) cmd->require_subcommand(0, 1);
     for (const CommandSpec& sub : spec.subcommands) {
       add_subcommand(cmd, sub)->fallthrough();

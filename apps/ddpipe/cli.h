@@ -54,6 +54,7 @@ int cmd_models(const Args& args);
 int cmd_config(const Args& args);
 int cmd_store(const Args& args);
 int cmd_serve(const Args& args);
+int cmd_ui(const Args& args);  // `ddpipe ui`: cmd_serve that prints the dashboard's URL
 int cmd_k8s(const Args& args);
 // observe_commands.cpp: run records, metrics as CSV/JSON, HTML reports.
 int cmd_runs(const Args& args);

@@ -374,6 +374,14 @@ int cmd_models(const Args& a) {
 
 int cmd_serve(const Args& a) { return serve::serve_until_signal(load(a)); }
 
+int cmd_ui(const Args& a) {
+  const core::Config config = load(a);
+  return serve::serve_until_signal(config, [&config](int port) {
+    std::printf("dashboard: http://%s:%d/ui/\n", config.serve.host.c_str(), port);
+    std::fflush(stdout);
+  });
+}
+
 namespace {
 
 // An object named on the command line: `s3://bucket/key`, or a key of the configured store.

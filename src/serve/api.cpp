@@ -157,8 +157,17 @@ std::string request_id(const HttpRequest& req, uint64_t n) {
 
 }  // namespace
 
-Api::Api(ApiOptions options, ModelHost& host, Batcher& batcher, Metrics& metrics)
-    : options_(std::move(options)), host_(host), batcher_(batcher), metrics_(metrics) {}
+Api::Api(ApiOptions options, ModelHost& host, Batcher& batcher, Metrics& metrics,
+         ui::Api* dashboard)
+    : options_(std::move(options)),
+      host_(host),
+      batcher_(batcher),
+      metrics_(metrics),
+      dashboard_(dashboard) {}
+
+static bool is_dashboard_path(const std::string& path) {
+  return path == "/" || path == "/ui" || path.compare(0, 4, "/ui/") == 0;
+}
 
 HttpResponse Api::handle(const HttpRequest& req) noexcept {
   const auto start = Clock::now();
@@ -166,17 +175,22 @@ HttpResponse Api::handle(const HttpRequest& req) noexcept {
   Match match;
   HttpResponse res;
   try {
-    match = lookup(req.path, req.method);
-    if (match.allow.empty()) {
-      throw HttpError(404, "no endpoint " + req.path + " (see docs/serving.md)");
-    }
-    if (!match.route) {
-      res = error_response(
-          405, req.method + " is not allowed on " + req.path + " (use " + match.allow + ")");
-      res.headers.emplace_back("Allow", match.allow);
+    if (dashboard_ && is_dashboard_path(req.path)) {
+      match.endpoint = req.path == "/" ? "/" : "/ui";  // one metrics label for the dashboard
+      res = dashboard(req);
     } else {
-      if (match.route->access != Access::kOpen) authorize(req);
-      res = (this->*match.route->handler)(req, match);
+      match = lookup(req.path, req.method);
+      if (match.allow.empty()) {
+        throw HttpError(404, "no endpoint " + req.path + " (see docs/serving.md)");
+      }
+      if (!match.route) {
+        res = error_response(
+            405, req.method + " is not allowed on " + req.path + " (use " + match.allow + ")");
+        res.headers.emplace_back("Allow", match.allow);
+      } else {
+        if (match.route->access != Access::kOpen) authorize(req);
+        res = (this->*match.route->handler)(req, match);
+      }
     }
   } catch (const std::exception& e) {
     const int status = status_for(e);
@@ -244,6 +258,27 @@ void Api::check_model(const Match& match, const ModelPtr& loaded) const {
                              "' is not loaded (loaded: " + (loaded ? loaded->version : "none") +
                              ")");
   }
+}
+
+HttpResponse Api::dashboard(const HttpRequest& req) {
+  if (req.path == "/" || req.path == "/ui") {
+    HttpResponse res = json_response(302, {{"location", "/ui/"}});
+    res.headers.emplace_back("Location", "/ui/");
+    return res;
+  }
+  ui::Request r;
+  r.method = req.method;
+  r.path = req.path.substr(3);
+  r.query = req.query;
+  r.body = req.body;
+  r.authorized = core::bearer_authorized(req.header("authorization"), options_.auth_token);
+  ui::Response out = dashboard_->handle(r);
+  HttpResponse res;
+  res.status = out.status;
+  res.content_type = std::move(out.content_type);
+  res.body = std::move(out.body);
+  res.headers = std::move(out.headers);
+  return res;
 }
 
 ModelPtr Api::ready_model() const {

@@ -1,5 +1,7 @@
 // ddpipe::serve — the endpoints of the inference service, independent of the HTTP transport:
-// /predict, KServe V1, Open Inference Protocol V2, /metrics (docs/serving.md lists them all).
+// /predict, KServe V1, Open Inference Protocol V2, /metrics (docs/serving.md lists them all),
+// and the dashboard: every path under /ui/ goes to ui::Api, which has its own route table
+// (docs/ui.md), and GET / redirects to /ui/.
 #pragma once
 
 #include <atomic>
@@ -12,6 +14,7 @@
 #include "serve/http.h"
 #include "serve/metrics.h"
 #include "serve/model_host.h"
+#include "ui/api.h"
 
 namespace ddpipe::serve {
 
@@ -24,8 +27,10 @@ struct ApiOptions {
 
 class Api {
  public:
-  // The references must outlive the Api.
-  Api(ApiOptions options, ModelHost& host, Batcher& batcher, Metrics& metrics);
+  // The references (and `dashboard`, when given) must outlive the Api. Without `dashboard`,
+  // /ui/ and / are unknown paths (404).
+  Api(ApiOptions options, ModelHost& host, Batcher& batcher, Metrics& metrics,
+      ui::Api* dashboard = nullptr);
 
   // Answers one request. Never throws: a failure becomes {"error": "…"} with the status
   // status_for() gives it. Counts it in the metrics and writes the access log line.
@@ -69,6 +74,8 @@ class Api {
   std::vector<float> v2_tensor(const V2Input& in, const eval::LoadedModel& m) const;
 
   void authorize(const HttpRequest& req) const;
+  // GET / (a redirect) and every path under /ui (ui::Api, with `authorized` from the token).
+  HttpResponse dashboard(const HttpRequest& req);
   void check_model(const Match& match, const ModelPtr& loaded) const;
   ModelPtr ready_model() const;
   std::vector<float> image_input(const eval::LoadedModel& m, std::string_view bytes,
@@ -81,6 +88,7 @@ class Api {
   ModelHost& host_;
   Batcher& batcher_;
   Metrics& metrics_;
+  ui::Api* dashboard_;
   std::atomic<bool> draining_{false};
   std::atomic<int64_t> in_flight_{0};
   std::atomic<uint64_t> request_count_{0};

@@ -14,6 +14,7 @@
 #include "serve/batcher.h"
 #include "serve/http_server.h"
 #include "serve/metrics.h"
+#include "ui/api.h"
 
 namespace ddpipe::serve {
 
@@ -42,7 +43,9 @@ Server::Server(const core::Config& config) : settings_(config.serve) {
   batcher_ = std::make_unique<Batcher>(
       BatcherOptions{settings_.max_batch, settings_.max_delay_ms, settings_.max_queue},
       [m = metrics_.get()](int64_t size) { m->observe_batch(size); });
-  api_ = std::make_unique<Api>(api, *host_, *batcher_, *metrics_);
+  dashboard_ =
+      std::make_unique<ui::Api>(*store_, ui::ApiOptions{config.telemetry.runs_lost_after_s});
+  api_ = std::make_unique<Api>(api, *host_, *batcher_, *metrics_, dashboard_.get());
   HttpServerOptions http;
   http.host = settings_.host;
   http.port = static_cast<int>(settings_.port);
@@ -83,14 +86,16 @@ void Server::shutdown() {
   started_ = false;
 }
 
-int serve_until_signal(const core::Config& config) {
+int serve_until_signal(const core::Config& config,
+                       const std::function<void(int port)>& on_started) {
   sigset_t signals;
   sigemptyset(&signals);
   sigaddset(&signals, SIGTERM);
   sigaddset(&signals, SIGINT);
   pthread_sigmask(SIG_BLOCK, &signals, nullptr);
   Server server(config);
-  server.start();
+  const int port = server.start();
+  if (on_started) on_started(port);
   int signal = 0;
   sigwait(&signals, &signal);
   core::log::info("serve", "draining: no new connections, finishing requests in flight",

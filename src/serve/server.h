@@ -2,15 +2,20 @@
 //
 // A Server loads the configured model version or alias from the store (ModelHost), watches the
 // alias and swaps in new versions without failing requests, groups concurrent requests into
-// batches (Batcher) and answers HTTP (HttpServer → Api). docs/serving.md has the endpoints,
-// limits and metrics.
+// batches (Batcher) and answers HTTP (HttpServer → Api), with the dashboard under /ui/
+// (ui::Api, docs/ui.md). docs/serving.md has the endpoints, limits and metrics.
 #pragma once
 
+#include <functional>
 #include <memory>
 #include <string>
 
 #include "core/config.h"
 #include "serve/model_host.h"
+
+namespace ddpipe::ui {
+class Api;
+}
 
 namespace ddpipe::serve {
 
@@ -42,14 +47,17 @@ class Server {
   std::unique_ptr<Metrics> metrics_;
   std::unique_ptr<ModelHost> host_;
   std::unique_ptr<Batcher> batcher_;
+  std::unique_ptr<ui::Api> dashboard_;  // /ui/ (docs/ui.md)
   std::unique_ptr<Api> api_;
   std::unique_ptr<HttpServer> http_;
   bool started_ = false;
 };
 
-// `ddpipe serve`: serves until SIGTERM or SIGINT, then drains and returns 0. Call it before
-// starting other threads: it blocks those signals in the calling thread, and every thread
-// started afterwards inherits that.
-int serve_until_signal(const core::Config& config);
+// `ddpipe serve` and `ddpipe ui`: serves until SIGTERM or SIGINT, then drains and returns 0.
+// `on_started`, when given, is called with the bound port once the server listens. Call it
+// before starting other threads: it blocks those signals in the calling thread, and every
+// thread started afterwards inherits that.
+int serve_until_signal(const core::Config& config,
+                       const std::function<void(int port)>& on_started = nullptr);
 
 }  // namespace ddpipe::serve

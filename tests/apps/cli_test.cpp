@@ -69,7 +69,7 @@ TEST(Cli, HelpIsGeneratedFromTheDeclarations) {
   auto r = run_command(ddpipe_binary() + " --help");
   ASSERT_EQ(r.exit_code, 0) << r.output;
   for (const char* command : {"run", "ingest", "train", "launch", "eval", "predict", "models",
-                              "store", "config", "serve", "k8s"}) {
+                              "store", "config", "serve", "ui", "k8s"}) {
     EXPECT_NE(r.output.find(std::string("\n  ") + command + " "), std::string::npos) << command;
   }
   EXPECT_NE(r.output.find("Exit codes"), std::string::npos) << r.output;
