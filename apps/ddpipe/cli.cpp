@@ -375,7 +375,8 @@ std::vector<CommandSpec> deploy_commands() {
        "ddpipe serve [--host H] [--port P] [--model NAME] [--version REF] [config options]",
        "Serves a stored model over HTTP (docs/serving.md): POST /predict with an image "
        "(multipart field `file` or a raw image/png / image/jpeg body), KServe V1, Open Inference "
-       "Protocol V2 and /metrics. NAME defaults to `name`, REF to latest; an alias is watched "
+       "Protocol V2 and /metrics, and the web dashboard under /ui/ (docs/ui.md). NAME defaults to "
+       "`name`, REF to latest; an alias is watched "
        "every serve.poll_s seconds and new versions are swapped in without failing requests. "
        "Listens on 127.0.0.1:8080 unless --host/--port say otherwise. SIGTERM drains: no new "
        "connections, requests in flight finish, exit 0. Every serve.* key is in "
@@ -391,9 +392,10 @@ std::vector<CommandSpec> deploy_commands() {
        "--host/--port say otherwise; --port 0 picks a free port) and prints its URL: the runs "
        "of the store with their progress, curves and step history, the models with their "
        "versions, files, aliases and history, comparing versions, promoting and rolling back "
-       "aliases, and trying the served model. It is `ddpipe serve` with GET / redirecting to "
-       "/ui/: it also serves NAME's model (POST /predict, V1, V2), and starts even when the "
-       "store has no model yet (readiness and /predict then answer 503, the dashboard works). "
+       "aliases, and trying the served model. It is `ddpipe serve` (which serves the dashboard "
+       "too) with the URL printed: it also serves NAME's model (POST /predict, V1, V2) and "
+       "starts even when the store has no model yet (readiness and /predict then answer 503, the "
+       "dashboard works). "
        "With serve.auth_token_env set, the dashboard asks for the token.",
        {},
        {},

@@ -189,6 +189,7 @@ TEST(Observe, ProgressEventsStepHistoryRecordAndReportOfAJobWithoutATty) {
   ASSERT_TRUE(record.contains("status")) << record;
   EXPECT_EQ(record["status"], "succeeded");
   EXPECT_EQ(record["version"], version);
+  EXPECT_EQ("model_v" + record.value("stamp", std::string()), version);  // the metrics stamp
   EXPECT_EQ(record["world_size"], 2);
   EXPECT_EQ(record["hosts"].size(), 2u);
   EXPECT_EQ(record["latest_metrics"]["epoch"], 2);
