@@ -19,6 +19,7 @@
 #include "registry/registry.h"
 #include "storage/local_store.h"
 #include "test_util.h"
+#include "ui/api.h"
 
 namespace ddpipe {
 namespace {
@@ -194,6 +195,13 @@ TEST(Observe, ProgressEventsStepHistoryRecordAndReportOfAJobWithoutATty) {
   EXPECT_EQ(record["hosts"].size(), 2u);
   EXPECT_EQ(record["latest_metrics"]["epoch"], 2);
   EXPECT_EQ(record["progress"]["step"], 32);
+  // The dashboard finds the run's curves and step history through that stamp.
+  ui::Api dashboard(store, ui::ApiOptions{});
+  const ui::Response shown = dashboard.handle({"GET", "/api/runs/tm/r1", {}, "", true});
+  ASSERT_EQ(shown.status, 200) << shown.body;
+  const json run = json::parse(shown.body);
+  EXPECT_EQ(run["epochs"].size(), 2u) << run;
+  EXPECT_EQ(run["steps"].size(), 14u) << run;
 
   // The version's report.html: a curve point per epoch, the confusion matrix of the whole test
   // split, nothing from the network.
