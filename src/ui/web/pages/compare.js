@@ -1,0 +1,69 @@
+// #/compare/:model/:v1,:v2 — versions overlaid, with their final figures and config differences.
+import { el, fmt, href } from '../util.js';
+import { get, enc } from '../api.js';
+import { curves } from '../curves.js';
+import { colorOf } from '../chart.js';
+
+const cellText = (v) => (v === undefined ? '—' : v === null ? 'null' : typeof v === 'object' ? JSON.stringify(v) : String(v));
+
+// config_diff is rendered generically: key → one value per version.
+// Accepted shapes: {key: [v1, v2]}, {key: {ref: value}}, {key: {a, b}}, [{key, values|a/b|...}].
+function diffRows(diff, versions) {
+  const rows = [];
+  const pick = (vals) => {
+    if (Array.isArray(vals)) return vals;
+    if (vals && typeof vals === 'object') {
+      const byVersion = versions.map((v) => vals[v]);
+      if (byVersion.some((x) => x !== undefined)) return byVersion;
+      if ('a' in vals || 'b' in vals) return [vals.a, vals.b];
+      if ('from' in vals || 'to' in vals) return [vals.from, vals.to];
+      if ('left' in vals || 'right' in vals) return [vals.left, vals.right];
+      if ('values' in vals) return pick(vals.values);
+      return Object.values(vals);
+    }
+    return [vals];
+  };
+  if (Array.isArray(diff)) {
+    for (const d of diff) {
+      if (d && typeof d === 'object') {
+        const { key, path, name, ...rest } = d;
+        rows.push([key ?? path ?? name ?? '?', pick(Object.keys(rest).length === 1 ? Object.values(rest)[0] : rest)]);
+      } else rows.push([String(d), []]);
+    }
+  } else if (diff && typeof diff === 'object') {
+    for (const [k, vals] of Object.entries(diff)) rows.push([k, pick(vals)]);
+  }
+  return rows;
+}
+
+export async function render(main, [model, refsText]) {
+  const refs = refsText.split(',').map((r) => r.trim()).filter(Boolean);
+  const data = await get(`/ui/api/models/${enc(model)}/compare?refs=${refs.map(enc).join(',')}`);
+  const versions = (data.versions || []);
+  const names = versions.map((v) => v.version);
+  const rows = diffRows(data.config_diff, names);
+  const fin = (v) => v.final || (v.epochs || []).at(-1) || {};
+  main.replaceChildren(
+    el('div', { class: 'head' }, el('div', {},
+      el('p', { class: 'eyebrow' }, el('a', { href: '#/models' }, 'Models'), ' / ', el('a', { href: href('models', model) }, model)),
+      el('h1', {}, 'Compare')),
+    el('p', { class: 'sub' }, `${versions.length} versions overlaid`)),
+    el('div', { class: 'cards' }, ...versions.map((v, i) => el('section', { class: 'card', style: `--c:${colorOf(i)}` },
+      el('a', { class: 'ver', href: href('models', model, v.version) }, v.version),
+      refs[i] && refs[i] !== v.version ? el('span', { class: 'tag' }, refs[i]) : null,
+      el('dl', {},
+        el('dt', {}, 'test accuracy'), el('dd', {}, fmt.pct(fin(v).test_acc)),
+        el('dt', {}, 'test loss'), el('dd', {}, fmt.num(fin(v).test_loss, 4)),
+        el('dt', {}, 'epochs'), el('dd', {}, String((v.epochs || []).length)))))),
+    el('section', { class: 'panel', id: 'curves' }, el('h2', {}, 'Training curves'),
+      el('p', { class: 'lead' }, 'One colour per version; train solid, test dashed.'),
+      curves(versions.map((v) => ({ label: v.version, epochs: v.epochs, steps: v.steps })))),
+    el('section', { class: 'panel', id: 'config-diff' }, el('h2', {}, 'Configuration differences'),
+      rows.length ? el('div', { class: 'scroll' }, el('table', { class: 'diff' },
+        el('thead', {}, el('tr', {}, el('th', { scope: 'col' }, 'key'),
+          ...names.map((n, i) => el('th', { scope: 'col', class: 'vcol', style: `--c:${colorOf(i)}` }, n)))),
+        el('tbody', {}, ...rows.map(([k, vals]) => el('tr', { 'data-key': k }, el('th', { scope: 'row', class: 'mono' }, k),
+          ...names.map((_, i) => el('td', { class: 'mono diff' }, cellText(vals[i]))))))))
+        : el('p', { class: 'muted' }, 'The configurations are the same.')));
+  return null;
+}
