@@ -22,6 +22,7 @@ const routes = [
 
 let cleanup = null;
 let generation = 0;
+let firstRoute = true;
 
 async function route() {
   const path = location.hash.replace(/^#/, '') || '/runs';
@@ -53,7 +54,10 @@ async function route() {
     if (gen !== generation) return;
     main.replaceChildren(errorPanel(e));
   }
-  if (document.activeElement === document.body || !document.activeElement) main.focus({ preventScroll: true });
+  // After a navigation (not the first load, where Tab should start at the skip link), move the
+  // focus to the new content so that keyboard and screen-reader users land on it.
+  if (!firstRoute && (document.activeElement === document.body || !document.activeElement)) main.focus({ preventScroll: true });
+  firstRoute = false;
 }
 
 export function errorPanel(e) {

@@ -6,7 +6,7 @@
 import { el, fmt } from './util.js';
 
 const SVG = 'http://www.w3.org/2000/svg';
-const W = 560, H = 300, L = 58, R = 16, T = 14, B = 44;
+const L = 58, R = 16, T = 14, B = 44;
 
 // Okabe & Ito (2008), the report's order; yellow darkened to be seen on white.
 export const PALETTE = ['#0072B2', '#E69F00', '#009E73', '#CC79A7', '#56B4E9', '#D55E00', '#000000', '#B8A000'];
@@ -65,6 +65,7 @@ export function downsample(points, max) {
 // spec: {id, title, xTitle, yTitle, xFormat:'integer'|'number', yFormat:'number'|'percent'|'integer',
 //        series:[{id, label, color, dashed, markers, points:[[x,y],...]}], empty: "text when no data"}
 export function lineChart(spec) {
+  const W = spec.width || 560, H = spec.height || 300;
   const series = spec.series.map((s) => ({
     ...s, points: s.points.filter(([x, y]) => Number.isFinite(x) && Number.isFinite(y)),
   }));

@@ -373,18 +373,23 @@ try {
     }
   });
 
-  await check('keyboard: the navigation is reachable with Tab and has a focus style', async () => {
-    await go(page, '#/runs');
-    await page.keyboard.press('Tab');
-    await page.keyboard.press('Tab');
-    const focused = await page.evaluate(() => {
-      const a = document.activeElement;
-      const style = getComputedStyle(a);
-      return { tag: a.tagName, href: a.getAttribute('href'), outline: style.outlineStyle !== 'none' && style.outlineWidth !== '0px' };
-    });
-    expect(focused.tag === 'A', `Tab focused a ${focused.tag}`);
-    expect(focused.outline, 'the focused link has no visible outline');
-    return `${focused.tag} ${focused.href}`;
+  await check('keyboard: the page is reachable with Tab, with a visible focus style', async () => {
+    await go(page, '#/models');
+    await page.reload();
+    await page.waitForSelector('section[data-model]');
+    const seen = [];
+    for (let i = 0; i < 6; ++i) {
+      await page.keyboard.press('Tab');
+      seen.push(await page.evaluate(() => {
+        const a = document.activeElement;
+        const st = getComputedStyle(a);
+        return { tag: a.tagName, text: (a.textContent || '').trim().slice(0, 30), outline: st.outlineStyle !== 'none' && parseFloat(st.outlineWidth) > 0 };
+      }));
+    }
+    expect(seen.some((f) => f.tag === 'A' && f.text === 'Models'), `Tab never reached the navigation: ${JSON.stringify(seen)}`);
+    const bad = seen.filter((f) => !['A', 'BUTTON', 'INPUT', 'SELECT', 'SUMMARY', 'LABEL'].includes(f.tag) || !f.outline);
+    expect(!bad.length, `focused without a real control or a visible outline: ${JSON.stringify(bad)}`);
+    return seen.map((f) => f.text || f.tag).join(' → ');
   });
 } finally {
   await browser.close();

@@ -18,7 +18,7 @@ export function confusion(ev) {
   const n = classes.length;
   if (!n || m.length !== n) return el('div', { class: 'nodata' }, 'No evaluation recorded.');
   const cell = Math.max(22, Math.min(44, Math.floor(440 / n)));
-  const left = 96, top = 28, w = left + n * cell + 8, h = top + n * cell + 84;
+  const left = 96, top = 28, w = left + n * cell + 70, h = top + n * cell + 84;
   const root = s('svg', { class: 'cm', viewBox: `0 0 ${w} ${h}`, role: 'img', 'aria-label': 'Confusion matrix: true class by row, predicted class by column' });
   root.append(s('text', { class: 'axis-title', x: left + (n * cell) / 2, y: 14, 'text-anchor': 'middle' }, 'predicted'));
   for (let i = 0; i < n; ++i) {
