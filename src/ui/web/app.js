@@ -1,7 +1,7 @@
 // The dashboard: a single-page app with hash routes. Each page is a module whose `render(main,
 // params)` fills <main> and may return a cleanup function (its timers), called on navigation.
 import { el } from './util.js';
-import { ApiError } from './api.js';
+import { ApiError } from './http.js';
 import * as runs from './pages/runs.js';
 import * as run from './pages/run.js';
 import * as models from './pages/models.js';

@@ -1,6 +1,6 @@
 // #/compare/:model/:v1,:v2 — versions overlaid, with their final figures and config differences.
 import { el, fmt, href } from '../util.js';
-import { get, enc } from '../api.js';
+import { get, enc } from '../http.js';
 import { curves } from '../curves.js';
 import { colorOf } from '../chart.js';
 

@@ -1,6 +1,6 @@
 // #/models (and #/models/:model): versions, aliases with their history, promote and rollback.
 import { el, fmt, href, isNum } from '../util.js';
-import { get, api, enc } from '../api.js';
+import { get, api, enc } from '../http.js';
 
 function versionsTable(m) {
   const byVersion = {};

@@ -1,6 +1,6 @@
 // #/runs/:model/:run — one run: its figures, error, attempts and curves; polled while it runs.
 import { el, fmt, href, statusBadge, secondsBetween, isNum } from '../util.js';
-import { get, enc } from '../api.js';
+import { get, enc } from '../http.js';
 import { curves } from '../curves.js';
 
 const POLL_MS = 2000;

@@ -1,6 +1,6 @@
 // #/runs: every run, newest first, polled every 2 s and updated in place.
 import { el, fmt, href, statusBadge, secondsBetween, isNum } from '../util.js';
-import { get } from '../api.js';
+import { get } from '../http.js';
 
 const POLL_MS = 2000;
 const COLS = ['Status', 'Model', 'Run', 'Progress', 'Images/s', 'ETA', 'Ranks', 'Hosts', 'Duration'];

@@ -1,6 +1,6 @@
 // #/try — drop or pick an image; POST /predict; the prediction and top-k as bars.
 import { el, fmt } from '../util.js';
-import { request } from '../api.js';
+import { request } from '../http.js';
 
 async function json(res) {
   try { return await res.json(); } catch { return null; }

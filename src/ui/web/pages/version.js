@@ -1,6 +1,6 @@
 // #/models/:model/:version — one version: final figures, curves, confusion matrix, lineage, files.
 import { el, fmt, href, isNum } from '../util.js';
-import { get, enc, request, token } from '../api.js';
+import { get, enc, request, token } from '../http.js';
 import { curves } from '../curves.js';
 
 const SVG = 'http://www.w3.org/2000/svg';
