@@ -77,11 +77,15 @@ export async function render(main, [model, runId], ctx) {
     try {
       const next = await get(url);
       if (stopped || !ctx.isCurrent()) return;
+      const changed = JSON.stringify(next) !== JSON.stringify(r);
       r = next;
+      if (!changed) { timer = setTimeout(tick, POLL_MS); return; }
+      const focusedHref = document.activeElement?.closest?.('#main') ? document.activeElement.getAttribute('href') : null;
       // Keep open <details> (chart tables) open across redraws.
       const open = [...body.querySelectorAll('details[open]')].map((d) => d.closest('[data-chart]')?.dataset.chart);
       draw();
       for (const c of open) body.querySelector(`[data-chart="${c}"] details`)?.setAttribute('open', '');
+      if (focusedHref) body.querySelector(`a[href="${CSS.escape(focusedHref)}"]`)?.focus({ preventScroll: true });
     } catch { /* keep the last figures; retry */ }
     if (!stopped && LIVE.has(r.status)) timer = setTimeout(tick, POLL_MS);
   };

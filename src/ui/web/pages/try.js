@@ -34,7 +34,7 @@ export async function render(main) {
       if (res.ok && meta) {
         const version = meta.version || meta.versions?.[0];
         info.replaceChildren('Serving ', el('b', { class: 'mono' }, meta.name || name),
-          version ? [' version ', el('span', { class: 'mono' }, version)] : '');
+          ...(version ? [' version ', el('span', { class: 'mono' }, String(version))] : []));
       } else {
         info.textContent = (meta && meta.error) || `The model ${name} is not loaded yet.`;
       }
