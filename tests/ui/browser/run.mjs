@@ -360,7 +360,9 @@ try {
   await check('phone width: the pages fit and the runs table becomes cards', async () => {
     const phone = await newPage({ width: 390, height: 844 });
     try {
-      for (const [hash, name] of [['#/runs', 'runs'], ['#/models', 'models'], ['#/try', 'try']]) {
+      const pages = [['#/runs', 'runs'], ['#/models', 'models'], ['#/try', 'try']];
+      if (model && (model.versions || []).length) pages.push([`#/models/${encodeURIComponent(model.name)}/${encodeURIComponent(model.versions[0].version)}`, 'version']);
+      for (const [hash, name] of pages) {
         await phone.goto(`${UI}${hash}`);
         await phone.waitForSelector('main :is(h1, .panel)');
         await phone.waitForTimeout(300);
