@@ -190,6 +190,29 @@ try {
     return `${key}: epoch ${e0} step ${s0} -> epoch ${now[0]} step ${now[1]}`;
   });
 
+  await check('a running job\'s run page is live', async () => {
+    const api = await apiJson(page, '/ui/api/runs');
+    const r = (api.body || []).find((x) => x.status === 'running');
+    if (!r) throw skip('no running job in the store');
+    await go(page, `#/runs/${encodeURIComponent(r.name)}/${encodeURIComponent(r.run_id)}`);
+    await page.waitForSelector('.kpis[data-step]');
+    await page.evaluate(() => { window.__ddpipeNoReload = true; });
+    const read = () => page.$eval('.kpis', (k) => [Number(k.dataset.epoch), Number(k.dataset.step), k.dataset.status]);
+    const [e0, s0] = await read();
+    const deadline = Date.now() + PROGRESS_S * 1000;
+    let now = [e0, s0];
+    while (Date.now() < deadline) {
+      await page.waitForTimeout(1000);
+      now = await read().catch(() => now);
+      if (now[0] > e0 || (now[0] === e0 && now[1] > s0) || now[2] === 'succeeded') break;
+    }
+    expect(await page.evaluate(() => window.__ddpipeNoReload === true), 'the page reloaded');
+    expect(now[0] > e0 || (now[0] === e0 && now[1] > s0) || now[2] === 'succeeded', `the run page stayed at epoch ${e0} step ${s0} for ${PROGRESS_S} s`);
+    await chartsHaveTables(page);
+    await shot(page, 'run-live');
+    return `epoch ${e0} step ${s0} -> epoch ${now[0]} step ${now[1]}`;
+  });
+
   await check('run page shows its curves (and error when failed)', async () => {
     const api = await apiJson(page, '/ui/api/runs');
     const runs = api.body || [];

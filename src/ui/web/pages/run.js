@@ -10,7 +10,7 @@ function kpis(r) {
   const p = r.progress || {};
   const m = r.latest_metrics || {};
   const kpi = (label, value) => el('div', { class: 'kpi' }, el('span', { class: 'big' }, value), el('span', { class: 'lbl' }, label));
-  return el('div', { class: 'kpis' },
+  return el('div', { class: 'kpis', 'data-epoch': p.epoch ?? '', 'data-step': p.step ?? '', 'data-status': r.status || '' },
     kpi('epoch', `${p.epoch ?? '–'} / ${p.epochs ?? '–'}`),
     kpi('step', `${p.step ?? '–'} / ${p.steps ?? '–'}`),
     kpi('test accuracy', fmt.pct(m.test_acc)),

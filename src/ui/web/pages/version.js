@@ -92,7 +92,13 @@ function fileLink(f) {
 }
 
 export async function render(main, [model, ref]) {
-  const v = await get(`/ui/api/models/${enc(model)}/versions/${enc(ref)}`);
+  const [v, models] = await Promise.all([
+    get(`/ui/api/models/${enc(model)}/versions/${enc(ref)}`),
+    get('/ui/api/models').catch(() => []),
+  ]);
+  // The version published before this one (the list is newest first), to compare with.
+  const list = (models.find((x) => x.name === model)?.versions || []).map((x) => x.version);
+  const previous = list[list.indexOf(v.version) + 1];
   const m = v.manifest || {};
   const fin = m.final || (m.epochs || []).at(-1) || {};
   const kpi = (label, value) => el('div', { class: 'kpi' }, el('span', { class: 'big' }, value), el('span', { class: 'lbl' }, label));
@@ -102,7 +108,9 @@ export async function render(main, [model, ref]) {
       el('p', { class: 'eyebrow' }, el('a', { href: '#/models' }, 'Models'), ' / ', el('a', { href: href('models', model) }, model)),
       el('h1', { class: 'mono-title' }, v.version)),
     el('p', { class: 'sub' }, ref !== v.version ? ['resolved from ', el('b', {}, ref), ' · '] : null,
-      'compare it with ', el('a', { href: href('models', model) }, 'another version'), ' from the model page')),
+      previous && list.indexOf(v.version) >= 0
+        ? el('a', { class: 'button-link', href: href('compare', model, `${v.version},${previous}`) }, `Compare with ${previous}`)
+        : ['compare it with ', el('a', { href: href('models', model) }, 'another version'), ' from the model page'])),
     el('section', { class: 'panel' }, el('div', { class: 'kpis' },
       kpi('test accuracy', fmt.pct(fin.test_acc)), kpi('test loss', fmt.num(fin.test_loss, 4)),
       kpi('epochs', String((m.epochs || []).length)), kpi('images/s', fmt.int(fin.steady_images_per_second ?? fin.images_per_second)))),
