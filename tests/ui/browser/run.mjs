@@ -108,6 +108,7 @@ async function newPage({ width = 1280, height = 900, withToken = true } = {}) {
 }
 
 async function shot(page, name) {
+  await page.evaluate(() => window.scrollTo(0, 0));
   await page.screenshot({ path: path.join(SHOTS, `${name}.png`), fullPage: true });
 }
 
