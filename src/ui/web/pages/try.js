@@ -8,7 +8,7 @@ async function json(res) {
 
 export async function render(main) {
   const info = el('p', { class: 'sub' }, 'Checking the served model…');
-  const input = el('input', { type: 'file', id: 'try-file', accept: 'image/*', class: 'sr-only' });
+  const input = el('input', { type: 'file', id: 'try-file', accept: 'image/*', class: 'sr-only', tabindex: -1 });
   const preview = el('img', { class: 'preview', alt: '', hidden: true });
   const topK = el('input', { type: 'number', id: 'try-topk', min: 1, max: 20, value: 5 });
   const result = el('div', { class: 'prediction', role: 'status', 'aria-live': 'polite' });
