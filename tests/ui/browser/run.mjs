@@ -355,8 +355,6 @@ try {
     const bare = await newPage({ withToken: false });
     try {
       await bare.goto(`${UI}#/models`);
-      await bare.waitForSelector('#token-dialog[open]');
-      await shot(bare, 'token-dialog');
       const runs = await bare.evaluate(async () => (await fetch('/ui/api/runs', { cache: 'no-store' })).status);
       expect(runs === 401, `GET /ui/api/runs without the token answered ${runs}`);
       const alias = `ui-test-token-${Date.now().toString(36)}`;
@@ -368,6 +366,8 @@ try {
       expect(res === 401, `POST promote without the token answered ${res}`);
       const aliases = await apiJson(page, `/ui/api/models/${encodeURIComponent(model.name)}/aliases`);
       expect(!(aliases.body && aliases.body[alias]), `the alias ${alias} was created without a token`);
+      await bare.waitForSelector('#token-dialog[open]');
+      await shot(bare, 'token-dialog');
       // A wrong token is refused too; the right one opens the page.
       await bare.fill('#token-input', 'wrong-token');
       await bare.click('#token-dialog button[type="submit"]');
