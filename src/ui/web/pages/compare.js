@@ -4,6 +4,14 @@ import { get, enc } from '../http.js';
 import { curves } from '../curves.js';
 import { colorOf } from '../chart.js';
 
+const short = (d) => (typeof d === 'string' && d.length > 16 ? d.slice(0, 12) + '…' : String(d ?? '–'));
+const num = (v) => (typeof v === 'number' && Number.isFinite(v) ? (Math.abs(v) >= 100 ? fmt.num(v, 1) : fmt.num(v, 4)) : '–');
+// Better is up for most metrics and down for a loss.
+const deltaClass = (f) => {
+  if (typeof f.delta !== 'number' || f.delta === 0) return 'same';
+  const better = /loss/.test(f.metric) ? f.delta < 0 : f.delta > 0;
+  return better ? 'up' : 'down';
+};
 const cellText = (v) => (v === undefined ? '—' : v === null ? 'null' : typeof v === 'object' ? JSON.stringify(v) : String(v));
 
 // config_diff is rendered generically: key → one value per version.
@@ -41,7 +49,13 @@ export async function render(main, [model, refsText]) {
   const data = await get(`/ui/api/models/${enc(model)}/compare?refs=${refs.map(enc).join(',')}`);
   const versions = (data.versions || []);
   const names = versions.map((v) => v.version);
-  const rows = diffRows(data.config_diff, names);
+  // `registry::diff` (as `ddpipe models diff --json`): {a, b, config: [{key, a, b}], dataset:
+  // {a, b, same}, final: [{metric, a, b, delta}], …}; any other shape is shown generically.
+  const cd = data.config_diff;
+  const registryDiff = cd && !Array.isArray(cd) && typeof cd === 'object' && Array.isArray(cd.config);
+  const rows = diffRows(registryDiff ? cd.config : cd, names);
+  const dataset = registryDiff && cd.dataset && typeof cd.dataset === 'object' ? cd.dataset : null;
+  const finals = registryDiff && Array.isArray(cd.final) ? cd.final : [];
   const fin = (v) => v.final || (v.epochs || []).at(-1) || {};
   main.replaceChildren(
     el('div', { class: 'head' }, el('div', {},
@@ -64,6 +78,18 @@ export async function render(main, [model, refsText]) {
           ...names.map((n, i) => el('th', { scope: 'col', class: 'vcol', style: `--c:${colorOf(i)}` }, n)))),
         el('tbody', {}, ...rows.map(([k, vals]) => el('tr', { 'data-key': k }, el('th', { scope: 'row', class: 'mono' }, k),
           ...names.map((_, i) => el('td', { class: 'mono diff' }, cellText(vals[i]))))))))
-        : el('p', { class: 'muted' }, 'The configurations are the same.')));
+        : el('p', { class: 'muted' }, 'The configurations are the same.'),
+      registryDiff && versions.length > 2
+        ? el('p', { class: 'muted small' }, `Differences between the first two: ${names[0]} and ${names[1]}.`) : null,
+      dataset ? el('p', { class: `notice ${dataset.same ? 'good' : 'bad'}`, 'data-dataset-same': String(!!dataset.same) },
+        dataset.same ? 'Same dataset (digest ' : 'Different datasets: the metrics are not comparable (digests ',
+        el('span', { class: 'mono' }, dataset.same ? short(dataset.a) : `${short(dataset.a)} vs ${short(dataset.b)}`), ').') : null,
+      finals.length ? [el('h3', {}, 'Final metrics'), el('div', { class: 'scroll' }, el('table', { class: 'finals' },
+        el('thead', {}, el('tr', {}, el('th', { scope: 'col' }, 'metric'),
+          el('th', { scope: 'col', class: 'num' }, names[0]), el('th', { scope: 'col', class: 'num' }, names[1]),
+          el('th', { scope: 'col', class: 'num' }, 'delta'))),
+        el('tbody', {}, ...finals.map((f) => el('tr', {}, el('th', { scope: 'row', class: 'mono' }, f.metric),
+          el('td', { class: 'num' }, num(f.a)), el('td', { class: 'num' }, num(f.b)),
+          el('td', { class: `num ${deltaClass(f)}` }, typeof f.delta === 'number' ? (f.delta > 0 ? '+' : '') + num(f.delta) : '–'))))))] : null));
   return null;
 }

@@ -22,12 +22,13 @@ function versionsTable(m) {
     return el('tr', { 'data-version': v.version },
       el('td', {}, box),
       el('th', { scope: 'row' }, el('a', { class: 'mono', href: href('models', m.name, v.version) }, v.version),
-        ...(byVersion[v.version] || []).map((a) => el('span', { class: `tag${a === 'production' ? ' main' : ''}`, 'data-alias': a }, a))),
+        ...aliasOrder(Object.fromEntries((byVersion[v.version] || []).map((a) => [a, 1]))).map((a) => el('span', { class: `tag${a === 'production' ? ' main' : ''}`, 'data-alias': a }, a === 'model_latest' ? 'latest' : a))),
       el('td', { class: 'nowrap' }, fmt.time(v.created)),
-      el('td', { class: 'num' }, fmt.pct(v.test_acc)),
-      el('td', { class: 'num' }, fmt.num(v.test_loss, 4)),
-      el('td', { class: 'num' }, String(v.epochs ?? '–')),
-      el('td', { class: 'num' }, String(v.world_size ?? '–')));
+      v.error ? el('td', { colspan: 4, class: 'bad-text' }, `unreadable manifest: ${v.error}`) : null,
+      v.error ? null : el('td', { class: 'num' }, fmt.pct(v.test_acc)),
+      v.error ? null : el('td', { class: 'num' }, fmt.num(v.test_loss, 4)),
+      v.error ? null : el('td', { class: 'num' }, String(v.epochs ?? '–')),
+      v.error ? null : el('td', { class: 'num' }, String(v.world_size ?? '–')));
   });
   return [
     el('div', { class: 'scroll' }, el('table', { class: 'versions' },
@@ -36,6 +37,12 @@ function versionsTable(m) {
       el('tbody', {}, ...rows))),
     el('div', { class: 'row-actions' }, compareBtn, hint),
   ];
+}
+
+// production first, then the other aliases by name, model_latest (moved by every publish) last.
+function aliasOrder(aliases) {
+  const rank = (a) => (a === 'production' ? 0 : a === 'model_latest' ? 2 : 1);
+  return Object.keys(aliases || {}).sort((a, b) => rank(a) - rank(b) || a.localeCompare(b));
 }
 
 function historyTable(hist) {
@@ -54,7 +61,7 @@ function historyTable(hist) {
 }
 
 function aliasesBlock(m, aliases) {
-  const names = Object.keys(aliases || {}).sort();
+  const names = aliasOrder(aliases);
   if (!names.length) return el('p', { class: 'muted' }, 'No aliases yet: promote a version below.');
   return el('div', { class: 'aliases' }, ...names.map((a) => {
     const info = aliases[a] || {};
@@ -73,7 +80,7 @@ function field(label, input, help) {
 
 function promoteForm(m, aliases, reload) {
   const id = (s) => `${s}-${m.name.replace(/[^a-zA-Z0-9_-]/g, '_')}`;
-  const aliasNames = [...new Set(['production', 'staging', ...Object.keys(aliases || {})])];
+  const aliasNames = [...new Set(['production', 'staging', ...Object.keys(aliases || {})])].filter((a) => a !== 'model_latest');
   const alias = el('input', { id: id('p-alias'), name: 'alias', list: id('aliases'), required: true, value: 'production', autocomplete: 'off' });
   const datalist = el('datalist', { id: id('aliases') }, ...aliasNames.map((a) => el('option', { value: a })));
   const ref = el('select', { id: id('p-ref'), name: 'ref', required: true },
@@ -130,7 +137,7 @@ function promoteForm(m, aliases, reload) {
 
 function rollbackForm(m, aliases, reload) {
   const id = (s) => `${s}-${m.name.replace(/[^a-zA-Z0-9_-]/g, '_')}`;
-  const names = Object.keys(aliases || {}).sort();
+  const names = aliasOrder(aliases).filter((a) => a !== 'model_latest');
   const alias = el('select', { id: id('r-alias'), name: 'alias', disabled: !names.length ? true : null },
     ...names.map((a) => el('option', { value: a }, a)));
   const reason = el('input', { id: id('r-reason'), name: 'reason', autocomplete: 'off', placeholder: 'e.g. canary errors' });
@@ -148,7 +155,7 @@ function rollbackForm(m, aliases, reload) {
       const { data } = await api(`/ui/api/models/${enc(m.name)}/rollback`, { method: 'POST', body: { alias: alias.value, reason: reason.value.trim() } });
       await reload(() => {});
       const r2 = document.querySelector(`[data-model="${CSS.escape(m.name)}"] form[data-form="rollback"] .result`);
-      show(r2 || result, 'good', el('b', {}, 'Rolled back: '), `${alias.value} → ${data?.version || data?.to || 'previous version'}`);
+      show(r2 || result, 'good', el('b', {}, 'Rolled back: '), `${alias.value} → ${data?.move?.to || data?.version || data?.to || 'previous version'}`);
     } catch (err) {
       show(result, 'bad', el('b', {}, 'Refused: '), err.message);
     } finally {
