@@ -270,7 +270,7 @@ try {
     const api = await apiJson(page, `/ui/api/models/${encodeURIComponent(model.name)}/compare?refs=${encodeURIComponent(a)},${encodeURIComponent(b)}`);
     const diff = api.body?.config_diff;
     const differs = diff && (Array.isArray(diff) ? diff.length : Object.keys(diff).length);
-    const rows = await page.$$('#config-diff tbody tr');
+    const rows = await page.$$('#config-diff table.diff tbody tr');
     const ma = storeManifest(model.name, a), mb = storeManifest(model.name, b);
     if (ma && mb && JSON.stringify(ma.config) !== JSON.stringify(mb.config)) expect(differs, 'the configs differ in the store but config_diff is empty');
     if (differs) expect(rows.length > 0, 'config_diff is not empty but the page shows no difference');

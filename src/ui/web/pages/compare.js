@@ -4,7 +4,13 @@ import { get, enc } from '../http.js';
 import { curves } from '../curves.js';
 import { colorOf } from '../chart.js';
 
-const short = (d) => (typeof d === 'string' && d.length > 16 ? d.slice(0, 12) + '…' : String(d ?? '–'));
+// "name@digest" (or a bare digest) with the digest cut to 12 characters.
+const short = (d) => {
+  if (typeof d !== 'string') return String(d ?? '–');
+  const at = d.lastIndexOf('@');
+  const [name, digest] = at >= 0 ? [d.slice(0, at + 1), d.slice(at + 1)] : ['', d];
+  return name + (digest.length > 16 ? digest.slice(0, 12) + '…' : digest);
+};
 const num = (v) => (typeof v === 'number' && Number.isFinite(v) ? (Math.abs(v) >= 100 ? fmt.num(v, 1) : fmt.num(v, 4)) : '–');
 // Better is up for most metrics and down for a loss.
 const deltaClass = (f) => {
@@ -12,6 +18,12 @@ const deltaClass = (f) => {
   const better = /loss/.test(f.metric) ? f.delta < 0 : f.delta > 0;
   return better ? 'up' : 'down';
 };
+// The metrics people compare first, then the rest by name.
+const FIRST = ['test_acc', 'test_loss', 'train_acc', 'train_loss', 'steady_images_per_second', 'train_seconds'];
+const sortFinals = (fs) => [...fs].sort((x, y) => {
+  const i = FIRST.indexOf(x.metric), j = FIRST.indexOf(y.metric);
+  return (i < 0 ? 99 : i) - (j < 0 ? 99 : j) || String(x.metric).localeCompare(String(y.metric));
+});
 const cellText = (v) => (v === undefined ? '—' : v === null ? 'null' : typeof v === 'object' ? JSON.stringify(v) : String(v));
 
 // config_diff is rendered generically: key → one value per version.
@@ -88,7 +100,7 @@ export async function render(main, [model, refsText]) {
         el('thead', {}, el('tr', {}, el('th', { scope: 'col' }, 'metric'),
           el('th', { scope: 'col', class: 'num' }, names[0]), el('th', { scope: 'col', class: 'num' }, names[1]),
           el('th', { scope: 'col', class: 'num' }, 'delta'))),
-        el('tbody', {}, ...finals.map((f) => el('tr', {}, el('th', { scope: 'row', class: 'mono' }, f.metric),
+        el('tbody', {}, ...sortFinals(finals).map((f) => el('tr', {}, el('th', { scope: 'row', class: 'mono' }, f.metric),
           el('td', { class: 'num' }, num(f.a)), el('td', { class: 'num' }, num(f.b)),
           el('td', { class: `num ${deltaClass(f)}` }, typeof f.delta === 'number' ? (f.delta > 0 ? '+' : '') + num(f.delta) : '–'))))))] : null));
   return null;
