@@ -22,7 +22,7 @@ export function curves(items) {
   });
   const stepChart = lineChart({
     id: 'step-loss', title: 'Loss per step', width: window.innerWidth < 900 ? 560 : 1140, height: 300, xTitle: 'global step', yTitle: 'loss',
-    xFormat: 'integer', yFormat: 'number', empty: 'No step history (log.every_steps: 0?).',
+    xFormat: 'integer', yFormat: 'number', empty: 'No step history yet (it is stored with the epoch metrics; log.every_steps: 0 turns it off).',
     series: items.map((it, i) => ({
       id: `step-loss/loss/${it.label}`, label: name(it, 'loss'), color: colorOf(i), markers: false,
       points: pts(it.steps, 'global_step', 'loss'),
