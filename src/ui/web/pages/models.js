@@ -69,7 +69,7 @@ function aliasesBlock(m, aliases) {
     return el('div', { class: 'alias', 'data-alias': a },
       el('h3', {}, el('span', { class: `tag${a === 'production' ? ' main' : ''}` }, a), ' → ',
         info.version ? el('a', { class: 'mono', href: href('models', m.name, info.version), 'data-alias-version': a }, info.version) : '–'),
-      el('details', { open: hist.length <= 5 ? true : null }, el('summary', {}, `History (${hist.length} move${hist.length === 1 ? '' : 's'})`), historyTable(hist)));
+      el('details', { open: names.length <= 3 && hist.length <= 5 ? true : null }, el('summary', {}, `History (${hist.length} move${hist.length === 1 ? '' : 's'})`), historyTable(hist)));
   }));
 }
 
