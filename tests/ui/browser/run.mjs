@@ -253,6 +253,21 @@ try {
     const files = await page.$$eval('#files a', (as) => as.map((a) => a.getAttribute('href')));
     expect(files.length === (detail.body?.files || []).length, `${files.length} file links, the API lists ${(detail.body?.files || []).length}`);
     for (const f of files) expect(!/^[a-z]+:\/\//i.test(f) || f.startsWith(ORIGIN), `file link to another host: ${f}`);
+    for (const f of files) {
+      const st = await page.evaluate(async ([u, token]) => {
+        const r = await fetch(u, { headers: token ? { Authorization: `Bearer ${token}` } : {}, cache: 'no-store' });
+        await r.arrayBuffer();
+        return r.status;
+      }, [f, TOKEN]);
+      expect(st === 200, `GET ${f} answered ${st}`);
+    }
+    const manifestLink = await page.$('#files a[download="manifest.json"]');
+    if (manifestLink) {
+      const [download] = await Promise.all([page.waitForEvent('download', { timeout: 10000 }), manifestLink.click()]);
+      const got = await download.path();
+      const bytes = got ? fs.readFileSync(got, 'utf8') : '';
+      expect(bytes.includes('"epochs"'), `the downloaded manifest.json is not the manifest (${bytes.length} bytes)`);
+    }
     await chartsHaveTables(page);
     await shot(page, 'version');
     return `${model.name} ${v}: ${epochs} epochs, ${steps} steps, ${files.length} files`;
