@@ -99,12 +99,13 @@ export async function render(main, _params, ctx) {
   const empty = el('p', { class: 'empty', hidden: true }, 'No runs in the store yet. Start one with ',
     el('code', {}, 'ddpipe run'), '.');
   const errorBox = el('p', { class: 'notice bad', role: 'alert', hidden: true });
+  let tableBox = null;
   main.replaceChildren(
     el('div', { class: 'head' }, el('div', {}, el('p', { class: 'eyebrow' }, 'Training'), el('h1', {}, 'Runs')),
       el('p', { class: 'sub' }, count, ' · live, refreshed every 2 s · ', updated)),
     errorBox,
     el('section', { class: 'panel flush' },
-      el('div', { class: 'scroll' }, el('table', { class: 'runs responsive' },
+      tableBox = el('div', { class: 'scroll' }, el('table', { class: 'runs responsive' },
         el('caption', { class: 'sr-only' }, 'Training runs, newest first'),
         el('thead', {}, el('tr', {}, ...COLS.map((c, i) => el('th', { scope: 'col', class: NUMERIC.has(i) ? 'num' : null }, c)))),
         tbody)),
@@ -128,6 +129,7 @@ export async function render(main, _params, ctx) {
     const running = list.filter((r) => r.status === 'running').length;
     count.textContent = `${list.length} run${list.length === 1 ? '' : 's'}${running ? `, ${running} running` : ''}`;
     empty.hidden = list.length > 0;
+    tableBox.hidden = list.length === 0;
     updated.textContent = `updated ${new Date().toLocaleTimeString()}`;
   };
 
