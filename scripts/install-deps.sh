@@ -41,7 +41,10 @@ TEST_PACKAGES=(
   python3-torchvision python3-pil                # the Python peer; models open in torchvision
   python3-jsonschema python3-yaml                # k8s tests: manifests against Kubernetes schemas
   clang-format-14                                # scripts/format.sh --check (.ci/run)
+  chromium nodejs                                # tests/ui: the dashboard in a real browser
 )
+# …and the browser tests' npm packages: tests/ui/browser/package.json, pinned by its
+# package-lock.json (npm ci; playwright-core only, it drives Debian's chromium).
 
 tests=0
 print=0
@@ -69,16 +72,23 @@ missing=()
 for p in "${PACKAGES[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
 done
-if [[ ${#missing[@]} -eq 0 ]]; then
-  echo "install-deps: all ${#PACKAGES[@]} packages present"
-  exit 0
-fi
-
 SUDO=""
 if [[ $(id -u) -ne 0 ]]; then
   command -v sudo >/dev/null || { echo "install-deps: run as root or install sudo" >&2; exit 1; }
   SUDO="sudo"
 fi
-echo "install-deps: installing ${missing[*]}"
-$SUDO apt-get update -qq
-DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"
+if [[ ${#missing[@]} -eq 0 ]]; then
+  echo "install-deps: all ${#PACKAGES[@]} packages present"
+else
+  echo "install-deps: installing ${missing[*]}"
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"
+fi
+
+if [[ $tests == 1 ]]; then
+  # Debian's nodejs comes without npm (NodeSource's includes it).
+  command -v npm >/dev/null || DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq npm
+  browser_tests="$(cd "$(dirname "$0")/.." && pwd)/tests/ui/browser"
+  npm ci --prefix "$browser_tests" --no-audit --no-fund --loglevel=error
+  echo "install-deps: npm packages of $browser_tests installed"
+fi
