@@ -271,6 +271,7 @@ HttpResponse Api::dashboard(const HttpRequest& req) {
   r.path = req.path.substr(3);
   r.query = req.query;
   r.body = req.body;
+  r.content_type = req.header("content-type");
   r.authorized = core::bearer_authorized(req.header("authorization"), options_.auth_token);
   ui::Response out = dashboard_->handle(r);
   HttpResponse res;

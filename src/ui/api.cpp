@@ -251,6 +251,13 @@ Response Api::dispatch(const Request& req) {
   if (m.route->access == Access::kToken && !req.authorized) {
     throw Refusal(401, "missing or wrong bearer token (send Authorization: Bearer <token>)");
   }
+  // A POST must say it is JSON: a browser sends that type across origins only after a CORS
+  // preflight this server never grants, so another site's page cannot post a form (a text/plain
+  // body) to a dashboard on localhost that has no token.
+  if (method == "POST" && req.content_type.rfind("application/json", 0) != 0) {
+    throw Refusal(415, "POST /ui" + req.path + " needs Content-Type: application/json, got '" +
+                           req.content_type + "'");
+  }
   return (this->*m.route->handler)(req, m);
 }
 

@@ -24,6 +24,7 @@ struct Request {
   std::string path;
   std::map<std::string, std::string> query;  // decoded
   std::string body;
+  std::string content_type;  // of the body, as sent ("application/json; charset=utf-8", …)
   bool authorized = true;
 };
 
@@ -40,7 +41,8 @@ class Api {
   Api(storage::Store& store, ApiOptions options);
 
   // Answers one request. Never throws: a failure becomes {"error": "…"} with 400 (bad input),
-  // 401 (an /api or /files route without authorization), 404 (unknown route, model, version,
+  // 401 (an /api or /files route without authorization), 415 (a POST whose body is not
+  // declared application/json), 404 (unknown route, model, version,
   // run, file or asset), 405 (wrong method, with Allow), 409 (a promotion the gate refuses or a
   // concurrent alias move) or 500 (anything else; the details go to the log). Thread-safe as far
   // as the store is.

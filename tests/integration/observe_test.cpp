@@ -197,7 +197,10 @@ TEST(Observe, ProgressEventsStepHistoryRecordAndReportOfAJobWithoutATty) {
   EXPECT_EQ(record["progress"]["step"], 32);
   // The dashboard finds the run's curves and step history through that stamp.
   ui::Api dashboard(store, ui::ApiOptions{});
-  const ui::Response shown = dashboard.handle({"GET", "/api/runs/tm/r1", {}, "", true});
+  ui::Request req;
+  req.method = "GET";
+  req.path = "/api/runs/tm/r1";
+  const ui::Response shown = dashboard.handle(req);
   ASSERT_EQ(shown.status, 200) << shown.body;
   const json run = json::parse(shown.body);
   EXPECT_EQ(run["epochs"].size(), 2u) << run;

@@ -60,6 +60,7 @@ struct Fixture {
     req.path = path;
     req.query = std::move(query);
     req.body = body;
+    if (method == "POST") req.content_type = "application/json";
     req.authorized = authorized;
     return api.handle(req);
   }
@@ -212,6 +213,24 @@ TEST(UiApi, BadBodiesAre400) {
                 .status,
             400);
   EXPECT_EQ(f.call("POST", "/api/models/fm/rollback", "[]").status, 400);
+}
+
+// Another site's page can post a form (text/plain, no preflight) to a dashboard on localhost;
+// only JSON is taken, which a browser sends across origins only after a preflight.
+TEST(UiApi, PostsOtherThanJsonAre415AndMoveNothing) {
+  Fixture f;
+  Request req;
+  req.method = "POST";
+  req.path = "/api/models/fm/promote";
+  req.body = R"({"alias": "production", "ref": "latest"})";
+  for (const char* type : {"", "text/plain", "application/x-www-form-urlencoded"}) {
+    req.content_type = type;
+    const Response res = f.api.handle(req);
+    EXPECT_EQ(res.status, 415) << type << ": " << res.body;
+    EXPECT_NE(res.body.find("application/json"), std::string::npos) << res.body;
+  }
+  req.content_type = "application/json; charset=utf-8";
+  EXPECT_EQ(f.api.handle(req).status, 200);
 }
 
 TEST(UiApi, FilesAreServedWithTheirDisposition) {
