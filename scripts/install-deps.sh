@@ -72,22 +72,26 @@ missing=()
 for p in "${PACKAGES[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
 done
-SUDO=""
-if [[ $(id -u) -ne 0 ]]; then
-  command -v sudo >/dev/null || { echo "install-deps: run as root or install sudo" >&2; exit 1; }
-  SUDO="sudo"
-fi
+# apt-get as root, or through sudo (only asked for when something is missing).
+apt_get() {
+  local sudo=""
+  if [[ $(id -u) -ne 0 ]]; then
+    command -v sudo >/dev/null || { echo "install-deps: run as root or install sudo" >&2; exit 1; }
+    sudo="sudo"
+  fi
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get "$@"
+}
 if [[ ${#missing[@]} -eq 0 ]]; then
   echo "install-deps: all ${#PACKAGES[@]} packages present"
 else
   echo "install-deps: installing ${missing[*]}"
-  $SUDO apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"
+  apt_get update -qq
+  apt_get install -y -qq --no-install-recommends "${missing[@]}"
 fi
 
 if [[ $tests == 1 ]]; then
   # Debian's nodejs comes without npm (NodeSource's includes it).
-  command -v npm >/dev/null || DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq npm
+  command -v npm >/dev/null || apt_get install -y -qq --no-install-recommends npm
   browser_tests="$(cd "$(dirname "$0")/.." && pwd)/tests/ui/browser"
   npm ci --prefix "$browser_tests" --no-audit --no-fund --loglevel=error
   echo "install-deps: npm packages of $browser_tests installed"
