@@ -1,6 +1,5 @@
 // `ddpipe runs`, `ddpipe metrics` and `ddpipe report`: seeing what a job did and is doing
 // (docs/telemetry.md). Argument wiring around runs::, registry:: and report::.
-#include <ctime>
 #include <iostream>
 #include <nlohmann/json.hpp>
 #include <set>
@@ -18,8 +17,6 @@ namespace ddpipe::app {
 namespace {
 
 using nlohmann::json;
-
-double now_unix() { return static_cast<double>(std::time(nullptr)); }
 
 // A JSON value as a CSV cell: numbers and strings as themselves (quoted when they need it),
 // anything else as compact JSON.
@@ -77,18 +74,18 @@ int cmd_runs(const Args& a) {
     if (a.positional.size() > 2) core::fail_usage("usage: ddpipe runs list [NAME] [--json]");
     const auto records = runs::list_runs(*store, a.positional.size() == 2 ? a.positional[1] : "");
     if (!a.has("json")) {
-      std::cout << runs::format_runs_table(records, now_unix(), lost_after);
+      std::cout << runs::format_runs_table(records, runs::unix_now(), lost_after);
       return 0;
     }
     json out = json::array();
-    for (const auto& r : records) out.push_back(runs::shown_json(r, now_unix(), lost_after));
+    for (const auto& r : records) out.push_back(runs::shown_json(r, runs::unix_now(), lost_after));
     std::cout << out.dump(2) << "\n";
     return 0;
   }
   if (sub == "show") {
     if (a.positional.size() != 3) core::fail_usage("usage: ddpipe runs show NAME RUN_ID");
     const auto record = runs::read_run(*store, a.positional[1], a.positional[2]);
-    std::cout << runs::shown_json(record, now_unix(), lost_after).dump(2) << "\n";
+    std::cout << runs::shown_json(record, runs::unix_now(), lost_after).dump(2) << "\n";
     return 0;
   }
   core::fail_usage("ddpipe runs: unknown subcommand '" + sub + "' (list or show)");

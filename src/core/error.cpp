@@ -30,6 +30,23 @@ int exit_code(ErrorKind kind) noexcept {
   return 1;
 }
 
+int http_status(ErrorKind kind) noexcept {
+  switch (kind) {
+    case ErrorKind::kUsage:
+    case ErrorKind::kData:
+      return 400;
+    case ErrorKind::kNotFound:
+      return 404;
+    case ErrorKind::kRetryable:
+    case ErrorKind::kStorage:
+      return 503;
+    case ErrorKind::kInternal:
+    case ErrorKind::kSystem:
+      return 500;
+  }
+  return 500;
+}
+
 const char* kind_name(ErrorKind kind) noexcept {
   switch (kind) {
     case ErrorKind::kInternal:

@@ -32,6 +32,9 @@ class Error : public std::runtime_error {
 
 // Process exit code for an error kind (see docs/exit-codes in README).
 int exit_code(ErrorKind kind) noexcept;
+// HTTP status for an error kind, as the services answer it: 400 usage and data, 404 not found,
+// 503 storage and retryable (try again), 500 internal and system.
+int http_status(ErrorKind kind) noexcept;
 const char* kind_name(ErrorKind kind) noexcept;
 
 // Records a fatal error of this process in $TORCHELASTIC_ERROR_FILE, if set (torchrun's

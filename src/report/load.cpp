@@ -30,11 +30,18 @@ ReportData load_report(registry::Registry& reg, const std::string& model,
     data.versions.push_back(
         {version, reg.manifest(model, version), reg.read_steps(model, version)});
   }
+  data.alias_history = alias_histories(reg, model);
+  return data;
+}
+
+std::map<std::string, std::vector<registry::AliasMove>> alias_histories(registry::Registry& reg,
+                                                                        const std::string& model) {
+  std::map<std::string, std::vector<registry::AliasMove>> out;
   for (const auto& alias : reg.alias_names(model)) {
     auto history = reg.alias_history(model, alias);
-    if (!history.empty()) data.alias_history[alias] = std::move(history);
+    if (!history.empty()) out[alias] = std::move(history);
   }
-  return data;
+  return out;
 }
 
 }  // namespace ddpipe::report

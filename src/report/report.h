@@ -59,6 +59,10 @@ struct ReportData {
 ReportData load_report(registry::Registry& reg, const std::string& model,
                        const std::vector<std::string>& refs);
 
+// The recorded moves of every alias of `model` that has any (ReportData::alias_history).
+std::map<std::string, std::vector<registry::AliasMove>> alias_histories(registry::Registry& reg,
+                                                                        const std::string& model);
+
 // The HTML page. Pure: the same data gives the same bytes. Never throws for data it cannot draw
 // (no versions, missing metrics, no steps, no or malformed evaluation): the page says so where
 // the chart or table would be. Versions past the eighth reuse the palette's colours.

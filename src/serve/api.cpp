@@ -10,9 +10,9 @@
 #include "core/bearer.h"
 #include "core/error.h"
 #include "core/log.h"
+#include "core/path_pattern.h"
 #include "data/image.h"
 #include "eval/top_k.h"
-#include "serve/path_pattern.h"
 
 namespace ddpipe::serve {
 
@@ -25,7 +25,7 @@ enum class Access { kToken, kOpen };  // kOpen: answered without a token (health
 
 struct Api::Route {
   const char* method;   // the one it answers (HEAD counts as GET)
-  const char* pattern;  // path_pattern.h; without its optional part, the metrics label
+  const char* pattern;  // core/path_pattern.h; without its optional part, the metrics label
   Access access;
   Handler handler;
 };
@@ -34,7 +34,7 @@ struct Api::Match {
   const Route* route = nullptr;        // the row for the path and method, if any
   std::string endpoint = "unmatched";  // the metrics label: a pattern, never the raw path
   std::string allow;                   // the methods the path's pattern answers, or "" (404)
-  PathParams params;                   // "name" (the model), "version" (absent: the loaded one)
+  core::PathParams params;             // "name" (the model), "version" (absent: the loaded one)
 
   std::string param(const std::string& key) const {
     auto it = params.find(key);
@@ -79,9 +79,9 @@ Api::Match Api::lookup(const std::string& path, const std::string& method) {
   const char* pattern = nullptr;
   for (const Route& r : routes()) {
     if (!pattern) {
-      if (!match_path(r.pattern, path, m.params)) continue;
+      if (!core::match_path(r.pattern, path, m.params)) continue;
       pattern = r.pattern;
-      m.endpoint = pattern_label(pattern);
+      m.endpoint = core::pattern_label(pattern);
     } else if (std::string_view(r.pattern) != pattern) {
       continue;
     }

@@ -19,21 +19,7 @@ int status_for(const std::exception& e) noexcept {
   if (const auto* i = dynamic_cast<const data::ImageError*>(&e)) {
     return i->reason() == data::ImageError::Reason::kTooLarge ? 413 : 415;
   }
-  if (const auto* c = dynamic_cast<const core::Error*>(&e)) {
-    switch (c->kind()) {
-      case core::ErrorKind::kUsage:
-      case core::ErrorKind::kData:
-        return 400;
-      case core::ErrorKind::kNotFound:
-        return 404;
-      case core::ErrorKind::kRetryable:
-      case core::ErrorKind::kStorage:
-        return 503;
-      case core::ErrorKind::kInternal:
-      case core::ErrorKind::kSystem:
-        return 500;
-    }
-  }
+  if (const auto* c = dynamic_cast<const core::Error*>(&e)) return core::http_status(c->kind());
   return 500;
 }
 

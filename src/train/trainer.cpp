@@ -503,9 +503,7 @@ std::string RankJob::report_html(const registry::Manifest& manifest) {
   data.versions.push_back(std::move(version));
   data.generated = core::iso_timestamp();
   try {
-    for (const auto& alias : reg_.alias_names(config_.name)) {
-      data.alias_history[alias] = reg_.alias_history(config_.name, alias);
-    }
+    data.alias_history = report::alias_histories(reg_, config_.name);
   } catch (const core::Error& e) {  // the store away: the report goes without the history
     core::log::warn("train", "report.html without the alias history", {{"error", e.what()}});
   }

@@ -8,6 +8,7 @@
 
 #include "core/error.h"
 #include "core/log.h"
+#include "core/path_pattern.h"
 #include "registry/compare.h"
 #include "registry/registry.h"
 #include "runs/runs.h"
@@ -46,21 +47,12 @@ Response error_json(int status, const std::string& message, json body = json::ob
   return json_response(status, body);
 }
 
-// The status of a failure that is not a Refusal: core::Error by kind (an alias moved by someone
-// else meanwhile: 409), anything else 500.
+// The status of a failure that is not a Refusal: an alias moved by someone else meanwhile 409,
+// a core::Error by its kind (core::http_status), anything else 500.
 int status_of(const std::exception& e) {
   if (dynamic_cast<const registry::AliasConflict*>(&e)) return 409;
   const auto* err = dynamic_cast<const core::Error*>(&e);
-  if (!err) return 500;
-  switch (err->kind()) {
-    case core::ErrorKind::kUsage:
-    case core::ErrorKind::kData:
-      return 400;
-    case core::ErrorKind::kNotFound:
-      return 404;
-    default:
-      return 500;
-  }
+  return err ? core::http_status(err->kind()) : 500;
 }
 
 std::vector<std::string> split(const std::string& s, char sep) {
@@ -156,27 +148,15 @@ struct Api::Match {
 
 namespace {
 
+// A route's pattern (core/path_pattern.h) against a path; "/*path" (the assets) takes any path
+// but the API's and the files'.
 bool match_pattern(const std::string& pattern, const std::string& path,
                    std::map<std::string, std::string>& params) {
   params.clear();
-  if (pattern[1] == '*') {
-    const bool reserved = path == "/api" || path == "/files" || starts_with(path, "/api/") ||
-                          starts_with(path, "/files/");
-    if (reserved || path.empty() || path[0] != '/') return false;
-    params[pattern.substr(2)] = path.substr(1);
-    return true;
-  }
-  const std::vector<std::string> want = split(pattern, '/'), got = split(path, '/');
-  if (want.size() != got.size()) return false;
-  for (size_t i = 0; i < want.size(); ++i) {
-    if (!want[i].empty() && want[i][0] == ':') {
-      if (got[i].empty()) return false;
-      params[want[i].substr(1)] = got[i];
-    } else if (want[i] != got[i]) {
-      return false;
-    }
-  }
-  return true;
+  if (!core::match_path(pattern, path, params)) return false;
+  const bool reserved = path == "/api" || path == "/files" || starts_with(path, "/api/") ||
+                        starts_with(path, "/files/");
+  return pattern.rfind("/*", 0) != 0 || !reserved;
 }
 
 }  // namespace

@@ -41,11 +41,11 @@ class Api {
   Api(storage::Store& store, ApiOptions options);
 
   // Answers one request. Never throws: a failure becomes {"error": "…"} with 400 (bad input),
-  // 401 (an /api or /files route without authorization), 415 (a POST whose body is not
-  // declared application/json), 404 (unknown route, model, version,
+  // 401 (an /api or /files route without authorization), 404 (unknown route, model, version,
   // run, file or asset), 405 (wrong method, with Allow), 409 (a promotion the gate refuses or a
-  // concurrent alias move) or 500 (anything else; the details go to the log). Thread-safe as far
-  // as the store is.
+  // concurrent alias move), 415 (a POST whose body is not declared application/json), 503 (the
+  // store failed: core::http_status) or 500 (anything else; the details go to the log).
+  // Thread-safe as far as the store is.
   Response handle(const Request& req) noexcept;
 
   // "METHOD /ui<pattern>" of every row of the route table, in its order (docs/ui.md lists them;

@@ -1,10 +1,10 @@
 // The route table's path patterns: literal segments, ":name" parameters with a literal suffix,
 // one optional part, and the metrics label.
-#include "serve/path_pattern.h"
+#include "core/path_pattern.h"
 
 #include <gtest/gtest.h>
 
-namespace ddpipe::serve {
+namespace ddpipe::core {
 namespace {
 
 // The parameters of `path` under `pattern`, or "no match".
@@ -52,6 +52,16 @@ TEST(PathPattern, OptionalPart) {
   EXPECT_EQ(matched(meta, "/v2/models/m/ready"), "no match");
 }
 
+TEST(PathPattern, AStarSegmentTakesTheRestOfThePath) {
+  EXPECT_EQ(matched("/*path", "/app.js"), "path=app.js");
+  EXPECT_EQ(matched("/*path", "/pages/runs.js"), "path=pages/runs.js");
+  EXPECT_EQ(matched("/*path", "/"), "path=");
+  EXPECT_EQ(matched("/*path", ""), "no match");
+  EXPECT_EQ(matched("/files/:model/*rest", "/files/m/a/b"), "model=m rest=a/b");
+  EXPECT_EQ(matched("/files/:model/*rest", "/files/m"), "no match");
+  EXPECT_EQ(matched("/files/:model/*rest", "/other/m/a"), "no match");
+}
+
 TEST(PathPattern, NoMatchLeavesParamsAlone) {
   PathParams params = {{"keep", "me"}};
   EXPECT_FALSE(match_path("/v1/models/:name", "/v2", params));
@@ -65,4 +75,4 @@ TEST(PathPattern, LabelDropsTheOptionalPart) {
 }
 
 }  // namespace
-}  // namespace ddpipe::serve
+}  // namespace ddpipe::core

@@ -1,8 +1,8 @@
-#include "serve/path_pattern.h"
+#include "core/path_pattern.h"
 
 #include <vector>
 
-namespace ddpipe::serve {
+namespace ddpipe::core {
 namespace {
 
 std::vector<std::string_view> segments(std::string_view s) {
@@ -35,10 +35,16 @@ bool match_segment(std::string_view pattern, std::string_view segment, PathParam
 // A pattern without brackets.
 bool match_plain(std::string_view pattern, std::string_view path, PathParams& params) {
   const std::vector<std::string_view> p = segments(pattern), s = segments(path);
-  if (p.size() != s.size()) return false;
+  const bool rest = !p.empty() && !p.back().empty() && p.back()[0] == '*';
+  if (rest ? s.size() < p.size() : p.size() != s.size()) return false;
   PathParams found;
-  for (size_t i = 0; i < p.size(); ++i) {
+  for (size_t i = 0; i + (rest ? 1 : 0) < p.size(); ++i) {
     if (!match_segment(p[i], s[i], found)) return false;
+  }
+  if (rest) {  // the segments from here on, joined as they were
+    size_t at = 0;
+    for (size_t i = 0; i + 1 < p.size(); ++i) at += s[i].size() + 1;
+    found[std::string(p.back().substr(1))] = std::string(path.substr(at));
   }
   params = std::move(found);
   return true;
@@ -65,4 +71,4 @@ std::string pattern_label(std::string_view pattern) {
   return std::string(pattern.substr(0, open)) + std::string(pattern.substr(close + 1));
 }
 
-}  // namespace ddpipe::serve
+}  // namespace ddpipe::core
