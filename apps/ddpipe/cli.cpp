@@ -40,6 +40,7 @@ const std::vector<Shorthand> kShorthands = {
     {"--nnodes", "dist.nnodes", "M"},
     {"--node-rank", "dist.node_rank", "I"},
     {"--max-restarts", "dist.max_restarts", "N"},
+    {"--min-nproc", "dist.min_nproc", "N"},
     {"--run-id", "train.run_id", "ID"},
     {"--host", "serve.host", "HOST"},
     {"--port", "serve.port", "PORT"},

@@ -332,6 +332,10 @@ void dist_fields(Config& c, std::vector<Field>& f) {
                         "a rank silent this long is lost: the group exits 128 (retryable)"));
   f.push_back(int_field("dist.max_restarts", &d.max_restarts, 0, 1000,
                         "`launch`/`run`: restarts of the whole local group after a failure"));
+  f.push_back(int_field("dist.min_nproc", &d.min_nproc, 0, 100000,
+                        "`launch`: a restart after the same local rank failed twice in a row "
+                        "drops one rank, down to this many (torchrun's elastic `--nproc` range); "
+                        "0 = never shrink"));
   f.push_back(int_field("dist.nnodes", &d.nnodes, 1, 100000,
                         "`launch`: nodes of the job (torchrun `--nnodes`)"));
   f.push_back(
@@ -346,6 +350,11 @@ void dist_fields(Config& c, std::vector<Field>& f) {
                         "a run keeps its newest K checkpoints in the store (older ones are "
                         "deleted once a newer one is uploaded; the one a restart resumes from "
                         "always stays); 0 = keep all"));
+  f.push_back(num_field("checkpoint.preempt_grace_s", &c.checkpoint.preempt_grace_s, 1.0, 3600.0,
+                        "SIGTERM (preemption): all ranks stop at one step boundary and the "
+                        "checkpoint taken there must be in the store (else on local disk) within "
+                        "this many seconds; rendered pods get this plus a margin as "
+                        "terminationGracePeriodSeconds"));
 }
 
 // log.*, metrics.*, runs.*, dist.straggler_factor: what a job tells while it runs

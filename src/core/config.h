@@ -87,6 +87,7 @@ struct DistConfig {
   double rdzv_timeout_s = 600.0;
   double heartbeat_timeout_s = 30.0;
   int64_t max_restarts = 0;
+  int64_t min_nproc = 0;  // `launch`: fewest local ranks an elastic restart may shrink to; 0 = nproc
   int64_t nnodes = 1;
   int64_t node_rank = 0;
 };
@@ -95,7 +96,16 @@ struct CheckpointConfig {
   int64_t every_steps = 0;
   double storage_grace_s = 600.0;
   int64_t keep_last = 2;  // a run's own checkpoints kept in the store; 0 = all
+  double preempt_grace_s = 30.0;  // SIGTERM: the preemption checkpoint must be stored by then
 };
+
+// How long a supervisor (a launcher, a pod's terminationGracePeriodSeconds) lets a rank that got
+// SIGTERM stop before it kills it: checkpoint.preempt_grace_s plus time for the step in progress,
+// the agreement and the exit.
+inline constexpr double kPreemptExitMarginS = 15.0;
+inline double preempt_stop_seconds(const CheckpointConfig& c) {
+  return c.preempt_grace_s + kPreemptExitMarginS;
+}
 
 // What a training job tells the world while it runs (docs/telemetry.md).
 struct TelemetryConfig {
