@@ -87,7 +87,7 @@ struct DistConfig {
   double rdzv_timeout_s = 600.0;
   double heartbeat_timeout_s = 30.0;
   int64_t max_restarts = 0;
-  int64_t min_nproc = 0;  // `launch`: fewest local ranks an elastic restart may shrink to; 0 = nproc
+  int64_t min_nproc = 0;  // `launch`: fewest ranks an elastic restart shrinks to; 0 = never
   int64_t nnodes = 1;
   int64_t node_rank = 0;
 };
@@ -95,7 +95,7 @@ struct DistConfig {
 struct CheckpointConfig {
   int64_t every_steps = 0;
   double storage_grace_s = 600.0;
-  int64_t keep_last = 2;  // a run's own checkpoints kept in the store; 0 = all
+  int64_t keep_last = 2;          // a run's own checkpoints kept in the store; 0 = all
   double preempt_grace_s = 30.0;  // SIGTERM: the preemption checkpoint must be stored by then
 };
 

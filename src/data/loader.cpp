@@ -27,9 +27,10 @@ struct BatchLoader::Impl {
   const Augment augment;
   const LoaderOptions opt;
   int64_t batches = 0;
-  int64_t delivered = 0;      // batches returned by next(); only the consumer touches it
-  double wait_seconds = 0;    // consumer only
-  std::exception_ptr failed;  // consumer only: rethrown by every next() after a failure
+  std::vector<int64_t> starts;  // batch b is indices[starts[b], starts[b + 1])
+  int64_t delivered = 0;        // batches returned by next(); only the consumer touches it
+  double wait_seconds = 0;      // consumer only
+  std::exception_ptr failed;    // consumer only: rethrown by every next() after a failure
 
   std::mutex mu;
   std::condition_variable work_cv;   // workers: a slot in the window, or stop
@@ -41,9 +42,8 @@ struct BatchLoader::Impl {
   std::vector<std::thread> threads;
 
   Batch build(int64_t b) const {
-    const int64_t n = static_cast<int64_t>(indices.size());
-    const int64_t start = b * opt.batch_size;
-    const int64_t count = std::min(opt.batch_size, n - start);
+    const int64_t start = starts[static_cast<size_t>(b)];
+    const int64_t count = starts[static_cast<size_t>(b) + 1] - start;
     const int64_t chw = dataset.image_bytes();
     torch::Tensor images =
         torch::empty({count, dataset.channels, dataset.height, dataset.width}, torch::kFloat32);
@@ -90,6 +90,30 @@ struct BatchLoader::Impl {
   }
 };
 
+namespace {
+
+// Where each batch begins in the indices, and where the last one ends.
+std::vector<int64_t> batch_starts(const LoaderOptions& options, int64_t n) {
+  std::vector<int64_t> starts{0};
+  if (options.batch_sizes.empty()) {
+    const int64_t whole = n / options.batch_size;
+    for (int64_t b = 1; b <= whole; ++b) starts.push_back(b * options.batch_size);
+    if (!options.drop_last && n % options.batch_size != 0) starts.push_back(n);
+    return starts;
+  }
+  for (int64_t size : options.batch_sizes) {
+    if (size <= 0) core::fail_usage("batch loader: batch sizes must be positive");
+    starts.push_back(starts.back() + size);
+  }
+  if (starts.back() != n) {
+    core::fail_usage("batch loader: the batch sizes add up to " + std::to_string(starts.back()) +
+                     ", not to the " + std::to_string(n) + " indices");
+  }
+  return starts;
+}
+
+}  // namespace
+
 BatchLoader::BatchLoader(const Dataset& dataset, const Split& split, std::vector<int64_t> indices,
                          Augment augment, LoaderOptions options) {
   if (options.batch_size <= 0 || options.workers < 0 || options.prefetch <= 0) {
@@ -105,9 +129,8 @@ BatchLoader::BatchLoader(const Dataset& dataset, const Split& split, std::vector
     }
   }
   impl_ = std::make_unique<Impl>(dataset, split, std::move(indices), std::move(augment), options);
-  const auto n = static_cast<int64_t>(impl_->indices.size());
-  impl_->batches = options.drop_last ? n / options.batch_size
-                                     : (n + options.batch_size - 1) / options.batch_size;
+  impl_->starts = batch_starts(options, static_cast<int64_t>(impl_->indices.size()));
+  impl_->batches = static_cast<int64_t>(impl_->starts.size()) - 1;
   impl_->window_end = options.prefetch;
   const int64_t threads = std::min(options.workers, impl_->batches);
   try {

@@ -1,9 +1,10 @@
 // ddpipe::data — the multi-threaded, prefetching batch loader (C++ DataLoader).
 //
 // Worker threads build batches of `indices` (in order, batch_size each, the last one possibly
-// smaller unless drop_last) into a bounded queue of `prefetch` batches, so memory stays
-// bounded. next() returns batches in order and std::nullopt at the end. With workers = 0 the
-// batches are built on the caller's thread. Not thread-safe: one consumer.
+// smaller unless drop_last; or batch_sizes[i] for batch i when given) into a bounded queue of
+// `prefetch` batches, so memory stays bounded. next() returns batches in order and std::nullopt at
+// the end. With workers = 0 the batches are built on the caller's thread. Not thread-safe: one
+// consumer.
 #pragma once
 
 #include <torch/types.h>
@@ -25,6 +26,10 @@ struct Batch {
 
 struct LoaderOptions {
   int64_t batch_size = 128;
+  // When not empty: batch i has batch_sizes[i] images (each ≥ 1, summing to the number of
+  // indices) and batch_size and drop_last are ignored. A job resumed at another world size
+  // gives its ranks unequal shares of a step.
+  std::vector<int64_t> batch_sizes;
   bool drop_last = false;
   bool train = false;  // random augmentation on
   uint64_t seed = 0;

@@ -7,12 +7,11 @@
 
 namespace ddpipe::data {
 
-std::vector<int64_t> distributed_sampler_indices(int64_t n, int64_t world, int64_t rank,
-                                                 bool shuffle, uint64_t seed, int64_t epoch,
-                                                 bool drop_last) {
-  if (n < 0 || world <= 0 || rank < 0 || rank >= world) {
+std::vector<int64_t> distributed_sampler_order(int64_t n, int64_t world, bool shuffle,
+                                               uint64_t seed, int64_t epoch, bool drop_last) {
+  if (n < 0 || world <= 0) {
     core::fail_usage("distributed sampler: invalid dataset size " + std::to_string(n) +
-                     ", world size " + std::to_string(world) + " or rank " + std::to_string(rank));
+                     " or world size " + std::to_string(world));
   }
   std::vector<int64_t> indices(static_cast<size_t>(n));
   if (shuffle) {
@@ -33,9 +32,23 @@ std::vector<int64_t> distributed_sampler_indices(int64_t n, int64_t world, int64
     for (int64_t i = n; i < total; ++i) indices.push_back(indices[static_cast<size_t>(i - n)]);
   }
   indices.resize(static_cast<size_t>(total));
+  return indices;
+}
+
+std::vector<int64_t> distributed_sampler_indices(int64_t n, int64_t world, int64_t rank,
+                                                 bool shuffle, uint64_t seed, int64_t epoch,
+                                                 bool drop_last) {
+  if (rank < 0 || rank >= world) {
+    core::fail_usage("distributed sampler: rank " + std::to_string(rank) +
+                     " is not below the world size " + std::to_string(world));
+  }
+  const std::vector<int64_t> order =
+      distributed_sampler_order(n, world, shuffle, seed, epoch, drop_last);
   std::vector<int64_t> mine;
-  mine.reserve(static_cast<size_t>(num_samples));
-  for (int64_t i = rank; i < total; i += world) mine.push_back(indices[static_cast<size_t>(i)]);
+  mine.reserve(order.size() / static_cast<size_t>(world));
+  for (size_t i = static_cast<size_t>(rank); i < order.size(); i += static_cast<size_t>(world)) {
+    mine.push_back(order[i]);
+  }
   return mine;
 }
 

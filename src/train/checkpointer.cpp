@@ -171,4 +171,51 @@ void Checkpointer::flush() {
   }
 }
 
+bool Checkpointer::flush_within(double seconds) {
+  std::unique_lock<std::mutex> lock(impl_->mu);
+  return impl_->cv.wait_for(lock, std::chrono::duration<double>(std::max(0.0, seconds)),
+                            [&] { return impl_->queue.empty(); });
+}
+
+int64_t upload_local_checkpoints(registry::Registry& registry, const std::string& model,
+                                 const std::filesystem::path& local_dir,
+                                 const std::string& run_id) {
+  if (run_id.empty()) return 0;
+  std::vector<std::pair<registry::CheckpointRef, std::filesystem::path>> found;
+  std::error_code ec;
+  for (auto& e : std::filesystem::directory_iterator(local_dir, ec)) {
+    const auto state_file = e.path() / "state.json";
+    if (!std::filesystem::exists(state_file)) continue;  // cut short while it was written
+    try {
+      const auto state = nlohmann::json::parse(core::read_file(state_file));
+      if (state.value("run_id", "") != run_id) continue;
+      found.push_back(
+          {{state.at("epoch").get<int64_t>(), state.at("step").get<int64_t>()}, e.path()});
+    } catch (const std::exception& bad) {
+      core::log::warn("checkpoint", "ignoring an unreadable local checkpoint",
+                      {{"path", e.path().string()}, {"error", bad.what()}});
+    }
+  }
+  std::sort(found.begin(), found.end(),
+            [](const auto& a, const auto& b) { return a.first < b.first; });
+  int64_t uploaded = 0;
+  try {
+    const auto stored = registry.checkpoints(model);
+    for (const auto& [where, dir] : found) {
+      const auto same = [&where = where](const registry::CheckpointRef& c) {
+        return c.epoch == where.epoch && c.step == where.step;
+      };
+      if (std::any_of(stored.begin(), stored.end(), same)) continue;
+      registry.upload_checkpoint(model, where, dir);
+      core::log::info("checkpoint", "uploaded a checkpoint an earlier process left on local disk",
+                      {{"checkpoint", where.id()}, {"run_id", run_id}});
+      ++uploaded;
+    }
+  } catch (const core::Error& e) {
+    core::log::warn("checkpoint", "could not upload the checkpoints left on local disk",
+                    {{"error", e.what()}, {"dir", local_dir.string()}});
+  }
+  return uploaded;
+}
+
 }  // namespace ddpipe::train

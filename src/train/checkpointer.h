@@ -45,10 +45,20 @@ class Checkpointer {
   void check();
   // Waits for every queued upload; throws once the grace period is exceeded.
   void flush();
+  // Waits at most `seconds` for every queued upload; false when some are still pending (their
+  // files stay on local disk). Never throws.
+  bool flush_within(double seconds);
 
  private:
   struct Impl;
   std::unique_ptr<Impl> impl_;
 };
+
+// Rank 0 before it resumes: uploads the complete checkpoints (state.json written) that an
+// earlier process of run `run_id` left in `local_dir` and the store lacks — a job preempted or
+// crashed while the store was away — oldest first, so that the run resumes from the newest.
+// Returns how many it uploaded; a store failure is logged, and the local copies stay.
+int64_t upload_local_checkpoints(registry::Registry& registry, const std::string& model,
+                                 const std::filesystem::path& local_dir, const std::string& run_id);
 
 }  // namespace ddpipe::train

@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <cmath>
 
+#include "core/error.h"
 #include "data/sampler.h"
 #include "dist/communicator.h"
 
@@ -39,22 +40,43 @@ double learning_rate(const core::TrainConfig& t, int64_t epoch, int64_t step, in
   return 0.5 * t.lr * (1.0 + std::cos(M_PI * static_cast<double>(epoch) / t.epochs));
 }
 
-EpochBatches epoch_batches(const core::Config& config, const dist::WorldInfo& world,
-                           int64_t train_size, int64_t epoch, int64_t skip_steps) {
+EpochBatches epoch_batches(const core::Config& config, const SampleOrder& order,
+                           const dist::WorldInfo& world, int64_t train_size, int64_t epoch,
+                           int64_t skip_steps) {
+  const std::vector<int64_t> all = data::distributed_sampler_order(train_size, order.world_size,
+                                                                   true, config.seed, epoch, false);
+  const auto total = static_cast<int64_t>(all.size());
+  const int64_t step_batch = order.global_batch;
   EpochBatches b;
-  b.indices = data::distributed_sampler_indices(train_size, world.world_size, world.rank, true,
-                                                config.seed, epoch, false);
-  const int64_t batch = config.train.batch_size;
-  b.steps = (static_cast<int64_t>(b.indices.size()) + batch - 1) / batch;
+  b.steps = (total + step_batch - 1) / step_batch;
   if (config.train.max_steps_per_epoch > 0) {
     b.steps = std::min(b.steps, config.train.max_steps_per_epoch);
   }
-  b.indices.resize(std::min<size_t>(b.indices.size(), static_cast<size_t>(b.steps * batch)));
-  // A mid-epoch checkpoint: the batches before it were already trained on.
+  // A mid-epoch checkpoint: the steps before it were already trained on.
   b.first_step = std::min(skip_steps, b.steps);
-  b.indices.erase(b.indices.begin(),
-                  b.indices.begin() + std::min<size_t>(b.indices.size(), b.first_step * batch));
+  for (int64_t step = b.first_step; step < b.steps; ++step) {
+    const int64_t begin = step * step_batch, end = std::min(total, begin + step_batch);
+    if (end - begin < world.world_size) {
+      core::fail_usage("epoch " + std::to_string(epoch + 1) + ", step " + std::to_string(step + 1) +
+                       " has " + std::to_string(end - begin) + " samples: too few for " +
+                       std::to_string(world.world_size) + " ranks (the run deals out " +
+                       std::to_string(step_batch) + " samples per step)");
+    }
+    const size_t before = b.indices.size();
+    for (int64_t i = begin + world.rank; i < end; i += world.world_size) {
+      b.indices.push_back(all[static_cast<size_t>(i)]);
+    }
+    b.batch_sizes.push_back(static_cast<int64_t>(b.indices.size() - before));
+    b.step_sizes.push_back(end - begin);
+  }
   return b;
+}
+
+double loss_scale(const EpochBatches& batches, int64_t step, const dist::WorldInfo& world) {
+  const auto i = static_cast<size_t>(step - batches.first_step);
+  const int64_t mine = batches.batch_sizes[i] * world.world_size;
+  const int64_t whole = batches.step_sizes[i];
+  return mine == whole ? 1.0 : static_cast<double>(mine) / static_cast<double>(whole);
 }
 
 torch::Tensor EpochSums::to_tensor(const dist::WorldInfo& world) const {

@@ -25,16 +25,29 @@ namespace ddpipe::train {
 // then constant (scheduler "none") or cosine annealing over train.epochs, stepped per epoch.
 double learning_rate(const core::TrainConfig& t, int64_t epoch, int64_t step, int64_t steps);
 
-// This rank's share of an epoch: the sampler's shuffled indices cut to
-// train.max_steps_per_epoch steps; the first `first_step` steps (trained before a mid-epoch
-// checkpoint) are dropped from `indices`.
+// This rank's share of an epoch, dealt as the run's SampleOrder says: the epoch's order
+// (data::distributed_sampler_order at order.world_size) is cut into steps of order.global_batch
+// samples (the last one possibly smaller) and at most train.max_steps_per_epoch steps; rank r
+// of a world of M takes positions r, r + M, … of each step. At the run's own world size that is
+// exactly DistributedSampler's per-rank order; at another one every step still trains on the
+// same samples, in unequal shares when M does not divide the step. The first `first_step` steps
+// (trained before a mid-epoch checkpoint) are left out. Throws core::Error(kUsage) when a rank
+// would get no sample in a step (more ranks than the step has samples).
 struct EpochBatches {
-  std::vector<int64_t> indices;  // what is left to train on, in order
-  int64_t steps = 0;             // steps of the whole epoch
-  int64_t first_step = 0;        // the step `indices` begins with
+  std::vector<int64_t> indices;      // what is left to train on, in order
+  std::vector<int64_t> batch_sizes;  // this rank's batches, one per step left
+  std::vector<int64_t> step_sizes;   // the samples of those steps over all ranks
+  int64_t steps = 0;                 // steps of the whole epoch
+  int64_t first_step = 0;            // the step `indices` begins with
 };
-EpochBatches epoch_batches(const core::Config& config, const dist::WorldInfo& world,
-                           int64_t train_size, int64_t epoch, int64_t skip_steps);
+EpochBatches epoch_batches(const core::Config& config, const SampleOrder& order,
+                           const dist::WorldInfo& world, int64_t train_size, int64_t epoch,
+                           int64_t skip_steps);
+
+// What the mean loss of this rank's batch at `step` is multiplied by before backward so that
+// the gradient averaged over ranks is the mean over the whole step's samples: 1 when the ranks
+// have equal shares.
+double loss_scale(const EpochBatches& batches, int64_t step, const dist::WorldInfo& world);
 
 // What a rank contributes to an epoch's metrics. sum_over_ranks() adds them up in one allreduce.
 struct EpochSums {

@@ -5,6 +5,7 @@
 
 #include <chrono>
 #include <cstdlib>
+#include <filesystem>
 #include <thread>
 
 #include "core/clock.h"
@@ -211,6 +212,29 @@ void RankTelemetry::upload_done(const std::string& what, double seconds, bool ok
 
 void RankTelemetry::succeeded(const std::string& version) {
   if (tracker_) tracker_->finish(runs::kSucceeded, std::nullopt, version);
+}
+
+void RankTelemetry::preempted(const std::string& message) {
+  if (tracker_) {
+    tracker_->finish(
+        runs::kRestarting,
+        runs::RunError{message, core::exit_code(core::ErrorKind::kRetryable), world_.rank}, "");
+  }
+}
+
+void RankTelemetry::test_log_samples(int64_t epoch, int64_t step, const int64_t* samples,
+                                     int64_t count) {
+  if (!sample_log_) {
+    const char* dir = std::getenv("DDPIPE_TEST_SAMPLE_LOG");
+    if (dir == nullptr || *dir == '\0') return;
+    const auto path = std::filesystem::path(dir) / ("samples-" + std::to_string(world_.rank) + "-" +
+                                                    std::to_string(::getpid()) + ".txt");
+    sample_log_ = std::make_unique<std::ofstream>(path, std::ios::app);
+  }
+  std::string line = std::to_string(epoch) + " " + std::to_string(step) + " " +
+                     std::to_string(world_.rank) + " " + std::to_string(world_.world_size);
+  for (int64_t i = 0; i < count; ++i) line += " " + std::to_string(samples[i]);
+  *sample_log_ << line << '\n' << std::flush;
 }
 
 void RankTelemetry::failed(const std::string& message, int exit_code) {

@@ -8,6 +8,7 @@
 #include <nlohmann/json.hpp>
 
 #include <cstdint>
+#include <fstream>
 #include <memory>
 #include <optional>
 #include <string>
@@ -80,6 +81,13 @@ class RankTelemetry {
   // Rank 0, final: the record says succeeded with `version`, or failed with the error.
   void succeeded(const std::string& version);
   void failed(const std::string& message, int exit_code);
+  // Rank 0, the job stopped for a preemption: the record says restarting (exit 128).
+  void preempted(const std::string& message);
+
+  // Test-only: with $DDPIPE_TEST_SAMPLE_LOG=<dir>, every rank appends a line
+  // "<epoch> <step> <rank> <world size> <sample index>…" per step to <dir>/samples-<rank>-<pid>.txt
+  // (docs/fault-tolerance.md: the resize test).
+  void test_log_samples(int64_t epoch, int64_t step, const int64_t* samples, int64_t count);
 
  private:
   void add_row(nlohmann::json event);  // a progress event as a row of the step history
@@ -87,6 +95,7 @@ class RankTelemetry {
   const core::Config& config_;
   const dist::WorldInfo& world_;
   std::vector<std::string> hosts_;
+  std::unique_ptr<std::ofstream> sample_log_;
   std::unique_ptr<telemetry::RankMetrics> metrics_;
   std::unique_ptr<telemetry::ProgressMeter> meter_;  // rank 0
   std::unique_ptr<runs::RunTracker> tracker_;        // rank 0

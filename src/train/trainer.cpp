@@ -29,6 +29,7 @@
 #include "train/checkpointer.h"
 #include "train/epoch.h"
 #include "train/init_from.h"
+#include "train/preemption.h"
 #include "train/rank_telemetry.h"
 #include "train/training_state.h"
 
@@ -59,11 +60,15 @@ class RankJob {
 
  private:
   void resume();
-  void run_epoch(int64_t epoch);
+  bool run_epoch(int64_t epoch);
   EpochSums train_steps(int64_t epoch, const EpochBatches& batches, double t_epoch,
                         EpochTimes& times);
-  bool train_step(int64_t epoch, int64_t step, int64_t steps, const data::Batch& batch,
-                  TrainSums& sums);
+  bool train_step(int64_t epoch, int64_t step, const EpochBatches& batches,
+                  const data::Batch& batch, TrainSums& sums);
+  [[noreturn]] void stop_preempted();
+  std::filesystem::path local_checkpoint_dir() const {
+    return core::expand_user(config_.cache_dir) / "checkpoints" / config_.name;
+  }
   void after_step(bool synced, int64_t steps);
   eval::EvalSums evaluate_share();
   void final_evaluation();
@@ -92,7 +97,9 @@ class RankJob {
   eval::Confusion confusion_;  // this rank's share of the latest evaluation, then the sum
   nlohmann::json evaluation_;  // rank 0: eval::classification_report of the last epoch
   int64_t optimizer_steps_ = 0;
-  TrainResult result_;  // written by uploads_ (declared after it: destroyed before it)
+  StopVote stop_vote_;
+  bool preempted_ = false;  // the ranks agreed to stop where state_.position is
+  TrainResult result_;      // written by uploads_ (declared after it: destroyed before it)
   TrainingState state_;
   std::unique_ptr<dist::DataParallel> ddp_;  // after resume(): it broadcasts rank 0's weights
   std::unique_ptr<Checkpointer> uploads_;    // rank 0
@@ -137,6 +144,8 @@ TrainResult run_rank(const core::Config& config, const dist::WorldInfo& world,
         RankJob(config, world, comm, store, dataset, run_id, telemetry).run(t_start);
     comm.stop_heartbeat();
     return result;
+  } catch (const Preempted&) {
+    throw;  // every rank leaves together: nothing to tell the others
   } catch (const std::exception& e) {
     comm.abort(e.what());  // the other ranks leave at once instead of waiting for a timeout
     throw;
@@ -159,10 +168,14 @@ TrainResult train(const core::Config& config, const dist::WorldInfo& world) {
 
   auto store = storage::open_store(config.store, config.s3);
   RankTelemetry telemetry(config, world, *store, run_id);
+  const PreemptionSignal sigterm;  // from here on SIGTERM stops the job at a step boundary
   try {
     TrainResult result = run_rank(config, world, *store, telemetry, run_id, t_start);
     telemetry.succeeded(result.version);
     return result;
+  } catch (const Preempted& e) {
+    telemetry.preempted(e.what());
+    throw;
   } catch (const core::Error& e) {
     telemetry.failed(e.what(), core::exit_code(e.kind()));
     throw;
@@ -251,8 +264,11 @@ RankJob::RankJob(const core::Config& config, const dist::WorldInfo& world, dist:
       augment_(train_augment(config, dataset)),
       ce_options_(torch::nn::functional::CrossEntropyFuncOptions().label_smoothing(
           config.train.label_smoothing)),
+      stop_vote_(comm),
       // Identical initialisation from the seed; DataParallel broadcasts rank 0's anyway.
-      state_(config, spec_) {}
+      state_(config, spec_) {
+  state_.sample_order = sample_order_of(config, world.world_size);
+}
 
 TrainResult RankJob::run(double t_start) {
   resume();
@@ -263,15 +279,14 @@ TrainResult RankJob::run(double t_start) {
   stamp_ = core::version_timestamp();
   telemetry_.set_stamp(stamp_);
   if (is_main_) {
-    const auto local_dir = core::expand_user(config_.cache_dir) / "checkpoints" / config_.name;
     uploads_ = std::make_unique<Checkpointer>(
-        reg_, config_.name, local_dir, config_.checkpoint.storage_grace_s,
+        reg_, config_.name, local_checkpoint_dir(), config_.checkpoint.storage_grace_s,
         [this](const std::string& what, double seconds, bool ok) {
           telemetry_.upload_done(what, seconds, ok);
         });
   }
   for (int64_t epoch = state_.position.epoch; epoch < config_.train.epochs; ++epoch) {
-    run_epoch(epoch);
+    if (!run_epoch(epoch)) stop_preempted();
   }
   final_evaluation();
   result_.epochs = state_.epochs;
@@ -282,20 +297,37 @@ TrainResult RankJob::run(double t_start) {
   return result_;
 }
 
+// Continues the run's newest checkpoint, if any: first rank 0 uploads what an earlier process
+// of the run could only write to local disk, then every rank reads the same one. At another
+// world size the run keeps its sample order (epoch.h).
 void RankJob::resume() {
+  if (is_main_) upload_local_checkpoints(reg_, config_.name, local_checkpoint_dir(), run_id_);
+  comm_.barrier();
   resumed_ = checkpoint_to_resume(reg_, config_, run_id_);
-  if (resumed_) state_.restore(reg_, *resumed_, dataset_.digest);
+  if (!resumed_) return;
+  state_.restore(reg_, *resumed_, dataset_.digest);
+  const SampleOrder& order = state_.sample_order;
+  if (order.world_size != world_.world_size && is_main_) {
+    core::log::info(
+        "train", "resuming at another world size: same global batch and sample order",
+        {{"checkpointed_world_size", order.world_size},
+         {"world_size", world_.world_size},
+         {"global_batch", order.global_batch},
+         {"per_rank_batch", (order.global_batch + world_.world_size - 1) / world_.world_size}});
+  }
 }
 
-void RankJob::run_epoch(int64_t epoch) {
+// One epoch; false when the ranks agreed to stop for a preemption (no evaluation then).
+bool RankJob::run_epoch(int64_t epoch) {
   const double t_epoch = core::monotonic_seconds();
   const double comm_before = ddp_->exposed_comm_seconds();
   const double comm_window_before = ddp_->comm_seconds();
-  const EpochBatches batches =
-      epoch_batches(config_, world_, dataset_.train.size(), epoch, state_.position.step);
+  const EpochBatches batches = epoch_batches(config_, state_.sample_order, world_,
+                                             dataset_.train.size(), epoch, state_.position.step);
   EpochTimes times;
   telemetry_.begin_epoch(epoch, batches.steps, batches.first_step);
   EpochSums sums = train_steps(epoch, batches, t_epoch, times);
+  if (preempted_) return false;
   sums.test = evaluate_share();
   confusion_ = sums.test.confusion;
   sums.peak_rss_mb = peak_rss_mb();
@@ -307,12 +339,14 @@ void RankJob::run_epoch(int64_t epoch) {
   json metrics = epoch_metrics(config_, world_, epoch, batches.steps, total, times, precision_);
   telemetry_.end_epoch(metrics, total.rank_busy_step_seconds);
   finish_epoch(epoch, metrics);
+  return true;
 }
 
 EpochSums RankJob::train_steps(int64_t epoch, const EpochBatches& batches, double t_epoch,
                                EpochTimes& times) {
-  data::BatchLoader loader(dataset_, dataset_.train, batches.indices, augment_,
-                           train_loader_options(config_, epoch));
+  data::LoaderOptions lo = train_loader_options(config_, epoch);
+  lo.batch_sizes = batches.batch_sizes;
+  data::BatchLoader loader(dataset_, dataset_.train, batches.indices, augment_, lo);
   state_.net().train();
   EpochSums sums;
   if (batches.first_step > 0) sums.train = state_.partial;
@@ -320,6 +354,7 @@ EpochSums RankJob::train_steps(int64_t epoch, const EpochBatches& batches, doubl
   // Steady state: after the first kWarmupSteps steps (allocator and oneDNN warm-up).
   constexpr int64_t kWarmupSteps = 5;
   double steady_start = 0;
+  int64_t offset = 0;  // of this step's samples in batches.indices
   for (int64_t step = batches.first_step; step < batches.steps; ++step) {
     const double t_step = core::monotonic_seconds();
     const double waited = ddp_->exposed_comm_seconds() + ddp_->buffer_sync_seconds();
@@ -328,8 +363,11 @@ EpochSums RankJob::train_steps(int64_t epoch, const EpochBatches& batches, doubl
     if (!batch) break;
     telemetry_.test_slowdown();
     const TrainSums before = sums.train;
-    const bool synced = train_step(epoch, step, batches.steps, *batch, sums.train);
-    const double n = static_cast<double>(batch->labels.size(0));
+    const bool synced = train_step(epoch, step, batches, *batch, sums.train);
+    const int64_t taken = batch->labels.size(0);
+    telemetry_.test_log_samples(epoch, step, &batches.indices[static_cast<size_t>(offset)], taken);
+    offset += taken;
+    const double n = static_cast<double>(taken);
     sums.images += n;
     if (steady_start > 0) sums.steady_images += n;
     state_.position = {epoch, step + 1};
@@ -341,8 +379,13 @@ EpochSums RankJob::train_steps(int64_t epoch, const EpochBatches& batches, doubl
          sums.train.loss_sum - before.loss_sum, sums.train.correct - before.correct,
          learning_rate(config_.train, epoch, accum_start, batches.steps), loader.wait_seconds(),
          ddp_->exposed_comm_seconds() - exposed_start, ddp_->comm_seconds() - window_start});
+    if (synced && stop_vote_.after_step()) {
+      preempted_ = true;
+      break;
+    }
     if (is_main_) after_step(synced, batches.steps);
   }
+  if (!preempted_ && stop_vote_.drain()) preempted_ = true;
   telemetry_.end_steps();
   times.train_seconds = core::monotonic_seconds() - t_epoch;
   sums.steady_seconds = steady_start > 0 ? core::monotonic_seconds() - steady_start : 0.0;
@@ -353,8 +396,9 @@ EpochSums RankJob::train_steps(int64_t epoch, const EpochBatches& batches, doubl
 // One batch: forward (under bf16 autocast if enabled), backward with the gradient allreduce
 // overlapped, and the optimizer step on the last batch of a train.grad_accum window. Adds the
 // batch to `sums`; returns whether the optimizer stepped.
-bool RankJob::train_step(int64_t epoch, int64_t step, int64_t steps, const data::Batch& batch,
-                         TrainSums& sums) {
+bool RankJob::train_step(int64_t epoch, int64_t step, const EpochBatches& batches,
+                         const data::Batch& batch, TrainSums& sums) {
+  const int64_t steps = batches.steps;
   const int64_t accum = config_.train.grad_accum;
   const bool sync = (step + 1) % accum == 0 || step + 1 == steps;
   if (step % accum == 0) {
@@ -369,7 +413,9 @@ bool RankJob::train_step(int64_t epoch, int64_t step, int64_t steps, const data:
   auto loss =
       torch::nn::functional::cross_entropy(logits.to(torch::kFloat), batch.labels, ce_options_);
   ddp_->begin_backward(sync);
-  (loss / static_cast<double>(accum)).backward();
+  // Unequal shares of a step (a run resumed at another world size) weigh each rank's mean.
+  const double scale = loss_scale(batches, step, world_) / static_cast<double>(accum);
+  (loss * scale).backward();
   if (sync) {
     ddp_->finish_gradients();
     state_.optimizer().step();
@@ -391,6 +437,32 @@ void RankJob::after_step(bool synced, int64_t steps) {
   if (synced && every > 0 && state_.position.step < steps && optimizer_steps_ % every == 0) {
     save_checkpoint();
   }
+}
+
+// The ranks agreed to stop at state_.position (preemption.h): rank 0 checkpoints there, every
+// rank waits for it, and rank 0 waits for the upload until checkpoint.preempt_grace_s after the
+// signal. Every rank then leaves with core::Error(kRetryable): exit code 128.
+void RankJob::stop_preempted() {
+  const std::string where = state_.position.id();
+  core::log::warn("train", "preempted: stopping at an agreed step boundary",
+                  {{"epoch", state_.position.epoch + 1},
+                   {"step", state_.position.step},
+                   {"signal_here", PreemptionSignal::requested()}});
+  if (is_main_) state_.save(*uploads_, run_id_, dataset_.digest);
+  comm_.barrier();         // the checkpoint is on rank 0's disk before anyone leaves
+  comm_.stop_heartbeat();  // the others leave now: not a lost peer
+  bool stored = true;
+  if (is_main_) {
+    const double left = config_.checkpoint.preempt_grace_s - PreemptionSignal::seconds_since();
+    stored = uploads_->flush_within(left);
+    if (!stored) {
+      core::log::warn("train", "preemption checkpoint not in the store yet; it stays on local disk",
+                      {{"checkpoint", where}, {"dir", local_checkpoint_dir().string()}});
+    }
+  }
+  throw Preempted(core::ErrorKind::kRetryable, "preempted (SIGTERM): checkpoint " + where +
+                                                   (stored ? " stored" : " on local disk") +
+                                                   "; a restart resumes there");
 }
 
 // Evaluation on the full test split: rank r takes r, r + N, …; no padding, each once.

@@ -62,7 +62,15 @@ std::shared_ptr<model::Classifier> fresh_model(const core::Config& config,
   return net;
 }
 
+json order_json(const SampleOrder& o) {
+  return {{"world_size", o.world_size}, {"global_batch", o.global_batch}};
+}
+
 }  // namespace
+
+SampleOrder sample_order_of(const core::Config& config, int64_t world_size) {
+  return {world_size, config.train.batch_size * world_size};
+}
 
 TrainingState::TrainingState(const core::Config& config, const model::ModelSpec& spec)
     : config_(config),
@@ -84,7 +92,8 @@ void TrainingState::save(Checkpointer& uploads, const std::string& run_id,
                 {"dataset_digest", dataset_digest},
                 {"config", core::to_yaml(config_)},
                 {"epochs", epochs},
-                {"partial", sums_json(partial)}};
+                {"partial", sums_json(partial)},
+                {"sample_order", order_json(sample_order)}};
   uploads.save(position, files, state);
 }
 
@@ -104,6 +113,11 @@ void TrainingState::restore(registry::Registry& reg, const registry::CheckpointR
   position = from;
   epochs = state.value("epochs", json::array());
   partial = sums_from_json(state.value("partial", json::object()));
+  if (state.contains("sample_order")) {
+    const json& o = state["sample_order"];
+    sample_order = {o.value("world_size", sample_order.world_size),
+                    o.value("global_batch", sample_order.global_batch)};
+  }
   core::log::info("train", "resuming from checkpoint",
                   {{"checkpoint", from.id()}, {"epoch", from.epoch}, {"step", from.step}});
 }

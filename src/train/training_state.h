@@ -4,7 +4,7 @@
 //   optimizer.pt  the optimizer's archive (a momentum buffer per parameter)
 //   rng.bin       the default CPU generator's state (augmentation, dropout)
 //   state.json    {epoch, step, run_id, dataset_digest, config (YAML), epochs (metrics so far),
-//                 partial (sums of the epoch's first k steps)}; written last
+//                 partial (sums of the epoch's first k steps), sample_order}; written last
 // and restoring it continues exactly where the run was: the same batches, bit for bit.
 #pragma once
 
@@ -29,6 +29,16 @@ struct TrainSums {
   double count = 0.0;
 };
 
+// How a run deals its samples out, fixed when it starts and kept by every checkpoint:
+// DistributedSampler's world size and the samples of one step over all ranks (the global batch,
+// train.batch_size × that world size). A run resumed at another world size keeps both, so that
+// every step trains on the same samples (epoch.h).
+struct SampleOrder {
+  int64_t world_size = 1;
+  int64_t global_batch = 1;
+};
+SampleOrder sample_order_of(const core::Config& config, int64_t world_size);
+
 class TrainingState {
  public:
   // A fresh model built from config.seed (identical on every rank), in channels-last layout if
@@ -41,15 +51,17 @@ class TrainingState {
   // Where training is: `position.epoch` epochs done and `position.step` steps of the next.
   registry::CheckpointRef position;
   nlohmann::json epochs = nlohmann::json::array();  // metrics of the epochs done
-  TrainSums partial;  // sums of the `position.step` steps done in the current epoch
+  TrainSums partial;         // sums of the `position.step` steps done in the current epoch
+  SampleOrder sample_order;  // the run's; restore() takes the checkpoint's
 
   // Writes a checkpoint of this state at `position` through `uploads` (local disk now, the
   // store in the background). The files are serialised one at a time as they are written.
   void save(Checkpointer& uploads, const std::string& run_id,
             const std::string& dataset_digest) const;
-  // Restores model, optimizer, RNG and position from the stored checkpoint `from` of
-  // config.name. Throws core::Error(kUsage) if it was trained on another dataset, kData or
-  // kStorage for unreadable files.
+  // Restores model, optimizer, RNG, position and sample order from the stored checkpoint `from`
+  // of config.name (a checkpoint without a sample order keeps the current one). Throws
+  // core::Error(kUsage) if it was trained on another dataset, kData or kStorage for unreadable
+  // files.
   void restore(registry::Registry& reg, const registry::CheckpointRef& from,
                const std::string& dataset_digest);
 

@@ -117,6 +117,28 @@ TEST_P(LoaderTest, StopsCleanlyMidEpoch) {
 INSTANTIATE_TEST_SUITE_P(Workers, LoaderTest, ::testing::Values(0, 1, 3),
                          [](const auto& info) { return "workers" + std::to_string(info.param); });
 
+// Unequal batches (a rank's shares of the steps after a resume at another world size).
+TEST_P(LoaderTest, GivenBatchSizesCutTheIndicesSo) {
+  const Dataset d = make_synthetic("syn", 20, 0, 1, 2, 2, 2, 4);
+  const auto indices = shuffled(19);
+  LoaderOptions opt;
+  opt.batch_size = 4;  // ignored
+  opt.batch_sizes = {7, 6, 6};
+  opt.workers = GetParam();
+  BatchLoader loader(d, d.train, indices, Augment{}, opt);
+  EXPECT_EQ(loader.num_batches(), 3);
+  size_t pos = 0;
+  for (int64_t want : opt.batch_sizes) {
+    auto b = loader.next();
+    ASSERT_TRUE(b.has_value());
+    ASSERT_EQ(b->labels.size(0), want);
+    for (int64_t i = 0; i < want; ++i, ++pos) {
+      EXPECT_EQ(b->labels[i].item<int64_t>(), d.train.labels[static_cast<size_t>(indices[pos])]);
+    }
+  }
+  EXPECT_FALSE(loader.next().has_value());
+}
+
 TEST(LoaderOptionsTest, RejectsBadOptions) {
   const Dataset d = make_synthetic("syn", 10, 0, 1, 2, 2, 2, 4);
   LoaderOptions opt;
@@ -129,6 +151,19 @@ TEST(LoaderOptionsTest, RejectsBadOptions) {
         BatchLoader(d, d.train, {0, 10}, Augment{}, opt);
       },
       ErrorKind::kUsage, {"index 10"}));
+  opt.batch_sizes = {1, 2};
+  EXPECT_TRUE(dt::throws_error(
+      [&] {
+        BatchLoader(d, d.train, {0, 1}, Augment{}, opt);
+      },
+      ErrorKind::kUsage, {"add up to 3", "2 indices"}));
+  opt.batch_sizes = {2, 0};
+  EXPECT_TRUE(dt::throws_error(
+      [&] {
+        BatchLoader(d, d.train, {0, 1}, Augment{}, opt);
+      },
+      ErrorKind::kUsage, {"positive"}));
+  opt.batch_sizes.clear();
   BatchLoader empty(d, d.train, {}, Augment{}, opt);
   EXPECT_EQ(empty.num_batches(), 0);
   EXPECT_FALSE(empty.next().has_value());

@@ -4,6 +4,10 @@
 #include <torch/torch.h>
 
 #include <cmath>
+#include <set>
+
+#include "data/sampler.h"
+#include "test_util.h"
 
 namespace ddpipe::train {
 namespace {
@@ -94,19 +98,77 @@ TEST(Epoch, LearningRateWarmsUpThenAnneals) {
 TEST(Epoch, BatchesSkipStepsTrainedBeforeACheckpoint) {
   core::Config config;
   config.train.batch_size = 4;
-  const auto whole = epoch_batches(config, rank_of(1, 2), 30, 3, 0);
+  const auto whole = epoch_batches(config, sample_order_of(config, 2), rank_of(1, 2), 30, 3, 0);
   EXPECT_EQ(whole.steps, 4);  // 15 samples on rank 1
   EXPECT_EQ(whole.first_step, 0);
   EXPECT_EQ(whole.indices.size(), 15u);
-  const auto rest = epoch_batches(config, rank_of(1, 2), 30, 3, 2);
+  const auto rest = epoch_batches(config, sample_order_of(config, 2), rank_of(1, 2), 30, 3, 2);
   EXPECT_EQ(rest.steps, 4);
   EXPECT_EQ(rest.first_step, 2);
   EXPECT_EQ(std::vector<int64_t>(whole.indices.begin() + 8, whole.indices.end()), rest.indices);
   config.train.max_steps_per_epoch = 3;
-  const auto cut = epoch_batches(config, rank_of(1, 2), 30, 3, 5);
+  const auto cut = epoch_batches(config, sample_order_of(config, 2), rank_of(1, 2), 30, 3, 5);
   EXPECT_EQ(cut.steps, 3);
   EXPECT_EQ(cut.first_step, 3);
   EXPECT_TRUE(cut.indices.empty());
+}
+
+// The samples of `step` over all ranks of a world of `world_size`, dealt as `order` says.
+std::multiset<int64_t> step_samples(const core::Config& config, const SampleOrder& order,
+                                    int64_t world_size, int64_t n, int64_t epoch, int64_t step) {
+  std::multiset<int64_t> all;
+  for (int64_t r = 0; r < world_size; ++r) {
+    const auto b = epoch_batches(config, order, rank_of(r, world_size), n, epoch, step);
+    all.insert(b.indices.begin(), b.indices.begin() + b.batch_sizes.front());
+  }
+  return all;
+}
+
+// At the run's own world size the batches are DistributedSampler's, batch_size each.
+TEST(Epoch, AtTheRunsWorldSizeBatchesAreDistributedSamplers) {
+  core::Config config;
+  config.train.batch_size = 4;
+  const SampleOrder order = sample_order_of(config, 3);
+  EXPECT_EQ(order.global_batch, 12);
+  for (int64_t r = 0; r < 3; ++r) {
+    const auto b = epoch_batches(config, order, rank_of(r, 3), 31, 2, 0);
+    EXPECT_EQ(b.indices, data::distributed_sampler_indices(31, 3, r, true, config.seed, 2, false));
+    EXPECT_EQ(b.batch_sizes, (std::vector<int64_t>{4, 4, 3}));  // 11 samples per rank
+    EXPECT_EQ(b.step_sizes, (std::vector<int64_t>{12, 12, 9}));
+    for (int64_t step = 0; step < 3; ++step) EXPECT_EQ(loss_scale(b, step, rank_of(r, 3)), 1.0);
+  }
+}
+
+// Resumed at another world size, every step trains on the same samples, each once, and the
+// loss scales make the rank-averaged gradient the step's mean.
+TEST(Epoch, AnotherWorldSizeSeesTheSameSamplesAtEveryStep) {
+  core::Config config;
+  config.train.batch_size = 5;
+  const SampleOrder order = sample_order_of(config, 2);  // 10 samples per step
+  const int64_t n = 37, epoch = 1;
+  const auto steps = epoch_batches(config, order, rank_of(0, 2), n, epoch, 0).steps;
+  ASSERT_EQ(steps, 4);  // 38 after padding to a multiple of 2
+  for (int64_t world : {1, 3, 4}) {
+    std::multiset<int64_t> epoch_samples;
+    for (int64_t step = 0; step < steps; ++step) {
+      const auto same = step_samples(config, order, world, n, epoch, step);
+      EXPECT_EQ(same, step_samples(config, order, 2, n, epoch, step)) << world << " " << step;
+      epoch_samples.insert(same.begin(), same.end());
+      double weight = 0;
+      for (int64_t r = 0; r < world; ++r) {
+        const auto b = epoch_batches(config, order, rank_of(r, world), n, epoch, step);
+        // A sample of rank r weighs scale_r / (world · n_r); the n_r samples together:
+        weight += loss_scale(b, step, rank_of(r, world)) / static_cast<double>(world);
+      }
+      EXPECT_NEAR(weight, 1.0, 1e-12);
+    }
+    const auto padded = data::distributed_sampler_order(n, 2, true, config.seed, epoch, false);
+    EXPECT_EQ(epoch_samples, std::multiset<int64_t>(padded.begin(), padded.end())) << world;
+  }
+  // A step with fewer samples than ranks cannot be dealt out.
+  const std::string e =
+      testing::usage_error([&] { epoch_batches(config, order, rank_of(0, 12), n, epoch, 0); });
+  EXPECT_NE(e.find("too few for 12 ranks"), std::string::npos) << e;
 }
 
 }  // namespace

@@ -39,6 +39,7 @@ TEST(TrainingState, RestoresModelOptimizerRngAndPosition) {
   saved.position = {2, 3};
   saved.epochs = {{{"epoch", 1}}, {{"epoch", 2}}};
   saved.partial = {1.5, 2.0, 8.0};
+  saved.sample_order = {4, 256};
   {
     Checkpointer uploads(reg, "m", dir.path() / "local", 60.0);
     saved.save(uploads, "run-1", "digest-a");
@@ -67,6 +68,8 @@ TEST(TrainingState, RestoresModelOptimizerRngAndPosition) {
   EXPECT_EQ(restored.position.step, 3);
   EXPECT_EQ(restored.epochs, saved.epochs);
   EXPECT_EQ(restored.partial.count, 8.0);
+  EXPECT_EQ(restored.sample_order.world_size, 4);  // the run's, not this state's
+  EXPECT_EQ(restored.sample_order.global_batch, 256);
   EXPECT_TRUE(torch::equal(torch::rand({4}), next_random));
   auto a = saved.net().parameters(), b = restored.net().parameters();
   ASSERT_EQ(a.size(), b.size());
@@ -90,6 +93,39 @@ TEST(TrainingState, RestoresModelOptimizerRngAndPosition) {
     EXPECT_EQ(e.kind(), core::ErrorKind::kUsage);
     EXPECT_NE(std::string(e.what()).find("trained on dataset digest-a"), std::string::npos);
   }
+}
+
+// A checkpoint an earlier process of the run could only write to local disk (the store was away
+// when it was preempted) reaches the store before the restarted run looks for one; another
+// run's and an incomplete one (no state.json) do not.
+TEST(TrainingState, LocalCheckpointsOfTheRunAreUploadedBeforeResuming) {
+  testing::TempDir dir;
+  storage::LocalStore store(dir.path() / "store");
+  registry::Registry reg(store);
+  const core::Config config = config_with_seed(1);
+  const auto local = dir.path() / "local";
+  TrainingState state(config, kSpec);
+  auto write_local = [&](const std::string& run_id, int64_t step) {
+    state.position = {1, step};
+    Checkpointer away(reg, "m", local / run_id, 0.0);
+    state.save(away, run_id, "digest-a");
+    away.flush_within(5.0);
+  };
+  write_local("run-1", 7);
+  // Pretend the store never got it: remove it there, keep the local copy.
+  for (const auto& o : store.list("models/m/checkpoints/")) store.remove(o.key);
+  ASSERT_TRUE(reg.checkpoints("m").empty());
+  std::filesystem::create_directories(local / "run-1" / "epoch_1_step_9");  // cut short
+  write_local("run-2", 8);
+  for (const auto& o : store.list("models/m/checkpoints/")) store.remove(o.key);
+
+  EXPECT_EQ(upload_local_checkpoints(reg, "m", local / "run-1", "run-1"), 1);
+  const auto stored = reg.checkpoints("m");
+  ASSERT_EQ(stored.size(), 1u);
+  EXPECT_EQ(stored[0].id(), "epoch_1_step_7");
+  EXPECT_EQ(checkpoint_to_resume(reg, config, "run-1")->id(), "epoch_1_step_7");
+  EXPECT_EQ(upload_local_checkpoints(reg, "m", local / "run-1", "run-1"), 0);  // already there
+  EXPECT_EQ(upload_local_checkpoints(reg, "m", local / "run-2", "run-1"), 0);  // not this run's
 }
 
 }  // namespace
