@@ -15,7 +15,7 @@ namespace {
 
 std::atomic<int64_t> g_signal_ns{0};  // CLOCK_MONOTONIC of the SIGTERM; 0 = none
 std::atomic<int> g_installed{0};
-struct sigaction g_previous{};
+struct sigaction g_previous {};
 
 int64_t monotonic_ns() {
   timespec ts{};

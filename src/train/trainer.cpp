@@ -445,7 +445,8 @@ void RankJob::after_step(bool synced, int64_t steps) {
 void RankJob::stop_preempted() {
   const std::string where = state_.position.id();
   core::log::warn("train", "preempted: stopping at an agreed step boundary",
-                  {{"epoch", state_.position.epoch + 1},
+                  {{"checkpoint", where},
+                   {"epoch", state_.position.epoch},
                    {"step", state_.position.step},
                    {"signal_here", PreemptionSignal::requested()}});
   if (is_main_) state_.save(*uploads_, run_id_, dataset_.digest);
