@@ -414,8 +414,8 @@ bool RankJob::train_step(int64_t epoch, int64_t step, const EpochBatches& batche
       torch::nn::functional::cross_entropy(logits.to(torch::kFloat), batch.labels, ce_options_);
   ddp_->begin_backward(sync);
   // Unequal shares of a step (a run resumed at another world size) weigh each rank's mean.
-  const double scale = loss_scale(batches, step, world_) / static_cast<double>(accum);
-  (loss * scale).backward();
+  const double share = loss_scale(batches, step, world_);
+  ((share == 1.0 ? loss : loss * share) / static_cast<double>(accum)).backward();
   if (sync) {
     ddp_->finish_gradients();
     state_.optimizer().step();

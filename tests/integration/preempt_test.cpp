@@ -131,14 +131,13 @@ std::string ddpipe_env(const fs::path& samples, bool slow) {
 
 TEST(Preemption, SigtermToOneRankStopsBothAtOneStepAndResumesBitIdentical) {
   testing::TempDir dir;
-  const auto ref = run_command(ddpipe_env(dir / "ref-samples", false) + " run" +
-                               synthetic_job(dir / "ref"));
+  const auto ref =
+      run_command(ddpipe_env(dir / "ref-samples", false) + " run" + synthetic_job(dir / "ref"));
   ASSERT_EQ(ref.exit_code, 0) << ref.output;
 
   const fs::path samples = dir / "samples", log = dir / "preempted.log";
-  const pid_t run = start(ddpipe_env(samples, true) + " run --max-restarts 1" +
-                              synthetic_job(dir / "job"),
-                          log);
+  const pid_t run =
+      start(ddpipe_env(samples, true) + " run --max-restarts 1" + synthetic_job(dir / "job"), log);
   ASSERT_TRUE(wait_for_step(samples, 1, 10)) << read_text(log);
   const auto ranks = testing::children_of(run);
   ASSERT_EQ(ranks.size(), 2u) << read_text(log);
@@ -232,7 +231,8 @@ TEST(Resize, TwoRankCheckpointResumesWithOneRank) {
   ASSERT_EQ(ref.exit_code, 0) << ref.output;
 
   const fs::path samples = dir / "samples", log = dir / "stopped.log";
-  const pid_t run = start(ddpipe_env(samples, true) + " run --run-id resize-1" + job("job", 2), log);
+  const pid_t run =
+      start(ddpipe_env(samples, true) + " run --run-id resize-1" + job("job", 2), log);
   ASSERT_TRUE(wait_for_step(samples, 1, 20)) << read_text(log);
   ASSERT_EQ(kill(run, SIGTERM), 0);  // the launcher passes it on to both ranks
   EXPECT_GE(wait_exit(run), 128) << read_text(log);
