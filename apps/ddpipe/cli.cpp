@@ -206,7 +206,8 @@ std::vector<CommandSpec> training_commands() {
        "start N local ranks of `train` (like torchrun --nproc-per-node)",
        "ddpipe launch [--nproc-per-node K] [--nnodes M --node-rank I --master-addr A\n"
        "                     --master-port P] [--max-restarts N] [config options]\n"
-       "       ddpipe launch --from-pytorchjob FILE [--pod-network host|bridge]",
+       "       ddpipe launch --from-pytorchjob FILE [--pod-network host|bridge]\n"
+       "       ddpipe launch --from-trainjob FILE [--pod-network host|bridge]",
        "Starts K local ranks of `ddpipe train` like torchrun: RANK = I*K + local rank, WORLD_SIZE "
        "= M*K (single node: a free MASTER_PORT on dist.master_addr). When a rank fails the others "
        "are stopped; with --max-restarts the group is started again and resumes from the run's "
@@ -221,8 +222,15 @@ std::vector<CommandSpec> training_commands() {
        "PET_*). Each runs in its own mount and UTS namespace whose /etc/hosts resolves the pod "
        "names: to 127.0.0.1 (host, the default; root or user namespaces), or with bridge (root) "
        "each pod in its own network namespace on a bridge, 10.233.N.<i+2>. ConfigMap, Secret "
-       "and emptyDir volumes live in a temporary folder per pod (docs/kubernetes.md).",
+       "and emptyDir volumes live in a temporary folder per pod (docs/kubernetes.md).\n\n"
+       "With --from-trainjob, the same for the nodes of the Kubeflow Trainer v2 TrainJob in FILE "
+       "(e.g. from `ddpipe k8s render --operator trainer-v2`): pods <job>-node-0-<i>, the "
+       "runtime's container `node` (from its TrainingRuntime in FILE, or the stock "
+       "torch-distributed) with spec.trainer applied, and the torch plugin's PET_NNODES, "
+       "PET_NPROC_PER_NODE, PET_NODE_RANK, PET_MASTER_ADDR=<job>-node-0-0.<job> and "
+       "PET_MASTER_PORT=29500.",
        {{"--from-pytorchjob", "FILE", "run the replicas of this PyTorchJob manifest here"},
+        {"--from-trainjob", "FILE", "run the nodes of this TrainJob (Trainer v2) manifest here"},
         {"--pod-network", "MODE", "host (default) or bridge (root): the pods' network"}},
        {},
        {},
@@ -403,24 +411,32 @@ std::vector<CommandSpec> deploy_commands() {
        {},
        cmd_ui},
       {"k8s",
-       "render the Kubernetes manifests of a job (PyTorchJob, MinIO, serving)",
-       "ddpipe k8s render [--config FILE] [--workers N] [--image I] [--job-name J]\n"
-       "                         [config options]",
+       "render the Kubernetes manifests of a job (PyTorchJob or TrainJob, MinIO, serving)",
+       "ddpipe k8s render [--config FILE] [--operator pytorchjob|trainer-v2] [--workers N]\n"
+       "                         [--image I] [--job-name J] [config options]",
        "Prints the Kubernetes manifests of the configured job as one YAML stream: namespace "
        "mlops-light, MinIO, a ConfigMap with the config, the init Job (bucket, ingest), a Kubeflow "
        "PyTorchJob with 1 Master + N Workers (default 1) running `ddpipe train`, and the `ddpipe "
        "serve` Deployment and Service. A relative store becomes s3://ddpipe in the cluster's "
        "MinIO. Apply with `kubectl apply -f -`, or in phases (-l "
        "app.kubernetes.io/component=config|storage|init|train|serve); run it here with `ddpipe "
-       "launch --from-pytorchjob FILE`. See docs/kubernetes.md.",
+       "launch --from-pytorchjob FILE`. With --operator trainer-v2 the training is a Kubeflow "
+       "Trainer v2 TrainJob of N+1 nodes on a TrainingRuntime of its own that maps ddpipe's exit "
+       "codes (1-127 fail the job, 128+ restart every node); run it here with `ddpipe launch "
+       "--from-trainjob FILE`. Training pods get terminationGracePeriodSeconds = "
+       "checkpoint.preempt_grace_s + a margin. See docs/kubernetes.md.",
        {},
        {},
        {{"render",
          "the job's manifests as one YAML stream",
-         "ddpipe k8s render [--workers N] [--image I] [--job-name J] [--metrics-port P] "
-         "[config options]",
+         "ddpipe k8s render [--operator O] [--workers N] [--image I] [--job-name J] "
+         "[--metrics-port P] [config options]",
          "Prints the manifests of the configured job.",
-         {{"--workers", "N", "Worker replicas of the PyTorchJob (default 1)"},
+         {{"--operator", "O",
+           "pytorchjob (Kubeflow training operator v1.8, default) or trainer-v2 (Kubeflow "
+           "Trainer v2.3: TrainJob + TrainingRuntime)"},
+          {"--workers", "N",
+           "Worker replicas of the PyTorchJob (default 1); trainer-v2: numNodes = N + 1"},
           {"--image", "IMAGE", "the ddpipe image (default ddpipe:local)"},
           {"--job-name", "NAME", "the job's name (default: the config's name)"},
           {"--metrics-port", "PORT",
