@@ -245,10 +245,16 @@ class Semantics(unittest.TestCase):
             r = subprocess.run(quick_run, env=env, capture_output=True, text=True, timeout=60)
             self.assertNotEqual(r.returncode, 0)
             self.assertIn("the Kubeflow training operator is not installed", r.stderr)
-            self.assertIn("standalone?ref=v1.8.0", r.stderr)
+            self.assertIn("standalone?ref=v1.8.1", r.stderr)  # either operator, how to install it
+            self.assertIn("trainer.git/manifests/overlays/manager?ref=v2.3.0", r.stderr)
 
-    def test_quick_run_k8s_runs_the_phases_in_order(self):
-        # A fake kubectl: a cluster where everything succeeds; it records what it is asked.
+    def quick_run_with_fake_kubectl(self, operator):
+        """./quick-run.sh --k8s against a fake kubectl: a cluster with `operator`'s CRD where
+        everything succeeds. Returns (what kubectl was asked, the run)."""
+        v1 = operator == "pytorchjob"
+        base = "base" if v1 else "base-trainer-v2"
+        first = "fmnist-resnet-master-0" if v1 else "fmnist-resnet-node-0-0-x7k2p"
+        kind = "pytorchjob" if v1 else "trainjob"
         with tempfile.TemporaryDirectory() as tmp:
             calls = os.path.join(tmp, "calls")
             fake = os.path.join(tmp, "kubectl")
@@ -256,16 +262,18 @@ class Semantics(unittest.TestCase):
                 f.write(f"""#!/bin/bash
 echo "$*" >>{calls}
 case "$*" in
-  "kustomize "*) cat {SOURCE}/deploy/k8s/base/ddpipe.yaml ;;
+  "get crd pytorchjobs.kubeflow.org") [[ {int(v1)} == 1 ]] || exit 1 ;;
+  "kustomize "*) cat {SOURCE}/deploy/k8s/{base}/ddpipe.yaml ;;
   "config current-context") echo kind-test ;;
   "get namespace "*) exit 1 ;;
   *"apply -f "*) echo "applied $5" ;;
   *"get job -l "*) echo fmnist-resnet-init ;;
   *"get job fmnist-resnet-init "*) echo "Complete " ;;
-  *"get pytorchjobs "*) echo fmnist-resnet ;;
-  *"get pod fmnist-resnet-master-0 "*) echo Running ;;
-  *"get pytorchjob fmnist-resnet -o jsonpath={{range"*) [[ -f {tmp}/followed ]] && echo "Succeeded " ;;
-  *"logs -f fmnist-resnet-master-0"*) touch {tmp}/followed
+  *"get {kind}s "*) echo fmnist-resnet ;;
+  *"get pods -l jobset.sigs.k8s.io/jobset-name=fmnist-resnet,batch.kubernetes.io/job-completion-index=0 "*) echo {first} ;;
+  *"get pod {first} "*) echo Running ;;
+  *"get {kind} fmnist-resnet -o jsonpath={{range"*) [[ -f {tmp}/followed ]] && echo "Succeeded " ;;
+  *"logs -f {first}"*) touch {tmp}/followed
     echo '{{"final":{{}},"metrics":"metrics/fmnist-resnet/metrics_v1.json","model":"fmnist-resnet","version":"model_v1"}}' ;;
   *"get configmap "*) echo "# a comment"; echo "store: s3://ddpipe" ;;
 esac
@@ -277,15 +285,26 @@ exit 0
                                capture_output=True, text=True, timeout=120)
             self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
             with open(calls) as f:
-                asked = f.read()
-        applied = re.findall(r"apply -f \S+ -l app.kubernetes.io/component in \((.*)\)", asked)
-        self.assertEqual(applied, ["config,storage", "init", "train", "serve"])
-        order = [asked.index(s) for s in ("rollout status deployment/minio", "get job fmnist-resnet-init",
-                                          "logs -f fmnist-resnet-master-0",
-                                          "rollout status deployment/fmnist-resnet-serve")]
-        self.assertEqual(order, sorted(order), asked)
-        self.assertIn("Model version: s3://ddpipe/models/fmnist-resnet/model_v1/", r.stdout)
-        self.assertIn("Metrics:       s3://ddpipe/metrics/fmnist-resnet/metrics_v1.json", r.stdout)
+                return f.read(), r
+
+    def test_quick_run_k8s_runs_the_phases_in_order(self):
+        for operator, overlay, first, kind in (
+                ("pytorchjob", "overlays/local", "fmnist-resnet-master-0", "PyTorchJob"),
+                ("trainer-v2", "overlays/trainer-v2", "fmnist-resnet-node-0-0-x7k2p", "TrainJob")):
+            with self.subTest(operator=operator):
+                asked, r = self.quick_run_with_fake_kubectl(operator)
+                self.assertIn(f"operator: {operator}", r.stdout)
+                self.assertIn(f"kustomize deploy/k8s/{overlay}", asked)
+                applied = re.findall(r"apply -f \S+ -l app.kubernetes.io/component in \((.*)\)", asked)
+                self.assertEqual(applied, ["config,storage", "init", "train", "serve"])
+                order = [asked.index(s) for s in ("rollout status deployment/minio",
+                                                  "get job fmnist-resnet-init", f"logs -f {first}",
+                                                  "rollout status deployment/fmnist-resnet-serve")]
+                self.assertEqual(order, sorted(order), asked)
+                self.assertIn(f"{kind} fmnist-resnet succeeded", r.stdout)
+                self.assertIn("Model version: s3://ddpipe/models/fmnist-resnet/model_v1/", r.stdout)
+                self.assertIn("Metrics:       s3://ddpipe/metrics/fmnist-resnet/metrics_v1.json",
+                              r.stdout)
 
     def test_broken_manifests_are_caught(self):
         objects = cm.load_stream(render(["--workers", "2"]))
