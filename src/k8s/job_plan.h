@@ -22,12 +22,12 @@ struct ReplicaPod {
   std::string replica_type;  // v1: "Master" or "Worker"; v2: "node" (the replicated Job)
   int64_t index = 0;         // within the replica type
   int64_t rank = 0;          // the pod's index in the job (RANK / PET_NODE_RANK)
-  Object pod_spec;           // the pod's spec as the cluster would create it (v2: runtime + trainer)
+  Object pod_spec;           // the spec the pod gets (v2: the runtime's with spec.trainer)
   EnvList operator_env;      // what the operator appends to the container's env, in order
 };
 
 struct JobPlan {
-  std::string kind;            // "PyTorchJob" or "TrainJob"
+  std::string kind;  // "PyTorchJob" or "TrainJob"
   std::string name;
   std::string namespace_name;  // "" when the manifest gives none
   std::string container;       // the container the operator configures: "pytorch" or "node"

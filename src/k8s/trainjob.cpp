@@ -181,9 +181,9 @@ JobPlan plan_trainjob(const std::vector<Object>& objects, const std::string& ori
   const Object trainer = spec.value("trainer", Object::object());
   const Object runtime = runtime_of(job, objects, where);
   const Object rj = node_job(runtime, where);
-  const Object pod_template =
-      rj.value("template", Object::object()).value("spec", Object::object()).value(
-          "template", Object::object());
+  const Object pod_template = rj.value("template", Object::object())
+                                  .value("spec", Object::object())
+                                  .value("template", Object::object());
   Object pod_spec = pod_template.value("spec", Object::object());
   const Object container = trainer_container(pod_spec, trainer, where);
   for (auto& c : pod_spec["containers"]) {
