@@ -18,9 +18,7 @@
 #include "core/error.h"
 #include "core/fs.h"
 #include "core/log.h"
-#include "k8s/pytorchjob.h"
 #include "k8s/render.h"
-#include "k8s/trainjob.h"
 #include "netns/netns.h"
 
 namespace ddpipe::k8s {
@@ -273,11 +271,6 @@ void set_command(const Object& container, const PathMap& paths, const std::strin
 }
 
 }  // namespace
-
-JobPlan plan_job(const std::vector<Object>& objects, const std::string& origin, JobKind kind) {
-  if (kind == JobKind::kTrainJob) return plan_trainjob(objects, origin);
-  return plan_pytorchjob(find_pytorchjob(objects, origin));
-}
 
 std::vector<LocalPod> local_pods(const std::vector<Object>& objects, const std::string& origin,
                                  const fs::path& root, const std::vector<std::string>& pod_ips,
