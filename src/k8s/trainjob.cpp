@@ -4,6 +4,7 @@
 #include <regex>
 
 #include "core/error.h"
+#include "core/strings.h"
 
 namespace ddpipe::k8s {
 namespace {
@@ -150,22 +151,26 @@ Object stock_torch_runtime() {
   return parse_manifests(kStockTorchRuntimeYaml, "the stock torch-distributed runtime")[0];
 }
 
-std::string trainer_auto_nproc(const Object& container) {
-  const Object res = container.value("resources", Object::object());
-  for (const char* part : {"limits", "requests"}) {
-    const Object r = res.value(part, Object::object());
-    for (auto it = r.begin(); it != r.end(); ++it) {
-      if (it.key().find("gpu") != std::string::npos) return "auto";
+std::string trainer_auto_nproc(const Object& trainer) {
+  if (!trainer.contains("resourcesPerNode")) return "auto";
+  const Object& res = trainer["resourcesPerNode"];
+  // The plugin's calculateNumProcPerNode: limits first, then requests; a list naming a GPU
+  // resource keeps "auto", a missing list counts 1, otherwise its cpu (0 when absent), at least 1.
+  auto count = [&](const char* part, bool& used) -> std::string {
+    used = false;
+    if (!res.contains(part)) return "1";
+    const Object& list = res[part];
+    for (auto it = list.begin(); it != list.end(); ++it) {
+      if (core::to_lower(it.key()).find("gpu") != std::string::npos) return "auto";
     }
-  }
-  for (const char* part : {"limits", "requests"}) {
-    const Object r = res.value(part, Object::object());
-    if (r.contains("cpu")) {
-      const double cores = cpu_cores(r["cpu"], "resourcesPerNode." + std::string(part));
-      return std::to_string(std::max<int64_t>(1, static_cast<int64_t>(std::ceil(cores))));
-    }
-  }
-  return "auto";
+    used = true;
+    const double cores =
+        list.contains("cpu") ? cpu_cores(list["cpu"], "resourcesPerNode." + std::string(part)) : 0;
+    return std::to_string(std::max<int64_t>(1, static_cast<int64_t>(std::ceil(cores))));
+  };
+  bool used = false;
+  const std::string from_limits = count("limits", used);
+  return used ? from_limits : count("requests", used);
 }
 
 JobPlan plan_trainjob(const std::vector<Object>& objects, const std::string& origin) {
@@ -197,7 +202,7 @@ JobPlan plan_trainjob(const std::vector<Object>& objects, const std::string& ori
                      nodes.dump());
   }
   const int64_t nnodes = nodes.get<int64_t>();
-  std::string nproc = trainer_auto_nproc(container);
+  std::string nproc = trainer_auto_nproc(trainer);
   if (trainer.contains("numProcPerNode")) {
     const Object& k = trainer["numProcPerNode"];
     if (!k.is_number_integer() || k.get<int64_t>() < 1) {

@@ -10,9 +10,10 @@
 // as the container's resources. numNodes = spec.trainer.numNodes, else mlPolicy.numNodes, else
 // 1; the node Job is Indexed, its pods have the hostnames <job>-node-0-<i> in the JobSet's
 // headless Service <job>. The plugin then sets, in this order, PET_NNODES (numNodes),
-// PET_NPROC_PER_NODE (spec.trainer.numProcPerNode, else "auto", which for a CPU-only container
-// becomes the CPU count of its resources, rounded up, at least 1), PET_NODE_RANK (the completion
-// index i), PET_MASTER_ADDR (<job>-node-0-0.<job>) and PET_MASTER_PORT (29500).
+// PET_NPROC_PER_NODE (spec.trainer.numProcPerNode, else "auto", which for CPU-only
+// resourcesPerNode becomes their CPU count, rounded up, at least 1: trainer_auto_nproc),
+// PET_NODE_RANK (the completion index i), PET_MASTER_ADDR (<job>-node-0-0.<job>) and
+// PET_MASTER_PORT (29500).
 #pragma once
 
 #include <cstdint>
@@ -34,9 +35,11 @@ inline constexpr const char* kStockTorchRuntime = "torch-distributed";
 // file does not hold it.
 Object stock_torch_runtime();
 
-// PET_NPROC_PER_NODE for `auto` on a CPU-only node: the container's CPU limit (else request)
-// rounded up, at least 1; "auto" itself when the container asks for no CPUs or for GPUs.
-std::string trainer_auto_nproc(const Object& container);
+// PET_NPROC_PER_NODE when spec.trainer (`trainer`) gives no numProcPerNode ("auto"): without
+// resourcesPerNode "auto"; else from its limits, or its requests when the limits are absent or
+// name a GPU resource: "auto" for a list naming a GPU resource, 1 for a missing list, else the
+// list's cpu rounded up (0 when absent), at least 1 — the plugin's calculateNumProcPerNode.
+std::string trainer_auto_nproc(const Object& trainer);
 
 // The pods of the one TrainJob in `objects` with its runtime from `objects` (or the stock
 // torch-distributed). Throws core::Error(kUsage) naming `origin` for no or several TrainJobs, a

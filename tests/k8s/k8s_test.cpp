@@ -492,18 +492,21 @@ TEST(TrainJob, StockRuntimeIsTrainerV230s) {
   EXPECT_EQ(stock_torch_runtime(), parse_manifests(core::read_file(file), file.string())[0]);
 }
 
+// The torch plugin's calculateNumProcPerNode for numProcPerNode "auto".
 TEST(TrainJob, AutoProcessesAreTheCpusOfACpuNode) {
-  EXPECT_EQ(trainer_auto_nproc(Object::parse(R"({"resources":{"limits":{"cpu":"4"}}})")), "4");
-  EXPECT_EQ(trainer_auto_nproc(Object::parse(R"({"resources":{"requests":{"cpu":"1500m"}}})")),
-            "2");
-  EXPECT_EQ(trainer_auto_nproc(Object::parse(R"({"resources":{"limits":{"cpu":"100m"}}})")), "1");
-  EXPECT_EQ(trainer_auto_nproc(Object::object()), "auto");
-  EXPECT_EQ(trainer_auto_nproc(
-                Object::parse(R"({"resources":{"limits":{"cpu":"4","nvidia.com/gpu":1}}})")),
-            "auto");
-  EXPECT_NE(usage_error([] {
-              trainer_auto_nproc(Object::parse(R"({"resources":{"limits":{"cpu":"four"}}})"));
-            }).find("'four'"),
+  auto nproc = [](const std::string& resources) {
+    return trainer_auto_nproc(Object::parse(R"({"resourcesPerNode":)" + resources + "}"));
+  };
+  EXPECT_EQ(trainer_auto_nproc(Object::object()), "auto");  // no resources: torchrun decides
+  EXPECT_EQ(nproc(R"({"limits":{"cpu":"4"}})"), "4");
+  EXPECT_EQ(nproc(R"({"limits":{"cpu":"4"},"requests":{"cpu":"2"}})"), "4");  // limits first
+  EXPECT_EQ(nproc(R"({"requests":{"cpu":"1500m"}})"), "2");                   // rounded up
+  EXPECT_EQ(nproc(R"({"limits":{"cpu":"100m"}})"), "1");                      // at least 1
+  EXPECT_EQ(nproc(R"({"limits":{"memory":"4Gi"}})"), "1");                // a CPU list without cpu
+  EXPECT_EQ(nproc(R"({})"), "1");                                         // no list at all
+  EXPECT_EQ(nproc(R"({"limits":{"cpu":"4","nvidia.com/gpu":1}})"), "1");  // then requests: none
+  EXPECT_EQ(nproc(R"({"limits":{"nvidia.com/gpu":1},"requests":{"nvidia.com/gpu":1}})"), "auto");
+  EXPECT_NE(usage_error([&] { nproc(R"({"limits":{"cpu":"four"}})"); }).find("'four'"),
             std::string::npos);
 }
 
