@@ -341,16 +341,17 @@ std::vector<Object> trainer_v2(const core::Config& cluster, const RenderOptions&
   trainer["numProcPerNode"] = 1;  // one `ddpipe train` per pod: PET_NPROC_PER_NODE=1
   trainer["resourcesPerNode"] = c["resources"];
   for (const char* key : {"image", "command", "args", "env", "resources"}) c.erase(key);
-  pod["metadata"]["labels"]["trainer.kubeflow.org/trainjob-ancestor-step"] = "trainer";
 
-  Object exit_codes = Object::array();
-  for (int code = 1; code <= 127; ++code) exit_codes.push_back(code);
+  Object exit_codes = Object::array();  // the permanent ones: 1 up to the first retryable one
+  for (int code = 1; code < core::exit_code(core::ErrorKind::kRetryable); ++code) {
+    exit_codes.push_back(code);
+  }
   Object permanent = Object::object();
   permanent["action"] = "FailJob";
   permanent["onExitCodes"] =
       Object{{"containerName", kTrainerV2Container}, {"operator", "In"}, {"values", exit_codes}};
   Object node_job = Object::object();
-  node_job["metadata"]["labels"]["trainer.kubeflow.org/trainjob-ancestor-step"] = "trainer";
+  node_job["metadata"]["labels"][kTrainerAncestorLabel] = kTrainerAncestorStep;
   node_job["spec"]["backoffLimit"] = 0;
   node_job["spec"]["podFailurePolicy"]["rules"] = Object::array({permanent});
   node_job["spec"]["template"] = pod;
@@ -371,7 +372,7 @@ std::vector<Object> trainer_v2(const core::Config& cluster, const RenderOptions&
 
   Object tj = object(std::string(kTrainerApiVersion), "TrainJob", job, o.namespace_name, l);
   tj["spec"]["runtimeRef"] = Object{{"name", trainer_runtime_name(job)},
-                                    {"apiGroup", "trainer.kubeflow.org"},
+                                    {"apiGroup", kTrainerApiGroup},
                                     {"kind", "TrainingRuntime"}};
   tj["spec"]["trainer"] = trainer;
   return {runtime, tj};

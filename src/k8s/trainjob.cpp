@@ -64,7 +64,7 @@ Object runtime_of(const Object& job, const std::vector<Object>& objects, const s
   const std::string name = ref.value("name", "");
   const std::string kind = ref.value("kind", "ClusterTrainingRuntime");
   if (name.empty()) core::fail_usage(where + ": spec.runtimeRef.name is missing");
-  if (ref.value("apiGroup", "trainer.kubeflow.org") != "trainer.kubeflow.org" ||
+  if (ref.value("apiGroup", kTrainerApiGroup) != kTrainerApiGroup ||
       (kind != "TrainingRuntime" && kind != "ClusterTrainingRuntime")) {
     core::fail_usage(where + ": spec.runtimeRef: expected a TrainingRuntime or " +
                      "ClusterTrainingRuntime of trainer.kubeflow.org, got " + ref.dump());

@@ -24,7 +24,11 @@
 
 namespace ddpipe::k8s {
 
+inline constexpr const char* kTrainerApiGroup = "trainer.kubeflow.org";
 inline constexpr const char* kTrainerApiVersion = "trainer.kubeflow.org/v1alpha1";
+// The label of the runtime's replicated Job that the Trainer sizes to numNodes, and its value.
+inline constexpr const char* kTrainerAncestorLabel = "trainer.kubeflow.org/trainjob-ancestor-step";
+inline constexpr const char* kTrainerAncestorStep = "trainer";
 inline constexpr const char* kTrainerV2Job = "node";        // the trainer's replicated Job
 inline constexpr const char* kTrainerV2Container = "node";  // the container the plugin configures
 inline constexpr int64_t kTrainerV2MasterPort = 29500;      // PET_MASTER_PORT
