@@ -86,9 +86,11 @@ void read_master(std::string& addr, int64_t& port, const std::string& why) {
 }
 
 [[noreturn]] void fail_one_process(int64_t nproc) {
-  core::fail_usage("PET_NPROC_PER_NODE=" + n(nproc) + ": this pod is meant to run " + n(nproc) +
-                   " ranks, but `ddpipe train` is one process; run `ddpipe launch` as the "
-                   "container's command (it starts the pod's ranks) or set spec.nprocPerNode to 1");
+  core::fail_usage(
+      "PET_NPROC_PER_NODE=" + n(nproc) + ": this pod is meant to run " + n(nproc) +
+      " ranks, but `ddpipe train` is one process; run `ddpipe launch` as the "
+      "container's command (it starts the pod's ranks) or set the job's processes per node "
+      "to 1 (PyTorchJob spec.nprocPerNode, TrainJob spec.trainer.numProcPerNode)");
 }
 
 // The pod's node rank: PET_NODE_RANK, or RANK (the pod index) under v1; both set must agree.
