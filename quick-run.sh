@@ -3,7 +3,8 @@
 # scripts/install-deps.sh), build ddpipe (without the tests), and run the default job (real
 # Fashion-MNIST, 2 local ranks, local store ./artifacts). Extra arguments go to `ddpipe run`, e.g.
 #   ./quick-run.sh --epochs 3
-# With --k8s, the same job on a Kubernetes cluster with the Kubeflow training operator instead
+# With --k8s, the same job on a Kubernetes cluster instead, with whichever Kubeflow operator the
+# cluster has: the training operator v1.8 (PyTorchJob) or Trainer v2.3 (TrainJob); it says which
 # (scripts/k8s-quick-run.sh; README, section Kubernetes).
 set -euo pipefail
 cd "$(dirname "$0")"

@@ -206,23 +206,33 @@ std::vector<CommandSpec> training_commands() {
        "start N local ranks of `train` (like torchrun --nproc-per-node)",
        "ddpipe launch [--nproc-per-node K] [--nnodes M --node-rank I --master-addr A\n"
        "                     --master-port P] [--max-restarts N] [config options]\n"
-       "       ddpipe launch --from-pytorchjob FILE [--pod-network host|bridge]",
+       "       ddpipe launch --from-pytorchjob FILE [--pod-network host|bridge]\n"
+       "       ddpipe launch --from-trainjob FILE [--pod-network host|bridge]",
        "Starts K local ranks of `ddpipe train` like torchrun: RANK = I*K + local rank, WORLD_SIZE "
        "= M*K (single node: a free MASTER_PORT on dist.master_addr). When a rank fails the others "
        "are stopped; with --max-restarts the group is started again and resumes from the run's "
        "newest checkpoint (permanent exit codes 1-127 are not retried). Every restart of a job "
        "shares one run id (--run-id, else generated). In a pod of a PyTorchJob (v1) or Kubeflow "
        "Trainer v2 job (PET_NNODES set), the node comes from the environment: I = the pod's "
-       "PET_NODE_RANK (= RANK), M = PET_NNODES, the master from MASTER_ADDR/MASTER_PORT, and K = "
-       "PET_NPROC_PER_NODE when that is a number (a different --nproc-per-node is refused).\n\n"
+       "PET_NODE_RANK (= RANK), M = PET_NNODES, the master from MASTER_ADDR/MASTER_PORT (or "
+       "PET_MASTER_ADDR/PORT), and K = PET_NPROC_PER_NODE when that is a number (a different "
+       "--nproc-per-node is refused); for `auto`, K = a given --nproc-per-node, else under v1 "
+       "dist.nproc and under Trainer v2 the CPUs this pod may use.\n\n"
        "With --from-pytorchjob, runs every replica of the PyTorchJob in FILE (e.g. from `ddpipe "
        "k8s render`) as a local process with the pod's command, args and env plus what the "
        "training operator adds (MASTER_ADDR=<job>-master-0, MASTER_PORT, WORLD_SIZE, RANK, "
        "PET_*). Each runs in its own mount and UTS namespace whose /etc/hosts resolves the pod "
        "names: to 127.0.0.1 (host, the default; root or user namespaces), or with bridge (root) "
        "each pod in its own network namespace on a bridge, 10.233.N.<i+2>. ConfigMap, Secret "
-       "and emptyDir volumes live in a temporary folder per pod (docs/kubernetes.md).",
+       "and emptyDir volumes live in a temporary folder per pod (docs/kubernetes.md).\n\n"
+       "With --from-trainjob, the same for the nodes of the Kubeflow Trainer v2 TrainJob in FILE "
+       "(e.g. from `ddpipe k8s render --operator trainer-v2`): pods <job>-node-0-<i>, the "
+       "runtime's container `node` (from its TrainingRuntime in FILE, or the stock "
+       "torch-distributed) with spec.trainer applied, and the torch plugin's PET_NNODES, "
+       "PET_NPROC_PER_NODE, PET_NODE_RANK, PET_MASTER_ADDR=<job>-node-0-0.<job> and "
+       "PET_MASTER_PORT=29500.",
        {{"--from-pytorchjob", "FILE", "run the replicas of this PyTorchJob manifest here"},
+        {"--from-trainjob", "FILE", "run the nodes of this TrainJob (Trainer v2) manifest here"},
         {"--pod-network", "MODE", "host (default) or bridge (root): the pods' network"}},
        {},
        {},
@@ -403,24 +413,32 @@ std::vector<CommandSpec> deploy_commands() {
        {},
        cmd_ui},
       {"k8s",
-       "render the Kubernetes manifests of a job (PyTorchJob, MinIO, serving)",
-       "ddpipe k8s render [--config FILE] [--workers N] [--image I] [--job-name J]\n"
-       "                         [config options]",
+       "render the Kubernetes manifests of a job (PyTorchJob or TrainJob, MinIO, serving)",
+       "ddpipe k8s render [--config FILE] [--operator pytorchjob|trainer-v2] [--workers N]\n"
+       "                         [--image I] [--job-name J] [config options]",
        "Prints the Kubernetes manifests of the configured job as one YAML stream: namespace "
        "mlops-light, MinIO, a ConfigMap with the config, the init Job (bucket, ingest), a Kubeflow "
        "PyTorchJob with 1 Master + N Workers (default 1) running `ddpipe train`, and the `ddpipe "
        "serve` Deployment and Service. A relative store becomes s3://ddpipe in the cluster's "
        "MinIO. Apply with `kubectl apply -f -`, or in phases (-l "
        "app.kubernetes.io/component=config|storage|init|train|serve); run it here with `ddpipe "
-       "launch --from-pytorchjob FILE`. See docs/kubernetes.md.",
+       "launch --from-pytorchjob FILE`. With --operator trainer-v2 the training is a Kubeflow "
+       "Trainer v2 TrainJob of N+1 nodes on a TrainingRuntime of its own that maps ddpipe's exit "
+       "codes (1-127 fail the job, 128+ restart every node); run it here with `ddpipe launch "
+       "--from-trainjob FILE`. Training pods get terminationGracePeriodSeconds = "
+       "checkpoint.preempt_grace_s + a margin. See docs/kubernetes.md.",
        {},
        {},
        {{"render",
          "the job's manifests as one YAML stream",
-         "ddpipe k8s render [--workers N] [--image I] [--job-name J] [--metrics-port P] "
-         "[config options]",
+         "ddpipe k8s render [--operator O] [--workers N] [--image I] [--job-name J] "
+         "[--metrics-port P] [config options]",
          "Prints the manifests of the configured job.",
-         {{"--workers", "N", "Worker replicas of the PyTorchJob (default 1)"},
+         {{"--operator", "O",
+           "pytorchjob (Kubeflow training operator v1.8, default) or trainer-v2 (Kubeflow "
+           "Trainer v2.3: TrainJob + TrainingRuntime)"},
+          {"--workers", "N",
+           "Worker replicas of the PyTorchJob (default 1); trainer-v2: numNodes = N + 1"},
           {"--image", "IMAGE", "the ddpipe image (default ddpipe:local)"},
           {"--job-name", "NAME", "the job's name (default: the config's name)"},
           {"--metrics-port", "PORT",

@@ -142,17 +142,24 @@ dist::LaunchOptions launch_options(const Args& a, const core::Config& config,
 }
 
 int cmd_launch(const Args& a) {
-  if (a.has("from-pytorchjob")) {
+  if (a.has("from-pytorchjob") && a.has("from-trainjob")) {
+    core::fail_usage("--from-pytorchjob and --from-trainjob: give one job file");
+  }
+  const bool trainjob = a.has("from-trainjob");
+  if (trainjob || a.has("from-pytorchjob")) {
     const std::string network = a.option("pod-network", "host");
     if (network != "host" && network != "bridge") {
       core::fail_usage("--pod-network: expected host or bridge, got '" + network + "'");
     }
     k8s::LocalJobOptions o;
+    o.kind = trainjob ? k8s::JobKind::kTrainJob : k8s::JobKind::kPyTorchJob;
     o.network = network == "bridge" ? k8s::PodNetwork::kBridge : k8s::PodNetwork::kHost;
     o.ddpipe_binary = std::filesystem::read_symlink("/proc/self/exe").string();
-    return k8s::run_pytorchjob_locally(a.options.at("from-pytorchjob"), o);
+    return k8s::run_job_locally(a.options.at(trainjob ? "from-trainjob" : "from-pytorchjob"), o);
   }
-  if (a.has("pod-network")) core::fail_usage("--pod-network needs --from-pytorchjob FILE");
+  if (a.has("pod-network")) {
+    core::fail_usage("--pod-network needs --from-pytorchjob FILE or --from-trainjob FILE");
+  }
   auto config = load(a);
   return dist::launch_local(launch_options(a, config, {}));
 }
@@ -165,6 +172,7 @@ int cmd_k8s(const Args& a) {
   }
   auto config = load(a);
   k8s::RenderOptions o;
+  if (a.has("operator")) o.op = k8s::operator_from_name(a.options.at("operator"));
   o.workers = a.count_option("workers", 1);
   o.metrics_port = a.count_option("metrics-port", o.metrics_port);
   if (o.metrics_port > 65535) core::fail_usage("--metrics-port: expected 0-65535");
@@ -180,6 +188,7 @@ int cmd_k8s(const Args& a) {
         key.find("secret") != std::string::npos || key.find("token") != std::string::npos;
     o.source += " --set " + (secret ? key + "=" + core::kRedacted : s);
   }
+  if (o.op != k8s::kDefaultOperator) o.source += " --operator " + k8s::operator_name(o.op);
   o.source += " --workers " + workers + " --image " + o.image;
   if (!o.job_name.empty()) o.source += " --job-name " + o.job_name;
   if (a.has("metrics-port")) o.source += " --metrics-port " + std::to_string(o.metrics_port);

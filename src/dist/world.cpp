@@ -1,6 +1,11 @@
 #include "dist/world.h"
 
+#include <sched.h>
+
+#include <algorithm>
+#include <cmath>
 #include <cstdlib>
+#include <fstream>
 #include <string>
 
 #include "core/error.h"
@@ -81,9 +86,11 @@ void read_master(std::string& addr, int64_t& port, const std::string& why) {
 }
 
 [[noreturn]] void fail_one_process(int64_t nproc) {
-  core::fail_usage("PET_NPROC_PER_NODE=" + n(nproc) + ": this pod is meant to run " + n(nproc) +
-                   " ranks, but `ddpipe train` is one process; run `ddpipe launch` as the "
-                   "container's command (it starts the pod's ranks) or set spec.nprocPerNode to 1");
+  core::fail_usage(
+      "PET_NPROC_PER_NODE=" + n(nproc) + ": this pod is meant to run " + n(nproc) +
+      " ranks, but `ddpipe train` is one process; run `ddpipe launch` as the "
+      "container's command (it starts the pod's ranks) or set the job's processes per node "
+      "to 1 (PyTorchJob spec.nprocPerNode, TrainJob spec.trainer.numProcPerNode)");
 }
 
 // The pod's node rank: PET_NODE_RANK, or RANK (the pod index) under v1; both set must agree.
@@ -192,7 +199,12 @@ std::optional<NodePlan> node_from_env(int64_t nproc, bool nproc_given) {
                      " (the job's nprocPerNode): drop the "
                      "option or make them equal");
   }
-  p.nproc = pet > 0 ? pet : nproc;
+  if (pet > 0) {
+    p.nproc = pet;
+  } else {
+    // "auto": the user's choice, else v1: the config's; v2: this node's CPUs (as the plugin).
+    p.nproc = nproc_given || p.contract == "pytorchjob" ? nproc : available_cpus();
+  }
   p.node_rank = pod_node_rank(p.nnodes);
   int64_t world = 0;
   if (pet > 0 && env_int("WORLD_SIZE", world) && world != p.nnodes * p.nproc) {
@@ -203,6 +215,21 @@ std::optional<NodePlan> node_from_env(int64_t nproc, bool nproc_given) {
     read_master(p.master_addr, p.master_port, "a job of " + n(p.nnodes * p.nproc) + " ranks");
   }
   return p;
+}
+
+int64_t available_cpus() {
+  int64_t cpus = 1;
+  cpu_set_t set;
+  CPU_ZERO(&set);
+  if (sched_getaffinity(0, sizeof(set), &set) == 0) cpus = std::max(1, CPU_COUNT(&set));
+  std::ifstream cpu_max("/sys/fs/cgroup/cpu.max");  // cgroup v2: "<quota|max> <period>"
+  std::string quota;
+  double period = 0;
+  if (cpu_max >> quota >> period && quota != "max" && period > 0) {
+    const int64_t limit = static_cast<int64_t>(std::ceil(std::stod(quota) / period));
+    cpus = std::max<int64_t>(1, std::min(cpus, limit));
+  }
+  return cpus;
 }
 
 }  // namespace ddpipe::dist

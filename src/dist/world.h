@@ -55,9 +55,17 @@ struct NodePlan {
 // For `ddpipe launch`: nullopt unless PET_NNODES is set (a PyTorchJob v1 or Trainer v2 pod).
 // `nproc` is the configured dist.nproc and `nproc_given` whether the user chose it (flag or
 // --set). A numeric PET_NPROC_PER_NODE decides the number of local ranks and must equal a given
-// nproc; "auto" (the operator's default), "cpu" or "gpu" leave it to `nproc`. The node rank is
-// PET_NODE_RANK (= RANK, the pod index, under v1); with a numeric PET_NPROC_PER_NODE, v1's
+// nproc. "auto", "cpu" or "gpu": a given nproc decides; otherwise, under v1 (WORLD_SIZE set) the
+// configured `nproc`, under Trainer v2 (no WORLD_SIZE) available_cpus(), as the v2 torch plugin
+// turns "auto" into the CPU count of a CPU-only node (it does so itself when the TrainJob has
+// resourcesPerNode, so a v2 pod sees "auto" only without CPU resources or with GPUs). The node
+// rank is PET_NODE_RANK (= RANK, the pod index, under v1); the master is MASTER_ADDR/PORT, else
+// PET_MASTER_ADDR/PORT (v2: <job>-node-0-0.<job>:29500); with a numeric PET_NPROC_PER_NODE, v1's
 // WORLD_SIZE must equal nnodes × nproc. Throws core::Error(kUsage) for inconsistent values.
 std::optional<NodePlan> node_from_env(int64_t nproc, bool nproc_given);
+
+// The CPUs this process may use: those of its affinity mask, fewer when the cgroup's cpu.max
+// quota allows fewer (rounded up); at least 1.
+int64_t available_cpus();
 
 }  // namespace ddpipe::dist

@@ -137,9 +137,14 @@ std::string field_ref(const std::string& path, const LocalPod& pod, const JobPla
     return plan.namespace_name.empty() ? "default" : plan.namespace_name;
   if (path == "status.podIP" || path == "status.podIPs") return pod.ip;
   if (path == "spec.serviceAccountName") return pod_spec.value("serviceAccountName", "default");
+  if (path == "metadata.annotations['batch.kubernetes.io/job-completion-index']" &&
+      !plan.subdomain.empty()) {
+    return std::to_string(pod.rank);  // a TrainJob's node i is index i of its Indexed Job
+  }
   core::fail_usage(origin + ": fieldRef " + path +
                    " cannot be resolved locally (supported: "
-                   "metadata.name, metadata.namespace, status.podIP, spec.serviceAccountName)");
+                   "metadata.name, metadata.namespace, status.podIP, spec.serviceAccountName, and "
+                   "a TrainJob pod's job-completion-index annotation)");
 }
 
 void add_volume(const Object& volume, const Object& mount, const fs::path& local,
@@ -269,8 +274,8 @@ void set_command(const Object& container, const PathMap& paths, const std::strin
 
 std::vector<LocalPod> local_pods(const std::vector<Object>& objects, const std::string& origin,
                                  const fs::path& root, const std::vector<std::string>& pod_ips,
-                                 const std::string& ddpipe_binary) {
-  const JobPlan plan = plan_pytorchjob(find_pytorchjob(objects, origin));
+                                 const std::string& ddpipe_binary, JobKind kind) {
+  const JobPlan plan = plan_job(objects, origin, kind);
   if (pod_ips.size() != plan.pods.size()) {
     core::fail_usage("local_pods: " + std::to_string(plan.pods.size()) + " pods but " +
                      std::to_string(pod_ips.size()) + " addresses");
@@ -286,7 +291,7 @@ std::vector<LocalPod> local_pods(const std::vector<Object>& objects, const std::
     const std::string where = origin + " (pod " + pod.name + ")";
     Object container;
     for (const auto& c : replica.pod_spec["containers"]) {
-      if (c.value("name", "") == "pytorch") container = c;
+      if (c.value("name", "") == plan.container) container = c;
     }
     PathMap paths;
     mount_volumes(replica, container, objects, where, pod, paths);
@@ -386,9 +391,9 @@ void enter_user_namespace(const std::string& name) {
 }
 
 // The job of a manifest file, checked against what can run here.
-JobPlan load_job(const std::string& manifest_file, const std::vector<Object>& objects,
-                 bool bridge) {
-  const JobPlan plan = plan_pytorchjob(find_pytorchjob(objects, manifest_file));
+JobPlan load_job(const std::string& manifest_file, const std::vector<Object>& objects, bool bridge,
+                 JobKind kind) {
+  const JobPlan plan = plan_job(objects, manifest_file, kind);
   if (bridge && ::geteuid() != 0) {
     core::fail_usage("launch --pod-network bridge: needs root (network namespaces, veth, bridge)");
   }
@@ -396,19 +401,22 @@ JobPlan load_job(const std::string& manifest_file, const std::vector<Object>& ob
   return plan;
 }
 
-// /etc/hosts of every pod: the machine's entries and the job's pods (their Services' names); the
-// file's other Services (MinIO, ...) are this machine, at `host_ip`: run or port-forward them
-// here.
+// /etc/hosts of every pod: the machine's entries and the job's pods (their Services' names, or
+// their names in the subdomain); the file's other Services (MinIO, ...) are this machine, at
+// `host_ip`: run or port-forward them here.
 std::string hosts_file(const JobPlan& plan, const std::vector<LocalPod>& pods,
                        const std::vector<Object>& objects, const std::string& host_ip) {
   std::string hosts = core::read_file("/etc/hosts");
-  hosts += "\n# ddpipe launch --from-pytorchjob: the pods of " + plan.name + "\n";
+  hosts += "\n# ddpipe launch: the pods of " + plan.kind + " " + plan.name + "\n";
   const std::string ns = plan.namespace_name.empty() ? "default" : plan.namespace_name;
   auto names = [&](const std::string& name) {
     return name + " " + name + "." + ns + " " + name + "." + ns + ".svc " + name + "." + ns +
            ".svc.cluster.local\n";
   };
-  for (const auto& p : pods) hosts += p.ip + "\t" + names(p.name);
+  for (const auto& p : pods) {
+    hosts += p.ip + "\t" + (plan.subdomain.empty() ? "" : p.name + " ") +
+             names(plan.subdomain.empty() ? p.name : p.name + "." + plan.subdomain);
+  }
   for (const auto& svc : of_kind(objects, "Service")) {
     hosts += host_ip + "\t" + names(svc["metadata"].value("name", ""));
   }
@@ -523,16 +531,16 @@ int wait_for_pods(PodGroup& group, double grace_seconds, std::string& failed) {
 
 }  // namespace
 
-int run_pytorchjob_locally(const std::string& manifest_file, const LocalJobOptions& o) {
+int run_job_locally(const std::string& manifest_file, const LocalJobOptions& o) {
   if (!fs::is_regular_file(manifest_file)) {
-    core::fail_usage("--from-pytorchjob " + manifest_file +
-                     ": no such file (render one with "
-                     "`ddpipe k8s render`)");
+    core::fail_usage(
+        std::string(o.kind == JobKind::kTrainJob ? "--from-trainjob " : "--from-pytorchjob ") +
+        manifest_file + ": no such file (render one with `ddpipe k8s render`)");
   }
   const std::vector<Object> objects =
       parse_manifests(core::read_file(manifest_file), manifest_file);
   const bool bridge = o.network == PodNetwork::kBridge;
-  const JobPlan plan = load_job(manifest_file, objects, bridge);
+  const JobPlan plan = load_job(manifest_file, objects, bridge, o.kind);
 
   const netns::Subnet subnet = bridge ? netns::free_subnet() : netns::Subnet{};
   std::vector<std::string> ips;
@@ -541,7 +549,8 @@ int run_pytorchjob_locally(const std::string& manifest_file, const LocalJobOptio
   }
   const core::TempDir pods_dir("ddpipe-pods");
   const fs::path& root = pods_dir.path();
-  const std::vector<LocalPod> pods = local_pods(objects, manifest_file, root, ips, o.ddpipe_binary);
+  const std::vector<LocalPod> pods =
+      local_pods(objects, manifest_file, root, ips, o.ddpipe_binary, o.kind);
   write_pod_files(pods, hosts_file(plan, pods, objects, bridge ? subnet.address(1) : "127.0.0.1"));
 
   std::unique_ptr<netns::Bridge> br;
@@ -549,7 +558,7 @@ int run_pytorchjob_locally(const std::string& manifest_file, const LocalJobOptio
     br = std::make_unique<netns::Bridge>("ddpbr" + std::to_string(::getpid() % 100000000),
                                          subnet.cidr(1));
   }
-  core::log::info("launch", "starting the pods of PyTorchJob " + plan.name,
+  core::log::info("launch", "starting the pods of " + plan.kind + " " + plan.name,
                   {{"pods", pods.size()},
                    {"world_size", plan.world_size},
                    {"master", plan.master_addr + ":" + std::to_string(plan.master_port)},
@@ -570,7 +579,7 @@ int run_pytorchjob_locally(const std::string& manifest_file, const LocalJobOptio
   if (code == 0) {
     core::log::info("launch", "every pod of " + plan.name + " succeeded");
   } else {
-    core::log::error("launch", "PyTorchJob " + plan.name + " failed",
+    core::log::error("launch", plan.kind + " " + plan.name + " failed",
                      {{"exit_code", code}, {"failed_pod", failed}});
   }
   return code;

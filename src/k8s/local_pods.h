@@ -1,12 +1,14 @@
-// ddpipe::k8s — running the replicas of a PyTorchJob as local processes
-// (`ddpipe launch --from-pytorchjob FILE`), each with exactly the pod's command, args and env
-// plus what the training operator appends (pytorchjob.h), so that a job can be tried before it
-// goes to a cluster.
+// ddpipe::k8s — running the pods of a PyTorchJob or a TrainJob as local processes
+// (`ddpipe launch --from-pytorchjob FILE`, `--from-trainjob FILE`), each with exactly the pod's
+// command, args and env plus what the operator appends (pytorchjob.h, trainjob.h), so that a job
+// can be tried before it goes to a cluster.
 //
 // How a process is made to look like its pod:
-//  - Name resolution: MASTER_ADDR is the master pod's Service name (<job>-master-0), as given.
-//    Every replica runs in its own mount and UTS namespace, with the pod name as hostname and a
-//    generated /etc/hosts (the machine's entries plus every pod name of the job) bind-mounted
+//  - Name resolution: MASTER_ADDR is the master pod's Service name (<job>-master-0) or, for a
+//    TrainJob, PET_MASTER_ADDR is the first node's name in the JobSet's Service
+//    (<job>-node-0-0.<job>), as given. Every pod runs in its own mount and UTS namespace, with
+//    the pod name as hostname and a generated /etc/hosts (the machine's entries plus every pod
+//    name of the job, also under its subdomain <job> for a TrainJob) bind-mounted
 //    over /etc/hosts. Root is needed, or unprivileged user namespaces (then a user namespace
 //    maps the caller's own uid and gid). The file's Services (e.g. `minio`) resolve to this
 //    machine, so a MinIO running or port-forwarded here serves the pods' s3:// store.
@@ -22,7 +24,8 @@
 //    and env value that is such a path, or starts with one followed by '/', is rewritten to it.
 //  - Env: the image's PATH, HOSTNAME = the pod name, HOME, then the container's env (values,
 //    $(VAR) references, Secret and ConfigMap keys from the same file, fieldRef metadata.name,
-//    metadata.namespace, status.podIP, spec.serviceAccountName), envFrom, then the operator's.
+//    metadata.namespace, status.podIP, spec.serviceAccountName), envFrom, then the operator's
+//    (a TrainJob's container is its runtime's `node` with spec.trainer applied: trainjob.h).
 //    Nothing else of the caller's environment is passed on.
 //  - Command: the image's ddpipe (kImageBinary, or no command: the image's entrypoint) is this
 //    binary; any other command is looked up on the PATH.
@@ -35,8 +38,8 @@
 #include <string>
 #include <vector>
 
+#include "k8s/job_plan.h"
 #include "k8s/manifest.h"
-#include "k8s/pytorchjob.h"
 
 namespace ddpipe::k8s {
 
@@ -55,27 +58,29 @@ struct LocalPod {
   std::vector<std::filesystem::path> dirs;                           // folders to create
 };
 
-// The pods of the one PyTorchJob in `objects`, with their files under `root`/<pod name>, the
-// ip of pod i being pod_ips[i]. Throws core::Error(kUsage) naming `origin` for what cannot run
-// locally: a referenced Secret, ConfigMap or key missing from `objects`, a volume other than
-// configMap, secret or emptyDir, an unsupported fieldRef or resourceFieldRef.
+// The pods of the one job of `kind` in `objects` (plan_job), with their files under
+// `root`/<pod name>, the ip of pod i being pod_ips[i]. Throws core::Error(kUsage) naming `origin`
+// for what cannot run locally: a referenced Secret, ConfigMap or key missing from `objects`, a
+// volume other than configMap, secret or emptyDir, an unsupported fieldRef or resourceFieldRef.
 std::vector<LocalPod> local_pods(const std::vector<Object>& objects, const std::string& origin,
                                  const std::filesystem::path& root,
                                  const std::vector<std::string>& pod_ips,
-                                 const std::string& ddpipe_binary);
+                                 const std::string& ddpipe_binary,
+                                 JobKind kind = JobKind::kPyTorchJob);
 
 struct LocalJobOptions {
+  JobKind kind = JobKind::kPyTorchJob;  // which job of the file runs
   PodNetwork network = PodNetwork::kHost;
   std::string ddpipe_binary;  // what runs for the image's ddpipe
   double grace_seconds = 10.0;
 };
 
-// Reads `manifest_file` (a YAML stream such as `ddpipe k8s render` prints), starts every
-// replica of its PyTorchJob and waits for all of them. Returns 0 when every pod exited 0, else
+// Reads `manifest_file` (a YAML stream such as `ddpipe k8s render` prints), starts every pod
+// of its job of `options.kind` and waits for all of them. Returns 0 when every pod exited 0, else
 // the exit code of the first pod that failed (128 + signal for a killed one). Throws
 // core::Error(kUsage) when the job cannot run here (see local_pods, kBridge without root),
 // core::Error(kSystem) when the OS refuses (fork, pipes, the bridge or a veth).
 // SIGINT and SIGTERM are passed to the pods.
-int run_pytorchjob_locally(const std::string& manifest_file, const LocalJobOptions& options);
+int run_job_locally(const std::string& manifest_file, const LocalJobOptions& options);
 
 }  // namespace ddpipe::k8s

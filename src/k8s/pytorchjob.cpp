@@ -59,6 +59,8 @@ JobPlan plan_pytorchjob(const Object& job) {
                      job.value("apiVersion", "?") + " " + job.value("kind", "?"));
   }
   JobPlan plan;
+  plan.kind = "PyTorchJob";
+  plan.container = "pytorch";
   const Object& meta = job.value("metadata", Object::object());
   plan.name = meta.value("name", "");
   plan.namespace_name = meta.value("namespace", "");

@@ -10,34 +10,12 @@
 // default "auto") and PET_NNODES (the number of pods).
 #pragma once
 
-#include <cstdint>
 #include <string>
-#include <utility>
 #include <vector>
 
-#include "k8s/manifest.h"
+#include "k8s/job_plan.h"
 
 namespace ddpipe::k8s {
-
-using EnvList = std::vector<std::pair<std::string, std::string>>;
-
-struct ReplicaPod {
-  std::string name;          // <job>-master-0, <job>-worker-<i>: also its Service's name
-  std::string replica_type;  // "Master" or "Worker"
-  int64_t index = 0;         // within the replica type
-  int64_t rank = 0;          // RANK: the pod index in the job
-  Object pod_spec;           // the template's spec, as written in the manifest
-  EnvList operator_env;      // what the operator appends to every container's env, in order
-};
-
-struct JobPlan {
-  std::string name;
-  std::string namespace_name;  // "" when the manifest gives none
-  std::string master_addr;     // <job>-master-0
-  int64_t master_port = 23456;
-  int64_t world_size = 0;        // as the operator computes it
-  std::vector<ReplicaPod> pods;  // master first, then the workers in order
-};
 
 // The pods of `job`. Throws core::Error(kUsage) for what the operator would reject (no
 // replica specs, a Master with replicas ≠ 1, no container named "pytorch") and for what ddpipe

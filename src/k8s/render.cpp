@@ -3,12 +3,14 @@
 #include <yaml-cpp/yaml.h>
 
 #include <cctype>
+#include <cmath>
 #include <filesystem>
 #include <regex>
 
 #include "core/error.h"
 #include "core/hash.h"
 #include "core/log.h"
+#include "k8s/trainjob.h"
 #include "storage/store.h"
 
 namespace ddpipe::k8s {
@@ -269,24 +271,23 @@ Object init_job(const core::Config& cluster, const RenderOptions& o, const std::
   return init;
 }
 
-// train: the PyTorchJob.
-Object pytorchjob(const core::Config& cluster, const RenderOptions& o, const std::string& job) {
-  const std::string& ns = o.namespace_name;
-  const std::string config_map = job + "-config";
-  const PodParts parts = ddpipe_pod_parts(cluster, config_map);
-  const Object l = labels("ddpipe", "train", job);
+// The training pod of either operator: `ddpipe train` in a container named `container_name`
+// (the one the operator configures), metrics port and scrape annotations, the grace period.
+Object training_pod(const core::Config& cluster, const RenderOptions& o, const std::string& job,
+                    const std::string& container_name, const Object& rendezvous_port) {
+  const PodParts parts = ddpipe_pod_parts(cluster, job + "-config");
   std::vector<std::string> args = {"train", "--config", kConfigFile};
   if (cluster.train.threads == 0) {
     // A container sees every core of the node; use the ones it may run on.
     args.insert(args.end(), {"--set", "train.threads=" + std::to_string(kTrainCpus)});
   }
   Object c = ddpipe_container(
-      "pytorch", o, args, Object::array({value_env("DDPIPE_RUN_ID", job)}),
+      container_name, o, args, Object::array({value_env("DDPIPE_RUN_ID", job)}),
       resources(std::to_string(kTrainCpus), "2Gi", std::to_string(kTrainCpus), "4Gi"), parts);
-  c["ports"] = Object::array(
-      {Object{{"name", "pytorchjob-port"}, {"containerPort", kMasterPort}, {"protocol", "TCP"}}});
+  c["ports"] = Object::array();
+  if (!rendezvous_port.is_null()) c["ports"].push_back(rendezvous_port);
   Object pod = Object::object();
-  pod["metadata"]["labels"] = l;
+  pod["metadata"]["labels"] = labels("ddpipe", "train", job);
   if (const int64_t port = cluster.telemetry.metrics_port; port > 0) {
     c["ports"].push_back(Object{{"name", "metrics"}, {"containerPort", port}, {"protocol", "TCP"}});
     // The annotations of Prometheus's kubernetes-pods scrape job (docs/telemetry.md).
@@ -294,16 +295,87 @@ Object pytorchjob(const core::Config& cluster, const RenderOptions& o, const std
     pod["metadata"]["annotations"]["prometheus.io/port"] = std::to_string(port);
     pod["metadata"]["annotations"]["prometheus.io/path"] = "/metrics";
   }
+  if (c["ports"].empty()) c.erase("ports");
   pod["spec"] = ddpipe_pod_spec(Object::array({c}), parts);
+  // SIGTERM (preemption, eviction): the rank checkpoints within checkpoint.preempt_grace_s.
+  pod["spec"]["terminationGracePeriodSeconds"] = training_grace_seconds(cluster);
+  return pod;
+}
 
-  Object pj = object("kubeflow.org/v1", "PyTorchJob", job, ns, l);
+int64_t restarts_of(const core::Config& cluster) {
+  return cluster.dist.max_restarts > 0 ? cluster.dist.max_restarts : 3;
+}
+
+// train (pytorchjob): the PyTorchJob.
+Object pytorchjob(const core::Config& cluster, const RenderOptions& o, const std::string& job) {
+  const Object pod = training_pod(
+      cluster, o, job, "pytorch",
+      Object{{"name", "pytorchjob-port"}, {"containerPort", kMasterPort}, {"protocol", "TCP"}});
+  Object pj = object("kubeflow.org/v1", "PyTorchJob", job, o.namespace_name,
+                     labels("ddpipe", "train", job));
   pj["spec"]["nprocPerNode"] = "1";  // one `ddpipe train` per pod: WORLD_SIZE = pods
   pj["spec"]["runPolicy"]["cleanPodPolicy"] = "None";
-  pj["spec"]["runPolicy"]["backoffLimit"] =
-      cluster.dist.max_restarts > 0 ? cluster.dist.max_restarts : 3;
+  pj["spec"]["runPolicy"]["backoffLimit"] = restarts_of(cluster);
   pj["spec"]["pytorchReplicaSpecs"]["Master"] = replica_spec(1, pod);
   if (o.workers > 0) pj["spec"]["pytorchReplicaSpecs"]["Worker"] = replica_spec(o.workers, pod);
   return pj;
+}
+
+// train (trainer-v2): the TrainingRuntime (the pod and the exit-code contract) and the TrainJob
+// (what runs: image, command, args, env, resources, nodes). ddpipe's exit codes: 1-127 fail the
+// node's Job through its podFailurePolicy (reason PodFailurePolicy), which fails the JobSet;
+// 128+ fail the Job (backoffLimit 0), and the JobSet recreates every Job, at most maxRestarts
+// times: all ranks restart together and resume from the run's checkpoints.
+std::vector<Object> trainer_v2(const core::Config& cluster, const RenderOptions& o,
+                               const std::string& job) {
+  const Object l = labels("ddpipe", "train", job);
+  Object pod = training_pod(cluster, o, job, kTrainerV2Container, nullptr);
+  pod["spec"]["restartPolicy"] = "Never";  // podFailurePolicy requires it
+  Object& c = pod["spec"]["containers"][0];
+  Object trainer = Object::object();
+  trainer["image"] = c["image"];
+  trainer["command"] = c["command"];
+  trainer["args"] = c["args"];
+  trainer["env"] = c["env"];
+  trainer["numNodes"] = o.workers + 1;
+  trainer["numProcPerNode"] = 1;  // one `ddpipe train` per pod: PET_NPROC_PER_NODE=1
+  trainer["resourcesPerNode"] = c["resources"];
+  for (const char* key : {"image", "command", "args", "env", "resources"}) c.erase(key);
+
+  Object exit_codes = Object::array();  // the permanent ones: 1 up to the first retryable one
+  for (int code = 1; code < core::exit_code(core::ErrorKind::kRetryable); ++code) {
+    exit_codes.push_back(code);
+  }
+  Object permanent = Object::object();
+  permanent["action"] = "FailJob";
+  permanent["onExitCodes"] =
+      Object{{"containerName", kTrainerV2Container}, {"operator", "In"}, {"values", exit_codes}};
+  Object node_job = Object::object();
+  node_job["metadata"]["labels"][kTrainerAncestorLabel] = kTrainerAncestorStep;
+  node_job["spec"]["backoffLimit"] = 0;
+  node_job["spec"]["podFailurePolicy"]["rules"] = Object::array({permanent});
+  node_job["spec"]["template"] = pod;
+
+  Object runtime = object(std::string(kTrainerApiVersion), "TrainingRuntime",
+                          trainer_runtime_name(job), o.namespace_name, l);
+  runtime["metadata"]["labels"]["trainer.kubeflow.org/framework"] = "torch";
+  runtime["spec"]["mlPolicy"]["numNodes"] = 1;
+  runtime["spec"]["mlPolicy"]["torch"] = Object::object();
+  Object& jobset = runtime["spec"]["template"]["spec"];
+  jobset["failurePolicy"]["maxRestarts"] = restarts_of(cluster);
+  jobset["failurePolicy"]["rules"] =
+      Object::array({Object{{"name", "permanent-exit-code"},
+                            {"action", "FailJobSet"},
+                            {"onJobFailureReasons", strings({"PodFailurePolicy"})}}});
+  jobset["replicatedJobs"] =
+      Object::array({Object{{"name", kTrainerV2Job}, {"template", node_job}}});
+
+  Object tj = object(std::string(kTrainerApiVersion), "TrainJob", job, o.namespace_name, l);
+  tj["spec"]["runtimeRef"] = Object{{"name", trainer_runtime_name(job)},
+                                    {"apiGroup", kTrainerApiGroup},
+                                    {"kind", "TrainingRuntime"}};
+  tj["spec"]["trainer"] = trainer;
+  return {runtime, tj};
 }
 
 // serve: follows serve.version (default `latest`), so new versions need no rollout; a changed
@@ -346,6 +418,26 @@ std::vector<Object> serve_objects(const core::Config& cluster, const RenderOptio
 }
 
 }  // namespace
+
+std::string operator_name(Operator op) {
+  return op == Operator::kTrainerV2 ? "trainer-v2" : "pytorchjob";
+}
+
+Operator operator_from_name(const std::string& name) {
+  for (Operator op : {Operator::kPyTorchJob, Operator::kTrainerV2}) {
+    if (operator_name(op) == name) return op;
+  }
+  core::fail_usage(
+      "--operator: expected pytorchjob (Kubeflow training operator v1.8, the "
+      "default) or trainer-v2 (Kubeflow Trainer v2.3), got '" +
+      name + "'");
+}
+
+std::string trainer_runtime_name(const std::string& job) { return job + "-runtime"; }
+
+int64_t training_grace_seconds(const core::Config& config) {
+  return static_cast<int64_t>(std::ceil(core::preempt_stop_seconds(config.checkpoint)));
+}
 
 core::Config cluster_config(const core::Config& config) {
   core::Config c = config;
@@ -426,18 +518,27 @@ std::vector<Object> render(const core::Config& config, const RenderOptions& o) {
   std::vector<Object> out = config_objects(o.namespace_name, job, config_text);
   for (auto& m : minio(o.namespace_name)) out.push_back(m);
   out.push_back(init_job(cluster, o, job));
-  out.push_back(pytorchjob(cluster, o, job));
+  if (o.op == Operator::kTrainerV2) {
+    for (auto& t : trainer_v2(cluster, o, job)) out.push_back(t);
+  } else {
+    out.push_back(pytorchjob(cluster, o, job));
+  }
   for (auto& m : serve_objects(cluster, o, job, config_text)) out.push_back(m);
   return out;
 }
 
 std::string render_yaml(const core::Config& config, const RenderOptions& o) {
   const std::string job = job_name_for(config, o.job_name);
+  const std::string world = "(world size " + std::to_string(o.workers + 1) + ")";
+  const std::string what =
+      o.op == Operator::kTrainerV2
+          ? "TrainJob " + job + " (Kubeflow Trainer v2): " + std::to_string(o.workers + 1) +
+                " nodes " + world + " on TrainingRuntime " + trainer_runtime_name(job)
+          : "PyTorchJob " + job + ": 1 Master + " + std::to_string(o.workers) +
+                (o.workers == 1 ? " Worker " : " Workers ") + world;
   const std::string header =
       (o.source.empty() ? "Rendered by ddpipe k8s render" : "Rendered by: " + o.source) + "\n" +
-      "PyTorchJob " + job + ": 1 Master + " + std::to_string(o.workers) +
-      (o.workers == 1 ? " Worker" : " Workers") + " (world size " + std::to_string(o.workers + 1) +
-      "), image " + o.image + ", namespace " + o.namespace_name +
+      what + ", image " + o.image + ", namespace " + o.namespace_name +
       ".\n"
       "Render again rather than editing. Apply all: kubectl apply -f FILE; or in phases with\n"
       "-l app.kubernetes.io/component=config, storage, init, train, serve (./quick-run.sh --k8s).";

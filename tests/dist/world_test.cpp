@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include <cstdlib>
+#include <map>
 #include <nlohmann/json.hpp>
 
 #include "core/error.h"
@@ -190,6 +191,68 @@ TEST_F(WorldEnv, TrainerV2TorchrunArguments) {
   EXPECT_NE(usage_error([] { world_from_env(); }).find("PET_MASTER_ADDR"), std::string::npos);
   unsetenv("PET_NNODES");
   EXPECT_FALSE(node_from_env(2, false).has_value());  // not in a pod: the config decides
+}
+
+// The env the torch plugin of Kubeflow Trainer v2.3.0 gives each node (derived from
+// ../shared/testdata/k8s/PROVENANCE.md; the derivation is in the file, which lives in the tree).
+nlohmann::json golden_trainer_v2_pods() {
+  return nlohmann::json::parse(core::read_file(
+      std::string(DDPIPE_SOURCE_DIR) + "/tests/k8s/testdata/trainjob_v2.3.0_expected_env.json"));
+}
+
+TEST_F(WorldEnv, EveryNodeOfATrainJobKnowsItsPlace) {
+  int checked = 0;
+  const nlohmann::json golden = golden_trainer_v2_pods();
+  for (const auto& c : golden["cases"]) {
+    const int64_t world = c["world_size"];
+    for (const auto& [pod, expected] : c["pods"].items()) {
+      SetUp();
+      std::map<std::string, std::string> env;
+      for (const auto& kv : expected["env"]) {
+        env[kv[0]] = kv[1];
+        setenv(kv[0].get<std::string>().c_str(), kv[1].get<std::string>().c_str(), 1);
+      }
+      const int64_t nodes = std::stoll(env["PET_NNODES"]);
+      const int64_t per_node = std::stoll(env["PET_NPROC_PER_NODE"]);
+      auto node = node_from_env(2, false);
+      ASSERT_TRUE(node.has_value()) << pod;
+      EXPECT_EQ(node->contract, "trainer-v2");
+      EXPECT_EQ(node->nnodes, nodes);
+      EXPECT_EQ(node->node_rank, std::stoll(env["PET_NODE_RANK"])) << pod;
+      EXPECT_EQ(node->nproc, per_node);
+      EXPECT_EQ(node->nnodes * node->nproc, world);
+      EXPECT_EQ(node->master_addr,
+                c["job_name"].get<std::string>() + "-node-0-0." + c["job_name"].get<std::string>());
+      EXPECT_EQ(node->master_port, 29500);
+      if (per_node == 1) {  // `ddpipe train` as the container's command: one rank per node
+        WorldInfo w = world_from_env();
+        EXPECT_EQ(w.contract, "trainer-v2");
+        EXPECT_EQ(w.rank, node->node_rank);
+        EXPECT_EQ(w.world_size, world);
+        EXPECT_EQ(w.master_addr, node->master_addr);
+      } else {  // several ranks per node need `ddpipe launch`
+        EXPECT_NE(usage_error([] { world_from_env(); }).find("ddpipe launch"), std::string::npos);
+      }
+      ++checked;
+    }
+  }
+  EXPECT_EQ(checked, 5);
+}
+
+// PET_NPROC_PER_NODE=auto in a Trainer v2 pod: the node's CPUs unless the user chose a count.
+TEST_F(WorldEnv, AutoInATrainerV2PodIsTheNodesCpus) {
+  setenv("PET_NNODES", "2", 1);
+  setenv("PET_NODE_RANK", "1", 1);
+  setenv("PET_NPROC_PER_NODE", "auto", 1);
+  setenv("PET_MASTER_ADDR", "j-node-0-0.j", 1);
+  setenv("PET_MASTER_PORT", "29500", 1);
+  const int64_t cpus = available_cpus();
+  EXPECT_GE(cpus, 1);
+  EXPECT_EQ(node_from_env(7, false)->nproc, cpus);
+  EXPECT_EQ(node_from_env(3, true)->nproc, 3);
+  setenv("PET_NPROC_PER_NODE", "0", 1);
+  EXPECT_NE(usage_error([] { node_from_env(1, false); }).find("PET_NPROC_PER_NODE"),
+            std::string::npos);
 }
 
 }  // namespace

@@ -2,17 +2,23 @@
 """Checks ddpipe's Kubernetes manifests without a cluster.
 
 Structure: every object against its schema, strictly (a misspelled field fails): core kinds
-against the standalone-strict JSON schemas of Kubernetes 1.32, the PyTorchJob against the
-OpenAPI schema of the Kubeflow CRD (made strict the way `kubectl apply --validate=strict` is).
+against the standalone-strict JSON schemas of Kubernetes 1.32, the PyTorchJob, TrainJob,
+TrainingRuntime and ClusterTrainingRuntime against the OpenAPI schemas of their Kubeflow CRDs
+(made strict the way `kubectl apply --validate=strict` is; each CRD embeds the full pod
+template), and the metadata of those against Kubernetes' ObjectMeta.
 
 Semantics a schema cannot see: namespaces; selectors that select; ports and probes that point at
 declared container ports; every Secret, ConfigMap, PVC and ServiceAccount referenced exists
 (with the key); no credential literal outside Secrets; the PyTorchJob's ranks add up to the
 WORLD_SIZE the operator sets, its pod Service names (MASTER_ADDR = <job>-master-0) are valid and
-not overridden, DDPIPE_RUN_ID is the job name, --config points into a mounted ConfigMap key; and
-with --dockerfile, every ddpipe container runs the image's entrypoint as the image's user.
+not overridden, DDPIPE_RUN_ID is the job name, --config points into a mounted ConfigMap key,
+every training pod has a terminationGracePeriodSeconds (ranks checkpoint on SIGTERM); a TrainJob's
+runtime is in the stream (or is the stock torch-distributed), its container `node` (with
+spec.trainer applied) is checked like any pod, exit codes 1-127 fail the job and 128+ restart it
+(podFailurePolicy + failurePolicy), its ranks add up; and with --dockerfile, every ddpipe
+container runs the image's entrypoint as the image's user.
 
-Usage: check_manifests.py [--schemas DIR] [--crd FILE] [--dockerfile FILE]
+Usage: check_manifests.py [--schemas DIR] [--crd FILE]... [--dockerfile FILE]
                           [--external-secret NAME]... FILE...   ("-" reads stdin)
 Exit code 0 when every check passes, 1 otherwise (each problem on one line).
 """
@@ -40,6 +46,11 @@ MINIO_HEALTH = {"/minio/health/live", "/minio/health/ready", "/minio/health/clus
 CREDENTIAL_NAME = re.compile(r"PASSWORD|SECRET|TOKEN|ACCESS_KEY|ROOT_USER|CREDENTIAL", re.I)
 DNS_LABEL = re.compile(r"^[a-z]([-a-z0-9]*[a-z0-9])?$")
 OPERATOR_PORT = 23456  # the training operator's default MASTER_PORT
+TRAINER_API = "trainer.kubeflow.org/v1alpha1"
+RUNTIME_KINDS = ("TrainingRuntime", "ClusterTrainingRuntime")
+PERMANENT_EXIT_CODES = list(range(1, 128))  # ddpipe: 1-127 permanent, 128+ retryable
+PLUGIN_ENV = ("PET_NNODES", "PET_NPROC_PER_NODE", "PET_NODE_RANK", "PET_MASTER_ADDR",
+              "PET_MASTER_PORT")  # Trainer v2's torch plugin sets these
 
 
 def load_stream(text):
@@ -135,14 +146,49 @@ class Dockerfile:
         return int(user) if user.isdigit() else None
 
 
-def pod_templates(obj):
-    """(label, pod template) of every workload."""
+def pod_templates(obj, runtimes=None):
+    """(label, pod template) of every workload; a TrainJob's is its runtime's `node` pod with
+    spec.trainer applied (`runtimes`: (kind, name) -> runtime)."""
     kind, spec = obj.get("kind"), obj.get("spec") or {}
     if kind in ("Deployment", "Job", "StatefulSet", "DaemonSet", "ReplicaSet"):
         yield where(obj), spec.get("template") or {}
     elif kind == "PyTorchJob":
         for rtype, replica in (spec.get("pytorchReplicaSpecs") or {}).items():
             yield f"{where(obj)}/{rtype}", replica.get("template") or {}
+    elif kind == "TrainJob":
+        runtime = (runtimes or {}).get(runtime_key(obj))
+        if runtime is not None:
+            yield f"{where(obj)}/node", trainjob_pod(obj, runtime)
+
+
+def runtime_key(trainjob):
+    ref = (trainjob.get("spec") or {}).get("runtimeRef") or {}
+    return ref.get("kind", "ClusterTrainingRuntime"), ref.get("name")
+
+
+def node_job(runtime):
+    """The runtime's replicated Job `node` (its batch Job template), or None."""
+    jobs = (((runtime.get("spec") or {}).get("template") or {}).get("spec") or {}).get("replicatedJobs")
+    return next((rj.get("template") or {} for rj in jobs or [] if rj.get("name") == "node"), None)
+
+
+def trainjob_pod(trainjob, runtime):
+    """The pod template the Trainer makes: the runtime's, with spec.trainer applied to `node`."""
+    template = json.loads(json.dumps(((node_job(runtime) or {}).get("spec") or {}).get("template") or {}))
+    trainer = (trainjob.get("spec") or {}).get("trainer") or {}
+    for c in (template.get("spec") or {}).get("containers") or []:
+        if c.get("name") != "node":
+            continue
+        for key in ("image", "command", "args"):
+            if key in trainer:
+                c[key] = trainer[key]
+        if "resourcesPerNode" in trainer:
+            c["resources"] = trainer["resourcesPerNode"]
+        env = {e["name"]: e for e in c.get("env") or []}
+        env.update({e["name"]: e for e in trainer.get("env") or []})
+        if env:
+            c["env"] = list(env.values())
+    return template
 
 
 def containers_of(pod_spec):
@@ -165,6 +211,7 @@ def option(argv, name):
 class Checker:
     def __init__(self, schemas_dir=None, crd=None, dockerfile=None, external_secrets=()):
         self.validators = {}
+        self.custom_kinds = set()
         if schemas_dir or crd:
             import jsonschema  # Debian's python3-jsonschema; only needed for schemas
             self.jsonschema = jsonschema
@@ -175,13 +222,17 @@ class Checker:
             # ObjectMeta, for the CRD, whose schema leaves metadata open.
             with open(os.path.join(schemas_dir, SCHEMA_FILES[("v1", "ConfigMap")])) as f:
                 self.object_meta = jsonschema.Draft7Validator(json.load(f)["properties"]["metadata"])
-        if crd:
-            with open(crd) as f:
+        for path in ([crd] if isinstance(crd, str) else crd or []):
+            with open(path) as f:
                 definition = yaml.safe_load(f)
-            version = next(v for v in definition["spec"]["versions"] if v["name"] == "v1")
-            key = (f"{definition['spec']['group']}/v1", definition["spec"]["names"]["kind"])
-            self.validators[key] = jsonschema.Draft7Validator(
-                crd_to_draft7(version["schema"]["openAPIV3Schema"]))
+            for version in definition["spec"]["versions"]:
+                if not version.get("served", True):
+                    continue
+                key = (f"{definition['spec']['group']}/{version['name']}",
+                       definition["spec"]["names"]["kind"])
+                self.validators[key] = jsonschema.Draft7Validator(
+                    crd_to_draft7(version["schema"]["openAPIV3Schema"]))
+                self.custom_kinds.add(key)
         self.dockerfile = Dockerfile(dockerfile) if dockerfile else None
         self.external_secrets = set(external_secrets)
         self.probes = []  # (image, path, container argv) of every HTTP probe, for live checks
@@ -198,7 +249,7 @@ class Checker:
             for e in validator.iter_errors(obj):
                 path = "/".join(str(p) for p in e.absolute_path)
                 problems.append(f"{where(obj)}: {path}: {e.message}")
-            if key[1] == "PyTorchJob" and hasattr(self, "object_meta"):
+            if key in self.custom_kinds and hasattr(self, "object_meta"):
                 for e in self.object_meta.iter_errors(obj.get("metadata", {})):
                     problems.append(f"{where(obj)}: metadata: {e.message}")
         return problems
@@ -219,7 +270,12 @@ class Checker:
                 if obj.get("kind") != "Namespace" and ns not in namespaces:
                     p.append(f"{where(obj)}: namespace {ns!r} is not the stream's {sorted(namespaces)}")
 
-        templates = [(label, t) for obj in objects for label, t in pod_templates(obj)]
+        runtimes = {(o.get("kind"), name_of(o)): o for o in objects if o.get("kind") in RUNTIME_KINDS}
+        templates = [(label, t) for obj in objects for label, t in pod_templates(obj, runtimes)]
+        referenced = {runtime_key(o) for o in by_kind.get("TrainJob", {}).values()}
+        for key, runtime in runtimes.items():  # a runtime no TrainJob here uses: its own pod
+            if key not in referenced and node_job(runtime):
+                templates.append((where(runtime), node_job(runtime).get("spec", {}).get("template") or {}))
         for obj in by_kind.get("Deployment", {}).values():
             selector = obj["spec"].get("selector", {}).get("matchLabels", {})
             labels = obj["spec"]["template"].get("metadata", {}).get("labels", {})
@@ -236,6 +292,13 @@ class Checker:
             p.append(f"ddpipe containers use several images: {sorted(ddpipe_images)}")
         for job in by_kind.get("PyTorchJob", {}).values():
             p += self.check_pytorchjob(job)
+        for job in by_kind.get("TrainJob", {}).values():
+            p += self.check_trainjob(job, runtimes)
+        for label, template in templates:
+            if "PyTorchJob" in label or "TrainJob" in label:
+                if not isinstance((template.get("spec") or {}).get("terminationGracePeriodSeconds"), int):
+                    p.append(f"{label}: no terminationGracePeriodSeconds: a rank stores its preemption "
+                             "checkpoint after SIGTERM (checkpoint.preempt_grace_s), before SIGKILL")
 
         # No credential outside a Secret.
         values = {v for vals in secrets.values() for v in vals.values() if len(v) >= 8}
@@ -448,6 +511,78 @@ class Checker:
                          f"sets WORLD_SIZE={world} (nprocPerNode {nproc})")
         return p
 
+    def check_trainjob(self, job, runtimes):
+        name = name_of(job)
+        spec = job.get("spec") or {}
+        trainer = spec.get("trainer") or {}
+        kind, ref = runtime_key(job)
+        runtime = runtimes.get((kind, ref))
+        if runtime is None:
+            if (kind, ref) == ("ClusterTrainingRuntime", "torch-distributed"):
+                return []  # the stock runtime, installed with the Trainer: nothing more to check
+            return [f"{where(job)}: spec.runtimeRef names {kind} {ref}, which is not in the stream"]
+        p = []
+        if kind == "TrainingRuntime" and runtime.get("metadata", {}).get("namespace") != \
+                job.get("metadata", {}).get("namespace"):
+            p.append(f"{where(job)}: TrainingRuntime {ref} is in another namespace")
+        torch = ((runtime.get("spec") or {}).get("mlPolicy") or {}).get("torch")
+        if torch is None:
+            p.append(f"{where(runtime)}: no mlPolicy.torch: no PET_* environment for the ranks")
+        rj = node_job(runtime)
+        if rj is None:
+            return p + [f"{where(runtime)}: no replicated Job 'node' (the trainer step)"]
+        pod = trainjob_pod(job, runtime)
+        node = next((c for c in (pod.get("spec") or {}).get("containers") or [] if c.get("name") == "node"), None)
+        if node is None:
+            return p + [f"{where(runtime)}: no container named 'node' (the torch plugin configures only it)"]
+        p += self.check_exit_codes(runtime, rj, pod)
+        nodes = trainer.get("numNodes", (runtime["spec"].get("mlPolicy") or {}).get("numNodes", 1))
+        last = f"{name}-node-0-{max(nodes - 1, 0)}"
+        if not DNS_LABEL.match(last) or len(last) > 63:
+            p.append(f"{where(job)}: pod hostname {last} is not a DNS label (job name too long?)")
+        env = {e["name"]: e.get("value") for e in node.get("env") or []}
+        for var in PLUGIN_ENV + ("WORLD_SIZE", "RANK"):
+            if var in env:
+                p.append(f"{where(job)}: env {var} is the torch plugin's to set (or unset under v2)")
+        argv = argv_of(node, self.dockerfile.runtime["entrypoint"] if self.dockerfile else None)
+        per_node = trainer.get("numProcPerNode")
+        ranks = self.ranks_per_pod(argv, str(per_node) if per_node else "auto")
+        if ranks is None:
+            p.append(f"{where(job)}: cannot tell how many ranks `{' '.join(argv[:2])}` starts")
+        elif per_node is not None and ranks != per_node:
+            p.append(f"{where(job)}: each node starts {ranks} ranks but numProcPerNode is {per_node}")
+        elif per_node is None and argv[1:2] == ["train"]:
+            p.append(f"{where(job)}: `ddpipe train` is one rank: set spec.trainer.numProcPerNode: 1 "
+                     "(else PET_NPROC_PER_NODE is the node's CPU count)")
+        if argv[1:2] == ["train"] and env.get("DDPIPE_RUN_ID") != name:
+            p.append(f"{where(job)}: DDPIPE_RUN_ID must be the job name {name} "
+                     "(restarted pods resume the run's checkpoints)")
+        return p
+
+    @staticmethod
+    def check_exit_codes(runtime, rj, pod):
+        """ddpipe's exit codes under the Trainer: 1-127 fail the JobSet, 128+ restart it."""
+        p = []
+        rules = ((rj.get("spec") or {}).get("podFailurePolicy") or {}).get("rules") or []
+        permanent = [r for r in rules if r.get("action") == "FailJob" and
+                     (r.get("onExitCodes") or {}).get("operator") == "In" and
+                     (r.get("onExitCodes") or {}).get("containerName") in (None, "node") and
+                     sorted((r.get("onExitCodes") or {}).get("values") or []) == PERMANENT_EXIT_CODES]
+        if not permanent:
+            p.append(f"{where(runtime)}: the node Job's podFailurePolicy must FailJob on exit codes "
+                     "1-127 of container node (ddpipe's permanent failures)")
+        if (pod.get("spec") or {}).get("restartPolicy") != "Never":
+            p.append(f"{where(runtime)}: the node pods need restartPolicy Never (podFailurePolicy)")
+        failure = (((runtime.get("spec") or {}).get("template") or {}).get("spec") or {}).get("failurePolicy") or {}
+        if not any(r.get("action") == "FailJobSet" and "PodFailurePolicy" in (r.get("onJobFailureReasons") or [])
+                   for r in failure.get("rules") or []):
+            p.append(f"{where(runtime)}: failurePolicy must FailJobSet on reason PodFailurePolicy "
+                     "(else a permanent exit code is retried)")
+        if not failure.get("maxRestarts"):
+            p.append(f"{where(runtime)}: failurePolicy.maxRestarts is 0: exit codes 128+ (retryable) "
+                     "would not restart the job")
+        return p
+
     @staticmethod
     def ranks_per_pod(argv, nproc):
         if not argv or os.path.basename(argv[0]) != "ddpipe" or len(argv) < 2:
@@ -469,7 +604,8 @@ class Checker:
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--schemas", help="folder of the Kubernetes JSON schemas")
-    parser.add_argument("--crd", help="the PyTorchJob CRD (kubeflow.org_pytorchjobs.yaml)")
+    parser.add_argument("--crd", action="append", default=[],
+                        help="a Kubeflow CRD (kubeflow.org_pytorchjobs.yaml, trainer.kubeflow.org_*.yaml)")
     parser.add_argument("--dockerfile", help="deploy/docker/Dockerfile")
     parser.add_argument("--external-secret", action="append", default=[],
                         help="a Secret created outside these manifests")

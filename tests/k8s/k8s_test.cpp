@@ -2,6 +2,7 @@
 // golden data derived from the training operator v1.8.1) and local pods.
 #include <gtest/gtest.h>
 
+#include <cmath>
 #include <fstream>
 #include <map>
 #include <sstream>
@@ -13,6 +14,7 @@
 #include "k8s/manifest.h"
 #include "k8s/pytorchjob.h"
 #include "k8s/render.h"
+#include "k8s/trainjob.h"
 #include "test_util.h"
 
 namespace ddpipe::k8s {
@@ -353,6 +355,231 @@ spec:
   ASSERT_EQ(pods[0].files.size(), 1u);
   EXPECT_EQ(pods[0].files[0].first, dir / "echo-master-0/var/run/tok/token");
   EXPECT_EQ(pods[0].files[0].second, "hunter2");
+}
+
+TEST(Render, OperatorNamesAndDefault) {
+  EXPECT_EQ(RenderOptions{}.op, Operator::kPyTorchJob);
+  EXPECT_EQ(operator_from_name("pytorchjob"), Operator::kPyTorchJob);
+  EXPECT_EQ(operator_from_name("trainer-v2"), Operator::kTrainerV2);
+  EXPECT_EQ(operator_name(Operator::kTrainerV2), "trainer-v2");
+  EXPECT_NE(usage_error([] { operator_from_name("mpi"); }).find("trainer-v2"), std::string::npos);
+}
+
+// Every training pod (v1 Master and Worker, v2 node) may checkpoint on SIGTERM before SIGKILL.
+TEST(Render, TrainingPodsGetThePreemptionGracePeriod) {
+  core::Config c;
+  c.checkpoint.preempt_grace_s = 100.2;
+  const int64_t want = static_cast<int64_t>(std::ceil(core::preempt_stop_seconds(c.checkpoint)));
+  EXPECT_EQ(want, 116);
+  EXPECT_EQ(training_grace_seconds(c), want);
+  const auto v1 = render(c, RenderOptions{});
+  const Object* pj = find(v1, "PyTorchJob", "fmnist-resnet");
+  ASSERT_NE(pj, nullptr);
+  for (const char* type : {"Master", "Worker"}) {
+    EXPECT_EQ((*pj)["spec"]["pytorchReplicaSpecs"][type]["template"]["spec"]
+                   ["terminationGracePeriodSeconds"],
+              want)
+        << type;
+  }
+  RenderOptions o;
+  o.op = Operator::kTrainerV2;
+  const auto v2 = render(c, o);
+  const Object* rt = find(v2, "TrainingRuntime", "fmnist-resnet-runtime");
+  ASSERT_NE(rt, nullptr);
+  const Object& node = (*rt)["spec"]["template"]["spec"]["replicatedJobs"][0]["template"];
+  EXPECT_EQ(node["spec"]["template"]["spec"]["terminationGracePeriodSeconds"], want);
+}
+
+// The TrainJob: what runs in spec.trainer, the pod and ddpipe's exit-code contract in its own
+// TrainingRuntime; MinIO, init and serving exactly as for the PyTorchJob.
+TEST(TrainJob, RenderedJobAndRuntimeKeepTheExitCodeContract) {
+  core::Config c;
+  c.dist.max_restarts = 5;
+  RenderOptions o;
+  o.op = Operator::kTrainerV2;
+  o.workers = 2;
+  const auto objects = render(c, o);
+  std::vector<std::string> kinds;
+  for (const auto& x : objects) kinds.push_back(x["kind"]);
+  EXPECT_EQ(kinds,
+            (std::vector<std::string>{"Namespace", "ServiceAccount", "Secret", "ConfigMap",
+                                      "PersistentVolumeClaim", "Deployment", "Service", "Job",
+                                      "TrainingRuntime", "TrainJob", "Deployment", "Service"}));
+  RenderOptions v1 = o;
+  v1.op = Operator::kPyTorchJob;
+  const auto v1_objects = render(c, v1);
+  for (const auto& x : objects) {
+    if (x["metadata"]["labels"]["app.kubernetes.io/component"] == "train") continue;
+    const Object* same = find(v1_objects, x["kind"], x["metadata"]["name"]);
+    ASSERT_NE(same, nullptr) << x["kind"];
+    EXPECT_EQ(*same, x) << "differs from the PyTorchJob render: " << x["kind"];
+  }
+  const Object* tj = find(objects, "TrainJob", "fmnist-resnet");
+  ASSERT_NE(tj, nullptr);
+  EXPECT_EQ((*tj)["apiVersion"], kTrainerApiVersion);
+  EXPECT_EQ((*tj)["spec"]["runtimeRef"]["name"], trainer_runtime_name("fmnist-resnet"));
+  EXPECT_EQ((*tj)["spec"]["runtimeRef"]["kind"], "TrainingRuntime");
+  const Object& trainer = (*tj)["spec"]["trainer"];
+  EXPECT_EQ(trainer["numNodes"], 3);
+  EXPECT_EQ(trainer["numProcPerNode"], 1);
+  EXPECT_EQ(trainer["image"], o.image);
+  EXPECT_EQ(trainer["command"][0], kImageBinary);
+  EXPECT_EQ(env_of(trainer, "DDPIPE_RUN_ID"), "fmnist-resnet");
+  EXPECT_EQ(env_of(trainer, "AWS_ACCESS_KEY_ID"), "<ref>");
+
+  const Object* rt = find(objects, "TrainingRuntime", "fmnist-resnet-runtime");
+  ASSERT_NE(rt, nullptr);
+  EXPECT_TRUE((*rt)["spec"]["mlPolicy"].contains("torch"));
+  const Object& jobset = (*rt)["spec"]["template"]["spec"];
+  EXPECT_EQ(jobset["failurePolicy"]["maxRestarts"], 5);
+  EXPECT_EQ(jobset["failurePolicy"]["rules"][0]["action"], "FailJobSet");
+  EXPECT_EQ(jobset["failurePolicy"]["rules"][0]["onJobFailureReasons"][0], "PodFailurePolicy");
+  const Object& rj = jobset["replicatedJobs"][0];
+  EXPECT_EQ(rj["name"], kTrainerV2Job);
+  EXPECT_EQ(rj["template"]["spec"]["backoffLimit"], 0);
+  const Object& rule = rj["template"]["spec"]["podFailurePolicy"]["rules"][0];
+  EXPECT_EQ(rule["action"], "FailJob");
+  EXPECT_EQ(rule["onExitCodes"]["containerName"], kTrainerV2Container);
+  EXPECT_EQ(rule["onExitCodes"]["operator"], "In");
+  const Object& codes = rule["onExitCodes"]["values"];
+  ASSERT_EQ(codes.size(), 127u);
+  EXPECT_EQ(codes.front(), 1);
+  EXPECT_EQ(codes.back(), 127);
+  const Object& pod = rj["template"]["spec"]["template"];
+  EXPECT_EQ(pod["spec"]["restartPolicy"], "Never");
+  EXPECT_EQ(pod["metadata"]["annotations"]["prometheus.io/port"], "9400");
+  const Object& node = pod["spec"]["containers"][0];
+  EXPECT_EQ(node["name"], kTrainerV2Container);
+  EXPECT_FALSE(node.contains("image")) << "the image is the TrainJob's, stated once";
+  EXPECT_EQ(node["ports"][0]["containerPort"], 9400);
+}
+
+// The torch plugin's env for the manifests of the golden file, variable by variable, in order.
+TEST(TrainJob, PluginEnvMatchesTrainerV230) {
+  const fs::path dir = fs::path(DDPIPE_SOURCE_DIR) / "tests/k8s/testdata";
+  const auto golden =
+      nlohmann::json::parse(core::read_file(dir / "trainjob_v2.3.0_expected_env.json"));
+  int checked = 0;
+  for (const auto& c : golden["cases"]) {
+    const std::string manifest = c["manifest"];
+    std::vector<Object> objects;
+    if (manifest.rfind("render:", 0) == 0) {
+      RenderOptions o;
+      o.op = Operator::kTrainerV2;
+      objects = render(core::Config{}, o);
+    } else {
+      objects = parse_manifests(core::read_file(dir / manifest), manifest);
+    }
+    const JobPlan plan = plan_trainjob(objects, manifest);
+    EXPECT_EQ(plan.world_size, c["world_size"]) << manifest;
+    EXPECT_EQ(plan.name, c["job_name"]);
+    ASSERT_EQ(plan.pods.size(), c["pods"].size()) << manifest;
+    for (const auto& pod : plan.pods) {
+      ASSERT_TRUE(c["pods"].contains(pod.name)) << pod.name;
+      EnvList expected;
+      for (const auto& kv : c["pods"][pod.name]["env"]) expected.emplace_back(kv[0], kv[1]);
+      EXPECT_EQ(pod.operator_env, expected) << pod.name;
+      ++checked;
+    }
+  }
+  EXPECT_EQ(checked, 5);
+}
+
+TEST(TrainJob, StockRuntimeIsTrainerV230s) {
+  const fs::path file =
+      testing::shared_dir() / "testdata/k8s/trainer-v2.3.0/runtime_torch_distributed.yaml";
+  if (testing::shared_dir().empty()) GTEST_SKIP() << "../shared is absent: no upstream runtime";
+  EXPECT_EQ(stock_torch_runtime(), parse_manifests(core::read_file(file), file.string())[0]);
+}
+
+// The torch plugin's calculateNumProcPerNode for numProcPerNode "auto".
+TEST(TrainJob, AutoProcessesAreTheCpusOfACpuNode) {
+  auto nproc = [](const std::string& resources) {
+    return trainer_auto_nproc(Object::parse(R"({"resourcesPerNode":)" + resources + "}"));
+  };
+  EXPECT_EQ(trainer_auto_nproc(Object::object()), "auto");  // no resources: torchrun decides
+  EXPECT_EQ(nproc(R"({"limits":{"cpu":"4"}})"), "4");
+  EXPECT_EQ(nproc(R"({"limits":{"cpu":"4"},"requests":{"cpu":"2"}})"), "4");  // limits first
+  EXPECT_EQ(nproc(R"({"requests":{"cpu":"1500m"}})"), "2");                   // rounded up
+  EXPECT_EQ(nproc(R"({"limits":{"cpu":"100m"}})"), "1");                      // at least 1
+  EXPECT_EQ(nproc(R"({"limits":{"memory":"4Gi"}})"), "1");                // a CPU list without cpu
+  EXPECT_EQ(nproc(R"({})"), "1");                                         // no list at all
+  EXPECT_EQ(nproc(R"({"limits":{"cpu":"4","nvidia.com/gpu":1}})"), "1");  // then requests: none
+  EXPECT_EQ(nproc(R"({"limits":{"nvidia.com/gpu":1},"requests":{"nvidia.com/gpu":1}})"), "auto");
+  EXPECT_NE(usage_error([&] { nproc(R"({"limits":{"cpu":"four"}})"); }).find("'four'"),
+            std::string::npos);
+}
+
+TEST(TrainJob, RejectsWhatTheControllerOrDdpipeCannotRun) {
+  auto plan = [](const std::string& spec, const std::string& more = "") {
+    return plan_trainjob(
+        parse_manifests("apiVersion: trainer.kubeflow.org/v1alpha1\nkind: TrainJob\n"
+                        "metadata: {name: j}\nspec:\n" +
+                            spec + more,
+                        "j.yaml"),
+        "j.yaml");
+  };
+  const std::string runtime =
+      "---\napiVersion: trainer.kubeflow.org/v1alpha1\nkind: TrainingRuntime\n"
+      "metadata: {name: rt}\nspec:\n  mlPolicy: {torch: {elasticPolicy: {maxNodes: 3}}}\n";
+  EXPECT_NE(usage_error([] { plan_trainjob({}, "empty.yaml"); }).find("no TrainJob"),
+            std::string::npos);
+  EXPECT_NE(usage_error([&] { plan("  runtimeRef: {name: mine}\n"); }).find("'mine'"),
+            std::string::npos);
+  EXPECT_NE(usage_error([&] {
+              plan("  runtimeRef: {name: rt, kind: TrainingRuntime}\n", runtime);
+            }).find("elasticPolicy"),
+            std::string::npos);
+  EXPECT_NE(usage_error([&] {
+              plan("  runtimeRef: {name: torch-distributed}\n  trainer: {numNodes: 0}\n");
+            }).find("numNodes"),
+            std::string::npos);
+  const JobPlan stock = plan("  runtimeRef: {name: torch-distributed}\n");
+  ASSERT_EQ(stock.pods.size(), 1u);  // the runtime's mlPolicy.numNodes
+  EXPECT_EQ(stock.pods[0].operator_env[1].second, "auto");
+}
+
+TEST(LocalPods, TrainJobNodesAsTheClusterGivesThem) {
+  testing::TempDir dir;
+  RenderOptions o;
+  o.op = Operator::kTrainerV2;
+  const auto objects = render(core::Config{}, o);
+  const auto pods = local_pods(objects, "rendered", dir.path(), {"10.0.0.2", "10.0.0.3"},
+                               "/bin/ddp", JobKind::kTrainJob);
+  ASSERT_EQ(pods.size(), 2u);
+  const LocalPod& n = pods[1];
+  EXPECT_EQ(n.name, "fmnist-resnet-node-0-1");
+  EXPECT_EQ(n.rank, 1);
+  const fs::path root = dir / "fmnist-resnet-node-0-1";
+  EXPECT_EQ(n.argv, (std::vector<std::string>{"/bin/ddp", "train", "--config",
+                                              (root / "etc/ddpipe/config.yaml").string(), "--set",
+                                              "train.threads=2"}));
+  const EnvList expected_tail = {{"PET_NNODES", "2"},
+                                 {"PET_NPROC_PER_NODE", "1"},
+                                 {"PET_NODE_RANK", "1"},
+                                 {"PET_MASTER_ADDR", "fmnist-resnet-node-0-0.fmnist-resnet"},
+                                 {"PET_MASTER_PORT", "29500"}};
+  ASSERT_GE(n.env.size(), expected_tail.size());
+  EXPECT_EQ(EnvList(n.env.end() - expected_tail.size(), n.env.end()), expected_tail);
+  std::map<std::string, std::string> env(n.env.begin(), n.env.end());
+  EXPECT_EQ(env["HOSTNAME"], "fmnist-resnet-node-0-1");
+  EXPECT_EQ(env["AWS_SECRET_ACCESS_KEY"], "ddpipe-dev-password");
+  EXPECT_EQ(env["DDPIPE_RUN_ID"], "fmnist-resnet");
+  EXPECT_EQ(env.count("WORLD_SIZE"), 0u);
+  bool config_written = false;
+  for (const auto& [path, text] : n.files)
+    config_written |= path == root / "etc/ddpipe/config.yaml";
+  EXPECT_TRUE(config_written);
+  // The runtime must come with the TrainJob (or be the stock one).
+  std::vector<Object> without_runtime;
+  for (const auto& x : objects) {
+    if (x["kind"] != "TrainingRuntime") without_runtime.push_back(x);
+  }
+  EXPECT_NE(
+      usage_error([&] {
+        local_pods(without_runtime, "job.yaml", dir.path(), {"a", "b"}, "x", JobKind::kTrainJob);
+      }).find("TrainingRuntime 'fmnist-resnet-runtime'"),
+      std::string::npos);
 }
 
 }  // namespace

@@ -4,14 +4,15 @@ k8s_kustomize).
 
   manifests_test.py semantics|schemas|kustomize --ddpipe BUILD/apps/ddpipe/ddpipe
 
-semantics  `ddpipe k8s render` for several configs passes check_manifests.py's semantic checks,
-           deploy/k8s/base is the render of the default job, the ConfigMap's config loads,
+semantics  `ddpipe k8s render` for several configs and both operators (PyTorchJob, Trainer v2
+           TrainJob) passes check_manifests.py's semantic checks, deploy/k8s/base and
+           deploy/k8s/base-trainer-v2 are the renders of the default job, the ConfigMap's config loads,
            every probe path answers on a real `ddpipe serve`, the Dockerfile agrees with the
            manifests, scripts/install-deps.sh and the libraries the binary links, quick-run.sh
            --k8s explains a missing kubectl or cluster, and broken manifests are caught.
-schemas    the same renders against the Kubernetes JSON schemas and the PyTorchJob CRD of
-           ../shared/testdata/k8s (exit 77 = skipped when ../shared or python3-jsonschema is
-           absent).
+schemas    the same renders against the Kubernetes JSON schemas, the PyTorchJob CRD and the
+           Trainer v2.3.0 CRDs of ../shared/testdata/k8s, strictly (unknown fields fail; exit 77
+           = skipped when ../shared or python3-jsonschema is absent).
 kustomize  `kubectl kustomize` builds the base and every overlay, and each build passes the
            checks (exit 77 when kubectl is absent).
 """
@@ -41,7 +42,16 @@ SOURCE = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
 DOCKERFILE = os.path.join(SOURCE, "deploy", "docker", "Dockerfile")
 SHARED_K8S = os.environ.get("DDPIPE_SHARED_DIR", os.path.join(os.path.dirname(SOURCE), "shared"))
 SHARED_K8S = os.path.join(SHARED_K8S, "testdata", "k8s")
+TESTDATA = os.path.join(os.path.dirname(os.path.abspath(__file__)), "testdata")
 DDPIPE = None
+
+
+def crds():
+    """Every Kubeflow CRD the renders use, from ../shared."""
+    trainer = os.path.join(SHARED_K8S, "trainer-v2.3.0")
+    return [os.path.join(SHARED_K8S, "kubeflow.org_pytorchjobs.yaml")] + [
+        os.path.join(trainer, f"trainer.kubeflow.org_{plural}.yaml")
+        for plural in ("trainjobs", "trainingruntimes", "clustertrainingruntimes")]
 
 # (name, ddpipe k8s render arguments): the configs a user is likely to render.
 RENDERS = [
@@ -53,6 +63,16 @@ RENDERS = [
               "--set", "train.threads=1", "--set", "dist.max_restarts=5", "--workers", "7",
               "--job-name", "tiny-nightly"]),
 ]
+
+
+# Each render above for both operators.
+OPERATORS = ["pytorchjob", "trainer-v2"]
+
+
+def render_all():
+    for name, args in RENDERS:
+        for op in OPERATORS:
+            yield f"{name} ({op})", args + ["--operator", op], op
 
 
 def render(args):
@@ -77,25 +97,30 @@ class Semantics(unittest.TestCase):
         self.checker = cm.Checker(dockerfile=DOCKERFILE)
 
     def test_every_render_passes(self):
-        for name, args in RENDERS:
+        for name, args, op in render_all():
             with self.subTest(config=name):
                 objects = cm.load_stream(render(args))
                 self.assertEqual(self.checker.check_semantics(objects), [])
-                job = find(objects, "PyTorchJob")
                 workers = int(args[args.index("--workers") + 1]) if "--workers" in args else 1
-                replicas = job["spec"]["pytorchReplicaSpecs"]
+                if op == "trainer-v2":
+                    self.assertEqual(find(objects, "TrainJob")["spec"]["trainer"]["numNodes"], workers + 1)
+                    self.assertEqual([o for o in objects if o["kind"] == "PyTorchJob"], [])
+                    continue
+                replicas = find(objects, "PyTorchJob")["spec"]["pytorchReplicaSpecs"]
                 self.assertEqual(replicas.get("Worker", {}).get("replicas", 0), workers)
 
-    def test_base_is_the_render_of_the_default_config(self):
-        with open(os.path.join(SOURCE, "deploy/k8s/base/ddpipe.yaml")) as f:
-            base = f.read()
-        command = base.splitlines()[0].removeprefix("# Rendered by: ddpipe k8s render ").split()
-        # The default job, as `ddpipe run` (./quick-run.sh) runs it: no --config.
-        self.assertEqual(command, ["--workers", "1", "--image", "ddpipe:local"])
-        self.assertEqual(render(command), base,
-                         "deploy/k8s/base/ddpipe.yaml is out of date: regenerate it with\n  "
-                         "build/apps/ddpipe/ddpipe k8s render " + " ".join(command) +
-                         " > deploy/k8s/base/ddpipe.yaml")
+    def test_bases_are_the_renders_of_the_default_config(self):
+        for folder, operator in (("base", []), ("base-trainer-v2", ["--operator", "trainer-v2"])):
+            path = f"deploy/k8s/{folder}/ddpipe.yaml"
+            with self.subTest(base=folder), open(os.path.join(SOURCE, path)) as f:
+                base = f.read()
+                command = base.splitlines()[0].removeprefix("# Rendered by: ddpipe k8s render ").split()
+                # The default job, as `ddpipe run` (./quick-run.sh) runs it: no --config.
+                self.assertEqual(command, operator + ["--workers", "1", "--image", "ddpipe:local"])
+                self.assertEqual(render(command), base,
+                                 f"{path} is out of date: regenerate it with\n  "
+                                 "build/apps/ddpipe/ddpipe k8s render " + " ".join(command) +
+                                 f" > {path}")
 
     def test_configmap_config_loads_and_keeps_the_job(self):
         def config_args(args):  # render's own options (--workers, --image, --job-name) are not config
@@ -220,10 +245,16 @@ class Semantics(unittest.TestCase):
             r = subprocess.run(quick_run, env=env, capture_output=True, text=True, timeout=60)
             self.assertNotEqual(r.returncode, 0)
             self.assertIn("the Kubeflow training operator is not installed", r.stderr)
-            self.assertIn("standalone?ref=v1.8.0", r.stderr)
+            self.assertIn("standalone?ref=v1.8.1", r.stderr)  # either operator, how to install it
+            self.assertIn("trainer.git/manifests/overlays/manager?ref=v2.3.0", r.stderr)
 
-    def test_quick_run_k8s_runs_the_phases_in_order(self):
-        # A fake kubectl: a cluster where everything succeeds; it records what it is asked.
+    def quick_run_with_fake_kubectl(self, operator):
+        """./quick-run.sh --k8s against a fake kubectl: a cluster with `operator`'s CRD where
+        everything succeeds. Returns (what kubectl was asked, the run)."""
+        v1 = operator == "pytorchjob"
+        base = "base" if v1 else "base-trainer-v2"
+        first = "fmnist-resnet-master-0" if v1 else "fmnist-resnet-node-0-0-x7k2p"
+        kind = "pytorchjob" if v1 else "trainjob"
         with tempfile.TemporaryDirectory() as tmp:
             calls = os.path.join(tmp, "calls")
             fake = os.path.join(tmp, "kubectl")
@@ -231,16 +262,18 @@ class Semantics(unittest.TestCase):
                 f.write(f"""#!/bin/bash
 echo "$*" >>{calls}
 case "$*" in
-  "kustomize "*) cat {SOURCE}/deploy/k8s/base/ddpipe.yaml ;;
+  "get crd pytorchjobs.kubeflow.org") [[ {int(v1)} == 1 ]] || exit 1 ;;
+  "kustomize "*) cat {SOURCE}/deploy/k8s/{base}/ddpipe.yaml ;;
   "config current-context") echo kind-test ;;
   "get namespace "*) exit 1 ;;
   *"apply -f "*) echo "applied $5" ;;
   *"get job -l "*) echo fmnist-resnet-init ;;
   *"get job fmnist-resnet-init "*) echo "Complete " ;;
-  *"get pytorchjobs "*) echo fmnist-resnet ;;
-  *"get pod fmnist-resnet-master-0 "*) echo Running ;;
-  *"get pytorchjob fmnist-resnet -o jsonpath={{range"*) [[ -f {tmp}/followed ]] && echo "Succeeded " ;;
-  *"logs -f fmnist-resnet-master-0"*) touch {tmp}/followed
+  *"get {kind}s "*) echo fmnist-resnet ;;
+  *"get pods -l jobset.sigs.k8s.io/jobset-name=fmnist-resnet,batch.kubernetes.io/job-completion-index=0 "*) echo {first} ;;
+  *"get pod {first} "*) echo Running ;;
+  *"get {kind} fmnist-resnet -o jsonpath={{range"*) [[ -f {tmp}/followed ]] && echo "Succeeded " ;;
+  *"logs -f {first}"*) touch {tmp}/followed
     echo '{{"final":{{}},"metrics":"metrics/fmnist-resnet/metrics_v1.json","model":"fmnist-resnet","version":"model_v1"}}' ;;
   *"get configmap "*) echo "# a comment"; echo "store: s3://ddpipe" ;;
 esac
@@ -252,15 +285,26 @@ exit 0
                                capture_output=True, text=True, timeout=120)
             self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
             with open(calls) as f:
-                asked = f.read()
-        applied = re.findall(r"apply -f \S+ -l app.kubernetes.io/component in \((.*)\)", asked)
-        self.assertEqual(applied, ["config,storage", "init", "train", "serve"])
-        order = [asked.index(s) for s in ("rollout status deployment/minio", "get job fmnist-resnet-init",
-                                          "logs -f fmnist-resnet-master-0",
-                                          "rollout status deployment/fmnist-resnet-serve")]
-        self.assertEqual(order, sorted(order), asked)
-        self.assertIn("Model version: s3://ddpipe/models/fmnist-resnet/model_v1/", r.stdout)
-        self.assertIn("Metrics:       s3://ddpipe/metrics/fmnist-resnet/metrics_v1.json", r.stdout)
+                return f.read(), r
+
+    def test_quick_run_k8s_runs_the_phases_in_order(self):
+        for operator, overlay, first, kind in (
+                ("pytorchjob", "overlays/local", "fmnist-resnet-master-0", "PyTorchJob"),
+                ("trainer-v2", "overlays/trainer-v2", "fmnist-resnet-node-0-0-x7k2p", "TrainJob")):
+            with self.subTest(operator=operator):
+                asked, r = self.quick_run_with_fake_kubectl(operator)
+                self.assertIn(f"operator: {operator}", r.stdout)
+                self.assertIn(f"kustomize deploy/k8s/{overlay}", asked)
+                applied = re.findall(r"apply -f \S+ -l app.kubernetes.io/component in \((.*)\)", asked)
+                self.assertEqual(applied, ["config,storage", "init", "train", "serve"])
+                order = [asked.index(s) for s in ("rollout status deployment/minio",
+                                                  "get job fmnist-resnet-init", f"logs -f {first}",
+                                                  "rollout status deployment/fmnist-resnet-serve")]
+                self.assertEqual(order, sorted(order), asked)
+                self.assertIn(f"{kind} fmnist-resnet succeeded", r.stdout)
+                self.assertIn("Model version: s3://ddpipe/models/fmnist-resnet/model_v1/", r.stdout)
+                self.assertIn("Metrics:       s3://ddpipe/metrics/fmnist-resnet/metrics_v1.json",
+                              r.stdout)
 
     def test_broken_manifests_are_caught(self):
         objects = cm.load_stream(render(["--workers", "2"]))
@@ -330,24 +374,103 @@ exit 0
             with self.subTest(expected=expected):
                 self.assertIn(expected, problems(mutate))
 
+    def test_broken_trainjobs_are_caught(self):
+        objects = cm.load_stream(render(["--operator", "trainer-v2", "--workers", "2"]))
+
+        def problems(mutate):
+            broken = copy.deepcopy(objects)
+            mutate(broken)
+            return "\n".join(self.checker.check_semantics(broken))
+
+        trainer = lambda o: find(o, "TrainJob")["spec"]["trainer"]  # noqa: E731
+        node_job = lambda o: find(o, "TrainingRuntime")["spec"]["template"]["spec"][  # noqa: E731
+            "replicatedJobs"][0]["template"]["spec"]
+        jobset = lambda o: find(o, "TrainingRuntime")["spec"]["template"]["spec"]  # noqa: E731
+        cases = {
+            "which is not in the stream": lambda o: o.remove(find(o, "TrainingRuntime")),
+            "must FailJob on exit codes 1-127": lambda o: node_job(o)["podFailurePolicy"]["rules"][0][
+                "onExitCodes"].update(values=[1, 2]),
+            "need restartPolicy Never": lambda o: node_job(o)["template"]["spec"].update(
+                restartPolicy="OnFailure"),
+            "must FailJobSet on reason PodFailurePolicy": lambda o: jobset(o)["failurePolicy"].pop("rules"),
+            "would not restart the job": lambda o: jobset(o)["failurePolicy"].update(maxRestarts=0),
+            "no terminationGracePeriodSeconds": lambda o: node_job(o)["template"]["spec"].pop(
+                "terminationGracePeriodSeconds"),
+            "DDPIPE_RUN_ID must be the job name": lambda o: trainer(o).update(env=trainer(o)["env"][1:]),
+            "env PET_NODE_RANK is the torch plugin's": lambda o: trainer(o)["env"].append(
+                {"name": "PET_NODE_RANK", "value": "0"}),
+            "each node starts 1 ranks but numProcPerNode is 2": lambda o: trainer(o).update(numProcPerNode=2),
+            "`ddpipe train` is one rank": lambda o: trainer(o).pop("numProcPerNode"),
+            "holds a literal credential": lambda o: trainer(o)["env"].append(
+                {"name": "AWS_SECRET_ACCESS_KEY", "value": "x"}),
+            "is not the image's entrypoint": lambda o: trainer(o).update(command=["/usr/bin/ddpipe"]),
+            "is not a DNS label": lambda o: find(o, "TrainJob")["metadata"].update(name="x" * 60),
+        }
+        for expected, mutate in cases.items():
+            with self.subTest(expected=expected):
+                self.assertIn(expected, problems(mutate))
+        # The PyTorchJob's pods need the grace period too.
+        v1 = cm.load_stream(render([]))
+        find(v1, "PyTorchJob")["spec"]["pytorchReplicaSpecs"]["Worker"]["template"]["spec"].pop(
+            "terminationGracePeriodSeconds")
+        self.assertIn("PyTorchJob/fmnist-resnet/Worker: no terminationGracePeriodSeconds",
+                      "\n".join(self.checker.check_semantics(v1)))
+
 
 class Schemas(unittest.TestCase):
     @classmethod
     def setUpClass(cls):
-        cls.checker = cm.Checker(os.path.join(SHARED_K8S, "schemas"),
-                                 os.path.join(SHARED_K8S, "kubeflow.org_pytorchjobs.yaml"))
+        cls.checker = cm.Checker(os.path.join(SHARED_K8S, "schemas"), crds())
 
     def test_every_render_is_valid(self):
-        for name, args in RENDERS:
+        for name, args, _ in render_all():
             with self.subTest(config=name):
                 objects = cm.load_stream(render(args))
                 self.assertEqual(self.checker.check_schemas(objects), [])
 
     def test_upstream_examples_pass_the_crd(self):
-        # The conversion of the CRD's OpenAPI schema accepts what the operator's authors wrote.
-        for file in ("pytorch_job_mnist_gloo.yaml", "elastic_echo.yaml"):
-            with open(os.path.join(SHARED_K8S, "examples", file)) as f:
-                self.assertEqual(self.checker.check_schemas(cm.load_stream(f.read())), [], file)
+        # The conversion of the CRDs' OpenAPI schemas accepts what the operators' authors wrote
+        # (the stock torch-distributed runtime) and the TrainJob of the golden env.
+        for file in ("examples/pytorch_job_mnist_gloo.yaml", "examples/elastic_echo.yaml",
+                     "trainer-v2.3.0/runtime_torch_distributed.yaml",
+                     os.path.join(TESTDATA, "trainjob_torch_distributed.yaml")):
+            with open(os.path.join(SHARED_K8S, file)) as f:
+                objects = cm.load_stream(f.read())
+                self.assertEqual(self.checker.check_schemas(objects), [], file)
+                if "trainer" in file or "trainjob" in file:  # and the TrainJob checks too
+                    self.assertEqual(self.checker.check_semantics(objects), [], file)
+
+    def test_unknown_and_mistyped_trainer_v2_fields_fail(self):
+        objects = cm.load_stream(render(["--operator", "trainer-v2"]))
+
+        def problems(mutate):
+            broken = copy.deepcopy(objects)
+            mutate(broken)
+            return "\n".join(self.checker.check_schemas(broken))
+
+        def rename(d, old, new):
+            d[new] = d.pop(old)
+
+        trainer = lambda o: find(o, "TrainJob")["spec"]["trainer"]  # noqa: E731
+        node_job = lambda o: find(o, "TrainingRuntime")["spec"]["template"]["spec"][  # noqa: E731
+            "replicatedJobs"][0]["template"]["spec"]
+        self.assertEqual(problems(lambda o: None), "")
+        cases = {
+            "'numnodes' was unexpected": lambda o: rename(trainer(o), "numNodes", "numnodes"),
+            "'replicas' was unexpected": lambda o: trainer(o).update(replicas=2),
+            "'two' is not of type 'integer'": lambda o: trainer(o).update(numNodes="two"),
+            "'terminationGracePeriod' was unexpected": lambda o: rename(
+                node_job(o)["template"]["spec"], "terminationGracePeriodSeconds", "terminationGracePeriod"),
+            "'onExitCode' was unexpected": lambda o: rename(
+                node_job(o)["podFailurePolicy"]["rules"][0], "onExitCodes", "onExitCode"),
+            "'Restart' is not one of": lambda o: find(o, "TrainingRuntime")["spec"]["template"]["spec"][
+                "failurePolicy"]["rules"][0].update(action="Restart"),
+            "'runtime' was unexpected": lambda o: find(o, "TrainJob")["spec"].update(runtime="x"),
+            "'lables' was unexpected": lambda o: rename(find(o, "TrainJob")["metadata"], "labels", "lables"),
+        }
+        for expected, mutate in cases.items():
+            with self.subTest(expected=expected):
+                self.assertIn(expected, problems(mutate))
 
     def test_misspelled_and_mistyped_fields_fail(self):
         objects = cm.load_stream(render([]))
@@ -391,8 +514,7 @@ class Kustomize(unittest.TestCase):
     def check(self, objects, external=()):
         schemas = os.path.isdir(SHARED_K8S)
         checker = cm.Checker(os.path.join(SHARED_K8S, "schemas") if schemas else None,
-                             os.path.join(SHARED_K8S, "kubeflow.org_pytorchjobs.yaml") if schemas else None,
-                             DOCKERFILE, external)
+                             crds() if schemas else None, DOCKERFILE, external)
         self.assertEqual(checker.check(objects), [])
         if not schemas:
             print("note: ../shared is absent: overlays checked without the Kubernetes schemas")
@@ -409,6 +531,23 @@ class Kustomize(unittest.TestCase):
             self.assertEqual(c["resources"]["limits"]["cpu"], "1")
             self.assertIn("train.threads=1", c["args"])
         self.assertEqual(find(objects, "PersistentVolumeClaim")["spec"]["resources"]["requests"]["storage"], "2Gi")
+
+    def test_trainer_v2_base_and_overlay(self):
+        self.check(self.build("deploy/k8s/base-trainer-v2"))
+        objects = self.build("deploy/k8s/overlays/trainer-v2")
+        self.check(objects)
+        kinds = [o["kind"] for o in objects]
+        self.assertNotIn("PyTorchJob", kinds)
+        self.assertLess(kinds.index("TrainingRuntime"), kinds.index("TrainJob"),
+                        "the runtime must be applied before the TrainJob that references it")
+        trainer = find(objects, "TrainJob")["spec"]["trainer"]
+        self.assertEqual(trainer["resourcesPerNode"]["limits"]["cpu"], "1")
+        self.assertIn("train.threads=1", trainer["args"])
+        # Everything else is sized as in the local overlay (components/minikube).
+        local = {(o["kind"], cm.name_of(o)): o for o in self.build("deploy/k8s/overlays/local")}
+        for o in objects:
+            if o["metadata"]["labels"].get("app.kubernetes.io/component") != "train":
+                self.assertEqual(o, local[(o["kind"], cm.name_of(o))], cm.where(o))
 
     def test_production_overlay(self):
         objects = self.build("deploy/k8s/overlays/production")

@@ -1,0 +1,13 @@
+#include "k8s/job_plan.h"
+
+#include "k8s/pytorchjob.h"
+#include "k8s/trainjob.h"
+
+namespace ddpipe::k8s {
+
+JobPlan plan_job(const std::vector<Object>& objects, const std::string& origin, JobKind kind) {
+  if (kind == JobKind::kTrainJob) return plan_trainjob(objects, origin);
+  return plan_pytorchjob(find_pytorchjob(objects, origin));
+}
+
+}  // namespace ddpipe::k8s
