@@ -26,6 +26,8 @@ int exit_code(ErrorKind kind) noexcept {
       return 6;
     case ErrorKind::kRetryable:
       return 128;
+    case ErrorKind::kPreempted:
+      return 143;
   }
   return 1;
 }
@@ -38,6 +40,7 @@ int http_status(ErrorKind kind) noexcept {
     case ErrorKind::kNotFound:
       return 404;
     case ErrorKind::kRetryable:
+    case ErrorKind::kPreempted:
     case ErrorKind::kStorage:
       return 503;
     case ErrorKind::kInternal:
@@ -63,6 +66,8 @@ const char* kind_name(ErrorKind kind) noexcept {
       return "system";
     case ErrorKind::kRetryable:
       return "retryable";
+    case ErrorKind::kPreempted:
+      return "preempted";
   }
   return "internal";
 }

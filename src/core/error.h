@@ -19,6 +19,7 @@ enum class ErrorKind {
   kStorage,    // artifact store failed (permanent: permissions, …)  -> exit 5
   kSystem,     // the OS refused: fork, pipe, socket, exec, namespaces -> exit 6
   kRetryable,  // lost peer, collective timeout, storage away       -> exit 128
+  kPreempted,  // SIGTERM: stopped at a stored checkpoint; resume     -> exit 143 (128 + SIGTERM)
 };
 
 class Error : public std::runtime_error {

@@ -324,8 +324,11 @@ Object pytorchjob(const core::Config& cluster, const RenderOptions& o, const std
 // train (trainer-v2): the TrainingRuntime (the pod and the exit-code contract) and the TrainJob
 // (what runs: image, command, args, env, resources, nodes). ddpipe's exit codes: 1-127 fail the
 // node's Job through its podFailurePolicy (reason PodFailurePolicy), which fails the JobSet;
-// 128+ fail the Job (backoffLimit 0), and the JobSet recreates every Job, at most maxRestarts
-// times: all ranks restart together and resume from the run's checkpoints.
+// a preemption (every rank checkpointed and exited 143, or the pod was evicted: condition
+// DisruptionTarget) is ignored: the Job recreates its pod without counting a failure, so
+// preemptions do not use up the restart budget; other 128+ codes fail the Job (backoffLimit 0),
+// and the JobSet recreates every Job, at most maxRestarts times: all ranks restart together and
+// resume from the run's checkpoints.
 std::vector<Object> trainer_v2(const core::Config& cluster, const RenderOptions& o,
                                const std::string& job) {
   const Object l = labels("ddpipe", "train", job);
@@ -350,10 +353,19 @@ std::vector<Object> trainer_v2(const core::Config& cluster, const RenderOptions&
   permanent["action"] = "FailJob";
   permanent["onExitCodes"] =
       Object{{"containerName", kTrainerV2Container}, {"operator", "In"}, {"values", exit_codes}};
+  Object preempted = Object::object();
+  preempted["action"] = "Ignore";
+  preempted["onExitCodes"] = Object{{"containerName", kTrainerV2Container},
+                                    {"operator", "In"},
+                                    {"values", Object::array({core::exit_code(
+                                                   core::ErrorKind::kPreempted)})}};
+  Object evicted = Object::object();
+  evicted["action"] = "Ignore";
+  evicted["onPodConditions"] = Object::array({Object{{"type", "DisruptionTarget"}}});
   Object node_job = Object::object();
   node_job["metadata"]["labels"][kTrainerAncestorLabel] = kTrainerAncestorStep;
   node_job["spec"]["backoffLimit"] = 0;
-  node_job["spec"]["podFailurePolicy"]["rules"] = Object::array({permanent});
+  node_job["spec"]["podFailurePolicy"]["rules"] = Object::array({permanent, preempted, evicted});
   node_job["spec"]["template"] = pod;
 
   Object runtime = object(std::string(kTrainerApiVersion), "TrainingRuntime",

@@ -6,11 +6,14 @@
 // job to stop: the ranks agree on one step boundary (StopVote), rank 0 checkpoints there and
 // waits until the checkpoint is in the store, at most until checkpoint.preempt_grace_s after
 // the signal (past that it stays on local disk and the restarted job uploads it first), and
-// every rank exits 128 (retryable). A restarted job resumes at that step: no completed step is
-// lost, and with `deterministic: true` the final weights equal an uninterrupted run's.
+// every rank exits 143 (core::ErrorKind::kPreempted: 128 + SIGTERM, retryable, and a code a
+// cluster's failure policy can tell from a crash's). A restarted job resumes at that step: no
+// completed step is lost, and with `deterministic: true` the final weights equal an
+// uninterrupted run's.
 #pragma once
 
 #include <memory>
+#include <string>
 
 #include <torch/types.h>
 
@@ -22,10 +25,11 @@ class Communicator;
 
 namespace ddpipe::train {
 
-// What every rank throws once the job stopped for a preemption (kind kRetryable: exit 128).
+// What every rank throws once the job stopped for a preemption (kind kPreempted: exit 143).
 class Preempted : public core::Error {
  public:
-  using core::Error::Error;
+  explicit Preempted(const std::string& message)
+      : core::Error(core::ErrorKind::kPreempted, message) {}
 };
 
 // SIGTERM, seen by this process: installed by the first PreemptionSignal and restored when it

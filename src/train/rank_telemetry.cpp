@@ -218,7 +218,7 @@ void RankTelemetry::preempted(const std::string& message) {
   if (tracker_) {
     tracker_->finish(
         runs::kRestarting,
-        runs::RunError{message, core::exit_code(core::ErrorKind::kRetryable), world_.rank}, "");
+        runs::RunError{message, core::exit_code(core::ErrorKind::kPreempted), world_.rank}, "");
   }
 }
 

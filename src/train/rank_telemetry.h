@@ -81,7 +81,7 @@ class RankTelemetry {
   // Rank 0, final: the record says succeeded with `version`, or failed with the error.
   void succeeded(const std::string& version);
   void failed(const std::string& message, int exit_code);
-  // Rank 0, the job stopped for a preemption: the record says restarting (exit 128).
+  // Rank 0, the job stopped for a preemption: the record says restarting (exit 143).
   void preempted(const std::string& message);
 
   // Test-only: with $DDPIPE_TEST_SAMPLE_LOG=<dir>, every rank appends a line

@@ -441,7 +441,7 @@ void RankJob::after_step(bool synced, int64_t steps) {
 
 // The ranks agreed to stop at state_.position (preemption.h): rank 0 checkpoints there, every
 // rank waits for it, and rank 0 waits for the upload until checkpoint.preempt_grace_s after the
-// signal. Every rank then leaves with core::Error(kRetryable): exit code 128.
+// signal. Every rank then leaves with Preempted (kPreempted): exit code 143.
 void RankJob::stop_preempted() {
   const std::string where = state_.position.id();
   core::log::warn("train", "preempted: stopping at an agreed step boundary",
@@ -461,7 +461,7 @@ void RankJob::stop_preempted() {
                       {{"checkpoint", where}, {"dir", local_checkpoint_dir().string()}});
     }
   }
-  throw Preempted(core::ErrorKind::kRetryable, "preempted (SIGTERM): checkpoint " + where +
+  throw Preempted("preempted (SIGTERM): checkpoint " + where +
                                                    (stored ? " stored" : " on local disk") +
                                                    "; a restart resumes there");
 }

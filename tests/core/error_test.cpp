@@ -17,7 +17,7 @@ namespace {
 
 constexpr ErrorKind kEveryKind[] = {ErrorKind::kInternal, ErrorKind::kUsage,   ErrorKind::kData,
                                     ErrorKind::kNotFound, ErrorKind::kStorage, ErrorKind::kSystem,
-                                    ErrorKind::kRetryable};
+                                    ErrorKind::kRetryable, ErrorKind::kPreempted};
 
 TEST(Error, EveryKindHasItsOwnCodeAndName) {
   std::set<int> codes;
@@ -32,6 +32,8 @@ TEST(Error, EveryKindHasItsOwnCodeAndName) {
   EXPECT_EQ(exit_code(ErrorKind::kNotFound), 4);
   EXPECT_EQ(exit_code(ErrorKind::kStorage), 5);
   EXPECT_EQ(exit_code(ErrorKind::kRetryable), 128);
+  EXPECT_EQ(exit_code(ErrorKind::kPreempted), 143);  // 128 + SIGTERM: retried
+  EXPECT_STREQ(kind_name(ErrorKind::kPreempted), "preempted");
 }
 
 TEST(Error, SystemIsPermanentCodeSixNamedSystem) {

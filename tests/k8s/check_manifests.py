@@ -49,6 +49,7 @@ OPERATOR_PORT = 23456  # the training operator's default MASTER_PORT
 TRAINER_API = "trainer.kubeflow.org/v1alpha1"
 RUNTIME_KINDS = ("TrainingRuntime", "ClusterTrainingRuntime")
 PERMANENT_EXIT_CODES = list(range(1, 128))  # ddpipe: 1-127 permanent, 128+ retryable
+PREEMPTED_EXIT_CODE = 143  # core::ErrorKind::kPreempted: stopped at a checkpoint after SIGTERM
 PLUGIN_ENV = ("PET_NNODES", "PET_NPROC_PER_NODE", "PET_NODE_RANK", "PET_MASTER_ADDR",
               "PET_MASTER_PORT")  # Trainer v2's torch plugin sets these
 
@@ -561,7 +562,8 @@ class Checker:
 
     @staticmethod
     def check_exit_codes(runtime, rj, pod):
-        """ddpipe's exit codes under the Trainer: 1-127 fail the JobSet, 128+ restart it."""
+        """ddpipe's exit codes under the Trainer: 1-127 fail the JobSet, 128+ restart it, a
+        preemption (143, or an evicted pod) is not counted as a failure."""
         p = []
         rules = ((rj.get("spec") or {}).get("podFailurePolicy") or {}).get("rules") or []
         permanent = [r for r in rules if r.get("action") == "FailJob" and
@@ -571,6 +573,15 @@ class Checker:
         if not permanent:
             p.append(f"{where(runtime)}: the node Job's podFailurePolicy must FailJob on exit codes "
                      "1-127 of container node (ddpipe's permanent failures)")
+        preempted = [r for r in rules if r.get("action") == "Ignore" and
+                     (r.get("onExitCodes") or {}).get("operator") == "In" and
+                     (r.get("onExitCodes") or {}).get("values") == [PREEMPTED_EXIT_CODE]]
+        evicted = [r for r in rules if r.get("action") == "Ignore" and
+                   {"type": "DisruptionTarget"} in (r.get("onPodConditions") or [])]
+        if not preempted or not evicted:
+            p.append(f"{where(runtime)}: the node Job's podFailurePolicy must Ignore exit code "
+                     f"{PREEMPTED_EXIT_CODE} (preempted at a checkpoint) and the DisruptionTarget "
+                     "condition (evicted), so that preemptions do not use up the restart budget")
         if (pod.get("spec") or {}).get("restartPolicy") != "Never":
             p.append(f"{where(runtime)}: the node pods need restartPolicy Never (podFailurePolicy)")
         failure = (((runtime.get("spec") or {}).get("template") or {}).get("spec") or {}).get("failurePolicy") or {}

@@ -445,6 +445,13 @@ TEST(TrainJob, RenderedJobAndRuntimeKeepTheExitCodeContract) {
   ASSERT_EQ(codes.size(), 127u);
   EXPECT_EQ(codes.front(), 1);
   EXPECT_EQ(codes.back(), 127);
+  const Object& preempted = rj["template"]["spec"]["podFailurePolicy"]["rules"][1];
+  EXPECT_EQ(preempted["action"], "Ignore");
+  EXPECT_EQ(preempted["onExitCodes"]["values"],
+            Object::array({core::exit_code(core::ErrorKind::kPreempted)}));
+  const Object& evicted = rj["template"]["spec"]["podFailurePolicy"]["rules"][2];
+  EXPECT_EQ(evicted["action"], "Ignore");
+  EXPECT_EQ(evicted["onPodConditions"][0]["type"], "DisruptionTarget");
   const Object& pod = rj["template"]["spec"]["template"];
   EXPECT_EQ(pod["spec"]["restartPolicy"], "Never");
   EXPECT_EQ(pod["metadata"]["annotations"]["prometheus.io/port"], "9400");

@@ -390,6 +390,9 @@ exit 0
             "which is not in the stream": lambda o: o.remove(find(o, "TrainingRuntime")),
             "must FailJob on exit codes 1-127": lambda o: node_job(o)["podFailurePolicy"]["rules"][0][
                 "onExitCodes"].update(values=[1, 2]),
+            "must Ignore exit code 143": lambda o: node_job(o)["podFailurePolicy"]["rules"].pop(1),
+            "and the DisruptionTarget condition": lambda o: node_job(o)["podFailurePolicy"][
+                "rules"].pop(2),
             "need restartPolicy Never": lambda o: node_job(o)["template"]["spec"].update(
                 restartPolicy="OnFailure"),
             "must FailJobSet on reason PodFailurePolicy": lambda o: jobset(o)["failurePolicy"].pop("rules"),
