@@ -124,6 +124,8 @@ dist::LaunchOptions launch_options(const Args& a, const core::Config& config,
   o.master_addr = config.dist.master_addr;
   o.master_port = config.dist.master_port;
   o.max_restarts = config.dist.max_restarts;
+  o.min_nproc = config.dist.min_nproc;
+  o.preempt_stop_seconds = core::preempt_stop_seconds(config.checkpoint);
   o.argv = rank_argv(a, extra_sets);
   // In a pod of a multi-node job the environment says where this node is.
   if (auto node = dist::node_from_env(config.dist.nproc, config.is_set("dist.nproc"))) {
