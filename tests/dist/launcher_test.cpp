@@ -61,11 +61,12 @@ TEST(Launcher, RankThatCannotBeExecutedExitsWithTheSystemCode) {
 
 // A fake rank: /bin/sh running `body` with a trap that makes SIGTERM exit 128 (as a preempted
 // rank does) after `on_term`; every rank appends "<restart> <local rank> <world size>" to
-// `dir`/starts first. Returns the program's argv.
+// `dir`/starts first (unless SIGTERM ends it even earlier). Returns the program's argv. Waiting
+// ranks sleep in short steps, so that nothing outlives them.
 std::vector<std::string> fake_rank(const testing::TempDir& dir, const std::string& body,
                                    const std::string& on_term = "") {
   const std::string script = (dir / "rank.sh").string();
-  core::write_file_atomic(script, "trap '" + on_term + "kill $! 2>/dev/null; exit 128' TERM\n" +
+  core::write_file_atomic(script, "trap '" + on_term + "exit 128' TERM\n" +
                                       "echo \"$DDPIPE_RESTART_COUNT $LOCAL_RANK $WORLD_SIZE\" >> " +
                                       (dir / "starts").string() + "\n" + "cd " +
                                       dir.path().string() + "\n" + body + "\n");
@@ -79,12 +80,22 @@ std::vector<std::string> lines_of(const std::filesystem::path& file) {
   return out;
 }
 
+// The lines of `dir`/starts of local rank 1 ("<restart> 1 <world size>"), which always gets
+// there in these tests (a rank stopped at once may not).
+std::vector<std::string> starts_of_rank_1(const testing::TempDir& dir) {
+  std::vector<std::string> out;
+  for (const auto& line : lines_of(dir / "starts")) {
+    if (line.find(" 1 ") != std::string::npos) out.push_back(line);
+  }
+  return out;
+}
+
 // Fails (retryably) while it is local rank 1 of two; alone it succeeds. Rank 0 waits to be
 // stopped.
 const char* kFailsAsSecondOfTwo =
     "if [ \"$WORLD_SIZE\" = 1 ]; then exit 0; fi\n"
     "if [ \"$LOCAL_RANK\" = 1 ]; then exit 128; fi\n"
-    "sleep 60 & wait $!";
+    "while :; do sleep 0.05; done";
 
 LaunchOptions options_for(const std::vector<std::string>& argv, const testing::TempDir& dir,
                           std::vector<AttemptEnd>& ends) {
@@ -114,9 +125,8 @@ TEST(Launcher, SameRankFailingTwiceInARowShrinksTheGroupToMinNproc) {
     EXPECT_EQ(ends[i].code, 128);
     EXPECT_TRUE(ends[i].restarting);
   }
-  const auto starts = lines_of(dir / "starts");
-  ASSERT_EQ(starts.size(), 5u);  // 2 + 2 + 1
-  EXPECT_EQ(starts.back(), "2 0 1");
+  EXPECT_EQ(starts_of_rank_1(dir), (std::vector<std::string>{"0 1 2", "1 1 2"}));
+  EXPECT_EQ(lines_of(dir / "starts").back(), "2 0 1");  // the third attempt: rank 0 alone
 }
 
 TEST(Launcher, WithoutMinNprocTheGroupKeepsItsSizeAndFailsAfterTheRestarts) {
@@ -127,7 +137,7 @@ TEST(Launcher, WithoutMinNprocTheGroupKeepsItsSizeAndFailsAfterTheRestarts) {
   for (const auto& e : ends) EXPECT_EQ(e.nproc, 2);
   EXPECT_TRUE(ends[2].restarting);
   EXPECT_FALSE(ends[3].restarting);
-  EXPECT_EQ(lines_of(dir / "starts").size(), 8u);
+  EXPECT_EQ(starts_of_rank_1(dir), (std::vector<std::string>{"0 1 2", "1 1 2", "2 1 2", "3 1 2"}));
 }
 
 // Several nodes never shrink: the other nodes' WORLD_SIZE would disagree.
@@ -151,7 +161,7 @@ TEST(Launcher, SigtermToOneRankIsARetryableFailure) {
   const char* body =
       "if [ \"$DDPIPE_RESTART_COUNT$LOCAL_RANK\" = 01 ]; then kill -TERM $$; fi\n"
       "if [ \"$LOCAL_RANK\" = 0 ] && [ \"$DDPIPE_RESTART_COUNT\" = 0 ]; then\n"
-      "  sleep 60 & wait $!\n"
+      "  while :; do sleep 0.05; done\n"
       "fi\n"
       "exit 0";
   EXPECT_EQ(launch_local(options_for(fake_rank(dir, body), dir, ends)), 0);
@@ -174,7 +184,7 @@ TEST(Launcher, SigtermToTheLauncherIsPassedOnAndEndsTheJobWithTheRanksCode) {
       "  while [ ! -e ready.0 ]; do sleep 0.01; done\n"
       "  kill -TERM $PPID\n"
       "fi\n"
-      "sleep 60 & wait $!";
+      "while :; do sleep 0.05; done";
   LaunchOptions o =
       options_for(fake_rank(dir, body, "sleep 0.2; : > stopped.$LOCAL_RANK; "), dir, ends);
   o.grace_seconds = 0;  // would kill the ranks at once
@@ -187,6 +197,30 @@ TEST(Launcher, SigtermToTheLauncherIsPassedOnAndEndsTheJobWithTheRanksCode) {
   EXPECT_NE(ends[0].reason.find("SIGTERM"), std::string::npos) << ends[0].reason;
   EXPECT_TRUE(std::filesystem::exists(dir / "stopped.0"));
   EXPECT_TRUE(std::filesystem::exists(dir / "stopped.1"));
+  EXPECT_EQ(lines_of(dir / "starts").size(), 2u);
+}
+
+// SIGTERM to the launcher between attempts (during the restart delay): no further attempt.
+TEST(Launcher, SigtermDuringTheRestartDelayEndsTheJob) {
+  testing::TempDir dir;
+  std::vector<AttemptEnd> ends;
+  // Rank 1 fails and leaves a helper that sends SIGTERM to the launcher once both ranks of the
+  // attempt are reaped (kill -0 fails), that is, when the launcher is between attempts.
+  const char* body =
+      "if [ \"$DDPIPE_RESTART_COUNT\" != 0 ]; then exit 0; fi\n"
+      "if [ \"$LOCAL_RANK\" = 0 ]; then echo $$ > pid.tmp; mv pid.tmp pid0; while :; do sleep "
+      "0.05; done; fi\n"
+      "while [ ! -e pid0 ]; do sleep 0.01; done\n"
+      "launcher=$PPID; me=$$; r0=$(cat pid0)\n"
+      "(while kill -0 $me 2>/dev/null || kill -0 $r0 2>/dev/null; do sleep 0.01; done\n"
+      " kill -TERM $launcher) >/dev/null 2>&1 &\n"
+      "exit 128";
+  LaunchOptions o = options_for(fake_rank(dir, body), dir, ends);
+  o.restart_delay_seconds = 60;
+  EXPECT_EQ(launch_local(o), 128);
+  ASSERT_EQ(ends.size(), 1u);
+  EXPECT_FALSE(ends[0].restarting);
+  EXPECT_EQ(ends[0].failed_rank, 1);
   EXPECT_EQ(lines_of(dir / "starts").size(), 2u);
 }
 

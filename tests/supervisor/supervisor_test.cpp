@@ -35,8 +35,8 @@ std::string await(const std::filesystem::path& file) {
 // `ready` once its trap is set, then runs `then` and waits.
 std::string preemptible(const std::filesystem::path& ready, const std::filesystem::path& file,
                         const std::string& then = "") {
-  return "trap ': > " + file.string() + "; kill $! 2>/dev/null; exit 128' TERM; : > " +
-         ready.string() + "; " + then + "sleep 60 & wait $!";
+  return "trap ': > " + file.string() + "; exit 128' TERM; : > " + ready.string() + "; " + then +
+         "while :; do sleep 0.05; done";
 }
 
 Outcome run(const std::vector<ChildSpec>& children, const StopPolicy& policy = {}) {
