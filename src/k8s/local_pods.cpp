@@ -467,6 +467,9 @@ int run_pytorchjob_locally(const std::string& manifest_file, const LocalJobOptio
   const std::string failed = out.first_failed >= 0 ? pods[out.first_failed].name : "";
   if (code == 0) {
     core::log::info("launch", "every pod of " + plan.name + " succeeded");
+  } else if (out.signal && failed.empty()) {
+    core::log::warn("launch", "PyTorchJob " + plan.name + " stopped: the launcher was interrupted",
+                    {{"exit_code", code}, {"signal", out.signal}});
   } else {
     core::log::error("launch", "PyTorchJob " + plan.name + " failed",
                      {{"exit_code", code}, {"failed_pod", failed}});
