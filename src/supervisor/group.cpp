@@ -34,14 +34,17 @@ struct Exec {
   std::string program;  // argv[0], or what it is on the child's PATH
   std::vector<std::string> argv_text, env_text;
   std::vector<char*> argv, envp;
-  std::string who;  // "<component>: <name>", what its messages start with
+  std::string who;             // "<component>: <name>", what its messages start with
+  std::string cannot_execute;  // "cannot execute <argv[0]>"
   int failed_code = core::exit_code(core::ErrorKind::kSystem);
 };
 
 std::vector<std::string> child_env(const ChildSpec& spec) {
   std::vector<std::string> out;
   auto set = [&out](const std::string& entry) {
-    const std::string name = entry.substr(0, entry.find('=') + 1);
+    const size_t equals = entry.find('=');
+    if (equals == std::string::npos) return;  // not NAME=value: nothing a child could read
+    const std::string name = entry.substr(0, equals + 1);
     for (auto& e : out) {
       if (e.rfind(name, 0) == 0) {
         e = entry;
@@ -92,6 +95,7 @@ Exec prepare(const ChildSpec& spec, const std::string& component) {
   for (auto& e : x.env_text) x.envp.push_back(e.data());
   x.envp.push_back(nullptr);
   x.who = component + ": " + spec.name;
+  x.cannot_execute = "cannot execute " + spec.argv[0];
   return x;
 }
 
@@ -118,7 +122,7 @@ void write_stderr(const std::string& who, const std::string& what, const char* w
     }
   }
   ::execve(x.program.c_str(), x.argv.data(), x.envp.data());
-  write_stderr(x.who, "cannot execute " + x.argv_text[0], std::strerror(errno));
+  write_stderr(x.who, x.cannot_execute, std::strerror(errno));
   ::_exit(x.failed_code);
 }
 
