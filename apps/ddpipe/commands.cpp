@@ -101,11 +101,14 @@ std::function<void(const dist::AttemptEnd&)> record_attempt_end(const core::Conf
                                                                 const std::string& run_id) {
   return [config, run_id](const dist::AttemptEnd& end) {
     auto store = storage::open_store(config);
-    runs::update_run(*store, config.name, run_id, [&end](runs::RunRecord& r) {
-      r.status = end.restarting ? runs::kRestarting : runs::kFailed;
+    // Preempted: the job stopped at a stored checkpoint and resumes when it is run again.
+    const bool resumable =
+        end.restarting || end.code == core::exit_code(core::ErrorKind::kPreempted);
+    runs::update_run(*store, config.name, run_id, [&](runs::RunRecord& r) {
+      r.status = resumable ? runs::kRestarting : runs::kFailed;
       r.error = runs::RunError{end.reason, end.code, end.failed_rank};
       r.attempts.push_back({end.attempt, end.code, end.failed_rank, end.reason});
-      if (!end.restarting) r.finished = core::iso_timestamp();
+      if (!resumable) r.finished = core::iso_timestamp();
     });
   };
 }
@@ -124,6 +127,8 @@ dist::LaunchOptions launch_options(const Args& a, const core::Config& config,
   o.master_addr = config.dist.master_addr;
   o.master_port = config.dist.master_port;
   o.max_restarts = config.dist.max_restarts;
+  o.min_nproc = config.dist.min_nproc;
+  o.preempt_stop_seconds = core::preempt_stop_seconds(config.checkpoint);
   o.argv = rank_argv(a, extra_sets);
   // In a pod of a multi-node job the environment says where this node is.
   if (auto node = dist::node_from_env(config.dist.nproc, config.is_set("dist.nproc"))) {

@@ -7,11 +7,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include <chrono>
 #include <cstring>
-#include <map>
-#include <thread>
-
 #include <filesystem>
 #include <fstream>
 #include <sstream>
@@ -19,20 +15,9 @@
 #include "core/error.h"
 #include "core/fs.h"
 #include "core/log.h"
+#include "supervisor/supervisor.h"
 
 namespace ddpipe::dist {
-namespace {
-
-volatile sig_atomic_t g_forward_signal = 0;
-void on_signal(int sig) { g_forward_signal = sig; }
-
-int status_to_code(int status) {
-  if (WIFEXITED(status)) return WEXITSTATUS(status);
-  if (WIFSIGNALED(status)) return 128 + WTERMSIG(status);
-  return 1;
-}
-
-}  // namespace
 
 int64_t free_port(const std::string& addr) {
   int fd = ::socket(AF_INET, SOCK_STREAM, 0);
@@ -58,6 +43,8 @@ namespace {
 struct Attempt {
   int code = 0;
   int64_t failed_rank = -1;
+  int64_t nproc = 0;
+  int signal = 0;      // SIGINT/SIGTERM the launcher got during it
   std::string reason;  // from the failed rank's error file, if it wrote one
 };
 
@@ -65,32 +52,29 @@ std::string error_file_of(const std::string& error_dir, int64_t rank) {
   return error_dir + "/rank_" + std::to_string(rank) + ".json";
 }
 
-// Forks and execs local rank `local` with the rank contract in its environment. A child that
-// cannot execute the program exits with the system error code (6).
-pid_t start_rank(const LaunchOptions& o, int64_t port, int64_t restart,
-                 const std::string& error_dir, int64_t local) {
-  const int64_t rank = o.node_rank * o.nproc + local;
+int64_t pick_port(const LaunchOptions& o) {
+  return o.master_port > 0 ? o.master_port : free_port(o.master_addr);
+}
+
+// Local rank `local` of an attempt with `nproc` local ranks, the rank contract in its env.
+supervisor::ChildSpec rank_spec(const LaunchOptions& o, int64_t nproc, int64_t port,
+                                int64_t restart, const std::string& error_dir, int64_t local) {
+  const int64_t rank = o.node_rank * nproc + local;
   const std::string error_file = error_file_of(error_dir, rank);
   ::unlink(error_file.c_str());
-  const int exec_failed = core::exit_code(core::ErrorKind::kSystem);
-  pid_t pid = ::fork();
-  if (pid < 0) core::fail_system("launch: fork of rank " + std::to_string(rank));
-  if (pid > 0) return pid;
-  ::setenv("MASTER_ADDR", o.master_addr.c_str(), 1);
-  ::setenv("MASTER_PORT", std::to_string(port).c_str(), 1);
-  ::setenv("WORLD_SIZE", std::to_string(o.nnodes * o.nproc).c_str(), 1);
-  ::setenv("RANK", std::to_string(rank).c_str(), 1);
-  ::setenv("LOCAL_RANK", std::to_string(local).c_str(), 1);
-  ::setenv("LOCAL_WORLD_SIZE", std::to_string(o.nproc).c_str(), 1);
-  ::setenv("GROUP_RANK", std::to_string(o.node_rank).c_str(), 1);
-  ::setenv("DDPIPE_RESTART_COUNT", std::to_string(restart).c_str(), 1);
-  ::setenv("TORCHELASTIC_ERROR_FILE", error_file.c_str(), 1);
-  std::vector<char*> args;
-  for (auto& a : o.argv) args.push_back(const_cast<char*>(a.c_str()));
-  args.push_back(nullptr);
-  ::execv(args[0], args.data());
-  std::fprintf(stderr, "launch: cannot execute %s: %s\n", args[0], std::strerror(errno));
-  ::_exit(exec_failed);
+  supervisor::ChildSpec spec;
+  spec.name = "rank " + std::to_string(rank);
+  spec.argv = o.argv;
+  spec.env = {{"MASTER_ADDR", o.master_addr},
+              {"MASTER_PORT", std::to_string(port)},
+              {"WORLD_SIZE", std::to_string(o.nnodes * nproc)},
+              {"RANK", std::to_string(rank)},
+              {"LOCAL_RANK", std::to_string(local)},
+              {"LOCAL_WORLD_SIZE", std::to_string(nproc)},
+              {"GROUP_RANK", std::to_string(o.node_rank)},
+              {"DDPIPE_RESTART_COUNT", std::to_string(restart)},
+              {"TORCHELASTIC_ERROR_FILE", error_file}};
+  return spec;
 }
 
 // Why `rank` failed: its error file, else how it ended.
@@ -103,70 +87,23 @@ std::string failure_reason(const std::string& error_dir, int64_t rank, int statu
                              : "no error file";
 }
 
-// Waits for every rank; the first failure (or a forwarded signal) stops the others: SIGTERM,
-// then SIGKILL after the grace period.
-Attempt wait_for_group(const LaunchOptions& o, std::map<pid_t, int64_t> ranks,
-                       const std::string& error_dir) {
-  Attempt result;
-  bool stopping = false;
-  auto deadline = std::chrono::steady_clock::time_point::max();
-  auto stop_all = [&](int sig) {
-    for (auto& [pid, r] : ranks) ::kill(pid, sig);
-  };
-  auto start_stopping = [&] {
-    stopping = true;
-    deadline = std::chrono::steady_clock::now() +
-               std::chrono::milliseconds(static_cast<int64_t>(o.grace_seconds * 1000));
-  };
-  while (!ranks.empty()) {
-    if (g_forward_signal && !stopping) {
-      core::log::warn("launch", "signal received; stopping every rank");
-      stop_all(g_forward_signal);
-      result.code = 128 + g_forward_signal;
-      result.reason = "launcher interrupted";
-      start_stopping();
-    }
-    int status = 0;
-    pid_t pid = ::waitpid(-1, &status, WNOHANG);
-    if (pid < 0 && errno != EINTR) core::fail_system("launch: waitpid");
-    if (pid > 0) {
-      int64_t rank = ranks[pid];
-      ranks.erase(pid);
-      int code = status_to_code(status);
-      if (code != 0 && !stopping) {
-        result.code = code;
-        result.failed_rank = rank;
-        result.reason = failure_reason(error_dir, rank, status);
-        core::log::error("launch", "rank " + std::to_string(rank) + " failed with exit code " +
-                                       std::to_string(code) + "; stopping the other ranks");
-        stop_all(SIGTERM);
-        start_stopping();
-      }
-      continue;
-    }
-    if (stopping && std::chrono::steady_clock::now() > deadline) {
-      stop_all(SIGKILL);
-      deadline = std::chrono::steady_clock::time_point::max();
-    }
-    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+// One run of the local group with `nproc` ranks, to its end (supervisor::Group).
+Attempt run_group(const LaunchOptions& o, int64_t nproc, int64_t port, int64_t restart,
+                  const std::string& error_dir, supervisor::Interrupts& interrupts) {
+  supervisor::Group group(interrupts, "launch");
+  for (int64_t local = 0; local < nproc; ++local) {
+    group.start(rank_spec(o, nproc, port, restart, error_dir, local));
   }
-  return result;
-}
-
-// One run of the local group.
-Attempt run_group(const LaunchOptions& o, int64_t port, int64_t restart,
-                  const std::string& error_dir) {
-  std::map<pid_t, int64_t> ranks;
-  try {
-    for (int64_t local = 0; local < o.nproc; ++local) {
-      ranks[start_rank(o, port, restart, error_dir, local)] = o.node_rank * o.nproc + local;
-    }
-  } catch (...) {  // the OS refused a rank: the group cannot form, stop the ones started
-    for (auto& [pid, rank] : ranks) ::kill(pid, SIGKILL);
-    for (auto& [pid, rank] : ranks) ::waitpid(pid, nullptr, 0);
-    throw;
+  const supervisor::Outcome out = group.wait({o.grace_seconds, o.preempt_stop_seconds});
+  Attempt a{out.code, -1, nproc, out.signal, ""};
+  if (out.first_failed >= 0) {
+    a.failed_rank = o.node_rank * nproc + out.first_failed;
+    a.reason = failure_reason(error_dir, a.failed_rank, out.children[out.first_failed].status);
+  } else if (out.signal) {
+    a.reason = std::string("the launcher got SIG") + ::sigabbrev_np(out.signal) +
+               " and passed it on to the ranks";
   }
-  return wait_for_group(o, std::move(ranks), error_dir);
+  return a;
 }
 
 void report_attempt_end(const LaunchOptions& o, const AttemptEnd& end) {
@@ -178,47 +115,78 @@ void report_attempt_end(const LaunchOptions& o, const AttemptEnd& end) {
   }
 }
 
-// Runs the group until it succeeds, fails permanently, runs out of restarts or is interrupted,
-// with SIGINT and SIGTERM forwarded to the ranks meanwhile.
-std::vector<Attempt> run_attempts(const LaunchOptions& o, const std::string& error_dir) {
-  struct sigaction sa {};
-  sa.sa_handler = on_signal;
-  sigemptyset(&sa.sa_mask);
-  struct RestoreSignals {  // also when a system error is thrown
-    struct sigaction i {
-    }, t{};
-    ~RestoreSignals() {
-      sigaction(SIGINT, &i, nullptr);
-      sigaction(SIGTERM, &t, nullptr);
-      g_forward_signal = 0;
+// Whether the failed attempt `last` (the restart-th) is followed by another; says why not.
+bool should_restart(const LaunchOptions& o, const Attempt& last, int64_t restart) {
+  if (last.signal) {
+    core::log::warn("launch", "the launcher was interrupted: not restarting",
+                    {{"exit_code", last.code}});
+    return false;
+  }
+  if (last.code < 128) {
+    if (restart < o.max_restarts) {
+      core::log::error("launch", "exit code " + std::to_string(last.code) +
+                                     " is permanent (1-127): not restarting");
     }
-  } restore;
-  sigaction(SIGINT, &sa, &restore.i);
-  sigaction(SIGTERM, &sa, &restore.t);
+    return false;
+  }
+  return restart < o.max_restarts;
+}
 
+// The local ranks of the next attempt: one fewer when the same rank failed first in the last two
+// attempts of the same size (torchrun's elastic --nproc range), never below min_nproc, never on
+// several nodes (their WORLD_SIZE would disagree).
+int64_t next_nproc(const LaunchOptions& o, const std::vector<Attempt>& attempts) {
+  const Attempt& last = attempts.back();
+  if (o.min_nproc <= 0 || attempts.size() < 2 || last.nproc <= o.min_nproc) return last.nproc;
+  const Attempt& before = attempts[attempts.size() - 2];
+  if (last.failed_rank < 0 || before.failed_rank != last.failed_rank ||
+      before.nproc != last.nproc) {
+    return last.nproc;
+  }
+  const nlohmann::json fields{{"failed_rank", last.failed_rank},
+                              {"nproc", last.nproc},
+                              {"new_nproc", last.nproc - 1},
+                              {"min_nproc", o.min_nproc}};
+  if (o.nnodes > 1) {
+    core::log::warn("launch",
+                    "the same rank failed first twice in a row, but a group of several nodes "
+                    "does not shrink (every node's WORLD_SIZE would have to change)",
+                    fields);
+    return last.nproc;
+  }
+  core::log::warn("launch",
+                  "the same rank failed first twice in a row: restarting with one local rank "
+                  "fewer",
+                  fields);
+  return last.nproc - 1;
+}
+
+// Runs the group until it succeeds, fails permanently, runs out of restarts or the launcher is
+// interrupted (SIGINT/SIGTERM are passed on to the ranks meanwhile).
+std::vector<Attempt> run_attempts(const LaunchOptions& o, const std::string& error_dir,
+                                  int64_t first_port, supervisor::Interrupts& interrupts) {
   std::vector<Attempt> attempts;
+  int64_t nproc = o.nproc;
   for (int64_t restart = 0;; ++restart) {
-    const int64_t port = o.master_port > 0 ? o.master_port : free_port(o.master_addr);
+    const int64_t port = restart == 0 ? first_port : pick_port(o);
     core::log::info("launch", restart == 0 ? "starting local ranks" : "restarting the group",
-                    {{"nproc", o.nproc},
+                    {{"nproc", nproc},
                      {"nnodes", o.nnodes},
                      {"node_rank", o.node_rank},
                      {"master", o.master_addr + ":" + std::to_string(port)},
                      {"restart", restart}});
-    attempts.push_back(run_group(o, port, restart, error_dir));
-    const Attempt& last = attempts.back();
+    attempts.push_back(run_group(o, nproc, port, restart, error_dir, interrupts));
+    Attempt& last = attempts.back();
     if (last.code == 0) break;
-    const bool permanent = last.code < 128;
-    const bool restarting = !permanent && restart < o.max_restarts && !g_forward_signal;
-    report_attempt_end(o, {restart, last.code, last.failed_rank, last.reason, restarting});
-    if (!restarting) {
-      if (permanent && restart < o.max_restarts) {
-        core::log::error("launch", "exit code " + std::to_string(last.code) +
-                                       " is permanent (1-127): not restarting");
-      }
-      break;
+    bool restarting = should_restart(o, last, restart);
+    if (restarting && !interrupts.sleep(o.restart_delay_seconds)) {
+      core::log::warn("launch", "interrupted before the restart: not restarting");
+      last.signal = interrupts.received();
+      restarting = false;
     }
-    std::this_thread::sleep_for(std::chrono::duration<double>(o.restart_delay_seconds));
+    report_attempt_end(o, {restart, last.code, last.failed_rank, last.reason, restarting, nproc});
+    if (!restarting) break;
+    nproc = next_nproc(o, attempts);
   }
   return attempts;
 }
@@ -234,14 +202,17 @@ int launch_local(const LaunchOptions& o) {
   if (error_dir.empty()) error_dir = core::make_temp_dir("ddpipe-launch").string();
   std::filesystem::create_directories(error_dir);
 
-  const std::vector<Attempt> attempts = run_attempts(o, error_dir);
+  const int64_t first_port = pick_port(o);
+  supervisor::Interrupts interrupts;  // from here on SIGINT/SIGTERM go to the ranks
+  const std::vector<Attempt> attempts = run_attempts(o, error_dir, first_port, interrupts);
   const Attempt& last = attempts.back();
   if (attempts.size() > 1 || last.code != 0) {
     nlohmann::json summary = nlohmann::json::array();
     for (size_t i = 0; i < attempts.size(); ++i) {
       summary.push_back({{"attempt", i},
                          {"exit_code", attempts[i].code},
-                         {"failed_rank", attempts[i].failed_rank}});
+                         {"failed_rank", attempts[i].failed_rank},
+                         {"nproc", attempts[i].nproc}});
     }
     core::log::info(
         "launch", last.code == 0 ? "job succeeded after restarts" : "job failed",

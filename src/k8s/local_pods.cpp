@@ -2,17 +2,13 @@
 
 #include <fcntl.h>
 #include <sched.h>
-#include <signal.h>
 #include <sys/mount.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include <cerrno>
-#include <chrono>
 #include <cstring>
 #include <map>
 #include <memory>
-#include <thread>
 
 #include "core/base64.h"
 #include "core/error.h"
@@ -20,6 +16,7 @@
 #include "core/log.h"
 #include "k8s/render.h"
 #include "netns/netns.h"
+#include "supervisor/supervisor.h"
 
 namespace ddpipe::k8s {
 namespace {
@@ -304,29 +301,6 @@ std::vector<LocalPod> local_pods(const std::vector<Object>& objects, const std::
 
 namespace {
 
-volatile sig_atomic_t g_signal = 0;
-void on_signal(int sig) { g_signal = sig; }
-
-int status_to_code(int status) {
-  if (WIFEXITED(status)) return WEXITSTATUS(status);
-  if (WIFSIGNALED(status)) return 128 + WTERMSIG(status);
-  return 1;
-}
-
-// Started pods; any still running when this goes away are killed and reaped.
-class PodGroup {
- public:
-  ~PodGroup() {
-    for (auto& [pid, name] : pods_) ::kill(pid, SIGKILL);
-    for (auto& [pid, name] : pods_) ::waitpid(pid, nullptr, 0);
-  }
-  void add(pid_t pid, const std::string& name) { pods_[pid] = name; }
-  std::map<pid_t, std::string>& pods() { return pods_; }
-
- private:
-  std::map<pid_t, std::string> pods_;
-};
-
 // A pod that cannot be set up exits with the system error code (6), saying why on stderr.
 [[noreturn]] void child_fail(const std::string& pod, const std::string& what) {
   const std::string m = "launch: pod " + pod + ": " + what + ": " + std::strerror(errno) + "\n";
@@ -363,9 +337,9 @@ void enter_user_namespace(const std::string& name) {
   }
 }
 
-// In the forked child: namespaces, network, hosts file, hostname, then exec. Never returns.
-[[noreturn]] void become_pod(const ChildSetup& s, const std::vector<char*>& argv,
-                             const std::vector<char*>& envp) {
+// In the forked child, before the supervisor executes the pod's command: namespaces, network,
+// hosts file, hostname, working directory. Exits (child_fail) when one cannot be made.
+void become_pod(const ChildSetup& s) {
   const std::string& name = s.pod->name;
   int flags = CLONE_NEWNS | CLONE_NEWUTS | (s.link ? CLONE_NEWNET : 0);
   if (::geteuid() != 0) enter_user_namespace(name);
@@ -382,12 +356,6 @@ void enter_user_namespace(const std::string& name) {
   }
   if (::sethostname(name.data(), name.size()) != 0) child_fail(name, "sethostname");
   if (::chdir(s.pod->workdir.c_str()) != 0) child_fail(name, "chdir " + s.pod->workdir.string());
-  if (argv[0][0] == '/') {
-    ::execve(argv[0], argv.data(), envp.data());
-  } else {
-    ::execvpe(argv[0], argv.data(), envp.data());
-  }
-  child_fail(name, std::string("cannot execute ") + argv[0]);
 }
 
 // The job of a manifest file, checked against what can run here.
@@ -435,98 +403,26 @@ void write_pod_files(const std::vector<LocalPod>& pods, const std::string& hosts
   }
 }
 
-// SIGINT and SIGTERM set g_signal (passed on to the pods) while this object lives.
-class ForwardSignals {
- public:
-  ForwardSignals() {
-    struct sigaction sa {};
-    sa.sa_handler = on_signal;
-    sigemptyset(&sa.sa_mask);
-    sigaction(SIGINT, &sa, &old_int_);
-    sigaction(SIGTERM, &sa, &old_term_);
-  }
-  ~ForwardSignals() {
-    sigaction(SIGINT, &old_int_, nullptr);
-    sigaction(SIGTERM, &old_term_, nullptr);
-    g_signal = 0;
-  }
-
- private:
-  struct sigaction old_int_ {
-  }, old_term_{};
-};
-
-// Forks pod `index` of the job; with a bridge, gives it eth0 on it. Returns its pid.
-pid_t start_pod(const LocalPod& p, size_t index, const netns::Bridge* bridge,
-                const netns::Subnet& subnet) {
-  std::vector<std::string> env_strings;
-  for (const auto& [k, v] : p.env) env_strings.push_back(k + "=" + v);
-  std::vector<char*> argv, envp;
-  for (const auto& a : p.argv) argv.push_back(const_cast<char*>(a.c_str()));
-  argv.push_back(nullptr);
-  for (const auto& e : env_strings) envp.push_back(const_cast<char*>(e.c_str()));
-  envp.push_back(nullptr);
-
+// Starts pod `index` of the job in `group` (its command executed on the pod's PATH); with a
+// bridge, gives it eth0 on it. Returns its pid.
+pid_t start_pod(supervisor::Group& group, const LocalPod& p, size_t index,
+                const netns::Bridge* bridge, const netns::Subnet& subnet) {
   std::unique_ptr<netns::ChildLink> link;
   if (bridge) link = std::make_unique<netns::ChildLink>();
-  ChildSetup setup{&p, p.root / "etc-hosts", link.get(), p.ip + "/24", subnet.address(1)};
-  pid_t pid = ::fork();
-  if (pid < 0) core::fail_system("launch: fork of pod " + p.name);
-  if (pid == 0) become_pod(setup, argv, envp);
+  const ChildSetup setup{&p, p.root / "etc-hosts", link.get(), p.ip + "/24", subnet.address(1)};
+  supervisor::ChildSpec spec;
+  spec.name = "pod " + p.name;
+  spec.argv = p.argv;
+  spec.env = p.env;
+  spec.inherit_env = false;
+  spec.in_child = [&setup] { become_pod(setup); };
+  const pid_t pid = group.start(spec);
   if (link) {
     const std::string veth =
         "ddpv" + std::to_string(::getpid() % 1000000) + "-" + std::to_string(index);
     link->in_parent(pid, veth, *bridge);
   }
   return pid;
-}
-
-// Waits for every pod; the first failure (or a signal) stops the others: SIGTERM, then SIGKILL
-// after `grace_seconds`. Returns the first failure's exit code and pod name, or 0.
-int wait_for_pods(PodGroup& group, double grace_seconds, std::string& failed) {
-  int code = 0;
-  bool stopping = false;
-  auto deadline = std::chrono::steady_clock::time_point::max();
-  auto stop_all = [&](int sig) {
-    for (auto& [pid, name] : group.pods()) ::kill(pid, sig);
-    if (!stopping) {
-      stopping = true;
-      deadline = std::chrono::steady_clock::now() +
-                 std::chrono::milliseconds(static_cast<int64_t>(grace_seconds * 1000));
-    }
-  };
-  while (!group.pods().empty()) {
-    if (g_signal && !stopping) {
-      core::log::warn("launch", "signal received; stopping every pod");
-      code = 128 + g_signal;
-      stop_all(g_signal);
-    }
-    int status = 0;
-    pid_t pid = ::waitpid(-1, &status, WNOHANG);
-    if (pid < 0 && errno != EINTR) core::fail_system("launch: waitpid");
-    if (pid > 0) {
-      auto it = group.pods().find(pid);
-      if (it == group.pods().end()) continue;
-      const std::string name = it->second;
-      group.pods().erase(it);
-      const int c = status_to_code(status);
-      core::log::info("launch", "pod exited", {{"pod", name}, {"exit_code", c}});
-      if (c != 0 && !stopping) {
-        code = c;
-        failed = name;
-        core::log::error("launch", "pod " + name + " failed with exit code " + std::to_string(c) +
-                                       "; stopping the other pods");
-        stop_all(SIGTERM);
-      }
-      continue;
-    }
-    if (stopping && std::chrono::steady_clock::now() > deadline) {
-      stop_all(SIGKILL);
-      deadline = std::chrono::steady_clock::time_point::max();
-    }
-    std::this_thread::sleep_for(std::chrono::milliseconds(50));
-  }
-  return code;
 }
 
 }  // namespace
@@ -564,20 +460,25 @@ int run_job_locally(const std::string& manifest_file, const LocalJobOptions& o) 
                    {"master", plan.master_addr + ":" + std::to_string(plan.master_port)},
                    {"network", bridge ? "bridge " + br->name() + " " + subnet.network() : "host"}});
 
-  ForwardSignals forward;
-  PodGroup group;
+  supervisor::Interrupts interrupts;  // SIGINT/SIGTERM from here on go to the pods
+  supervisor::Group group(interrupts, "launch");
   for (size_t i = 0; i < pods.size(); ++i) {
     const LocalPod& p = pods[i];
-    const pid_t pid = start_pod(p, i, br.get(), subnet);
-    group.add(pid, p.name);
+    const pid_t pid = start_pod(group, p, i, br.get(), subnet);
     core::log::info("launch", "pod started",
                     {{"pod", p.name}, {"rank", p.rank}, {"ip", p.ip}, {"pid", pid}});
   }
-
-  std::string failed;
-  const int code = wait_for_pods(group, o.grace_seconds, failed);
+  const supervisor::Outcome out = group.wait(
+      {o.grace_seconds, o.preempt_stop_seconds}, [&pods](size_t i, const supervisor::ChildEnd& e) {
+        core::log::info("launch", "pod exited", {{"pod", pods[i].name}, {"exit_code", e.code}});
+      });
+  const int code = out.code;
+  const std::string failed = out.first_failed >= 0 ? pods[out.first_failed].name : "";
   if (code == 0) {
     core::log::info("launch", "every pod of " + plan.name + " succeeded");
+  } else if (out.signal && failed.empty()) {
+    core::log::warn("launch", "PyTorchJob " + plan.name + " stopped: the launcher was interrupted",
+                    {{"exit_code", code}, {"signal", out.signal}});
   } else {
     core::log::error("launch", plan.kind + " " + plan.name + " failed",
                      {{"exit_code", code}, {"failed_pod", failed}});

@@ -28,10 +28,13 @@
 //    (a TrainJob's container is its runtime's `node` with spec.trainer applied: trainjob.h).
 //    Nothing else of the caller's environment is passed on.
 //  - Command: the image's ddpipe (kImageBinary, or no command: the image's entrypoint) is this
-//    binary; any other command is looked up on the PATH.
-// Pods are not restarted: when one fails the others are stopped (SIGTERM, then SIGKILL after
-// the grace period), as `ddpipe launch` does. A pod that cannot be set up (namespaces, mounts,
-// its command cannot be executed) exits with the system error code, 6, saying why on stderr.
+//    binary; any other command is looked up on the pod's PATH.
+// The pods are a supervisor::Group (supervisor/supervisor.h), not restarted: when one fails the
+// others are stopped (SIGTERM, then SIGKILL after grace_seconds), as `ddpipe launch` does. SIGINT
+// or SIGTERM to the launcher (preemption) is passed on to every pod, which gets
+// preempt_stop_seconds to stop (a rank checkpoints and exits 143) before SIGKILL. A pod that
+// cannot be set up (namespaces, mounts, its command cannot be executed) exits with the system
+// error code, 6, saying why on stderr.
 #pragma once
 
 #include <filesystem>
@@ -71,16 +74,19 @@ std::vector<LocalPod> local_pods(const std::vector<Object>& objects, const std::
 struct LocalJobOptions {
   JobKind kind = JobKind::kPyTorchJob;  // which job of the file runs
   PodNetwork network = PodNetwork::kHost;
-  std::string ddpipe_binary;  // what runs for the image's ddpipe
-  double grace_seconds = 10.0;
+  std::string ddpipe_binary;    // what runs for the image's ddpipe
+  double grace_seconds = 10.0;  // a pod failed: the others' time between SIGTERM and SIGKILL
+  // The launcher got SIGINT/SIGTERM: the pods' time to stop before SIGKILL
+  // (core::preempt_stop_seconds of the default checkpoint.preempt_grace_s).
+  double preempt_stop_seconds = 45.0;
 };
 
 // Reads `manifest_file` (a YAML stream such as `ddpipe k8s render` prints), starts every pod
 // of its job of `options.kind` and waits for all of them. Returns 0 when every pod exited 0, else
-// the exit code of the first pod that failed (128 + signal for a killed one). Throws
-// core::Error(kUsage) when the job cannot run here (see local_pods, kBridge without root),
-// core::Error(kSystem) when the OS refuses (fork, pipes, the bridge or a veth).
-// SIGINT and SIGTERM are passed to the pods.
+// the first non-zero exit code of a pod (128 + signal for a killed one; after SIGINT/SIGTERM to
+// the launcher, the pods' code: 143 when they stopped cleanly). Throws core::Error(kUsage) when
+// the job cannot run here (see local_pods, kBridge without root), core::Error(kSystem) when the
+// OS refuses (fork, pipes, the bridge or a veth).
 int run_job_locally(const std::string& manifest_file, const LocalJobOptions& options);
 
 }  // namespace ddpipe::k8s

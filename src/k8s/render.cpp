@@ -355,10 +355,10 @@ std::vector<Object> trainer_v2(const core::Config& cluster, const RenderOptions&
       Object{{"containerName", kTrainerV2Container}, {"operator", "In"}, {"values", exit_codes}};
   Object preempted = Object::object();
   preempted["action"] = "Ignore";
-  preempted["onExitCodes"] = Object{{"containerName", kTrainerV2Container},
-                                    {"operator", "In"},
-                                    {"values", Object::array({core::exit_code(
-                                                   core::ErrorKind::kPreempted)})}};
+  preempted["onExitCodes"] =
+      Object{{"containerName", kTrainerV2Container},
+             {"operator", "In"},
+             {"values", Object::array({core::exit_code(core::ErrorKind::kPreempted)})}};
   Object evicted = Object::object();
   evicted["action"] = "Ignore";
   evicted["onPodConditions"] = Object::array({Object{{"type", "DisruptionTarget"}}});

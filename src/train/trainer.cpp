@@ -462,8 +462,7 @@ void RankJob::stop_preempted() {
     }
   }
   throw Preempted("preempted (SIGTERM): checkpoint " + where +
-                                                   (stored ? " stored" : " on local disk") +
-                                                   "; a restart resumes there");
+                  (stored ? " stored" : " on local disk") + "; a restart resumes there");
 }
 
 // Evaluation on the full test split: rank r takes r, r + N, …; no padding, each once.

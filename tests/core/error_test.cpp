@@ -15,8 +15,8 @@
 namespace ddpipe::core {
 namespace {
 
-constexpr ErrorKind kEveryKind[] = {ErrorKind::kInternal, ErrorKind::kUsage,   ErrorKind::kData,
-                                    ErrorKind::kNotFound, ErrorKind::kStorage, ErrorKind::kSystem,
+constexpr ErrorKind kEveryKind[] = {ErrorKind::kInternal,  ErrorKind::kUsage,    ErrorKind::kData,
+                                    ErrorKind::kNotFound,  ErrorKind::kStorage,  ErrorKind::kSystem,
                                     ErrorKind::kRetryable, ErrorKind::kPreempted};
 
 TEST(Error, EveryKindHasItsOwnCodeAndName) {

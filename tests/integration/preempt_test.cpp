@@ -1,6 +1,6 @@
 // Preemption and resizing with real processes (docs/fault-tolerance.md): SIGTERM to one rank of
-// a deterministic 2-rank job makes both stop at one step, checkpoint and exit 143 (retryable), and the
-// restarted job ends bit-identical to an uninterrupted one; a 2-rank job stopped mid-epoch
+// a deterministic 2-rank job makes both stop at one step, checkpoint and exit 143 (retryable), and
+// the restarted job ends bit-identical to an uninterrupted one; a 2-rank job stopped mid-epoch
 // resumes with 1 rank and trains every step on the same samples. Which samples each rank trained
 // on at each step comes from $DDPIPE_TEST_SAMPLE_LOG.
 #include <gtest/gtest.h>
@@ -234,7 +234,7 @@ TEST(Resize, TwoRankCheckpointResumesWithOneRank) {
   const pid_t run =
       start(ddpipe_env(samples, true) + " run --run-id resize-1" + job("job", 2), log);
   ASSERT_TRUE(wait_for_step(samples, 1, 20)) << read_text(log);
-  ASSERT_EQ(kill(run, SIGTERM), 0);  // the launcher passes it on to both ranks
+  ASSERT_EQ(kill(run, SIGTERM), 0);                  // the launcher passes it on to both ranks
   EXPECT_EQ(wait_exit(run), 143) << read_text(log);  // the ranks' code: preempted
   const auto stops = log_events(read_text(log), "preempted: stopping");
   ASSERT_EQ(stops.size(), 2u) << read_text(log);
