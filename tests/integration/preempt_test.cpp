@@ -1,7 +1,8 @@
 // Preemption and resizing with real processes (docs/fault-tolerance.md): SIGTERM to one rank of
 // a deterministic 2-rank job makes both stop at one step, checkpoint and exit 143 (retryable), and
 // the restarted job ends bit-identical to an uninterrupted one; a 2-rank job stopped mid-epoch
-// resumes with 1 rank and trains every step on the same samples. Which samples each rank trained
+// resumes with 1 rank and trains every step on the same samples; a rank that keeps failing is
+// dropped by `--min-nproc` and the job finishes with fewer ranks. Which samples each rank trained
 // on at each step comes from $DDPIPE_TEST_SAMPLE_LOG.
 #include <gtest/gtest.h>
 #include <signal.h>
@@ -39,6 +40,13 @@ struct SampleLog {
   // (epoch, step) → the samples of all ranks, and how many rank-lines trained it.
   std::map<std::pair<int64_t, int64_t>, std::multiset<int64_t>> by_step() const {
     std::map<std::pair<int64_t, int64_t>, std::multiset<int64_t>> out;
+    for (const auto& l : lines) out[{l.epoch, l.step}].insert(l.samples.begin(), l.samples.end());
+    return out;
+  }
+  // (epoch, step) → the samples of all ranks as a set (a step trained again after a crash adds
+  // nothing).
+  std::map<std::pair<int64_t, int64_t>, std::set<int64_t>> step_sets() const {
+    std::map<std::pair<int64_t, int64_t>, std::set<int64_t>> out;
     for (const auto& l : lines) out[{l.epoch, l.step}].insert(l.samples.begin(), l.samples.end());
     return out;
   }
@@ -178,6 +186,51 @@ TEST(Preemption, SigtermToOneRankStopsBothAtOneStepAndResumesBitIdentical) {
   auto b = testing::published_state(dir / "job/store", "pre", spec);
   ASSERT_EQ(a.size(), b.size());
   for (size_t i = 0; i < a.size(); ++i) EXPECT_TRUE(torch::equal(a[i], b[i])) << "tensor " << i;
+}
+
+// `ddpipe run --min-nproc 1`: rank 1 of 2 killed (kill -9) in two attempts in a row makes the
+// launcher restart with 1 rank, which resumes the run's checkpoint taken at 2 ranks; every step
+// of the job trains on the samples of an uninterrupted 2-rank run.
+TEST(Elastic, RankThatKeepsFailingIsDroppedAndTheJobResumesWithFewerRanks) {
+  testing::TempDir dir;
+  const auto ref =
+      run_command(ddpipe_env(dir / "ref-samples", false) + " run" + synthetic_job(dir / "ref"));
+  ASSERT_EQ(ref.exit_code, 0) << ref.output;
+
+  const fs::path samples = dir / "samples", log = dir / "elastic.log";
+  const pid_t run = start(ddpipe_env(samples, true) +
+                              " run --max-restarts 3 --min-nproc 1 --run-id elastic-1"
+                              " --set checkpoint.every_steps=10" +
+                              synthetic_job(dir / "job"),
+                          log);
+  for (int kill_number = 0; kill_number < 2; ++kill_number) {
+    // Wait for a group of 2 that has trained 25 more steps on rank 1, then kill rank 1.
+    const size_t before = read_sample_log(samples).lines.size();
+    bool killed = false;
+    for (int i = 0; i < 6000 && !killed; ++i) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(20));
+      const auto ranks = testing::children_of(run);
+      if (ranks.size() == 2 && read_sample_log(samples).lines.size() >= before + 50) {
+        ASSERT_EQ(kill(ranks[1], SIGKILL), 0);
+        killed = true;
+      }
+    }
+    ASSERT_TRUE(killed) << "attempt " << kill_number << " never trained:\n" << read_text(log);
+  }
+  ASSERT_EQ(wait_exit(run), 0) << read_text(log);
+  const std::string output = read_text(log);
+  const auto shrink = log_events(output, "the same rank failed first twice in a row: restarting");
+  ASSERT_EQ(shrink.size(), 1u) << output;
+  EXPECT_EQ(shrink[0]["new_nproc"], 1);
+  const auto change = log_events(output, "resuming at another world size");
+  ASSERT_EQ(change.size(), 1u) << output;
+  EXPECT_EQ(change[0]["world_size"], 1);
+
+  const SampleLog job = read_sample_log(samples);
+  std::set<int64_t> worlds;
+  for (const auto& l : job.lines) worlds.insert(l.world);
+  EXPECT_EQ(worlds, (std::set<int64_t>{1, 2}));
+  EXPECT_EQ(job.step_sets(), read_sample_log(dir / "ref-samples").step_sets());
 }
 
 // The first `train` and `test` images of Debian's Fashion-MNIST as plain IDX files in `dir`
