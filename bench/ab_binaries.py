@@ -7,8 +7,8 @@ two runs of a rep back to back, in alternating order), and reports the median st
 images/s of each and the median of the reps' B/A ratios. The machine is shared: only ratios
 mean something.
 
-  git worktree add /work/ddpipe-base <rev> && DDPIPE_BUILD_DIR=build /work/ddpipe-base/scripts/build.sh --no-tests ddpipe
-  /usr/bin/python3 bench/ab_binaries.py --a /work/ddpipe-base/build/apps/ddpipe/ddpipe \\
+  git worktree add ../ddpipe-base <rev> && ../ddpipe-base/scripts/build.sh --no-tests ddpipe
+  /usr/bin/python3 bench/ab_binaries.py --a ../ddpipe-base/build/apps/ddpipe/ddpipe \\
       --b build/apps/ddpipe/ddpipe --reps 11
 """
 import argparse

@@ -431,7 +431,8 @@ std::vector<CommandSpec> deploy_commands() {
        "app.kubernetes.io/component=config|storage|init|train|serve); run it here with `ddpipe "
        "launch --from-pytorchjob FILE`. With --operator trainer-v2 the training is a Kubeflow "
        "Trainer v2 TrainJob of N+1 nodes on a TrainingRuntime of its own that maps ddpipe's exit "
-       "codes (1-127 fail the job, 128+ restart every node); run it here with `ddpipe launch "
+       "codes (1-127 fail the job; 128+ restart every node, a preemption (143) without using up "
+       "the restart budget); run it here with `ddpipe launch "
        "--from-trainjob FILE`. Training pods get terminationGracePeriodSeconds = "
        "checkpoint.preempt_grace_s + a margin. See docs/kubernetes.md.",
        {},
@@ -535,7 +536,7 @@ const std::string kExitCodes =
     "Exit codes: 0 ok, 1 internal error, 2 bad usage or config, 3 bad data, 4 not found,\n"
     "5 storage error, 6 system error (fork, pipe, socket, exec), 10 promotion refused by the\n"
     "gate (`models promote --if-better-than`), 128 retryable (lost peer, timeout, a concurrent\n"
-    "alias move).";
+    "alias move), 143 preempted (SIGTERM: stopped at a stored checkpoint; run again to resume).";
 
 // The parsed command line of one run of the binary.
 class Cli {

@@ -11,7 +11,7 @@
 //    in two attempts in a row, the next attempt runs one local rank fewer, never below
 //    min_nproc. With nnodes > 1 it warns and keeps K (the other nodes' WORLD_SIZE would differ).
 //  - The launcher gets SIGINT or SIGTERM (preemption): every rank gets the same signal and
-//    preempt_stop_seconds to stop (a rank checkpoints and exits 128), then SIGKILL; no other
+//    preempt_stop_seconds to stop (a rank checkpoints and exits 143), then SIGKILL; no other
 //    attempt follows, and launch_local returns the ranks' code.
 #pragma once
 
@@ -54,7 +54,7 @@ struct LaunchOptions {
 
 // Runs the ranks to completion. Returns 0 when every rank exited 0, otherwise the first non-zero
 // exit code of a rank in the last attempt (128 + signal number for a rank killed by a signal;
-// after the launcher was interrupted, 128 when the ranks stopped cleanly), after logging a
+// after the launcher was interrupted, 143 when the ranks stopped cleanly), after logging a
 // summary of every attempt. Throws core::Error(kUsage) for options that cannot work,
 // core::Error(kSystem) when the OS refuses (socket, pipe, fork).
 int launch_local(const LaunchOptions& options);

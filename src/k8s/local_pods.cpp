@@ -5,6 +5,7 @@
 #include <sys/mount.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 #include <map>
@@ -301,6 +302,18 @@ std::vector<LocalPod> local_pods(const std::vector<Object>& objects, const std::
 
 namespace {
 
+// What a kubelet gives the pods to stop after SIGTERM: the longest terminationGracePeriodSeconds
+// of the job's pods (Kubernetes' default, 30 s, where a pod spec has none).
+double termination_grace_seconds(const JobPlan& plan) {
+  constexpr double kKubernetesDefault = 30.0;
+  double longest = 0.0;
+  for (const ReplicaPod& pod : plan.pods) {
+    longest =
+        std::max(longest, pod.pod_spec.value("terminationGracePeriodSeconds", kKubernetesDefault));
+  }
+  return longest;
+}
+
 // A pod that cannot be set up exits with the system error code (6), saying why on stderr.
 [[noreturn]] void child_fail(const std::string& pod, const std::string& what) {
   const std::string m = "launch: pod " + pod + ": " + what + ": " + std::strerror(errno) + "\n";
@@ -469,7 +482,8 @@ int run_job_locally(const std::string& manifest_file, const LocalJobOptions& o) 
                     {{"pod", p.name}, {"rank", p.rank}, {"ip", p.ip}, {"pid", pid}});
   }
   const supervisor::Outcome out = group.wait(
-      {o.grace_seconds, o.preempt_stop_seconds}, [&pods](size_t i, const supervisor::ChildEnd& e) {
+      {o.grace_seconds, termination_grace_seconds(plan)},
+      [&pods](size_t i, const supervisor::ChildEnd& e) {
         core::log::info("launch", "pod exited", {{"pod", pods[i].name}, {"exit_code", e.code}});
       });
   const int code = out.code;
@@ -477,7 +491,8 @@ int run_job_locally(const std::string& manifest_file, const LocalJobOptions& o) 
   if (code == 0) {
     core::log::info("launch", "every pod of " + plan.name + " succeeded");
   } else if (out.signal && failed.empty()) {
-    core::log::warn("launch", "PyTorchJob " + plan.name + " stopped: the launcher was interrupted",
+    core::log::warn("launch",
+                    plan.kind + " " + plan.name + " stopped: the launcher was interrupted",
                     {{"exit_code", code}, {"signal", out.signal}});
   } else {
     core::log::error("launch", plan.kind + " " + plan.name + " failed",

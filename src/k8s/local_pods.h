@@ -32,7 +32,8 @@
 // The pods are a supervisor::Group (supervisor/supervisor.h), not restarted: when one fails the
 // others are stopped (SIGTERM, then SIGKILL after grace_seconds), as `ddpipe launch` does. SIGINT
 // or SIGTERM to the launcher (preemption) is passed on to every pod, which gets
-// preempt_stop_seconds to stop (a rank checkpoints and exits 143) before SIGKILL. A pod that
+// its terminationGracePeriodSeconds (Kubernetes' default, 30, when the spec has none) to stop,
+// as a kubelet gives it (a rank checkpoints and exits 143), before SIGKILL. A pod that
 // cannot be set up (namespaces, mounts, its command cannot be executed) exits with the system
 // error code, 6, saying why on stderr.
 #pragma once
@@ -76,9 +77,6 @@ struct LocalJobOptions {
   PodNetwork network = PodNetwork::kHost;
   std::string ddpipe_binary;    // what runs for the image's ddpipe
   double grace_seconds = 10.0;  // a pod failed: the others' time between SIGTERM and SIGKILL
-  // The launcher got SIGINT/SIGTERM: the pods' time to stop before SIGKILL
-  // (core::preempt_stop_seconds of the default checkpoint.preempt_grace_s).
-  double preempt_stop_seconds = 45.0;
 };
 
 // Reads `manifest_file` (a YAML stream such as `ddpipe k8s render` prints), starts every pod

@@ -1,6 +1,6 @@
 // ddpipe::supervisor — the one place where ddpipe starts child processes and sees them to the end
 // together: `ddpipe launch` (the ranks of a node, dist/launcher.h) and `ddpipe launch
-// --from-pytorchjob` (the pods of a job, k8s/local_pods.h) are built on it.
+// --from-pytorchjob` / `--from-trainjob` (the pods of a job, k8s/local_pods.h) are built on it.
 //
 //  - Interrupts: while one lives, SIGINT and SIGTERM sent to this process do not end it: they are
 //    recorded and wake whoever waits (a self-pipe), and a Group waiting passes them on.
@@ -11,7 +11,7 @@
 //        SIGKILL after StopPolicy::failure_grace_seconds;
 //      * this process gets SIGINT or SIGTERM: every child gets the same signal, and SIGKILL after
 //        StopPolicy::interrupt_grace_seconds (a training rank checkpoints on SIGTERM: this is its
-//        time to do it and exit 128).
+//        time to do it and exit 143).
 //  - exit_code: a wait status as an exit code (the code, or 128 + signal number).
 //
 // Nothing here is thread-safe; one Interrupts per process at a time. No libtorch.

@@ -20,55 +20,12 @@
 set -euo pipefail
 DDPIPE=$(realpath "${1:?usage: local_pytorchjob_test.sh path/to/ddpipe}")
 
-if [[ $(id -u) -ne 0 ]] || ! command -v ip >/dev/null || ! command -v setsid >/dev/null; then
-  echo "SKIP: needs root and iproute2 (network namespaces, veth, bridge)"
-  exit 77
-fi
-
-NS="ddpk8s$$"
-WORK=$(mktemp -d /tmp/ddpipe-k8s-XXXXXX)
+# shellcheck source=tests/k8s/local_job_lib.sh
+source "$(dirname "$0")/local_job_lib.sh"
+local_job_init ddpipe-k8s --from-pytorchjob
 # The launcher's links (ddpbr<pid>, ddpv<pid>-<i>) on this host; other tests may add their own.
 links() { ip -o link show | awk -F': ' '{print $2}' | grep -E '^ddp(br|v)' | sort || true; }
 LINKS_BEFORE=$(links)
-GROUPS_STARTED=()
-cleanup() {
-  for pgid in "${GROUPS_STARTED[@]}"; do kill -9 -- "-$pgid" 2>/dev/null || true; done
-  ip netns del "$NS" 2>/dev/null || true
-  [[ -n "${KEEP_WORK:-}" ]] || rm -rf "$WORK"
-}
-trap cleanup EXIT
-trap 'exit 1' INT TERM
-fail() { echo "FAIL: $*"; exit 1; }
-
-ip netns add "$NS"
-ip -n "$NS" link set lo up
-
-cat >"$WORK/tiny.yaml" <<YAML
-name: tiny
-store: $WORK/store
-seed: 42
-deterministic: true
-data: {format: synthetic, name: tiny-synth, channels: 1, height: 12, width: 12,
-       train_size: 384, test_size: 101, classes: 4}
-model: {width: 4}
-loader: {workers: 1}
-train: {epochs: 2, batch_size: 32, threads: 1}
-dist: {rdzv_timeout_s: 60, timeout_s: 60}
-YAML
-
-# Runs `ddpipe launch --from-pytorchjob` in the test's namespace, in a process group of its own.
-launch() {  # job.yaml log network
-  setsid ip netns exec "$NS" "$DDPIPE" launch --from-pytorchjob "$1" --pod-network "$3" >"$2" 2>&1 &
-  local pid=$!
-  GROUPS_STARTED+=("$pid")
-  local code=0
-  timeout 300 tail --pid="$pid" -f /dev/null || fail "launch did not finish within 300 s"
-  wait "$pid" || code=$?
-  return "$code"
-}
-
-# The JSON log line of `msg` from the pod of `rank` (every line of a rank carries its rank).
-line_of() { grep "\"msg\":\"$2\"" "$1" | grep "\"rank\":$3[,}]" | head -n 1; }
 
 echo "== 0. what a pod sees: hostname, the operator's env, the pods' and Services' names"
 cat >"$WORK/echo.yaml" <<'YAML'
@@ -211,7 +168,7 @@ PY
     "${s3env[@]}" "$DDPIPE" store ls --store "s3://$BUCKET" 2>/dev/null | awk '{print $2}' |
       xargs -r "${s3env[@]}" "$DDPIPE" store rm --store "s3://$BUCKET" >/dev/null 2>&1 || true
   }
-  trap 'empty_bucket; cleanup' EXIT
+  trap 'empty_bucket; local_job_cleanup' EXIT
   for attempt in 1 2; do  # twice: both steps are idempotent
     while IFS=$'\t' read -r -a args; do
       "${s3env[@]}" "$DDPIPE" "${args[@]}" >>"$WORK/init.log" 2>&1 ||
@@ -227,13 +184,13 @@ PY
   "${s3env[@]}" "$DDPIPE" models list --store "s3://$BUCKET" 2>/dev/null | grep -q model_latest ||
     fail "no version in s3://$BUCKET"
   empty_bucket
-  trap cleanup EXIT
+  trap local_job_cleanup EXIT
   echo "ok: bucket s3://$BUCKET created and filled by the init commands, version trained into it"
 else
   echo "skip: no S3 test server (DDPIPE_S3_TEST_ENDPOINT; scripts/s3-test-server.sh start)"
 fi
 
-cleanup
+local_job_cleanup
 trap - EXIT
 [[ "$(links)" == "$LINKS_BEFORE" ]] || fail "links left behind: $(diff <(echo "$LINKS_BEFORE") <(links))"
 ! ip netns list | grep -qw "$NS" || fail "network namespace $NS left behind"

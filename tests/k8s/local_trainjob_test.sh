@@ -13,52 +13,9 @@
 set -euo pipefail
 DDPIPE=$(realpath "${1:?usage: local_trainjob_test.sh path/to/ddpipe}")
 
-if [[ $(id -u) -ne 0 ]] || ! command -v ip >/dev/null || ! command -v setsid >/dev/null; then
-  echo "SKIP: needs root and iproute2 (network namespaces, veth, bridge)"
-  exit 77
-fi
-
-NS="ddpv2$$"
-WORK=$(mktemp -d /tmp/ddpipe-trainjob-XXXXXX)
-GROUPS_STARTED=()
-cleanup() {
-  for pgid in "${GROUPS_STARTED[@]}"; do kill -9 -- "-$pgid" 2>/dev/null || true; done
-  ip netns del "$NS" 2>/dev/null || true
-  [[ -n "${KEEP_WORK:-}" ]] || rm -rf "$WORK"
-}
-trap cleanup EXIT
-trap 'exit 1' INT TERM
-fail() { echo "FAIL: $*"; exit 1; }
-
-ip netns add "$NS"
-ip -n "$NS" link set lo up
-
-cat >"$WORK/tiny.yaml" <<YAML
-name: tiny
-store: $WORK/store
-seed: 42
-deterministic: true
-data: {format: synthetic, name: tiny-synth, channels: 1, height: 12, width: 12,
-       train_size: 384, test_size: 101, classes: 4}
-model: {width: 4}
-loader: {workers: 1}
-train: {epochs: 2, batch_size: 32, threads: 1}
-dist: {rdzv_timeout_s: 60, timeout_s: 60}
-YAML
-
-# Runs `ddpipe launch --from-trainjob` in the test's namespace, in a process group of its own.
-launch() {  # job.yaml log network
-  setsid ip netns exec "$NS" "$DDPIPE" launch --from-trainjob "$1" --pod-network "$3" >"$2" 2>&1 &
-  local pid=$!
-  GROUPS_STARTED+=("$pid")
-  local code=0
-  timeout 300 tail --pid="$pid" -f /dev/null || fail "launch did not finish within 300 s"
-  wait "$pid" || code=$?
-  return "$code"
-}
-
-# The JSON log line of `msg` from the node of `rank`.
-line_of() { grep "\"msg\":\"$2\"" "$1" | grep "\"rank\":$3[,}]" | head -n 1; }
+# shellcheck source=tests/k8s/local_job_lib.sh
+source "$(dirname "$0")/local_job_lib.sh"
+local_job_init ddpipe-trainjob --from-trainjob
 
 echo "== 0. what a node sees: hostname, the plugin's env, the master's name"
 cat >"$WORK/echo.yaml" <<'YAML'
@@ -117,7 +74,7 @@ launch "$WORK/bad.yaml" "$WORK/bad.log" host || code=$?
 grep -q 'PET_NPROC_PER_NODE=2' "$WORK/bad.log" || fail "the nodes did not say why"
 echo "ok: exit code 2"
 
-cleanup
+local_job_cleanup
 trap - EXIT
 ! ip netns list | grep -qw "$NS" || fail "network namespace $NS left behind"
 echo "local_trainjob: passed"
