@@ -144,6 +144,20 @@ DatasetIndex parse_index(const std::string& text, const std::string& origin) {
   return index;
 }
 
+std::string latest_digest(storage::Store& store, const std::string& name) {
+  const std::string key = latest_key(name);
+  const auto text = store.try_get(key);
+  if (!text) {
+    core::fail_not_found("dataset '" + name + "' was never ingested into " + store.url() +
+                         " (run `ddpipe ingest` with data.name=" + name + ")");
+  }
+  const std::string digest = text->substr(0, text->find_last_not_of(" \t\r\n") + 1);
+  if (!is_sha256_hex(digest)) {
+    core::fail_data(store.url() + "/" + key + ": '" + digest + "' is not a SHA-256 hex digest");
+  }
+  return digest;
+}
+
 DatasetIndex read_index(storage::Store& store, const std::string& name, const std::string& digest) {
   if (!is_sha256_hex(digest)) {
     core::fail_usage("dataset digest '" + digest + "' is not a SHA-256 hex digest");

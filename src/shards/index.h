@@ -75,6 +75,9 @@ void seal(DatasetIndex& index);
 // and a "digest" that is not the digest of the content.
 DatasetIndex parse_index(const std::string& text, const std::string& origin);
 
+// The digest datasets/<name>/latest points at (of either form); kNotFound with the command to
+// run when the dataset was never ingested, kData when the pointer is not a digest.
+std::string latest_digest(storage::Store& store, const std::string& name);
 // Reads datasets/<name>/<digest>/index.json; kNotFound (with the command to run) when absent,
 // kData when invalid or when its digest is not `digest`.
 DatasetIndex read_index(storage::Store& store, const std::string& name, const std::string& digest);

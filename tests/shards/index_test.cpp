@@ -100,6 +100,9 @@ TEST(Index, WrittenLastAfterEveryShardThenLatest) {
   }
   EXPECT_TRUE(write_index(store, index));
   EXPECT_EQ(store.get(latest_key("pets")), index.digest + "\n");
+  EXPECT_EQ(latest_digest(store, "pets"), index.digest);
+  EXPECT_TRUE(throws_error([&] { latest_digest(store, "cats"); }, ErrorKind::kNotFound,
+                           {"'cats' was never ingested", "data.name=cats"}));
   EXPECT_FALSE(write_index(store, index)) << "already there";
   EXPECT_EQ(to_json(read_index(store, "pets", index.digest)), to_json(index));
 
