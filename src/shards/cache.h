@@ -10,7 +10,9 @@
 // max_bytes of shards — never the one being returned (which alone may exceed max_bytes).
 // Several processes (the ranks of a node) may share the folder: every file appears by an atomic
 // rename, and removing a file another process has open is harmless on Linux (its reader keeps
-// the data). Files removed by another process between a listing and a removal are skipped.
+// the data). Files removed by another process between a listing and a removal are skipped. A
+// path just returned but not yet opened can be evicted by another process only when max_bytes
+// holds less than one shard per process (it is the most recent file): size it for several.
 #pragma once
 
 #include <condition_variable>

@@ -154,6 +154,7 @@ class Ingest {
   void work();
   void build(size_t j);
   void record(size_t j, const ShardRef& ref, int64_t skipped);
+  void save_progress(double now);  // mu_ held
   DatasetIndex make_index() const;
   const std::vector<FolderEntry>& entries(const Job& job) const {
     return job.test ? listing_.test : listing_.train;
@@ -175,6 +176,9 @@ class Ingest {
   IngestReport report_;
   std::unique_ptr<core::ProgressBar> bar_;
   int64_t finished_ = 0;
+  uint64_t bytes_ = 0;    // of the shards built by this run
+  bool unsaved_ = false;  // shards recorded in progress_ but not yet in the store
+  double started_at_ = 0, saved_at_ = 0, logged_at_ = 0;
 };
 
 Ingest::Ingest(const IngestOptions& options, storage::Store& store)
@@ -257,12 +261,28 @@ void Ingest::record(size_t j, const ShardRef& ref, int64_t skipped) {
   std::lock_guard<std::mutex> lock(mu_);
   done_[j] = ref;
   progress_["shards"][jobs_[j].id] = shard_record(ref, skipped);
-  store_.put(progress_key_, progress_.dump(1) + "\n");
+  unsaved_ = true;
+  const double now = core::monotonic_seconds();
+  if (now - saved_at_ >= options_.progress_interval_s) save_progress(now);
   ++report_.shards_built;
   report_.skipped_files += skipped;
+  bytes_ += ref.bytes;
   ++finished_;
   bar_->update(finished_, jobs_[j].id);
   core::log::debug("ingest", "shard " + jobs_[j].id + " stored as " + ref.key);
+  if (options_.show_progress && core::log::json() && now - logged_at_ >= 30) {
+    logged_at_ = now;
+    core::log::info("ingest", "progress",
+                    {{"shards_done", finished_},
+                     {"shards", jobs_.size()},
+                     {"mb_per_s", static_cast<double>(bytes_) / kMiB / (now - started_at_)}});
+  }
+}
+
+void Ingest::save_progress(double now) {
+  store_.put(progress_key_, progress_.dump(1) + "\n");
+  unsaved_ = false;
+  saved_at_ = now;
 }
 
 void Ingest::work() {
@@ -318,6 +338,7 @@ IngestReport Ingest::run() {
   bar_ = std::make_unique<core::ProgressBar>("ingest", static_cast<int64_t>(jobs_.size()),
                                              options_.show_progress);
   finished_ = report_.shards_resumed;
+  started_at_ = saved_at_ = logged_at_ = core::monotonic_seconds();
   const unsigned cores = std::clamp<unsigned>(std::thread::hardware_concurrency(), 1, 8);
   const size_t workers = std::min<size_t>(options_.workers > 0 ? options_.workers : cores,
                                           std::max<size_t>(todo_.size(), 1));
@@ -326,6 +347,13 @@ IngestReport Ingest::run() {
   work();
   for (auto& t : pool) t.join();
   bar_->finish();
+  if (unsaved_) {
+    try {
+      save_progress(core::monotonic_seconds());
+    } catch (...) {
+      if (!error_) throw;  // else the first error is the one to report
+    }
+  }
   if (error_) std::rethrow_exception(error_);
 
   DatasetIndex index = make_index();

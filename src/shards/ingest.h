@@ -9,8 +9,8 @@
 // digits>", so they are unique, and sorted in sample order within and across shards.
 //
 // `workers` threads build shards and put them into the pool (datasets/<name>/shards/<sha256>
-// .tar, not put again when present); memory stays about workers × shard_mb. After each shard
-// the progress object datasets/<name>/ingest/<plan digest>.json records it (plan digest:
+// .tar, not put again when present); memory stays about workers × shard_mb. The progress
+// object datasets/<name>/ingest/<plan digest>.json records the finished shards (plan digest:
 // SHA-256 of the listing — path, size, mtime, label, split of every file — and shard_mb).
 // A rerun of the same plan after a crash builds only the shards not recorded or not in the
 // store. The index (shards/index.h) is written last, then datasets/<name>/latest. The same
@@ -38,7 +38,13 @@ struct IngestOptions {
   // A file that is neither JPEG nor PNG by its magic bytes: an error (kFail) or left out with a
   // warning (kSkip; its key is then unused).
   enum class BadImage { kFail, kSkip } bad_image = BadImage::kFail;
-  bool show_progress = true;  // core::ProgressBar on a terminal
+  // The progress object is put at most this often (and when the run ends, even by an error):
+  // a kill loses the record of the shards of the last interval, which a rerun builds again but
+  // does not put again (they are in the pool). 0: after every shard. A put rewrites the whole
+  // object, so a short interval costs O(shards²) bytes on a huge ingest.
+  double progress_interval_s = 10;
+  // core::ProgressBar on a terminal; elsewhere a log line every 30 s (shards done, MB/s).
+  bool show_progress = true;
   // Test hook: called on a worker after each shard is recorded in the progress object. A throw
   // stops the ingest as a crash would (the exception is rethrown by ingest_image_folder).
   std::function<void(const ShardRef&)> after_shard;

@@ -130,6 +130,24 @@ TEST_F(ShardsIngest, ResumesAfterACrashWithoutPuttingFinishedShardsAgain) {
   expect_every_image_once(store, read_index(store, "pets", r.digest), options());
 }
 
+TEST_F(ShardsIngest, AKillBeforeTheProgressIsSavedRebuildsButDoesNotPutAgain) {
+  CountingStore store(dir_ / "store");
+  IngestOptions crashing = options(1);
+  crashing.progress_interval_s = 1e9;
+  int done = 0;
+  crashing.after_shard = [&](const ShardRef&) {
+    if (++done == 2) throw SimulatedCrash();
+  };
+  EXPECT_THROW(ingest_image_folder(crashing, store), SimulatedCrash);
+  // A kill would not have saved the progress at the end, as the throw above did.
+  for (const auto& o : store.list("datasets/pets/ingest/")) store.remove(o.key);
+  store.shard_puts = 0;
+  const IngestReport r = ingest_image_folder(options(), store);
+  EXPECT_EQ(r.shards_resumed, 0);
+  EXPECT_EQ(r.shards_built, r.shards);
+  EXPECT_EQ(store.shard_puts, r.shards - 2) << "the two in the pool are not put again";
+}
+
 TEST_F(ShardsIngest, ARecordedShardMissingFromTheStoreIsBuiltAgain) {
   CountingStore store(dir_ / "store");
   const IngestReport first = ingest_image_folder(options(), store);
