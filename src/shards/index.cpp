@@ -182,6 +182,7 @@ bool write_index(storage::Store& store, DatasetIndex& index) {
   const std::string key = index_key(index.name, index.digest);
   const bool present = store.exists(key);
   if (!present) {
+    parse_index(to_json(index).dump(), key);  // never write an index that would not read back
     std::set<std::string> stored;
     for (const auto& o : store.list("datasets/" + index.name + "/shards/")) stored.insert(o.key);
     for (const SplitIndex* split : {&index.train, &index.test}) {

@@ -229,8 +229,8 @@ void Ingest::resume_from_progress() {
     const std::string sha = r->value("sha256", "");
     ShardRef ref{sha.empty() ? "" : shard_key(options_.name, sha), sha, r->value("bytes", 0ULL),
                  r->value("samples", int64_t{0}), r->value("first_key", "")};
-    if (ref.samples > 0 && !stored.count(ref.key)) {
-      todo_.push_back(j);  // recorded, but gone from the store: build it again
+    if (ref.samples > 0 && (!is_sha256_hex(sha) || !stored.count(ref.key))) {
+      todo_.push_back(j);  // recorded, but gone from the store (or garbled): build it again
       continue;
     }
     done_[j] = ref;
