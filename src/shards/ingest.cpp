@@ -60,7 +60,7 @@ void plan_split(const std::vector<FolderEntry>& entries, bool test, uint64_t tar
   if (begin < entries.size()) cut(entries.size());
 }
 
-std::string plan_digest(const FolderListing& l, int64_t shard_mb) {
+std::string plan_digest(const FolderListing& l, const IngestOptions& options) {
   core::Hasher h;
   for (const auto* split : {&l.train, &l.test}) {
     for (const FolderEntry& e : *split) {
@@ -69,7 +69,9 @@ std::string plan_digest(const FolderListing& l, int64_t shard_mb) {
                "\n");
     }
   }
-  h.update("shard_mb\t" + std::to_string(shard_mb) + "\n");
+  h.update("shard_mb\t" + std::to_string(options.shard_mb) + "\n");
+  // Skipping bad files makes other shards than failing on them would: another plan.
+  if (options.bad_image == IngestOptions::BadImage::kSkip) h.update("skip bad images\n");
   return h.hex_digest();
 }
 
@@ -196,7 +198,7 @@ Ingest::Ingest(const IngestOptions& options, storage::Store& store)
   const uint64_t target = static_cast<uint64_t>(options.shard_mb) * kMiB;
   plan_split(listing_.train, false, target, jobs_);
   plan_split(listing_.test, true, target, jobs_);
-  plan_ = plan_digest(listing_, options.shard_mb);
+  plan_ = plan_digest(listing_, options);
   progress_key_ = progress_key(options.name, plan_);
   done_.resize(jobs_.size());
   report_.name = options.name;
@@ -226,17 +228,24 @@ void Ingest::resume_from_progress() {
       todo_.push_back(j);
       continue;
     }
-    const std::string sha = r->value("sha256", "");
-    ShardRef ref{sha.empty() ? "" : shard_key(options_.name, sha), sha, r->value("bytes", 0ULL),
-                 r->value("samples", int64_t{0}), r->value("first_key", "")};
-    if (ref.samples > 0 && (!is_sha256_hex(sha) || !stored.count(ref.key))) {
+    ShardRef ref;
+    try {
+      ref = {"", r->value("sha256", ""), r->value("bytes", uint64_t{0}),
+             r->value("samples", int64_t{0}), r->value("first_key", "")};
+    } catch (const json::exception&) {
+      ref.samples = -1;  // mistyped: garbled
+    }
+    if (is_sha256_hex(ref.sha256)) ref.key = shard_key(options_.name, ref.sha256);
+    if (ref.samples < 0 || (ref.samples > 0 && (ref.key.empty() || !stored.count(ref.key)))) {
       todo_.push_back(j);  // recorded, but gone from the store (or garbled): build it again
       continue;
     }
     done_[j] = ref;
     progress_["shards"][jobs_[j].id] = *r;
     ++report_.shards_resumed;
-    report_.skipped_files += r->value("skipped", int64_t{0});
+    report_.skipped_files += r->contains("skipped") && (*r)["skipped"].is_number_integer()
+                                 ? (*r)["skipped"].get<int64_t>()
+                                 : 0;
   }
 }
 

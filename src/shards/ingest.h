@@ -11,7 +11,8 @@
 // `workers` threads build shards and put them into the pool (datasets/<name>/shards/<sha256>
 // .tar, not put again when present); memory stays about workers × shard_mb. The progress
 // object datasets/<name>/ingest/<plan digest>.json records the finished shards (plan digest:
-// SHA-256 of the listing — path, size, mtime, label, split of every file — and shard_mb).
+// SHA-256 of the listing — path, size, mtime, label, split of every file —, shard_mb and the
+// bad-image policy).
 // A rerun of the same plan after a crash builds only the shards not recorded or not in the
 // store. The index (shards/index.h) is written last, then datasets/<name>/latest. The same
 // folder gives the same shards and the same digest.

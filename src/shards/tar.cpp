@@ -47,8 +47,7 @@ std::pair<std::string, std::string> split_name(const std::string& name) {
     }
   }
   core::fail_usage("tar member name '" + name +
-                   "' is too long for ustar (100 bytes, or 255 "
-                   "split at a '/')");
+                   "' is too long for ustar (100 bytes, or 255 split at a '/')");
 }
 
 std::string header_for(const std::string& name, uint64_t size) {

@@ -148,6 +148,24 @@ TEST_F(ShardsIngest, AKillBeforeTheProgressIsSavedRebuildsButDoesNotPutAgain) {
   EXPECT_EQ(store.shard_puts, r.shards - 2) << "the two in the pool are not put again";
 }
 
+TEST_F(ShardsIngest, AGarbledProgressObjectIsIgnored) {
+  CountingStore store(dir_ / "store");
+  const IngestReport first = ingest_image_folder(options(), store);
+  const auto progress = store.list("datasets/pets/ingest/");
+  ASSERT_EQ(progress.size(), 1u);
+  for (const std::string garbled :
+       {"{not json", R"({"shards": {"train/000000": {"samples": "three", "sha256": 5}}})",
+        R"({"shards": {"train/000000": {"samples": 2, "sha256": "../../x"}}})"}) {
+    store.put(progress[0].key, garbled);
+    store.remove(index_key("pets", first.digest));
+    store.shard_puts = 0;
+    const IngestReport r = ingest_image_folder(options(), store);
+    EXPECT_EQ(r.digest, first.digest) << garbled;
+    EXPECT_EQ(r.shards_resumed, 0) << garbled;
+    EXPECT_EQ(store.shard_puts, 0) << "all in the pool already";
+  }
+}
+
 TEST_F(ShardsIngest, ARecordedShardMissingFromTheStoreIsBuiltAgain) {
   CountingStore store(dir_ / "store");
   const IngestReport first = ingest_image_folder(options(), store);
