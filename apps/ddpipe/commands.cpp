@@ -27,6 +27,7 @@
 #include "registry/registry.h"
 #include "runs/runs.h"
 #include "serve/server.h"
+#include "shards/ingest.h"
 #include "storage/store.h"
 #include "train/trainer.h"
 
@@ -64,8 +65,40 @@ int cmd_config(const Args& a) {
   return 0;
 }
 
+// data.form=sharded: the streaming ingest of an image folder into WebDataset shards.
+json ingest_sharded(const core::Config& config) {
+  if (config.data.format != "image-folder") {
+    core::fail_usage("data.form=sharded supports data.format=image-folder only; not yet '" +
+                     config.data.format + "' (ingest it with data.form=memory)");
+  }
+  auto store = storage::open_store(config);
+  shards::IngestOptions o;
+  o.root = core::expand_user(config.data.path);
+  o.name = config.data.name;
+  o.channels = config.data.channels;
+  o.test_fraction = config.data.test_fraction;
+  o.seed = static_cast<uint64_t>(config.seed);
+  o.shard_mb = config.data.shard_mb;
+  const shards::IngestReport r = shards::ingest_image_folder(o, *store);
+  return {{"name", r.name},
+          {"digest", r.digest},
+          {"index", r.index_key},
+          {"already_present", r.already_present},
+          {"store", config.store},
+          {"form", "sharded"},
+          {"train", r.train_samples},
+          {"test", r.test_samples},
+          {"shards", r.shards},
+          {"shards_built", r.shards_built},
+          {"shards_resumed", r.shards_resumed}};
+}
+
 int cmd_ingest(const Args& a) {
   auto config = load(a);
+  if (config.data.form == "sharded") {
+    std::cout << ingest_sharded(config).dump() << "\n";
+    return 0;
+  }
   auto r = do_ingest(config);
   std::cout << json({{"name", r.name},
                      {"digest", r.digest},

@@ -242,6 +242,14 @@ void data_fields(DataConfig& d, std::vector<Field>& f) {
   f.push_back(int_field("data.train_size", &d.train_size, 1, kBig, "`synthetic`: training images"));
   f.push_back(int_field("data.test_size", &d.test_size, 1, kBig, "`synthetic`: test images"));
   f.push_back(int_field("data.classes", &d.classes, 2, 100000, "`synthetic`: classes"));
+  f.push_back(choice_field("data.form", &d.form, {"memory", "sharded"},
+                           "how the dataset is stored: `memory` (loaded whole) or `sharded` "
+                           "(WebDataset tar shards, streamed; `image-folder` only for now: "
+                           "[datasets.md](datasets.md))"));
+  f.push_back(int_field("data.shard_mb", &d.shard_mb, 1, 65536,
+                        "`sharded`: target size of a shard in MiB"));
+  f.push_back(num_field("data.cache_gb", &d.cache_gb, 0.001, 1e6,
+                        "`sharded`: bound of the local shard cache (`cache_dir/shards/`) in GiB"));
 }
 
 void input_fields(Config& c, std::vector<Field>& f) {

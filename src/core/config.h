@@ -34,6 +34,11 @@ struct DataConfig {
   int64_t train_size = 50000;
   int64_t test_size = 10000;
   int64_t classes = 10;
+  // How the dataset is stored: "memory" (one tensor file per split, loaded whole) or "sharded"
+  // (WebDataset tar shards of the original image bytes, streamed: docs/datasets.md).
+  std::string form = "memory";
+  int64_t shard_mb = 128;  // sharded: target size of a shard
+  double cache_gb = 10;    // sharded: bound of the local shard cache under cache_dir
 };
 
 struct FeaturesConfig {
