@@ -242,6 +242,9 @@ void data_fields(DataConfig& d, std::vector<Field>& f) {
   f.push_back(int_field("data.train_size", &d.train_size, 1, kBig, "`synthetic`: training images"));
   f.push_back(int_field("data.test_size", &d.test_size, 1, kBig, "`synthetic`: test images"));
   f.push_back(int_field("data.classes", &d.classes, 2, 100000, "`synthetic`: classes"));
+  f.push_back(int_field("data.shuffle_buffer", &d.shuffle_buffer, 0, kBig,
+                        "sharded splits: samples shuffled in a buffer after the seeded shard "
+                        "permutation (0 or 1 = none; [stream-order.md](stream-order.md))"));
 }
 
 void input_fields(Config& c, std::vector<Field>& f) {

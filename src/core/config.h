@@ -34,6 +34,7 @@ struct DataConfig {
   int64_t train_size = 50000;
   int64_t test_size = 10000;
   int64_t classes = 10;
+  int64_t shuffle_buffer = 10000;
 };
 
 struct FeaturesConfig {
