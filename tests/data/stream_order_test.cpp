@@ -174,13 +174,20 @@ TEST(StreamOrder, AFullBufferIsAUniformPermutation) {
   const std::vector<int64_t> shards(4, 10);
   std::vector<std::vector<int64_t>> counts(40, std::vector<int64_t>(4, 0));
   const int64_t trials = 2000;
+  int64_t first_before_last = 0;  // of shard 0: as often as not
   for (int64_t seed = 0; seed < trials; ++seed) {
     const auto o = stream_order(shards, 40, static_cast<uint64_t>(seed) * 1000, 0);
-    for (size_t t = 0; t < o.size(); ++t) ++counts[static_cast<size_t>(o[t])][t / 10];
+    std::vector<size_t> at(o.size());
+    for (size_t t = 0; t < o.size(); ++t) {
+      ++counts[static_cast<size_t>(o[t])][t / 10];
+      at[static_cast<size_t>(o[t])] = t;
+    }
+    first_before_last += at[0] < at[9];
   }
   for (const auto& c : counts) {
     for (int64_t q : c) EXPECT_NEAR(static_cast<double>(q) / trials, 0.25, 0.06);
   }
+  EXPECT_NEAR(static_cast<double>(first_before_last) / trials, 0.5, 0.06);
 }
 
 // The rank's whole-epoch plan at world size 1: the schedule names each shard once, in first-use
