@@ -93,9 +93,9 @@ struct ShardSchedule {
 // fewer than G + K + m — about K/m + 2 shards' worth when G ≤ m. Shards *open* between first and
 // last use are not bounded so: a sample waits in the buffer a geometric number of draws of mean
 // K, so the last of a shard's m samples leaves about K·ln(m) draws after the shard was read, and
-// about K·(1 + ln m)/m shards are open at once (46 to 57 measured for K = 1000, m = 100, where
-// K/m + 2 = 12). A cache should therefore keep a shard's samples for this rank (or their byte
-// ranges), not the whole shard, once it has read it.
+// about K·(1 + ln m)/m shards are open at once (46 to 57 in a simulation of K = 1000, m = 100,
+// where K/m + 2 = 12). A cache should therefore keep a shard's samples for this rank (or their
+// byte ranges), not the whole shard, once it has read it.
 // Throws core::Error(kUsage) when the batch sizes do not add up to the indices or an index is
 // outside the split.
 ShardSchedule shard_schedule(const std::vector<int64_t>& indices,
