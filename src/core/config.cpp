@@ -250,6 +250,9 @@ void data_fields(DataConfig& d, std::vector<Field>& f) {
                         "`sharded`: target size of a shard in MiB"));
   f.push_back(num_field("data.cache_gb", &d.cache_gb, 0.001, 1e6,
                         "`sharded`: bound of the local shard cache (`cache_dir/shards/`) in GiB"));
+  f.push_back(int_field("data.shuffle_buffer", &d.shuffle_buffer, 0, kBig,
+                        "sharded splits: samples shuffled in a buffer after the seeded shard "
+                        "permutation (0 or 1 = none; [stream-order.md](stream-order.md))"));
 }
 
 void input_fields(Config& c, std::vector<Field>& f) {

@@ -39,6 +39,7 @@ struct DataConfig {
   std::string form = "memory";
   int64_t shard_mb = 128;  // sharded: target size of a shard
   double cache_gb = 10;    // sharded: bound of the local shard cache under cache_dir
+  int64_t shuffle_buffer = 10000;
 };
 
 struct FeaturesConfig {

@@ -8,6 +8,7 @@
 #include "core/error.h"
 #include "core/fs.h"
 #include "core/log.h"
+#include "shards/index.h"
 
 namespace ddpipe::data {
 namespace fs = std::filesystem;
@@ -15,17 +16,6 @@ namespace {
 
 constexpr int kFormatVersion = 1;
 const char* const kDataFiles[] = {"train.images", "train.labels", "test.images", "test.labels"};
-
-void check_name(const std::string& name) {
-  if (name.empty() || name.find('/') != std::string::npos) {
-    core::fail_usage("dataset name '" + name + "' must be non-empty and contain no '/'");
-  }
-  storage::validate_key("datasets/" + name + "/latest");
-}
-
-std::string dataset_prefix(const std::string& name, const std::string& digest) {
-  return "datasets/" + name + "/" + digest + "/";
-}
 
 std::string_view as_bytes(const std::vector<uint8_t>& v) {
   return {reinterpret_cast<const char*>(v.data()), v.size()};
@@ -73,15 +63,15 @@ void read_split(const fs::path& dir, const std::string& which, int64_t size, int
 }  // namespace
 
 IngestResult ingest(const Dataset& dataset, storage::Store& store) {
-  check_name(dataset.name);
+  shards::check_name(dataset.name);
   if (dataset.digest.empty() || dataset.mean.empty()) {
     core::fail_usage("ingest: dataset '" + dataset.name + "' is not finalized");
   }
   IngestResult result;
   result.name = dataset.name;
   result.digest = dataset.digest;
-  result.prefix = dataset_prefix(dataset.name, dataset.digest);
-  const std::string latest_key = "datasets/" + dataset.name + "/latest";
+  result.prefix = shards::dataset_prefix(dataset.name, dataset.digest);
+  const std::string latest_key = shards::latest_key(dataset.name);
 
   result.already_present = store.exists(result.prefix + "manifest.json");
   if (!result.already_present) {
@@ -117,26 +107,16 @@ IngestResult ingest(const Dataset& dataset, storage::Store& store) {
 }
 
 std::string latest_digest(storage::Store& store, const std::string& name) {
-  check_name(name);
-  const auto text = store.try_get("datasets/" + name + "/latest");
-  if (!text) {
-    core::fail_not_found("dataset '" + name + "' was never ingested into " + store.url() +
-                         " (run `ddpipe ingest` with data.name=" + name + ")");
-  }
-  std::string digest = *text;
-  while (!digest.empty() && std::isspace(static_cast<unsigned char>(digest.back()))) {
-    digest.pop_back();
-  }
-  return digest;
+  return shards::latest_digest(store, name);
 }
 
 Dataset load_ingested(storage::Store& store, const std::string& name, const std::string& digest,
                       const fs::path& cache_dir) {
-  check_name(name);
+  shards::check_name(name);
   if (digest.size() != 64 || digest.find_first_not_of("0123456789abcdef") != std::string::npos) {
     core::fail_usage("dataset digest '" + digest + "' is not a SHA-256 hex digest");
   }
-  const std::string prefix = dataset_prefix(name, digest);
+  const std::string prefix = shards::dataset_prefix(name, digest);
   const fs::path dir = cache_dir / "datasets" / digest;
   std::error_code ec;
   bool cached = fs::is_regular_file(dir / "manifest.json", ec);

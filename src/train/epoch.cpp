@@ -6,7 +6,7 @@
 #include <cmath>
 
 #include "core/error.h"
-#include "data/sampler.h"
+#include "data/stream_order.h"
 #include "dist/communicator.h"
 
 namespace ddpipe::train {
@@ -43,8 +43,14 @@ double learning_rate(const core::TrainConfig& t, int64_t epoch, int64_t step, in
 EpochBatches epoch_batches(const core::Config& config, const SampleOrder& order,
                            const dist::WorldInfo& world, int64_t train_size, int64_t epoch,
                            int64_t skip_steps) {
-  const std::vector<int64_t> all = data::distributed_sampler_order(train_size, order.world_size,
-                                                                   true, config.seed, epoch, false);
+  return epoch_batches(config, order, world, data::SplitOrder::in_memory(train_size), epoch,
+                       skip_steps);
+}
+
+EpochBatches epoch_batches(const core::Config& config, const SampleOrder& order,
+                           const dist::WorldInfo& world, const data::SplitOrder& split,
+                           int64_t epoch, int64_t skip_steps) {
+  const std::vector<int64_t> all = data::epoch_order(split, order.world_size, config.seed, epoch);
   const auto total = static_cast<int64_t>(all.size());
   const int64_t step_batch = order.global_batch;
   EpochBatches b;

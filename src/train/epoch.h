@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "core/config.h"
+#include "data/stream_order.h"
 #include "dist/world.h"
 #include "eval/inference.h"
 #include "train/training_state.h"
@@ -26,7 +27,8 @@ namespace ddpipe::train {
 double learning_rate(const core::TrainConfig& t, int64_t epoch, int64_t step, int64_t steps);
 
 // This rank's share of an epoch, dealt as the run's SampleOrder says: the epoch's order
-// (data::distributed_sampler_order at order.world_size) is cut into steps of order.global_batch
+// (data::epoch_order of the split at order.world_size: DistributedSampler's for a split in
+// memory, the shard stream's for a sharded one) is cut into steps of order.global_batch
 // samples (the last one possibly smaller) and at most train.max_steps_per_epoch steps; rank r
 // of a world of M takes positions r, r + M, … of each step. At the run's own world size that is
 // exactly DistributedSampler's per-rank order; at another one every step still trains on the
@@ -40,6 +42,10 @@ struct EpochBatches {
   int64_t steps = 0;                 // steps of the whole epoch
   int64_t first_step = 0;            // the step `indices` begins with
 };
+EpochBatches epoch_batches(const core::Config& config, const SampleOrder& order,
+                           const dist::WorldInfo& world, const data::SplitOrder& split,
+                           int64_t epoch, int64_t skip_steps);
+// The same for a split of `train_size` samples in memory.
 EpochBatches epoch_batches(const core::Config& config, const SampleOrder& order,
                            const dist::WorldInfo& world, int64_t train_size, int64_t epoch,
                            int64_t skip_steps);

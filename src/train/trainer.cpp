@@ -323,7 +323,8 @@ bool RankJob::run_epoch(int64_t epoch) {
   const double comm_before = ddp_->exposed_comm_seconds();
   const double comm_window_before = ddp_->comm_seconds();
   const EpochBatches batches = epoch_batches(config_, state_.sample_order, world_,
-                                             dataset_.train.size(), epoch, state_.position.step);
+                                             data::SplitOrder::in_memory(dataset_.train.size()),
+                                             epoch, state_.position.step);
   EpochTimes times;
   telemetry_.begin_epoch(epoch, batches.steps, batches.first_step);
   EpochSums sums = train_steps(epoch, batches, t_epoch, times);
