@@ -17,6 +17,7 @@
 #include "core/strings.h"
 #include "data/download.h"
 #include "data/image.h"
+#include "shards/listing.h"
 
 namespace ddpipe::data {
 namespace fs = std::filesystem;
@@ -209,21 +210,8 @@ Dataset load_cifar_dir(const fs::path& dir, const std::string& name) {
 
 // ---- image folders --------------------------------------------------------------------------
 
-uint64_t splitmix64(uint64_t x) {
-  x += 0x9e3779b97f4a7c15ULL;
-  x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ULL;
-  x = (x ^ (x >> 27)) * 0x94d049bb133111ebULL;
-  return x ^ (x >> 31);
-}
-
-uint64_t fnv1a(const std::string& s) {
-  uint64_t h = 0xcbf29ce484222325ULL;
-  for (unsigned char c : s) h = (h ^ c) * 0x100000001b3ULL;
-  return h;
-}
-
 // Uniform in [0, n) from a standard-specified engine (std::uniform_int_distribution is not
-// the same on every standard library, and the split must be).
+// the same on every standard library, and the synthetic data must be).
 uint64_t uniform_below(std::mt19937_64& rng, uint64_t n) {
   const uint64_t limit = UINT64_MAX - UINT64_MAX % n;
   uint64_t r;
@@ -231,28 +219,6 @@ uint64_t uniform_below(std::mt19937_64& rng, uint64_t n) {
     r = rng();
   } while (r >= limit);
   return r % n;
-}
-
-bool is_hidden(const fs::path& p) { return p.filename().string().rfind('.', 0) == 0; }
-
-bool is_image_file(const fs::path& p) {
-  const std::string ext = core::to_lower(p.extension().string());
-  return ext == ".png" || ext == ".jpg" || ext == ".jpeg";
-}
-
-std::vector<fs::path> sorted_entries(const fs::path& dir, bool directories) {
-  std::vector<fs::path> out;
-  std::error_code ec;
-  for (auto it = fs::directory_iterator(dir, ec); !ec && it != fs::directory_iterator();
-       it.increment(ec)) {
-    if (is_hidden(it->path())) continue;
-    if (directories ? it->is_directory() : (it->is_regular_file() && is_image_file(it->path()))) {
-      out.push_back(it->path());
-    }
-  }
-  if (ec) core::fail_data("cannot list " + dir.string() + ": " + ec.message());
-  std::sort(out.begin(), out.end());
-  return out;
 }
 
 struct ImageItem {
@@ -339,6 +305,8 @@ Dataset load_cifar10(const fs::path& path, const std::string& name) {
   return load_cifar_dir(find_cifar_batches(tmp / "x"), name);
 }
 
+// The listing rules (classes, train/ and test/, the seeded split) are shards::list_image_folder's,
+// so both forms of one folder hold the same images in the same order.
 Dataset load_image_folder(const fs::path& root, const std::string& name, int64_t channels,
                           int64_t height, int64_t width, double test_fraction, uint64_t seed) {
   if ((channels != 1 && channels != 3) || height <= 0 || width <= 0) {
@@ -346,69 +314,19 @@ Dataset load_image_folder(const fs::path& root, const std::string& name, int64_t
                      std::to_string(channels) + "x" + std::to_string(height) + "x" +
                      std::to_string(width) + " (data.channels must be 1 or 3)");
   }
-  if (!(test_fraction >= 0.0 && test_fraction < 1.0)) {
-    core::fail_usage("image folder: data.test_fraction must be in [0, 1), got " +
-                     std::to_string(test_fraction));
-  }
-  std::error_code ec;
-  if (!fs::is_directory(root, ec)) {
-    core::fail_data("image folder " + root.string() + " does not exist (set data.path)");
-  }
+  const shards::FolderListing listing = shards::list_image_folder(root, test_fraction, seed);
   Dataset d;
   d.name = name;
   d.channels = channels;
   d.height = height;
   d.width = width;
-
+  d.classes = listing.classes;
   std::vector<ImageItem> items;
-  size_t train_count = 0, test_count = 0;
-  auto add = [&](const fs::path& file, int32_t label, bool test) {
-    items.push_back({file, label, test, test ? test_count++ : train_count++});
-  };
-  const bool presplit = fs::is_directory(root / "train", ec) && fs::is_directory(root / "test", ec);
-  const fs::path class_root = presplit ? root / "train" : root;
-  for (const fs::path& dir : sorted_entries(class_root, true)) {
-    d.classes.push_back(dir.filename().string());
+  for (size_t i = 0; i < listing.train.size(); ++i) {
+    items.push_back({listing.train[i].path, listing.train[i].label, false, i});
   }
-  if (d.classes.empty()) {
-    core::fail_data("image folder " + class_root.string() + ": no class folders (expected " +
-                    class_root.string() + "/<class>/*.png|jpg)");
-  }
-  for (size_t c = 0; c < d.classes.size(); ++c) {
-    const std::string& cls = d.classes[c];
-    std::vector<fs::path> files = sorted_entries(class_root / cls, false);
-    if (files.empty()) {
-      core::fail_data("image folder " + (class_root / cls).string() + ": no .png/.jpg images");
-    }
-    const auto label = static_cast<int32_t>(c);
-    if (presplit) {
-      for (const auto& f : files) add(f, label, false);
-      continue;
-    }
-    // Seeded per-class split, independent of the other classes.
-    std::mt19937_64 rng(splitmix64(seed ^ fnv1a(cls)));
-    std::vector<size_t> order(files.size());
-    for (size_t i = 0; i < order.size(); ++i) order[i] = i;
-    for (size_t i = order.size(); i > 1; --i) std::swap(order[i - 1], order[uniform_below(rng, i)]);
-    const size_t n_test = std::min<size_t>(
-        static_cast<size_t>(std::llround(static_cast<double>(files.size()) * test_fraction)),
-        files.size() - 1);
-    std::vector<bool> is_test(files.size(), false);
-    for (size_t i = 0; i < n_test; ++i) is_test[order[i]] = true;
-    for (size_t i = 0; i < files.size(); ++i) add(files[i], label, is_test[i]);
-  }
-  if (presplit) {
-    for (const fs::path& dir : sorted_entries(root / "test", true)) {
-      const std::string cls = dir.filename().string();
-      auto it = std::find(d.classes.begin(), d.classes.end(), cls);
-      if (it == d.classes.end()) {
-        core::fail_data("image folder " + dir.string() + ": class '" + cls + "' has no folder in " +
-                        (root / "train").string());
-      }
-      for (const auto& f : sorted_entries(dir, false)) {
-        add(f, static_cast<int32_t>(it - d.classes.begin()), true);
-      }
-    }
+  for (size_t i = 0; i < listing.test.size(); ++i) {
+    items.push_back({listing.test[i].path, listing.test[i].label, true, i});
   }
   decode_items(items, d);
   finalize(d, root.string());
