@@ -80,6 +80,11 @@ runs::Progress progress_of(const json& event) {
 RankTelemetry::RankTelemetry(const core::Config& config, const dist::WorldInfo& world,
                              storage::Store& store, std::string run_id)
     : config_(config), world_(world), slow_step_s_(slowdown_from_env(world.rank)) {
+  if (const char* dir = std::getenv("DDPIPE_TEST_SAMPLE_LOG"); dir != nullptr && *dir != '\0') {
+    const auto path = std::filesystem::path(dir) / ("samples-" + std::to_string(world.rank) + "-" +
+                                                    std::to_string(::getpid()) + ".txt");
+    sample_log_ = std::make_unique<std::ofstream>(path, std::ios::app);
+  }
   const core::TelemetryConfig& t = config.telemetry;
   const int port = t.metrics_port > 0 ? static_cast<int>(t.metrics_port + world.local_rank) : 0;
   metrics_ = std::make_unique<telemetry::RankMetrics>(
@@ -224,13 +229,7 @@ void RankTelemetry::preempted(const std::string& message) {
 
 void RankTelemetry::test_log_samples(int64_t epoch, int64_t step, const int64_t* samples,
                                      int64_t count) {
-  if (!sample_log_) {
-    const char* dir = std::getenv("DDPIPE_TEST_SAMPLE_LOG");
-    if (dir == nullptr || *dir == '\0') return;
-    const auto path = std::filesystem::path(dir) / ("samples-" + std::to_string(world_.rank) + "-" +
-                                                    std::to_string(::getpid()) + ".txt");
-    sample_log_ = std::make_unique<std::ofstream>(path, std::ios::app);
-  }
+  if (!sample_log_) return;
   std::string line = std::to_string(epoch) + " " + std::to_string(step) + " " +
                      std::to_string(world_.rank) + " " + std::to_string(world_.world_size);
   for (int64_t i = 0; i < count; ++i) line += " " + std::to_string(samples[i]);
