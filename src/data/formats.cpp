@@ -14,6 +14,7 @@
 
 #include "core/error.h"
 #include "core/fs.h"
+#include "core/random.h"
 #include "core/strings.h"
 #include "data/download.h"
 #include "data/image.h"
@@ -210,17 +211,6 @@ Dataset load_cifar_dir(const fs::path& dir, const std::string& name) {
 
 // ---- image folders --------------------------------------------------------------------------
 
-// Uniform in [0, n) from a standard-specified engine (std::uniform_int_distribution is not
-// the same on every standard library, and the synthetic data must be).
-uint64_t uniform_below(std::mt19937_64& rng, uint64_t n) {
-  const uint64_t limit = UINT64_MAX - UINT64_MAX % n;
-  uint64_t r;
-  do {
-    r = rng();
-  } while (r >= limit);
-  return r % n;
-}
-
 struct ImageItem {
   fs::path path;
   int32_t label;
@@ -360,7 +350,7 @@ Dataset make_synthetic(const std::string& name, int64_t train_size, int64_t test
     }
     s.labels.resize(static_cast<size_t>(n));
     for (auto& l : s.labels) {
-      l = static_cast<int32_t>(uniform_below(rng, static_cast<uint64_t>(classes)));
+      l = static_cast<int32_t>(core::uniform_below(rng, static_cast<uint64_t>(classes)));
     }
   };
   fill(d.train, train_size);

@@ -5,21 +5,15 @@
 #include <cmath>
 
 #include "core/error.h"
+#include "core/random.h"
 
 namespace ddpipe::data {
 namespace {
 
-uint64_t splitmix64(uint64_t x) {
-  x += 0x9e3779b97f4a7c15ULL;
-  x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ULL;
-  x = (x ^ (x >> 27)) * 0x94d049bb133111ebULL;
-  return x ^ (x >> 31);
-}
-
 // The per-sample key every random choice of an augmentation derives from.
 uint64_t augment_key(uint64_t seed, int64_t epoch, int64_t index) {
-  return splitmix64(splitmix64(splitmix64(seed) ^ static_cast<uint64_t>(epoch)) ^
-                    static_cast<uint64_t>(index));
+  return core::splitmix64(core::splitmix64(core::splitmix64(seed) ^ static_cast<uint64_t>(epoch)) ^
+                          static_cast<uint64_t>(index));
 }
 
 // Python's round() of a non-negative double: half to even.
@@ -109,10 +103,10 @@ void transform_image(const Dataset& dataset, const Split& split, int64_t index, 
     if (aug.random_crop && aug.crop_padding > 0) {
       pad = aug.crop_padding;
       const auto span = static_cast<uint64_t>(2 * pad + 1);
-      dy = static_cast<int64_t>(splitmix64(key + 1) % span);
-      dx = static_cast<int64_t>(splitmix64(key + 2) % span);
+      dy = static_cast<int64_t>(core::splitmix64(key + 1) % span);
+      dx = static_cast<int64_t>(core::splitmix64(key + 2) % span);
     }
-    if (aug.horizontal_flip) flip = (splitmix64(key + 3) >> 63) != 0;
+    if (aug.horizontal_flip) flip = (core::splitmix64(key + 3) >> 63) != 0;
   }
 
   const uint8_t* src = split.images.data() + index * bytes;
@@ -175,7 +169,7 @@ CropBox random_resized_crop_box(int64_t height, int64_t width, const ResizedCrop
   const uint64_t key = augment_key(seed, epoch, sample);
   uint64_t draw = 16;  // transform_image uses key + 1 … key + 3
   return random_resized_crop_box(height, width, opts, [&] {
-    return static_cast<double>(splitmix64(key + draw++) >> 11) * 0x1.0p-53;
+    return static_cast<double>(core::splitmix64(key + draw++) >> 11) * 0x1.0p-53;
   });
 }
 
@@ -214,7 +208,7 @@ void random_resized_crop(const ImageView& image, const ResizedCrop& opts, uint64
   const CropBox box = random_resized_crop_box(image.height, image.width, opts, seed, epoch, sample);
   resize_bilinear(image, box, opts.size, opts.size, out);
   const bool flip =
-      opts.horizontal_flip && (splitmix64(augment_key(seed, epoch, sample) + 3) >> 63) != 0;
+      opts.horizontal_flip && (core::splitmix64(augment_key(seed, epoch, sample) + 3) >> 63) != 0;
   flip_and_normalize(out, image.channels, opts.size, flip, opts);
 }
 

@@ -5,34 +5,12 @@
 #include <random>
 
 #include "core/error.h"
+#include "core/random.h"
 #include "core/strings.h"
 
 namespace ddpipe::shards {
 namespace fs = std::filesystem;
 namespace {
-
-// The next three as in src/data/formats.cpp: the seeded split must be the same.
-uint64_t splitmix64(uint64_t x) {
-  x += 0x9e3779b97f4a7c15ULL;
-  x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ULL;
-  x = (x ^ (x >> 27)) * 0x94d049bb133111ebULL;
-  return x ^ (x >> 31);
-}
-
-uint64_t fnv1a(const std::string& s) {
-  uint64_t h = 0xcbf29ce484222325ULL;
-  for (unsigned char c : s) h = (h ^ c) * 0x100000001b3ULL;
-  return h;
-}
-
-uint64_t uniform_below(std::mt19937_64& rng, uint64_t n) {
-  const uint64_t limit = UINT64_MAX - UINT64_MAX % n;
-  uint64_t r;
-  do {
-    r = rng();
-  } while (r >= limit);
-  return r % n;
-}
 
 bool is_hidden(const fs::path& p) { return p.filename().string().rfind('.', 0) == 0; }
 
@@ -71,10 +49,11 @@ FolderEntry entry(const fs::path& path, int32_t label) {
 // Which of `n` files of class `cls` go to the test split.
 std::vector<bool> seeded_test_choice(const std::string& cls, size_t n, double test_fraction,
                                      uint64_t seed) {
-  std::mt19937_64 rng(splitmix64(seed ^ fnv1a(cls)));
+  std::mt19937_64 rng(core::splitmix64(seed ^ core::fnv1a(cls)));
   std::vector<size_t> order(n);
   for (size_t i = 0; i < order.size(); ++i) order[i] = i;
-  for (size_t i = order.size(); i > 1; --i) std::swap(order[i - 1], order[uniform_below(rng, i)]);
+  for (size_t i = order.size(); i > 1; --i)
+    std::swap(order[i - 1], order[core::uniform_below(rng, i)]);
   const size_t n_test = std::min<size_t>(
       static_cast<size_t>(std::llround(static_cast<double>(n) * test_fraction)), n - 1);
   std::vector<bool> is_test(n, false);
