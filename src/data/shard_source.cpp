@@ -2,6 +2,8 @@
 
 #include <algorithm>
 #include <cstdio>
+#include <fstream>
+#include <iterator>
 
 #include "core/error.h"
 #include "core/fs.h"
@@ -56,6 +58,22 @@ int64_t parse_label(const std::string& text, const std::string& what) {
   return std::stoll(t);
 }
 
+// The bytes of a shard fetched through the cache. Another process sharing the folder (or this
+// one's prefetch) may evict the file between fetch() and open() when the cache holds fewer
+// shards than the node's ranks need at once: it is fetched again, up to 5 times.
+std::string read_fetched(shards::ShardCache& cache, const shards::ShardRef& ref) {
+  for (int attempt = 1;; ++attempt) {
+    const std::filesystem::path path = cache.fetch(ref);
+    std::ifstream in(path, std::ios::binary);
+    if (in) return std::string(std::istreambuf_iterator<char>(in), {});
+    if (attempt == 5) {
+      core::fail_storage("shard " + ref.key + " was evicted from " + cache.folder().string() +
+                         " before it could be read, 5 times: data.cache_gb holds too few shards "
+                         "for the ranks of this node (keep several per rank)");
+    }
+  }
+}
+
 }  // namespace
 
 ShardSource::ShardSource(shards::ShardCache& cache, const shards::SplitIndex& split,
@@ -107,13 +125,13 @@ void ShardSource::read_shard(int64_t shard) {
   std::set<int64_t> wanted;
   {
     std::lock_guard<std::mutex> lock(mu_);
-    for (int64_t p = starts_[static_cast<size_t>(shard)]; p < starts_[static_cast<size_t>(shard) + 1];
-         ++p) {
+    for (int64_t p = starts_[static_cast<size_t>(shard)];
+         p < starts_[static_cast<size_t>(shard) + 1]; ++p) {
       if (uses_left_.count(p)) wanted.insert(p);
     }
     prefetch_after(shard);
   }
-  const std::string tar = core::read_file(cache_.fetch(ref));
+  const std::string tar = read_fetched(cache_, ref);
   Extracted got;
   for (const auto& m : shards::scan_tar(tar, ref.key)) {
     int64_t position = 0;
@@ -188,9 +206,9 @@ ShardSource::Taken ShardSource::take(int64_t index) {
 
 int64_t ShardSource::produce(int64_t /*position*/, int64_t index, float* out) {
   Taken t = take(index);
-  const std::string what =
-      "shard " + split_.shards[static_cast<size_t>(shard_of(starts_, index))].key + ", sample " +
-      sample_key(index);
+  const std::string what = "shard " +
+                           split_.shards[static_cast<size_t>(shard_of(starts_, index))].key +
+                           ", sample " + sample_key(index);
   Image image;
   try {
     image = decode_image(t.bytes, what);
@@ -222,6 +240,50 @@ uint64_t ShardSource::peak_held_bytes() const {
 int64_t ShardSource::shards_read() const {
   std::lock_guard<std::mutex> lock(mu_);
   return static_cast<int64_t>(read_.size());
+}
+
+namespace {
+
+Dataset header_of(const shards::DatasetIndex& index, int64_t image_size) {
+  Dataset d;
+  d.name = index.name;
+  d.digest = index.digest;
+  d.classes = index.classes;
+  d.channels = index.channels;
+  d.height = d.width = image_size;
+  for (float m : sharded_mean(index.channels)) d.mean.push_back(m);
+  for (float s : sharded_std(index.channels)) d.std.push_back(s);
+  return d;
+}
+
+}  // namespace
+
+ShardedDataset::ShardedDataset(storage::Store& store, const std::string& name,
+                               const std::string& digest, Options options)
+    : index_(shards::read_index(store, name, digest)),
+      options_(std::move(options)),
+      header_(header_of(index_, options_.image_size)),
+      cache_(store, options_.cache_dir, options_.cache_bytes) {}
+
+std::vector<int64_t> ShardedDataset::shard_samples(bool train) const {
+  return counts_of(split(train));
+}
+
+std::unique_ptr<ShardSource> ShardedDataset::source(bool train, const std::vector<int64_t>& plan,
+                                                    const std::vector<int64_t>& batch_sizes,
+                                                    uint64_t seed, int64_t epoch) {
+  ShardSourceOptions o;
+  o.split_name = train ? "train" : "test";
+  o.channels = index_.channels;
+  o.crop.size = options_.image_size;
+  o.crop.normalize = options_.normalize;
+  o.crop.horizontal_flip = options_.horizontal_flip;
+  o.crop.mean = sharded_mean(index_.channels);
+  o.crop.std = sharded_std(index_.channels);
+  o.train = train;
+  o.seed = seed;
+  o.epoch = epoch;
+  return std::make_unique<ShardSource>(cache_, split(train), plan, batch_sizes, o);
 }
 
 }  // namespace ddpipe::data

@@ -24,13 +24,16 @@
 
 #include <condition_variable>
 #include <cstdint>
+#include <filesystem>
 #include <map>
+#include <memory>
 #include <mutex>
 #include <set>
 #include <string>
 #include <unordered_map>
 #include <vector>
 
+#include "data/dataset.h"
 #include "data/loader.h"
 #include "data/transforms.h"
 #include "shards/cache.h"
@@ -96,8 +99,8 @@ class ShardSource : public SampleSource {
   shards::ShardCache& cache_;
   const shards::SplitIndex& split_;
   const ShardSourceOptions options_;
-  std::vector<int64_t> starts_;        // data::shard_starts of the split
-  std::vector<int64_t> order_;         // shards in first-use order
+  std::vector<int64_t> starts_;         // data::shard_starts of the split
+  std::vector<int64_t> order_;          // shards in first-use order
   std::vector<int64_t> rank_in_order_;  // shard → its place in order_ (−1: not used)
 
   mutable std::mutex mu_;
@@ -107,6 +110,41 @@ class ShardSource : public SampleSource {
   std::set<int64_t> reading_, read_;                // shards being read, read
   int64_t prefetched_until_ = 0;                    // order_[0, this) queued for prefetch
   uint64_t held_bytes_ = 0, peak_held_bytes_ = 0;
+};
+
+// A sharded dataset as a training rank reads it: its index and a shard cache under
+// cache_dir/shards bounded by cache_bytes, and the sources of its splits' plans.
+class ShardedDataset {
+ public:
+  struct Options {
+    std::filesystem::path cache_dir;  // shards go to cache_dir/shards
+    uint64_t cache_bytes = 0;         // data.cache_gb
+    int64_t image_size = 224;         // features.image_size
+    bool normalize = true;            // features.normalize (sharded_mean, sharded_std)
+    bool horizontal_flip = true;      // features.horizontal_flip (training)
+  };
+  // Reads datasets/<name>/<digest>/index.json (shards::read_index: its errors). `store` must
+  // outlive the dataset.
+  ShardedDataset(storage::Store& store, const std::string& name, const std::string& digest,
+                 Options options);
+
+  // What training needs to know of it without its samples: name, digest, classes, channels,
+  // height = width = image_size, mean and std (sharded_mean/std); empty splits.
+  const Dataset& header() const { return header_; }
+  const shards::DatasetIndex& index() const { return index_; }
+  const shards::SplitIndex& split(bool train) const { return train ? index_.train : index_.test; }
+  std::vector<int64_t> shard_samples(bool train) const;
+  // A source of `plan` of the train split (random resized crop + flip from seed and epoch) or
+  // of the test split (resize + centre crop). Thread-safe; the source must not outlive this.
+  std::unique_ptr<ShardSource> source(bool train, const std::vector<int64_t>& plan,
+                                      const std::vector<int64_t>& batch_sizes, uint64_t seed,
+                                      int64_t epoch);
+
+ private:
+  shards::DatasetIndex index_;
+  Options options_;
+  Dataset header_;
+  shards::ShardCache cache_;
 };
 
 }  // namespace ddpipe::data

@@ -195,8 +195,8 @@ TEST(ShardSource, ErrorsReachTheLoadersConsumer) {
   dt::TempDir dir;
   dt::CountingStore store(dir / "store");
   shards::ShardCache cache(store, dir / "cache", 1ull << 30);
-  const auto bad =
-      put_shard(store, {{"train-0000000000.jpg", "\xff\xd8\xff garbage"}, {"train-0000000000.cls", "0"}});
+  const auto bad = put_shard(
+      store, {{"train-0000000000.jpg", "\xff\xd8\xff garbage"}, {"train-0000000000.cls", "0"}});
   ShardSource source(cache, bad, {0}, {1}, source_options(true));
   BatchLoader loader(source, {0}, loader_options({1}, 1));
   EXPECT_TRUE(throws_error([&] { loader.next(); }, ErrorKind::kData,
