@@ -9,14 +9,14 @@
 #include <torch/torch.h>
 #include <unistd.h>
 
-#include <chrono>
 #include <array>
+#include <chrono>
 #include <fstream>
 #include <random>
 #include <thread>
 
+#include "colour_folder.h"
 #include "core/fs.h"
-#include "fixtures.h"
 #include "published_state.h"
 #include "test_util.h"
 
@@ -25,35 +25,6 @@ namespace {
 
 namespace fs = std::filesystem;
 using testing::run_command;
-
-// DIR/<colour>/<n>.png|jpg: 4 classes of a base colour with ±60 of per-pixel noise, sizes from
-// 96 to 223 pixels a side (noise keeps the PNGs big: the folder is about 12 MB).
-void write_colour_folder(const fs::path& root, int per_class) {
-  const std::vector<std::pair<std::string, std::array<int, 3>>> classes = {
-      {"blue", {40, 60, 200}}, {"green", {50, 190, 60}}, {"red", {210, 50, 40}},
-      {"yellow", {220, 210, 50}}};
-  std::mt19937 rng(11);
-  for (const auto& [name, rgb] : classes) {
-    fs::create_directories(root / name);
-    for (int i = 0; i < per_class; ++i) {
-      const int w = 96 + static_cast<int>(rng() % 128), h = 96 + static_cast<int>(rng() % 128);
-      std::vector<uint8_t> px(static_cast<size_t>(w * h * 3));
-      for (size_t k = 0; k < px.size(); ++k) {
-        px[k] = static_cast<uint8_t>(std::clamp<int>(rgb[k % 3] + static_cast<int>(rng() % 121) - 60, 0, 255));
-      }
-      const std::string stem = (root / name / std::to_string(i)).string();
-      std::ofstream out(i % 2 ? stem + ".jpg" : stem + ".png", std::ios::binary);
-      out << (i % 2 ? testing::encode_jpeg(w, h, 3, px, 90)
-                    : testing::encode_png(static_cast<uint32_t>(w), static_cast<uint32_t>(h), 2, 8,
-                                          px));
-    }
-  }
-}
-
-double test_accuracy(const std::string& output) {
-  const auto at = output.find("test accuracy ");
-  return at == std::string::npos ? -1.0 : std::stod(output.substr(at + 14)) / 100.0;
-}
 
 // 2 ranks, batches of 2 × 16, images cropped to 16×16: `form` memory or sharded.
 std::string job(const fs::path& dir, const fs::path& folder, const std::string& form,
@@ -67,16 +38,17 @@ std::string job(const fs::path& dir, const fs::path& folder, const std::string& 
          " --set loader.workers=2 --set dist.nproc=2";
 }
 
-// Accuracy bands: the colours are easy; 5 epochs of ~10 steps reach them in both forms.
-constexpr double kMinAccuracy = 0.85;
-constexpr double kFormTolerance = 0.15;
+using testing::kFormTolerance;
+using testing::kMinAccuracy;
+using testing::test_accuracy;
+using testing::write_colour_folder;
 
 TEST(ShardedTraining, TwoRanksWithASmallCacheLearnAsTheInMemoryFormDoes) {
   testing::TempDir dir;
   write_colour_folder(dir / "folder", 80);
-  const auto sharded = run_command(testing::ddpipe_binary() + " run" +
-                                   job(dir.path(), dir / "folder", "sharded", (dir / "store").string()) +
-                                   " --epochs 5");
+  const auto sharded = run_command(
+      testing::ddpipe_binary() + " run" +
+      job(dir.path(), dir / "folder", "sharded", (dir / "store").string()) + " --epochs 5");
   ASSERT_EQ(sharded.exit_code, 0) << sharded.output;
   // The cache stayed within data.cache_gb (plus the one shard being returned), well below the
   // dataset's size.
@@ -86,9 +58,9 @@ TEST(ShardedTraining, TwoRanksWithASmallCacheLearnAsTheInMemoryFormDoes) {
     pool += f.file_size();
   EXPECT_GT(pool, 8u << 20) << "the dataset is several shards";
   EXPECT_LT(cached, pool / 2) << "the cache held a fraction of them";
-  const auto memory = run_command(testing::ddpipe_binary() + " run" +
-                                  job(dir.path(), dir / "folder", "memory", (dir / "store-mem").string()) +
-                                  " --epochs 5");
+  const auto memory = run_command(
+      testing::ddpipe_binary() + " run" +
+      job(dir.path(), dir / "folder", "memory", (dir / "store-mem").string()) + " --epochs 5");
   ASSERT_EQ(memory.exit_code, 0) << memory.output;
   const double s = test_accuracy(sharded.output), m = test_accuracy(memory.output);
   std::cout << "test accuracy: sharded " << s << ", in memory " << m << "\n";
