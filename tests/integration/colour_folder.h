@@ -18,7 +18,9 @@ namespace ddpipe::testing {
 // 96 to 223 pixels a side (noise keeps the PNGs big: the folder is about 12 MB).
 inline void write_colour_folder(const std::filesystem::path& root, int per_class) {
   const std::vector<std::pair<std::string, std::array<int, 3>>> classes = {
-      {"blue", {40, 60, 200}}, {"green", {50, 190, 60}}, {"red", {210, 50, 40}},
+      {"blue", {40, 60, 200}},
+      {"green", {50, 190, 60}},
+      {"red", {210, 50, 40}},
       {"yellow", {220, 210, 50}}};
   std::mt19937 rng(11);
   for (const auto& [name, rgb] : classes) {
@@ -27,13 +29,13 @@ inline void write_colour_folder(const std::filesystem::path& root, int per_class
       const int w = 96 + static_cast<int>(rng() % 128), h = 96 + static_cast<int>(rng() % 128);
       std::vector<uint8_t> px(static_cast<size_t>(w * h * 3));
       for (size_t k = 0; k < px.size(); ++k) {
-        px[k] = static_cast<uint8_t>(std::clamp<int>(rgb[k % 3] + static_cast<int>(rng() % 121) - 60, 0, 255));
+        px[k] = static_cast<uint8_t>(
+            std::clamp<int>(rgb[k % 3] + static_cast<int>(rng() % 121) - 60, 0, 255));
       }
       const std::string stem = (root / name / std::to_string(i)).string();
       std::ofstream out(i % 2 ? stem + ".jpg" : stem + ".png", std::ios::binary);
       out << (i % 2 ? encode_jpeg(w, h, 3, px, 90)
-                    : encode_png(static_cast<uint32_t>(w), static_cast<uint32_t>(h), 2, 8,
-                                          px));
+                    : encode_png(static_cast<uint32_t>(w), static_cast<uint32_t>(h), 2, 8, px));
     }
   }
 }

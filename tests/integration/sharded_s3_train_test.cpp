@@ -19,15 +19,15 @@ TEST(S3ShardedTraining, TwoRanksTrainFromShardsInABucket) {
   const std::string bucket = testing::unique_bucket("shtrain");
   const std::string store_url = "s3://" + bucket + "/artifacts";
   testing::EmptyBucketAtEnd cleanup(*testing::s3_test_settings(), bucket);
-  const auto r = run_command(
-      testing::s3_env_prefix() + testing::ddpipe_binary() + " run --store " + store_url +
-      " --set cache_dir=" + (dir / "cache").string() +
-      " --set name=colours --set data.format=image-folder --data-path " +
-      (dir / "folder").string() +
-      " --set data.name=colours --set data.form=sharded --set features.image_size=16"
-      " --set data.shard_mb=1 --set data.cache_gb=0.004 --set data.shuffle_buffer=64"
-      " --set model.width=8 --set train.batch_size=16 --set train.threads=1"
-      " --set loader.workers=2 --set dist.nproc=2 --epochs 5");
+  const auto r =
+      run_command(testing::s3_env_prefix() + testing::ddpipe_binary() + " run --store " +
+                  store_url + " --set cache_dir=" + (dir / "cache").string() +
+                  " --set name=colours --set data.format=image-folder --data-path " +
+                  (dir / "folder").string() +
+                  " --set data.name=colours --set data.form=sharded --set features.image_size=16"
+                  " --set data.shard_mb=1 --set data.cache_gb=0.004 --set data.shuffle_buffer=64"
+                  " --set model.width=8 --set train.batch_size=16 --set train.threads=1"
+                  " --set loader.workers=2 --set dist.nproc=2 --epochs 5");
   ASSERT_EQ(r.exit_code, 0) << r.output;
   storage::S3Store store(store_url, *testing::s3_test_settings());
   EXPECT_GE(store.list("datasets/colours/shards/").size(), 8u) << "several shards in the bucket";

@@ -10,9 +10,12 @@
 #include <unistd.h>
 
 #include <array>
+#include <nlohmann/json.hpp>
+
 #include <chrono>
 #include <fstream>
 #include <random>
+#include <sstream>
 #include <thread>
 
 #include "colour_folder.h"
@@ -124,7 +127,16 @@ TEST(ShardedTraining, PreemptedMidEpochResumesBitIdentical) {
   ASSERT_EQ(kill(ranks[1], SIGTERM), 0);
   ASSERT_EQ(wait_exit(run), 0) << core::read_file(log);
   const std::string output = core::read_file(log);
-  EXPECT_NE(output.find("preempted: stopping"), std::string::npos) << output;
+  int64_t stops = 0;
+  std::istringstream lines(output);
+  for (std::string line; std::getline(lines, line);) {
+    auto j = nlohmann::json::parse(line, nullptr, false);
+    if (j.is_discarded() || !j.is_object() || j.value("msg", "").rfind("preempted: stopping", 0))
+      continue;
+    ++stops;
+    EXPECT_GT(j["step"].get<int64_t>(), 0) << "not mid-epoch: " << line;
+  }
+  EXPECT_EQ(stops, 2) << output;
   EXPECT_NE(output.find("resuming from checkpoint"), std::string::npos) << output;
 
   const model::ModelSpec spec{"resnet-mini", 3, 4, 8};
