@@ -110,19 +110,8 @@ int cmd_ingest(const Args& a) {
   return 0;
 }
 
-// Training reads only the in-memory form so far: the sharded form is ingested
-// (docs/datasets.md), its streaming loader is not built yet.
-void require_memory_form(const core::Config& config) {
-  if (config.data.form != "memory") {
-    core::fail_usage("data.form=" + config.data.form +
-                     ": training from the sharded form is not built yet (`ddpipe ingest` writes "
-                     "the shards; train with data.form=memory, docs/datasets.md)");
-  }
-}
-
 int cmd_train(const Args& a) {
   auto config = load(a);
-  require_memory_form(config);
   auto world = dist::world_from_env();
   core::log::set_rank(static_cast<int>(world.rank));
   auto result = train::train(config, world);
@@ -210,7 +199,6 @@ int cmd_launch(const Args& a) {
     core::fail_usage("--pod-network needs --from-pytorchjob FILE or --from-trainjob FILE");
   }
   auto config = load(a);
-  require_memory_form(config);
   return dist::launch_local(launch_options(a, config, {}));
 }
 
@@ -248,9 +236,10 @@ int cmd_k8s(const Args& a) {
 
 int cmd_run(const Args& a) {
   auto config = load(a);
-  require_memory_form(config);
-  auto ingested = do_ingest(config);
-  int code = dist::launch_local(launch_options(a, config, {"data.digest=" + ingested.digest}));
+  const std::string digest = config.data.form == "sharded"
+                                 ? ingest_sharded(config).at("digest").get<std::string>()
+                                 : do_ingest(config).digest;
+  int code = dist::launch_local(launch_options(a, config, {"data.digest=" + digest}));
   if (code != 0) {
     core::log::error("run", "training failed", {{"exit_code", code}});
     return code;

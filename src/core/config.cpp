@@ -264,7 +264,11 @@ void input_fields(Config& c, std::vector<Field>& f) {
   f.push_back(bool_field("features.horizontal_flip", &c.features.horizontal_flip,
                          "random flip, p = 0.5 (train split only)"));
   f.push_back(bool_field("features.normalize", &c.features.normalize,
-                         "`(x/255 − mean)/std` with the dataset's own statistics"));
+                         "`(x/255 − mean)/std` with the dataset's own statistics (sharded "
+                         "form: ImageNet's, [datasets.md](datasets.md))"));
+  f.push_back(int_field("features.image_size", &c.features.image_size, 8, 4096,
+                        "sharded form: side S of the S×S random resized crop (training) and "
+                        "centre crop (evaluation) the images of any size become"));
   f.push_back(int_field("loader.workers", &c.loader.workers, 0, 64,
                         "batch-building threads per rank (0 = on the training thread)"));
   f.push_back(int_field("loader.prefetch", &c.loader.prefetch, 1, 64,

@@ -47,6 +47,7 @@ struct FeaturesConfig {
   int64_t crop_padding = 2;
   bool horizontal_flip = true;
   bool normalize = true;
+  int64_t image_size = 224;  // sharded: training and evaluation crops are S×S
 };
 
 struct LoaderConfig {

@@ -18,11 +18,19 @@ struct BatchLoader::Impl {
     std::exception_ptr error;
   };
 
-  Impl(const Dataset& d, const Split& s, std::vector<int64_t> idx, Augment aug, LoaderOptions o)
-      : dataset(d), split(s), indices(std::move(idx)), augment(std::move(aug)), opt(o) {}
+  Impl(const Dataset* d, const Split* s, SampleSource* src, std::vector<int64_t> idx, Augment aug,
+       LoaderOptions o)
+      : dataset(d),
+        split(s),
+        source(src),
+        indices(std::move(idx)),
+        augment(std::move(aug)),
+        opt(o) {}
 
-  const Dataset& dataset;
-  const Split& split;
+  const Dataset* dataset;  // in memory; or
+  const Split* split;
+  SampleSource* source;  // streamed
+
   const std::vector<int64_t> indices;
   const Augment augment;
   const LoaderOptions opt;
@@ -44,17 +52,23 @@ struct BatchLoader::Impl {
   Batch build(int64_t b) const {
     const int64_t start = starts[static_cast<size_t>(b)];
     const int64_t count = starts[static_cast<size_t>(b) + 1] - start;
-    const int64_t chw = dataset.image_bytes();
-    torch::Tensor images =
-        torch::empty({count, dataset.channels, dataset.height, dataset.width}, torch::kFloat32);
+    const int64_t c = source ? source->channels() : dataset->channels;
+    const int64_t h = source ? source->height() : dataset->height;
+    const int64_t w = source ? source->width() : dataset->width;
+    const int64_t chw = c * h * w;
+    torch::Tensor images = torch::empty({count, c, h, w}, torch::kFloat32);
     torch::Tensor labels = torch::empty({count}, torch::kInt64);
     float* out = images.data_ptr<float>();
     int64_t* lab = labels.data_ptr<int64_t>();
     for (int64_t i = 0; i < count; ++i) {
       const int64_t index = indices[static_cast<size_t>(start + i)];
-      transform_image(dataset, split, index, augment, opt.train, opt.seed, opt.epoch,
+      if (source) {
+        lab[i] = source->produce(start + i, index, out + i * chw);
+        continue;
+      }
+      transform_image(*dataset, *split, index, augment, opt.train, opt.seed, opt.epoch,
                       out + i * chw);
-      lab[i] = split.labels[static_cast<size_t>(index)];
+      lab[i] = split->labels[static_cast<size_t>(index)];
     }
     if (opt.channels_last) images = images.contiguous(at::MemoryFormat::ChannelsLast);
     return {std::move(images), std::move(labels)};
@@ -114,21 +128,47 @@ std::vector<int64_t> batch_starts(const LoaderOptions& options, int64_t n) {
 
 }  // namespace
 
-BatchLoader::BatchLoader(const Dataset& dataset, const Split& split, std::vector<int64_t> indices,
-                         Augment augment, LoaderOptions options) {
+namespace {
+
+void check_options(const LoaderOptions& options) {
   if (options.batch_size <= 0 || options.workers < 0 || options.prefetch <= 0) {
     core::fail_usage("batch loader: batch_size (" + std::to_string(options.batch_size) +
                      ") and prefetch (" + std::to_string(options.prefetch) +
                      ") must be positive, workers (" + std::to_string(options.workers) +
                      ") at least 0");
   }
+}
+
+void check_indices(const std::vector<int64_t>& indices, int64_t size) {
   for (int64_t index : indices) {
-    if (index < 0 || index >= split.size()) {
+    if (index < 0 || index >= size) {
       core::fail_usage("batch loader: index " + std::to_string(index) + " is out of range (" +
-                       std::to_string(split.size()) + " images)");
+                       std::to_string(size) + " images)");
     }
   }
-  impl_ = std::make_unique<Impl>(dataset, split, std::move(indices), std::move(augment), options);
+}
+
+}  // namespace
+
+BatchLoader::BatchLoader(const Dataset& dataset, const Split& split, std::vector<int64_t> indices,
+                         Augment augment, LoaderOptions options) {
+  check_options(options);
+  check_indices(indices, split.size());
+  impl_ = std::make_unique<Impl>(&dataset, &split, nullptr, std::move(indices), std::move(augment),
+                                 options);
+  start();
+}
+
+BatchLoader::BatchLoader(SampleSource& source, std::vector<int64_t> indices,
+                         LoaderOptions options) {
+  check_options(options);
+  check_indices(indices, source.size());
+  impl_ = std::make_unique<Impl>(nullptr, nullptr, &source, std::move(indices), Augment{}, options);
+  start();
+}
+
+void BatchLoader::start() {
+  const LoaderOptions& options = impl_->opt;
   impl_->starts = batch_starts(options, static_cast<int64_t>(impl_->indices.size()));
   impl_->batches = static_cast<int64_t>(impl_->starts.size()) - 1;
   impl_->window_end = options.prefetch;

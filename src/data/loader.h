@@ -4,7 +4,8 @@
 // smaller unless drop_last; or batch_sizes[i] for batch i when given) into a bounded queue of
 // `prefetch` batches, so memory stays bounded. next() returns batches in order and std::nullopt at
 // the end. With workers = 0 the batches are built on the caller's thread. Not thread-safe: one
-// consumer.
+// consumer. The samples come from a Dataset in memory (transform_image) or from a SampleSource
+// (the sharded form: data/shard_source.h).
 #pragma once
 
 #include <torch/types.h>
@@ -39,11 +40,28 @@ struct LoaderOptions {
   bool channels_last = false;
 };
 
+// Where a BatchLoader takes its samples from when they are not in memory. produce() is called
+// from the loader's worker threads concurrently, each plan position once (in any order): it
+// writes the transformed sample indices[position] (= `index`) as floats into out[C·H·W] and
+// returns its label. Errors are thrown (and rethrown by BatchLoader::next()).
+class SampleSource {
+ public:
+  virtual ~SampleSource() = default;
+  virtual int64_t channels() const = 0;
+  virtual int64_t height() const = 0;
+  virtual int64_t width() const = 0;
+  virtual int64_t size() const = 0;  // samples in the split (indices are below it)
+  virtual int64_t produce(int64_t position, int64_t index, float* out) = 0;
+};
+
 class BatchLoader {
  public:
   // `dataset` must outlive the loader.
   BatchLoader(const Dataset& dataset, const Split& split, std::vector<int64_t> indices,
               Augment augment, LoaderOptions options);
+  // From `source` (which must outlive the loader, and applies its own transform): the same
+  // batching, threads and prefetch; options.train, seed and epoch are the source's business.
+  BatchLoader(SampleSource& source, std::vector<int64_t> indices, LoaderOptions options);
   ~BatchLoader();
   BatchLoader(const BatchLoader&) = delete;
   BatchLoader& operator=(const BatchLoader&) = delete;
@@ -54,6 +72,7 @@ class BatchLoader {
   double wait_seconds() const;
 
  private:
+  void start();
   struct Impl;
   std::unique_ptr<Impl> impl_;
 };

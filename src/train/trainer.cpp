@@ -16,6 +16,7 @@
 #include "core/log.h"
 #include "data/ingest.h"
 #include "data/loader.h"
+#include "data/shard_source.h"
 #include "dist/communicator.h"
 #include "dist/data_parallel.h"
 #include "eval/confusion.h"
@@ -54,8 +55,8 @@ std::string effective_precision(const core::Config& config) {
 class RankJob {
  public:
   RankJob(const core::Config& config, const dist::WorldInfo& world, dist::Communicator& comm,
-          storage::Store& store, const data::Dataset& dataset, std::string run_id,
-          RankTelemetry& telemetry);
+          storage::Store& store, const data::Dataset& dataset, data::ShardedDataset* sharded,
+          std::string run_id, RankTelemetry& telemetry);
   TrainResult run(double t_start);
 
  private:
@@ -71,6 +72,9 @@ class RankJob {
   }
   void after_step(bool synced, int64_t steps);
   eval::EvalSums evaluate_share();
+  eval::EvalSums evaluate_sharded(const std::vector<int64_t>& indices);
+  data::SplitOrder train_order() const;
+  int64_t split_size(bool train) const;
   void final_evaluation();
   void finish_epoch(int64_t epoch, const json& metrics);
   void save_checkpoint();
@@ -84,7 +88,8 @@ class RankJob {
   dist::Communicator& comm_;
   storage::Store& store_;
   registry::Registry reg_;
-  const data::Dataset& dataset_;
+  const data::Dataset& dataset_;         // in memory; or the sharded form's header (no samples)
+  data::ShardedDataset* const sharded_;  // the sharded form; nullptr in memory
   const std::string run_id_;
   RankTelemetry& telemetry_;
   const bool is_main_;
@@ -126,6 +131,17 @@ std::string effective_run_id(const core::Config& config) {
 
 namespace {
 
+data::ShardedDataset::Options sharded_options(const core::Config& config,
+                                              const std::filesystem::path& cache_dir) {
+  data::ShardedDataset::Options o;
+  o.cache_dir = cache_dir;
+  o.cache_bytes = static_cast<uint64_t>(config.data.cache_gb * 1024.0 * 1024.0 * 1024.0);
+  o.image_size = config.features.image_size;
+  o.normalize = config.features.normalize;
+  o.horizontal_flip = config.features.horizontal_flip;
+  return o;
+}
+
 // A rank's job once its store and telemetry exist: the data, the process group, the epochs.
 TrainResult run_rank(const core::Config& config, const dist::WorldInfo& world,
                      storage::Store& store, RankTelemetry& telemetry, const std::string& run_id,
@@ -134,14 +150,22 @@ TrainResult run_rank(const core::Config& config, const dist::WorldInfo& world,
   std::string digest = config.data.digest.empty() ? data::latest_digest(store, config.data.name)
                                                   : config.data.digest;
   const auto cache_dir = core::expand_user(config.cache_dir);
-  data::Dataset dataset = data::load_ingested(store, config.data.name, digest, cache_dir);
+  std::unique_ptr<data::ShardedDataset> sharded;
+  data::Dataset dataset;
+  if (config.data.form == "sharded") {
+    sharded = std::make_unique<data::ShardedDataset>(store, config.data.name, digest,
+                                                     sharded_options(config, cache_dir));
+  } else {
+    dataset = data::load_ingested(store, config.data.name, digest, cache_dir);
+  }
 
   auto ms = [](double s) { return std::chrono::milliseconds(static_cast<int64_t>(s * 1000)); };
   dist::Communicator comm(world, ms(config.dist.timeout_s), ms(config.dist.rdzv_timeout_s),
                           ms(config.dist.heartbeat_timeout_s));
   try {
-    TrainResult result =
-        RankJob(config, world, comm, store, dataset, run_id, telemetry).run(t_start);
+    TrainResult result = RankJob(config, world, comm, store, sharded ? sharded->header() : dataset,
+                                 sharded.get(), run_id, telemetry)
+                             .run(t_start);
     comm.stop_heartbeat();
     return result;
   } catch (const Preempted&) {
@@ -247,14 +271,15 @@ data::Augment train_augment(const core::Config& config, const data::Dataset& dat
 }
 
 RankJob::RankJob(const core::Config& config, const dist::WorldInfo& world, dist::Communicator& comm,
-                 storage::Store& store, const data::Dataset& dataset, std::string run_id,
-                 RankTelemetry& telemetry)
+                 storage::Store& store, const data::Dataset& dataset, data::ShardedDataset* sharded,
+                 std::string run_id, RankTelemetry& telemetry)
     : config_(config),
       world_(world),
       comm_(comm),
       store_(store),
       reg_(store),
       dataset_(dataset),
+      sharded_(sharded),
       run_id_(std::move(run_id)),
       telemetry_(telemetry),
       is_main_(world.rank == 0),
@@ -322,8 +347,7 @@ bool RankJob::run_epoch(int64_t epoch) {
   const double t_epoch = core::monotonic_seconds();
   const double comm_before = ddp_->exposed_comm_seconds();
   const double comm_window_before = ddp_->comm_seconds();
-  const EpochBatches batches = epoch_batches(config_, state_.sample_order, world_,
-                                             data::SplitOrder::in_memory(dataset_.train.size()),
+  const EpochBatches batches = epoch_batches(config_, state_.sample_order, world_, train_order(),
                                              epoch, state_.position.step);
   EpochTimes times;
   telemetry_.begin_epoch(epoch, batches.steps, batches.first_step);
@@ -347,7 +371,14 @@ EpochSums RankJob::train_steps(int64_t epoch, const EpochBatches& batches, doubl
                                EpochTimes& times) {
   data::LoaderOptions lo = train_loader_options(config_, epoch);
   lo.batch_sizes = batches.batch_sizes;
-  data::BatchLoader loader(dataset_, dataset_.train, batches.indices, augment_, lo);
+  std::unique_ptr<data::ShardSource> source;  // the sharded form: outlives the loader
+  if (sharded_) {
+    source = sharded_->source(true, batches.indices, batches.batch_sizes,
+                              static_cast<uint64_t>(config_.seed), epoch);
+  }
+  data::BatchLoader loader =
+      source ? data::BatchLoader(*source, batches.indices, lo)
+             : data::BatchLoader(dataset_, dataset_.train, batches.indices, augment_, lo);
   state_.net().train();
   EpochSums sums;
   if (batches.first_step > 0) sums.train = state_.partial;
@@ -466,9 +497,54 @@ void RankJob::stop_preempted() {
                   (stored ? " stored" : " on local disk") + "; a restart resumes there");
 }
 
+// The order of the train split's epochs: DistributedSampler's in memory, the shard stream's.
+data::SplitOrder RankJob::train_order() const {
+  if (!sharded_) return data::SplitOrder::in_memory(dataset_.train.size());
+  return data::SplitOrder::sharded(sharded_->shard_samples(true), config_.data.shuffle_buffer);
+}
+
+int64_t RankJob::split_size(bool train) const {
+  if (sharded_) return sharded_->split(train).samples;
+  return train ? dataset_.train.size() : dataset_.test.size();
+}
+
+// The sharded test split's `indices`, streamed and centre-cropped (as eval::evaluate in memory).
+eval::EvalSums RankJob::evaluate_sharded(const std::vector<int64_t>& indices) {
+  torch::NoGradGuard no_grad;
+  state_.net().eval();
+  data::LoaderOptions lo;
+  lo.batch_size = config_.train.eval_batch_size;
+  lo.workers = config_.loader.workers;
+  lo.prefetch = config_.loader.prefetch;
+  lo.channels_last = config_.model.channels_last;
+  const int64_t n = static_cast<int64_t>(indices.size());
+  std::vector<int64_t> sizes;
+  for (int64_t done = 0; done < n; done += lo.batch_size)
+    sizes.push_back(std::min(lo.batch_size, n - done));
+  auto source = sharded_->source(false, indices, sizes, static_cast<uint64_t>(config_.seed), 0);
+  data::BatchLoader loader(*source, indices, lo);
+  eval::EvalSums sums;
+  sums.confusion = eval::Confusion(static_cast<int64_t>(dataset_.classes.size()));
+  const auto sum_ce = torch::nn::functional::CrossEntropyFuncOptions().reduction(torch::kSum);
+  while (auto batch = loader.next()) {
+    auto logits = state_.net().forward(batch->images);
+    const auto predicted = logits.argmax(1).to(torch::kLong).contiguous();
+    const auto truth = batch->labels.contiguous();
+    const int64_t* p = predicted.data_ptr<int64_t>();
+    const int64_t* t = truth.data_ptr<int64_t>();
+    for (int64_t i = 0; i < truth.size(0); ++i) sums.confusion.add(t[i], p[i]);
+    sums.loss_sum +=
+        torch::nn::functional::cross_entropy(logits, batch->labels, sum_ce).item<double>();
+    sums.correct += predicted.eq(truth).sum().item<double>();
+    sums.count += static_cast<double>(truth.size(0));
+  }
+  return sums;
+}
+
 // Evaluation on the full test split: rank r takes r, r + N, …; no padding, each once.
 eval::EvalSums RankJob::evaluate_share() {
-  auto test_idx = strided_shard(dataset_.test.size(), world_.world_size, world_.rank);
+  auto test_idx = strided_shard(split_size(false), world_.world_size, world_.rank);
+  if (sharded_) return evaluate_sharded(test_idx);
   return eval::evaluate(state_.net(), dataset_, dataset_.test, test_idx, config_.features.normalize,
                         config_.train.eval_batch_size, config_.loader.workers,
                         config_.model.channels_last);
@@ -586,8 +662,8 @@ std::string RankJob::report_html(const registry::Manifest& manifest) {
 registry::Manifest RankJob::version_manifest() {
   registry::Manifest m;
   const data::Dataset& ds = dataset_;
-  m.dataset = {ds.name,  ds.digest, ds.classes, ds.channels,     ds.height,
-               ds.width, ds.mean,   ds.std,     ds.train.size(), ds.test.size()};
+  m.dataset = {ds.name,  ds.digest, ds.classes, ds.channels,      ds.height,
+               ds.width, ds.mean,   ds.std,     split_size(true), split_size(false)};
   m.model_spec = {spec_.arch, spec_.in_channels, spec_.num_classes, spec_.width};
   m.preprocess = {config_.features.normalize, config_.model.channels_last};
   m.lineage = {"datasets/" + ds.name + "/" + ds.digest + "/", resumed_ ? resumed_->id() : ""};
