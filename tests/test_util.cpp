@@ -2,6 +2,7 @@
 
 #include <gtest/gtest.h>
 #include <sys/wait.h>
+#include <unistd.h>
 
 #include <array>
 #include <cstdio>
@@ -66,6 +67,22 @@ std::vector<pid_t> children_of(pid_t parent) {
                    "/children");
   for (pid_t p; in >> p;) out.push_back(p);
   return out;
+}
+
+pid_t start_background(const std::string& command, const std::filesystem::path& log) {
+  const pid_t pid = fork();
+  if (pid == 0) {
+    const std::string cmd = "exec " + command + " > " + log.string() + " 2>&1";
+    execl("/bin/sh", "sh", "-c", cmd.c_str(), nullptr);
+    _exit(127);
+  }
+  return pid;
+}
+
+int wait_exit(pid_t pid) {
+  int status = 0;
+  waitpid(pid, &status, 0);
+  return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
 }
 
 }  // namespace ddpipe::testing

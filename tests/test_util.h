@@ -48,4 +48,11 @@ inline std::string usage_error(const std::function<void()>& f) {
 // The process ids of `parent`'s children (/proc/<pid>/task/<pid>/children).
 std::vector<pid_t> children_of(pid_t parent);
 
+// Runs a shell command in the background, its output in `log`; the pid is the command's own
+// (sh execs it).
+pid_t start_background(const std::string& command, const std::filesystem::path& log);
+
+// Waits for `pid`: its exit code, or 128 + the signal that killed it.
+int wait_exit(pid_t pid);
+
 }  // namespace ddpipe::testing

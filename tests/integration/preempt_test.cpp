@@ -74,23 +74,6 @@ SampleLog read_sample_log(const fs::path& dir) {
   return log;
 }
 
-// `command` in the background (its output in `log`); the pid is the ddpipe process.
-pid_t start(const std::string& command, const fs::path& log) {
-  pid_t pid = fork();
-  if (pid == 0) {
-    const std::string cmd = "exec " + command + " > " + log.string() + " 2>&1";
-    execl("/bin/sh", "sh", "-c", cmd.c_str(), nullptr);
-    _exit(127);
-  }
-  return pid;
-}
-
-int wait_exit(pid_t pid) {
-  int status = 0;
-  waitpid(pid, &status, 0);
-  return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
-}
-
 // Waits until some rank has trained step `step` of epoch `epoch` (0-based); false after 120 s.
 bool wait_for_step(const fs::path& sample_dir, int64_t epoch, int64_t step) {
   for (int i = 0; i < 6000; ++i) {
@@ -144,13 +127,13 @@ TEST(Preemption, SigtermToOneRankStopsBothAtOneStepAndResumesBitIdentical) {
   ASSERT_EQ(ref.exit_code, 0) << ref.output;
 
   const fs::path samples = dir / "samples", log = dir / "preempted.log";
-  const pid_t run =
-      start(ddpipe_env(samples, true) + " run --max-restarts 1" + synthetic_job(dir / "job"), log);
+  const pid_t run = testing::start_background(
+      ddpipe_env(samples, true) + " run --max-restarts 1" + synthetic_job(dir / "job"), log);
   ASSERT_TRUE(wait_for_step(samples, 1, 10)) << read_text(log);
   const auto ranks = testing::children_of(run);
   ASSERT_EQ(ranks.size(), 2u) << read_text(log);
   ASSERT_EQ(kill(ranks[1], SIGTERM), 0);
-  ASSERT_EQ(wait_exit(run), 0) << read_text(log);
+  ASSERT_EQ(testing::wait_exit(run), 0) << read_text(log);
   const std::string output = read_text(log);
 
   // Both ranks stopped at the same step, mid-epoch, with the retryable code; the restart
@@ -198,11 +181,12 @@ TEST(Elastic, RankThatKeepsFailingIsDroppedAndTheJobResumesWithFewerRanks) {
   ASSERT_EQ(ref.exit_code, 0) << ref.output;
 
   const fs::path samples = dir / "samples", log = dir / "elastic.log";
-  const pid_t run = start(ddpipe_env(samples, true) +
-                              " run --max-restarts 3 --min-nproc 1 --run-id elastic-1"
-                              " --set checkpoint.every_steps=10" +
-                              synthetic_job(dir / "job"),
-                          log);
+  const pid_t run =
+      testing::start_background(ddpipe_env(samples, true) +
+                                    " run --max-restarts 3 --min-nproc 1 --run-id elastic-1"
+                                    " --set checkpoint.every_steps=10" +
+                                    synthetic_job(dir / "job"),
+                                log);
   for (int kill_number = 0; kill_number < 2; ++kill_number) {
     // Wait for a group of 2 that has trained 25 more steps on rank 1, then kill rank 1.
     const size_t before = read_sample_log(samples).lines.size();
@@ -217,7 +201,7 @@ TEST(Elastic, RankThatKeepsFailingIsDroppedAndTheJobResumesWithFewerRanks) {
     }
     ASSERT_TRUE(killed) << "attempt " << kill_number << " never trained:\n" << read_text(log);
   }
-  ASSERT_EQ(wait_exit(run), 0) << read_text(log);
+  ASSERT_EQ(testing::wait_exit(run), 0) << read_text(log);
   const std::string output = read_text(log);
   const auto shrink = log_events(output, "the same rank failed first twice in a row: restarting");
   ASSERT_EQ(shrink.size(), 1u) << output;
@@ -284,11 +268,11 @@ TEST(Resize, TwoRankCheckpointResumesWithOneRank) {
   ASSERT_EQ(ref.exit_code, 0) << ref.output;
 
   const fs::path samples = dir / "samples", log = dir / "stopped.log";
-  const pid_t run =
-      start(ddpipe_env(samples, true) + " run --run-id resize-1" + job("job", 2), log);
+  const pid_t run = testing::start_background(
+      ddpipe_env(samples, true) + " run --run-id resize-1" + job("job", 2), log);
   ASSERT_TRUE(wait_for_step(samples, 1, 20)) << read_text(log);
-  ASSERT_EQ(kill(run, SIGTERM), 0);                  // the launcher passes it on to both ranks
-  EXPECT_EQ(wait_exit(run), 143) << read_text(log);  // the ranks' code: preempted
+  ASSERT_EQ(kill(run, SIGTERM), 0);  // the launcher passes it on to both ranks
+  EXPECT_EQ(testing::wait_exit(run), 143) << read_text(log);  // the ranks' code: preempted
   const auto stops = log_events(read_text(log), "preempted: stopping");
   ASSERT_EQ(stops.size(), 2u) << read_text(log);
   EXPECT_EQ(stops[0]["epoch"], 1);

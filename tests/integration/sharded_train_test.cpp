@@ -72,22 +72,6 @@ TEST(ShardedTraining, TwoRanksWithASmallCacheLearnAsTheInMemoryFormDoes) {
   EXPECT_NEAR(s, m, kFormTolerance);
 }
 
-pid_t start(const std::string& command, const fs::path& log) {
-  pid_t pid = fork();
-  if (pid == 0) {
-    const std::string cmd = "exec " + command + " > " + log.string() + " 2>&1";
-    execl("/bin/sh", "sh", "-c", cmd.c_str(), nullptr);
-    _exit(127);
-  }
-  return pid;
-}
-
-int wait_exit(pid_t pid) {
-  int status = 0;
-  waitpid(pid, &status, 0);
-  return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
-}
-
 // Some rank logged a step of epoch ≥ `epoch` at or after `step`; false after 120 s.
 bool wait_for_step(const fs::path& samples, int64_t epoch, int64_t step) {
   for (int i = 0; i < 6000; ++i) {
@@ -120,12 +104,13 @@ TEST(ShardedTraining, PreemptedMidEpochResumesBitIdentical) {
   ASSERT_EQ(ref.exit_code, 0) << ref.output;
 
   const fs::path samples = dir / "samples", log = dir / "preempted.log";
-  const pid_t run = start(env(samples, true) + " run --max-restarts 1" + sharded_job("job"), log);
+  const pid_t run = testing::start_background(
+      env(samples, true) + " run --max-restarts 1" + sharded_job("job"), log);
   ASSERT_TRUE(wait_for_step(samples, 1, 1)) << core::read_file(log);
   const auto ranks = testing::children_of(run);
   ASSERT_EQ(ranks.size(), 2u) << core::read_file(log);
   ASSERT_EQ(kill(ranks[1], SIGTERM), 0);
-  ASSERT_EQ(wait_exit(run), 0) << core::read_file(log);
+  ASSERT_EQ(testing::wait_exit(run), 0) << core::read_file(log);
   const std::string output = core::read_file(log);
   int64_t stops = 0;
   std::istringstream lines(output);
