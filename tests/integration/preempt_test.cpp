@@ -254,7 +254,8 @@ TEST(Resize, TwoRankCheckpointResumesWithOneRank) {
   testing::TempDir dir;
   const int64_t train_size = 4096;
   if (!fashion_subset(dir / "fashion", train_size, 1000)) {
-    GTEST_SKIP() << "needs Debian's dataset-fashion-mnist (scripts/install-deps.sh)";
+    FAIL() << "needs Debian's dataset-fashion-mnist, a main dependency "
+              "(scripts/install-deps.sh installs it)";
   }
   auto job = [&](const std::string& store, int64_t nproc) {
     return " --store " + (dir / store).string() + " --set cache_dir=" + (dir / "cache").string() +
