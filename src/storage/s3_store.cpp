@@ -110,8 +110,19 @@ void S3Store::with_bucket(const std::function<void()>& write) {
     write();
   } catch (const S3Error& e) {
     if (e.code() != "NoSuchBucket") throw;
-    client_.create_bucket(bucket_);
+    create_bucket_racing();
     write();
+  }
+}
+
+// Writers that find the bucket missing at once all create it; RGW answers all but one 409
+// BucketAlreadyExists although the bucket is theirs. Such a writer carries on: if the bucket
+// really is another account's, its write fails with that account's AccessDenied.
+void S3Store::create_bucket_racing() {
+  try {
+    client_.create_bucket(bucket_);
+  } catch (const S3Error& e) {
+    if (e.code() != "BucketAlreadyExists") throw;
   }
 }
 

@@ -58,6 +58,8 @@ class S3Store : public Store {
                      const ChunkWriter& write, bool replaced);
   // Runs a write; creates the bucket and runs it again when the bucket does not exist.
   void with_bucket(const std::function<void()>& write);
+  // Creates the bucket; another writer creating it at the same moment is not an error.
+  void create_bucket_racing();
   // Aborts a multipart upload; a failure is logged (the parts then stay until aborted).
   void abort_upload(const std::string& object, const std::string& upload_id);
 

@@ -76,6 +76,33 @@ TEST(S3Store, SmallObjectsRoundTrip) {
   EXPECT_EQ(store.url(), "s3://" + store.bucket() + "/p/q");
 }
 
+// Ingest workers writing the first objects of a new bucket at once: each sees NoSuchBucket and
+// creates it, and RGW answers the losers of that race 409 BucketAlreadyExists although the
+// bucket is theirs. Every write succeeds.
+TEST(S3Store, FirstWritesFromManyThreadsCreateTheBucketTogether) {
+  REQUIRE_S3_SERVER();
+  for (int round = 0; round < 3; ++round) {
+    const std::string bucket = testing::unique_bucket("race");
+    testing::EmptyBucketAtEnd cleanup(*testing::s3_test_settings(), bucket);
+    std::vector<std::thread> threads;
+    std::vector<std::string> errors(8);
+    for (int t = 0; t < 8; ++t) {
+      threads.emplace_back([&, t] {
+        try {
+          S3Store store("s3://" + bucket, *testing::s3_test_settings());
+          store.put("k/" + std::to_string(t), std::to_string(t));
+        } catch (const std::exception& e) {
+          errors[t] = e.what();
+        }
+      });
+    }
+    for (auto& th : threads) th.join();
+    for (const auto& e : errors) EXPECT_EQ(e, "");
+    S3Store store("s3://" + bucket, *testing::s3_test_settings());
+    EXPECT_EQ(store.list("k/").size(), 8u);
+  }
+}
+
 // A reader racing a writer that keeps replacing the object (an alias pointer under concurrent
 // promotions): every read is one whole version, never a mix and never the server's 412 for an
 // object replaced between the HEAD and the GET.
