@@ -265,6 +265,60 @@ int cmd_run(const Args& a) {
   return 0;
 }
 
+namespace {
+
+void check_model_input(const data::Dataset& ds, const eval::LoadedModel& m) {
+  if (ds.channels != m.channels || ds.height != m.height || ds.width != m.width) {
+    core::fail_usage("dataset " + ds.name + " has images " + std::to_string(ds.channels) + "x" +
+                     std::to_string(ds.height) + "x" + std::to_string(ds.width) + ", model " +
+                     m.model + " expects " + std::to_string(m.channels) + "x" +
+                     std::to_string(m.height) + "x" + std::to_string(m.width));
+  }
+}
+
+// An in-memory dataset's split, normalised with the statistics the model was trained with.
+eval::EvalSums eval_in_memory(const core::Config& config, storage::Store& store,
+                              const eval::LoadedModel& m, const std::string& digest, bool train) {
+  auto ds = data::load_ingested(store, config.data.name, digest, core::expand_user(config.cache_dir));
+  check_model_input(ds, m);
+  const data::Split& split = train ? ds.train : ds.test;
+  std::vector<int64_t> idx(static_cast<size_t>(split.size()));
+  for (size_t i = 0; i < idx.size(); ++i) idx[i] = static_cast<int64_t>(i);
+  ds.mean.assign(m.mean.begin(), m.mean.end());
+  ds.std.assign(m.std.begin(), m.std.end());
+  return eval::evaluate(*m.net, ds, split, idx, m.normalize, config.train.eval_batch_size,
+                        config.loader.workers, m.channels_last);
+}
+
+// A sharded dataset's split, streamed through the shard cache and centre-cropped to the model's
+// input as training evaluated it.
+eval::EvalSums eval_sharded(const core::Config& config, storage::Store& store,
+                            const eval::LoadedModel& m, const std::string& digest, bool train) {
+  data::ShardedDataset::Options o;
+  o.cache_dir = core::expand_user(config.cache_dir);
+  o.cache_bytes = static_cast<uint64_t>(config.data.cache_gb * 1024.0 * 1024.0 * 1024.0);
+  o.image_size = m.height;
+  o.normalize = m.normalize;
+  data::ShardedDataset ds(store, config.data.name, digest, o);
+  check_model_input(ds.header(), m);
+  if (!m.center_crop) {
+    core::fail_usage("model " + m.model + " version " + m.version +
+                     " resizes images whole (trained in memory); dataset " + config.data.name +
+                     " is sharded, evaluated with a centre crop: evaluate it on an in-memory "
+                     "ingest of the same data");
+  }
+  std::vector<int64_t> idx(static_cast<size_t>(ds.split(train).samples));
+  for (size_t i = 0; i < idx.size(); ++i) idx[i] = static_cast<int64_t>(i);
+  data::LoaderOptions lo;
+  lo.batch_size = config.train.eval_batch_size;
+  lo.workers = config.loader.workers;
+  lo.prefetch = config.loader.prefetch;
+  lo.channels_last = m.channels_last;
+  return eval::evaluate_sharded(*m.net, ds, train, idx, lo);
+}
+
+}  // namespace
+
 int cmd_eval(const Args& a) {
   auto config = load(a);
   auto store = storage::open_store(config);
@@ -272,29 +326,18 @@ int cmd_eval(const Args& a) {
   auto m = eval::load_model(*store, model, a.option("version", "latest"));
   std::string digest = config.data.digest.empty() ? data::latest_digest(*store, config.data.name)
                                                   : config.data.digest;
-  auto ds =
-      data::load_ingested(*store, config.data.name, digest, core::expand_user(config.cache_dir));
-  if (ds.channels != m.channels || ds.height != m.height || ds.width != m.width) {
-    core::fail_usage("dataset " + ds.name + " has images " + std::to_string(ds.channels) + "x" +
-                     std::to_string(ds.height) + "x" + std::to_string(ds.width) + ", model " +
-                     model + " expects " + std::to_string(m.channels) + "x" +
-                     std::to_string(m.height) + "x" + std::to_string(m.width));
-  }
   std::string split_name = a.option("split", "test");
   if (split_name != "test" && split_name != "train")
     core::fail_usage("--split: expected test or train");
-  const data::Split& split = split_name == "test" ? ds.test : ds.train;
-  std::vector<int64_t> idx(static_cast<size_t>(split.size()));
-  for (size_t i = 0; i < idx.size(); ++i) idx[i] = static_cast<int64_t>(i);
-  // Normalise with the statistics the model was trained with.
-  ds.mean.assign(m.mean.begin(), m.mean.end());
-  ds.std.assign(m.std.begin(), m.std.end());
-  auto s = eval::evaluate(*m.net, ds, split, idx, m.normalize, config.train.eval_batch_size,
-                          config.loader.workers, m.channels_last);
+  const bool sharded = store->exists(shards::index_key(config.data.name, digest));
+  const bool train = split_name == "train";
+  const eval::EvalSums s = sharded ? eval_sharded(config, *store, m, digest, train)
+                                   : eval_in_memory(config, *store, m, digest, train);
   std::cout << json({{"model", model},
                      {"version", m.version},
-                     {"dataset", ds.name},
-                     {"digest", ds.digest},
+                     {"dataset", config.data.name},
+                     {"digest", digest},
+                     {"form", sharded ? "sharded" : "memory"},
                      {"split", split_name},
                      {"samples", s.count},
                      {"loss", s.loss_sum / s.count},

@@ -272,18 +272,30 @@ std::vector<int64_t> ShardedDataset::shard_samples(bool train) const {
 std::unique_ptr<ShardSource> ShardedDataset::source(bool train, const std::vector<int64_t>& plan,
                                                     const std::vector<int64_t>& batch_sizes,
                                                     uint64_t seed, int64_t epoch) {
+  return make_source(train, train, plan, batch_sizes, seed, epoch);
+}
+
+std::unique_ptr<ShardSource> ShardedDataset::evaluation_source(
+    bool train, const std::vector<int64_t>& plan, const std::vector<int64_t>& batch_sizes) {
+  return make_source(train, false, plan, batch_sizes, 0, 0);
+}
+
+std::unique_ptr<ShardSource> ShardedDataset::make_source(bool train_split, bool augment,
+                                                         const std::vector<int64_t>& plan,
+                                                         const std::vector<int64_t>& batch_sizes,
+                                                         uint64_t seed, int64_t epoch) {
   ShardSourceOptions o;
-  o.split_name = train ? "train" : "test";
+  o.split_name = train_split ? "train" : "test";
   o.channels = index_.channels;
   o.crop.size = options_.image_size;
   o.crop.normalize = options_.normalize;
   o.crop.horizontal_flip = options_.horizontal_flip;
   o.crop.mean = sharded_mean(index_.channels);
   o.crop.std = sharded_std(index_.channels);
-  o.train = train;
+  o.train = augment;
   o.seed = seed;
   o.epoch = epoch;
-  return std::make_unique<ShardSource>(cache_, split(train), plan, batch_sizes, o);
+  return std::make_unique<ShardSource>(cache_, split(train_split), plan, batch_sizes, o);
 }
 
 }  // namespace ddpipe::data

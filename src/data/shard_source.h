@@ -139,8 +139,16 @@ class ShardedDataset {
   std::unique_ptr<ShardSource> source(bool train, const std::vector<int64_t>& plan,
                                       const std::vector<int64_t>& batch_sizes, uint64_t seed,
                                       int64_t epoch);
+  // Evaluation of `plan` of either split: resize + centre crop, nothing random.
+  std::unique_ptr<ShardSource> evaluation_source(bool train, const std::vector<int64_t>& plan,
+                                                 const std::vector<int64_t>& batch_sizes);
 
  private:
+  std::unique_ptr<ShardSource> make_source(bool train_split, bool augment,
+                                           const std::vector<int64_t>& plan,
+                                           const std::vector<int64_t>& batch_sizes, uint64_t seed,
+                                           int64_t epoch);
+
   shards::DatasetIndex index_;
   Options options_;
   Dataset header_;

@@ -215,7 +215,7 @@ void random_resized_crop(const ImageView& image, const ResizedCrop& opts, uint64
 void resize_center_crop(const ImageView& image, const ResizedCrop& opts, float* out) {
   check_image(image, opts);
   const int64_t s = opts.size;
-  const int64_t r = opts.eval_resize > 0 ? opts.eval_resize : s * 256 / 224;
+  const int64_t r = opts.eval_resize > 0 ? opts.eval_resize : eval_side(s);
   const int64_t h = image.height, w = image.width;
   const int64_t shorter = std::min(h, w), longer = std::max(h, w);
   // torchvision: int(size * long / short), in Python floats

@@ -50,7 +50,7 @@ struct ResizedCrop {
   int64_t size = 224;                                   // S: the output is S×S
   double scale_min = 0.08, scale_max = 1.0;             // crop area over image area
   double ratio_min = 3.0 / 4.0, ratio_max = 4.0 / 3.0;  // crop width over height
-  int64_t eval_resize = 0;      // evaluation: shorter side before the crop; 0 = ⌊S·256/224⌋
+  int64_t eval_resize = 0;      // evaluation: shorter side before the crop; 0 = eval_side(S)
   bool horizontal_flip = true;  // training: p = 0.5
   bool normalize = true;
   std::vector<float> mean = {0.485f, 0.456f, 0.406f};  // per channel, in [0, 1] units
@@ -79,6 +79,10 @@ void resize_bilinear(const ImageView& image, const CropBox& box, int64_t out_h, 
 // core::Error(kUsage) for an empty image or a normalisation without C means and stds.
 void random_resized_crop(const ImageView& image, const ResizedCrop& opts, uint64_t seed,
                          int64_t epoch, int64_t sample, float* out);
+
+// The shorter side evaluation resizes to before its S×S centre crop by default: ⌊S·256/224⌋
+// (ImageNet's 256 for 224).
+inline int64_t eval_side(int64_t size) { return size * 256 / 224; }
 
 // Evaluation: resize the shorter side to opts.eval_resize (the longer to ⌊R·long/short⌋), crop
 // the central S×S (offsets rounded half to even, as torchvision's center_crop), normalise (or

@@ -2,8 +2,11 @@
 
 #include <torch/torch.h>
 
+#include <algorithm>
+
 #include "core/error.h"
 #include "data/loader.h"
+#include "data/transforms.h"
 #include "registry/registry.h"
 
 namespace ddpipe::eval {
@@ -23,6 +26,14 @@ LoadedModel load_model(storage::Store& store, const std::string& model, const st
   m.width = ds.width;
   m.normalize = m.manifest.preprocess.normalize;
   m.channels_last = m.manifest.preprocess.channels_last;
+  m.center_crop = m.manifest.preprocess.center_crop;
+  m.resize_shorter = m.manifest.preprocess.resize_shorter;
+  if (m.center_crop && (m.resize_shorter < std::max(m.height, m.width) || m.height != m.width)) {
+    core::fail_data("model " + model + " version " + m.version +
+                    ": preprocess.resize_shorter must be at least the square crop it is cut to (" +
+                    std::to_string(m.height) + "x" + std::to_string(m.width) + "), not " +
+                    std::to_string(m.resize_shorter));
+  }
   const registry::Manifest::ModelSpec& spec = m.manifest.model_spec;
   m.net = model::make_model({spec.arch, spec.in_channels, spec.num_classes, spec.width});
   model::load_state(*m.net, reg.read(model, m.version, "model.pt"));
@@ -34,8 +45,6 @@ LoadedModel load_model(storage::Store& store, const std::string& model, const st
 EvalSums evaluate(model::Classifier& net, const data::Dataset& dataset, const data::Split& split,
                   const std::vector<int64_t>& indices, bool normalize, int64_t batch_size,
                   int64_t workers, bool channels_last) {
-  torch::NoGradGuard no_grad;
-  net.eval();
   data::Augment aug;
   aug.normalize = normalize;
   aug.mean.assign(dataset.mean.begin(), dataset.mean.end());
@@ -45,8 +54,15 @@ EvalSums evaluate(model::Classifier& net, const data::Dataset& dataset, const da
   opts.workers = workers;
   opts.channels_last = channels_last;
   data::BatchLoader loader(dataset, split, indices, aug, opts);
+  return evaluate(net, loader, static_cast<int64_t>(dataset.classes.size()));
+}
+
+EvalSums evaluate(model::Classifier& net, data::BatchLoader& loader, int64_t classes) {
+  torch::NoGradGuard no_grad;
+  net.eval();
   EvalSums sums;
-  sums.confusion = Confusion(static_cast<int64_t>(dataset.classes.size()));
+  sums.confusion = Confusion(classes);
+  const auto sum_ce = torch::nn::functional::CrossEntropyFuncOptions().reduction(torch::kSum);
   while (auto batch = loader.next()) {
     auto logits = net.forward(batch->images);
     const auto predicted = logits.argmax(1).to(torch::kLong).contiguous();
@@ -54,17 +70,37 @@ EvalSums evaluate(model::Classifier& net, const data::Dataset& dataset, const da
     const int64_t* p = predicted.data_ptr<int64_t>();
     const int64_t* t = truth.data_ptr<int64_t>();
     for (int64_t i = 0; i < truth.size(0); ++i) sums.confusion.add(t[i], p[i]);
-    sums.loss_sum += torch::nn::functional::cross_entropy(
-                         logits, batch->labels,
-                         torch::nn::functional::CrossEntropyFuncOptions().reduction(torch::kSum))
-                         .item<double>();
+    sums.loss_sum +=
+        torch::nn::functional::cross_entropy(logits, batch->labels, sum_ce).item<double>();
     sums.correct += predicted.eq(truth).sum().item<double>();
     sums.count += static_cast<double>(batch->labels.size(0));
   }
   return sums;
 }
 
+EvalSums evaluate_sharded(model::Classifier& net, data::ShardedDataset& dataset, bool train,
+                          const std::vector<int64_t>& indices, const data::LoaderOptions& loader) {
+  const int64_t n = static_cast<int64_t>(indices.size());
+  std::vector<int64_t> sizes;
+  for (int64_t done = 0; done < n; done += loader.batch_size)
+    sizes.push_back(std::min(loader.batch_size, n - done));
+  auto source = dataset.evaluation_source(train, indices, sizes);
+  data::BatchLoader batches(*source, indices, loader);
+  return evaluate(net, batches, static_cast<int64_t>(dataset.header().classes.size()));
+}
+
 void preprocess(const LoadedModel& m, const data::Image& image, float* out) {
+  if (m.center_crop) {
+    const std::vector<uint8_t> chw = data::to_chw(image, m.channels, image.height, image.width);
+    data::ResizedCrop crop;
+    crop.size = m.height;
+    crop.eval_resize = m.resize_shorter;
+    crop.normalize = m.normalize;
+    crop.mean = m.mean;
+    crop.std = m.std;
+    data::resize_center_crop({chw.data(), m.channels, image.height, image.width}, crop, out);
+    return;
+  }
   std::vector<uint8_t> chw = data::to_chw(image, m.channels, m.height, m.width);
   const int64_t plane = m.height * m.width;
   for (int64_t c = 0; c < m.channels; ++c) {

@@ -11,6 +11,8 @@
 
 #include "data/dataset.h"
 #include "data/image.h"
+#include "data/loader.h"
+#include "data/shard_source.h"
 #include "eval/confusion.h"
 #include "model/model.h"
 #include "registry/manifest.h"
@@ -29,6 +31,10 @@ struct LoadedModel {
   int64_t channels = 0, height = 0, width = 0;
   bool normalize = true;
   bool channels_last = false;
+  // Resize the shorter side to resize_shorter, then crop the central height × width (models
+  // trained from shards); otherwise the image is resized whole to height × width.
+  bool center_crop = false;
+  int64_t resize_shorter = 0;
 };
 
 // Resolves `ref` ("latest", an alias or a version) and loads the weights. Throws
@@ -46,6 +52,13 @@ struct EvalSums {
 EvalSums evaluate(model::Classifier& net, const data::Dataset& dataset, const data::Split& split,
                   const std::vector<int64_t>& indices, bool normalize, int64_t batch_size,
                   int64_t workers, bool channels_last);
+// The same over what `loader` yields, for a model of `classes` outputs.
+EvalSums evaluate(model::Classifier& net, data::BatchLoader& loader, int64_t classes);
+// The same over `indices` of a sharded split (`train` or test), streamed through the dataset's
+// shard cache and centre-cropped (data::ShardedDataset::source); loader.batch_size cuts the
+// batches.
+EvalSums evaluate_sharded(model::Classifier& net, data::ShardedDataset& dataset, bool train,
+                          const std::vector<int64_t>& indices, const data::LoaderOptions& loader);
 
 struct Prediction {
   int64_t class_index = 0;

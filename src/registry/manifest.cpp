@@ -35,6 +35,8 @@ void for_each_field(M& m, Visit&& visit) {
   visit("/model_spec/width", m.model_spec.width, kRequired);
   visit("/preprocess/normalize", m.preprocess.normalize, kRequired);
   visit("/preprocess/channels_last", m.preprocess.channels_last, kOptional);
+  visit("/preprocess/center_crop", m.preprocess.center_crop, kOptional);
+  visit("/preprocess/resize_shorter", m.preprocess.resize_shorter, kOptional);
   visit("/lineage/dataset", m.lineage.dataset, kOptional);
   visit("/lineage/resumed_from", m.lineage.resumed_from, kOptional);
   visit("/config", m.config, kOptional);

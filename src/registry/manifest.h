@@ -42,6 +42,10 @@ struct Manifest {
   struct Preprocess {
     bool normalize = true;       // (x / 255 - mean) / std
     bool channels_last = false;  // NHWC weights and inputs
+    // Resize the shorter side to resize_shorter, then crop the central height × width (trained
+    // from shards: data::resize_center_crop); otherwise resize the image whole to height × width.
+    bool center_crop = false;
+    int64_t resize_shorter = 0;
   };
   struct Lineage {
     std::string dataset;       // store prefix "datasets/<name>/<digest>/"

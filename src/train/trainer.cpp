@@ -17,6 +17,7 @@
 #include "data/ingest.h"
 #include "data/loader.h"
 #include "data/shard_source.h"
+#include "data/transforms.h"
 #include "dist/communicator.h"
 #include "dist/data_parallel.h"
 #include "eval/confusion.h"
@@ -72,7 +73,6 @@ class RankJob {
   }
   void after_step(bool synced, int64_t steps);
   eval::EvalSums evaluate_share();
-  eval::EvalSums evaluate_sharded(const std::vector<int64_t>& indices);
   data::SplitOrder train_order() const;
   int64_t split_size(bool train) const;
   void final_evaluation();
@@ -508,43 +508,17 @@ int64_t RankJob::split_size(bool train) const {
   return train ? dataset_.train.size() : dataset_.test.size();
 }
 
-// The sharded test split's `indices`, streamed and centre-cropped (as eval::evaluate in memory).
-eval::EvalSums RankJob::evaluate_sharded(const std::vector<int64_t>& indices) {
-  torch::NoGradGuard no_grad;
-  state_.net().eval();
-  data::LoaderOptions lo;
-  lo.batch_size = config_.train.eval_batch_size;
-  lo.workers = config_.loader.workers;
-  lo.prefetch = config_.loader.prefetch;
-  lo.channels_last = config_.model.channels_last;
-  const int64_t n = static_cast<int64_t>(indices.size());
-  std::vector<int64_t> sizes;
-  for (int64_t done = 0; done < n; done += lo.batch_size)
-    sizes.push_back(std::min(lo.batch_size, n - done));
-  auto source = sharded_->source(false, indices, sizes, static_cast<uint64_t>(config_.seed), 0);
-  data::BatchLoader loader(*source, indices, lo);
-  eval::EvalSums sums;
-  sums.confusion = eval::Confusion(static_cast<int64_t>(dataset_.classes.size()));
-  const auto sum_ce = torch::nn::functional::CrossEntropyFuncOptions().reduction(torch::kSum);
-  while (auto batch = loader.next()) {
-    auto logits = state_.net().forward(batch->images);
-    const auto predicted = logits.argmax(1).to(torch::kLong).contiguous();
-    const auto truth = batch->labels.contiguous();
-    const int64_t* p = predicted.data_ptr<int64_t>();
-    const int64_t* t = truth.data_ptr<int64_t>();
-    for (int64_t i = 0; i < truth.size(0); ++i) sums.confusion.add(t[i], p[i]);
-    sums.loss_sum +=
-        torch::nn::functional::cross_entropy(logits, batch->labels, sum_ce).item<double>();
-    sums.correct += predicted.eq(truth).sum().item<double>();
-    sums.count += static_cast<double>(truth.size(0));
-  }
-  return sums;
-}
-
 // Evaluation on the full test split: rank r takes r, r + N, …; no padding, each once.
 eval::EvalSums RankJob::evaluate_share() {
   auto test_idx = strided_shard(split_size(false), world_.world_size, world_.rank);
-  if (sharded_) return evaluate_sharded(test_idx);
+  if (sharded_) {
+    data::LoaderOptions lo;
+    lo.batch_size = config_.train.eval_batch_size;
+    lo.workers = config_.loader.workers;
+    lo.prefetch = config_.loader.prefetch;
+    lo.channels_last = config_.model.channels_last;
+    return eval::evaluate_sharded(state_.net(), *sharded_, false, test_idx, lo);
+  }
   return eval::evaluate(state_.net(), dataset_, dataset_.test, test_idx, config_.features.normalize,
                         config_.train.eval_batch_size, config_.loader.workers,
                         config_.model.channels_last);
@@ -665,7 +639,8 @@ registry::Manifest RankJob::version_manifest() {
   m.dataset = {ds.name,  ds.digest, ds.classes, ds.channels,      ds.height,
                ds.width, ds.mean,   ds.std,     split_size(true), split_size(false)};
   m.model_spec = {spec_.arch, spec_.in_channels, spec_.num_classes, spec_.width};
-  m.preprocess = {config_.features.normalize, config_.model.channels_last};
+  m.preprocess = {config_.features.normalize, config_.model.channels_last, sharded_ != nullptr,
+                  sharded_ ? data::eval_side(config_.features.image_size) : 0};
   m.lineage = {"datasets/" + ds.name + "/" + ds.digest + "/", resumed_ ? resumed_->id() : ""};
   m.config = core::to_yaml(config_);
   m.source_revision = DDPIPE_GIT_REVISION;

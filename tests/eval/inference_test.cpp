@@ -75,6 +75,52 @@ TEST(Inference, PredictPreprocessesLikeTraining) {
   EXPECT_EQ(s.correct, expected.argmax(1).eq(labels).sum().item<double>());
 }
 
+// A model trained from shards (manifest preprocess.center_crop): an image of any size is
+// resized by its shorter side and centre-cropped as the sharded test split is in evaluation
+// (data::resize_center_crop, the transform ShardSource applies; tests/data/shard_source_test),
+// not resized whole.
+TEST(Inference, ModelTrainedFromShardsIsCentreCroppedAsInEvaluation) {
+  testing::TempDir dir;
+  storage::LocalStore store(dir.path());
+  auto ds = data::make_synthetic("s", 8, 4, 3, 16, 16, 5, 7);
+  ds.mean = {0.485f, 0.456f, 0.406f};
+  ds.std = {0.229f, 0.224f, 0.225f};
+  auto net = model::make_model({"resnet-mini", 3, 5, 4});
+  registry::Registry reg(store);
+  registry::Manifest manifest;
+  manifest.dataset = {"s", "", ds.classes, 3, 16, 16, ds.mean, ds.std, 8, 4};
+  manifest.model_spec = {"resnet-mini", 3, 5, 4};
+  manifest.preprocess = {true, false, true, 18};
+  reg.publish("m", {{"model.pt", model::save_state(*net)}}, manifest);
+  const LoadedModel m = load_model(store, "m", "latest");
+  ASSERT_TRUE(m.center_crop);
+
+  data::Image image{3, 23, 41, std::vector<uint8_t>(3 * 23 * 41)};
+  for (size_t k = 0; k < image.pixels.size(); ++k) image.pixels[k] = (k * 37 + k / 7) % 251;
+  std::vector<float> got(3 * 16 * 16), want(got.size()), whole(got.size());
+  preprocess(m, image, got.data());
+  const auto chw = data::to_chw(image, 3, 23, 41);
+  data::ResizedCrop crop;
+  crop.size = 16;
+  crop.eval_resize = 18;
+  data::resize_center_crop({chw.data(), 3, 23, 41}, crop, want.data());
+  EXPECT_EQ(got, want);
+  LoadedModel stretched = m;
+  stretched.center_crop = false;
+  preprocess(stretched, image, whole.data());
+  EXPECT_NE(got, whole) << "the centre crop is not the whole image resized";
+
+  manifest.preprocess.resize_shorter = 12;  // smaller than the 16×16 crop
+  reg.publish("bad", {{"model.pt", model::save_state(*net)}}, manifest);
+  try {
+    load_model(store, "bad", "latest");
+    ADD_FAILURE() << "a crop larger than the resized image was accepted";
+  } catch (const core::Error& e) {
+    EXPECT_NE(std::string(e.what()).find("preprocess.resize_shorter"), std::string::npos)
+        << e.what();
+  }
+}
+
 // A version published before manifests had a schema_version (tests/registry/data: written by
 // the trainer of that time, resnet-mini of width 4 on 8×8 RGB images) still loads and predicts.
 TEST(Inference, LoadsAVersion1Manifest) {

@@ -19,8 +19,10 @@
 #include <thread>
 
 #include "colour_folder.h"
+#include "core/config.h"
 #include "core/fs.h"
 #include "published_state.h"
+#include "shards/listing.h"
 #include "test_util.h"
 
 namespace ddpipe {
@@ -46,6 +48,47 @@ using testing::kMinAccuracy;
 using testing::test_accuracy;
 using testing::write_colour_folder;
 
+// The sharded model of `dir`/store, trained on `folder`: `ddpipe eval` streams the sharded test
+// split and finds the accuracy training recorded (the same centre crop), and `ddpipe predict` of
+// the test split's original files agrees (its manifest asks for the centre crop).
+void expect_eval_and_predict_as_training(const fs::path& dir, const fs::path& folder) {
+  const std::string store = " --store " + (dir / "store").string() +
+                            " --set name=colours --set data.name=colours --set cache_dir=" +
+                            (dir / "cache").string();
+  const auto eval = run_command(testing::ddpipe_binary() + " eval" + store);
+  ASSERT_EQ(eval.exit_code, 0) << eval.output;
+  const auto result = nlohmann::json::parse(eval.output.substr(eval.output.rfind("{\"accuracy\"")));
+  storage::LocalStore local(dir / "store");
+  registry::Registry reg(local);
+  const auto manifest = reg.manifest("colours", reg.resolve("colours", "latest"));
+  EXPECT_TRUE(manifest.preprocess.center_crop);
+  EXPECT_EQ(manifest.preprocess.resize_shorter, 16 * 256 / 224);
+  EXPECT_EQ(result["form"], "sharded");
+  EXPECT_EQ(result["samples"].get<double>(), static_cast<double>(manifest.dataset.test_size));
+  EXPECT_DOUBLE_EQ(result["accuracy"].get<double>(),
+                   manifest.final_metrics["test_acc"].get<double>());
+
+  const core::Config defaults;
+  const auto listing =
+      shards::list_image_folder(folder, defaults.data.test_fraction, defaults.seed);
+  std::string files;
+  for (const auto& e : listing.test) files += " " + e.path.string();
+  const auto predict = run_command(testing::ddpipe_binary() + " predict" + store + files);
+  ASSERT_EQ(predict.exit_code, 0) << predict.output;
+  std::istringstream lines(predict.output);
+  double right = 0, seen = 0;
+  for (std::string line; std::getline(lines, line);) {
+    const auto j = nlohmann::json::parse(line, nullptr, false);
+    if (j.is_discarded() || !j.contains("prediction") || !j.contains("file")) continue;
+    ++seen;
+    const std::string truth = fs::path(j["file"].get<std::string>()).parent_path().filename();
+    right += j["prediction"].get<std::string>() == truth;
+  }
+  ASSERT_EQ(seen, static_cast<double>(listing.test.size())) << predict.output;
+  // One image at a time against batches: the last bits may differ, so one answer may flip.
+  EXPECT_NEAR(right / seen, result["accuracy"].get<double>(), 1.0 / seen + 1e-9);
+}
+
 TEST(ShardedTraining, TwoRanksWithASmallCacheLearnAsTheInMemoryFormDoes) {
   testing::TempDir dir;
   write_colour_folder(dir / "folder", 80);
@@ -61,6 +104,7 @@ TEST(ShardedTraining, TwoRanksWithASmallCacheLearnAsTheInMemoryFormDoes) {
     pool += f.file_size();
   EXPECT_GT(pool, 8u << 20) << "the dataset is several shards";
   EXPECT_LT(cached, pool / 2) << "the cache held a fraction of them";
+  expect_eval_and_predict_as_training(dir.path(), dir / "folder");
   const auto memory = run_command(
       testing::ddpipe_binary() + " run" +
       job(dir.path(), dir / "folder", "memory", (dir / "store-mem").string()) + " --epochs 5");
