@@ -279,7 +279,8 @@ void check_model_input(const data::Dataset& ds, const eval::LoadedModel& m) {
 // An in-memory dataset's split, normalised with the statistics the model was trained with.
 eval::EvalSums eval_in_memory(const core::Config& config, storage::Store& store,
                               const eval::LoadedModel& m, const std::string& digest, bool train) {
-  auto ds = data::load_ingested(store, config.data.name, digest, core::expand_user(config.cache_dir));
+  auto ds =
+      data::load_ingested(store, config.data.name, digest, core::expand_user(config.cache_dir));
   check_model_input(ds, m);
   const data::Split& split = train ? ds.train : ds.test;
   std::vector<int64_t> idx(static_cast<size_t>(split.size()));

@@ -52,9 +52,9 @@ using testing::write_colour_folder;
 // split and finds the accuracy training recorded (the same centre crop), and `ddpipe predict` of
 // the test split's original files agrees (its manifest asks for the centre crop).
 void expect_eval_and_predict_as_training(const fs::path& dir, const fs::path& folder) {
-  const std::string store = " --store " + (dir / "store").string() +
-                            " --set name=colours --set data.name=colours --set cache_dir=" +
-                            (dir / "cache").string();
+  const std::string store =
+      " --store " + (dir / "store").string() +
+      " --set name=colours --set data.name=colours --set cache_dir=" + (dir / "cache").string();
   const auto eval = run_command(testing::ddpipe_binary() + " eval" + store);
   ASSERT_EQ(eval.exit_code, 0) << eval.output;
   const auto result = nlohmann::json::parse(eval.output.substr(eval.output.rfind("{\"accuracy\"")));
