@@ -212,17 +212,17 @@ Dataset load_cifar_dir(const fs::path& dir, const std::string& name) {
 // ---- image folders --------------------------------------------------------------------------
 
 struct ImageItem {
-  fs::path path;
-  int32_t label;
+  const shards::FolderEntry* entry;  // a file, or a member of the listing's archive
   bool test;
   size_t slot;  // position within its split
 };
 
 // Decodes every item into its split, on a few threads; the earliest failure seen is rethrown.
-void decode_items(const std::vector<ImageItem>& items, Dataset& d) {
+void decode_items(const std::vector<ImageItem>& items, const shards::FolderListing& listing,
+                  Dataset& d) {
   const size_t bytes = static_cast<size_t>(d.image_bytes());
   for (const auto& it : items) {
-    (it.test ? d.test : d.train).labels.push_back(it.label);  // slot order
+    (it.test ? d.test : d.train).labels.push_back(it.entry->label);  // slot order
     d.train.images.resize(d.train.labels.size() * bytes);
   }
   d.test.images.resize(d.test.labels.size() * bytes);
@@ -238,7 +238,8 @@ void decode_items(const std::vector<ImageItem>& items, Dataset& d) {
       if (i >= items.size()) break;
       const ImageItem& it = items[i];
       try {
-        const Image img = decode_image(read_bytes(it.path), it.path.string());
+        const Image img =
+            decode_image(shards::read_entry(listing, *it.entry), it.entry->path.string());
         const std::vector<uint8_t> chw = to_chw(img, d.channels, d.height, d.width);
         Split& s = it.test ? d.test : d.train;
         std::copy(chw.begin(), chw.end(), s.images.begin() + it.slot * bytes);
@@ -313,12 +314,12 @@ Dataset load_image_folder(const fs::path& root, const std::string& name, int64_t
   d.classes = listing.classes;
   std::vector<ImageItem> items;
   for (size_t i = 0; i < listing.train.size(); ++i) {
-    items.push_back({listing.train[i].path, listing.train[i].label, false, i});
+    items.push_back({&listing.train[i], false, i});
   }
   for (size_t i = 0; i < listing.test.size(); ++i) {
-    items.push_back({listing.test[i].path, listing.test[i].label, true, i});
+    items.push_back({&listing.test[i], true, i});
   }
-  decode_items(items, d);
+  decode_items(items, listing, d);
   finalize(d, root.string());
   return d;
 }

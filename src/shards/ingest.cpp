@@ -90,8 +90,9 @@ struct Built {
 };
 
 // Reads a sample's file, checks it is the listed one and an image; "" when skipped.
-std::string read_sample(const FolderEntry& e, IngestOptions::BadImage policy, std::string& ext) {
-  std::string bytes = core::read_file(e.path);
+std::string read_sample(const FolderListing& listing, const FolderEntry& e,
+                        IngestOptions::BadImage policy, std::string& ext) {
+  std::string bytes = read_entry(listing, e);
   if (bytes.size() != e.size) {
     core::fail_data(e.path.string() + ": " + std::to_string(bytes.size()) + " bytes, " +
                     std::to_string(e.size) +
@@ -110,8 +111,8 @@ std::string read_sample(const FolderEntry& e, IngestOptions::BadImage policy, st
   return "";
 }
 
-Built build_shard(const Job& job, const std::vector<FolderEntry>& entries,
-                  const IngestOptions& options) {
+Built build_shard(const Job& job, const FolderListing& listing, const IngestOptions& options) {
+  const std::vector<FolderEntry>& entries = job.test ? listing.test : listing.train;
   Built b;
   uint64_t estimate = 1024;
   for (size_t i = job.begin; i < job.end; ++i) estimate += tar_member_bytes(entries[i].size) + 1024;
@@ -119,7 +120,7 @@ Built build_shard(const Job& job, const std::vector<FolderEntry>& entries,
   TarWriter tar(b.tar);
   for (size_t i = job.begin; i < job.end; ++i) {
     std::string ext;
-    const std::string bytes = read_sample(entries[i], options.bad_image, ext);
+    const std::string bytes = read_sample(listing, entries[i], options.bad_image, ext);
     if (ext.empty()) {
       ++b.skipped;
       continue;
@@ -158,9 +159,6 @@ class Ingest {
   void record(size_t j, const ShardRef& ref, int64_t skipped);
   void save_progress(double now);  // mu_ held
   DatasetIndex make_index() const;
-  const std::vector<FolderEntry>& entries(const Job& job) const {
-    return job.test ? listing_.test : listing_.train;
-  }
 
   const IngestOptions& options_;
   storage::Store& store_;
@@ -251,7 +249,7 @@ void Ingest::resume_from_progress() {
 
 void Ingest::build(size_t j) {
   const Job& job = jobs_[j];
-  Built b = build_shard(job, entries(job), options_);
+  Built b = build_shard(job, listing_, options_);
   ShardRef ref;
   ref.samples = b.samples;
   ref.first_key = b.first_key;

@@ -2,11 +2,15 @@
 
 #include <algorithm>
 #include <cmath>
+#include <map>
 #include <random>
+#include <set>
 
 #include "core/error.h"
+#include "core/fs.h"
 #include "core/random.h"
 #include "core/strings.h"
+#include "shards/archive.h"
 
 namespace ddpipe::shards {
 namespace fs = std::filesystem;
@@ -19,32 +23,85 @@ bool is_image_file(const fs::path& p) {
   return ext == ".png" || ext == ".jpg" || ext == ".jpeg";
 }
 
-std::vector<fs::path> sorted_entries(const fs::path& dir, bool directories) {
-  std::vector<fs::path> out;
-  std::error_code ec;
-  for (auto it = fs::directory_iterator(dir, ec); !ec && it != fs::directory_iterator();
-       it.increment(ec)) {
-    if (is_hidden(it->path())) continue;
-    if (directories ? it->is_directory() : (it->is_regular_file() && is_image_file(it->path()))) {
-      out.push_back(it->path());
+// What the listing rules walk: a folder on disk, or the member names of a tar archive.
+class Tree {
+ public:
+  virtual ~Tree() = default;
+  virtual bool is_directory(const fs::path& p) const = 0;
+  // The sub-folders (or the image files) of `dir` that are not hidden, sorted.
+  virtual std::vector<fs::path> children(const fs::path& dir, bool directories) const = 0;
+  virtual FolderEntry entry(const fs::path& path, int32_t label) const = 0;
+  // How messages name `p`.
+  virtual std::string name(const fs::path& p) const { return p.string(); }
+};
+
+class DiskTree : public Tree {
+ public:
+  bool is_directory(const fs::path& p) const override {
+    std::error_code ec;
+    return fs::is_directory(p, ec);
+  }
+  std::vector<fs::path> children(const fs::path& dir, bool directories) const override {
+    std::vector<fs::path> out;
+    std::error_code ec;
+    for (auto it = fs::directory_iterator(dir, ec); !ec && it != fs::directory_iterator();
+         it.increment(ec)) {
+      if (is_hidden(it->path())) continue;
+      if (directories ? it->is_directory() : (it->is_regular_file() && is_image_file(it->path())))
+        out.push_back(it->path());
+    }
+    if (ec) core::fail_data("cannot list " + dir.string() + ": " + ec.message());
+    std::sort(out.begin(), out.end());
+    return out;
+  }
+  FolderEntry entry(const fs::path& path, int32_t label) const override {
+    std::error_code ec;
+    FolderEntry e{path, fs::file_size(path, ec), 0, label};
+    if (!ec) {
+      e.mtime_ns = std::chrono::duration_cast<std::chrono::nanoseconds>(
+                       fs::last_write_time(path, ec).time_since_epoch())
+                       .count();
+    }
+    if (ec) core::fail_data("cannot read " + path.string() + ": " + ec.message());
+    return e;
+  }
+};
+
+// The folders of an archive are the prefixes of its member names; its root is "".
+class ArchiveTree : public Tree {
+ public:
+  explicit ArchiveTree(const fs::path& archive) : archive_(archive) {
+    for (ArchiveMember& m : list_tar(archive)) {
+      const fs::path p = fs::path(m.name).lexically_normal();
+      for (fs::path child = p; !child.empty(); child = child.parent_path()) {
+        kids_[child.parent_path().string()].insert(child);
+      }
+      members_[p.string()] = std::move(m);
     }
   }
-  if (ec) core::fail_data("cannot list " + dir.string() + ": " + ec.message());
-  std::sort(out.begin(), out.end());
-  return out;
-}
-
-FolderEntry entry(const fs::path& path, int32_t label) {
-  std::error_code ec;
-  FolderEntry e{path, fs::file_size(path, ec), 0, label};
-  if (!ec) {
-    e.mtime_ns = std::chrono::duration_cast<std::chrono::nanoseconds>(
-                     fs::last_write_time(path, ec).time_since_epoch())
-                     .count();
+  bool is_directory(const fs::path& p) const override { return kids_.count(p.string()) > 0; }
+  std::vector<fs::path> children(const fs::path& dir, bool directories) const override {
+    std::vector<fs::path> out;
+    const auto it = kids_.find(dir.string());
+    if (it == kids_.end()) return out;
+    for (const fs::path& c : it->second) {  // a std::set: sorted
+      if (is_hidden(c)) continue;
+      if (directories ? is_directory(c) : (members_.count(c.string()) && is_image_file(c)))
+        out.push_back(c);
+    }
+    return out;
   }
-  if (ec) core::fail_data("cannot read " + path.string() + ": " + ec.message());
-  return e;
-}
+  FolderEntry entry(const fs::path& path, int32_t label) const override {
+    const ArchiveMember& m = members_.at(path.string());
+    return {archive_ / path, m.size, m.mtime * 1000000000LL, label, static_cast<int64_t>(m.offset)};
+  }
+  std::string name(const fs::path& p) const override { return (archive_ / p).string(); }
+
+ private:
+  fs::path archive_;
+  std::map<std::string, std::set<fs::path>> kids_;  // folder ("" = the root) → its entries
+  std::map<std::string, ArchiveMember> members_;    // regular files by normalised name
+};
 
 // Which of `n` files of class `cls` go to the test split.
 std::vector<bool> seeded_test_choice(const std::string& cls, size_t n, double test_fraction,
@@ -61,18 +118,57 @@ std::vector<bool> seeded_test_choice(const std::string& cls, size_t n, double te
   return is_test;
 }
 
-void add_presplit_test(const fs::path& root, FolderListing& l) {
-  for (const fs::path& dir : sorted_entries(root / "test", true)) {
+void add_presplit_test(const Tree& tree, const fs::path& root, FolderListing& l) {
+  for (const fs::path& dir : tree.children(root / "test", true)) {
     const std::string cls = dir.filename().string();
     auto it = std::find(l.classes.begin(), l.classes.end(), cls);
     if (it == l.classes.end()) {
-      core::fail_data("image folder " + dir.string() + ": class '" + cls + "' has no folder in " +
-                      (root / "train").string());
+      core::fail_data("image folder " + tree.name(dir) + ": class '" + cls + "' has no folder in " +
+                      tree.name(root / "train"));
     }
-    for (const auto& f : sorted_entries(dir, false)) {
-      l.test.push_back(entry(f, static_cast<int32_t>(it - l.classes.begin())));
+    for (const auto& f : tree.children(dir, false)) {
+      l.test.push_back(tree.entry(f, static_cast<int32_t>(it - l.classes.begin())));
     }
   }
+}
+
+// The rules of the header, on `tree` from `root`.
+FolderListing list_tree(const Tree& tree, const fs::path& root, double test_fraction,
+                        uint64_t seed) {
+  FolderListing l;
+  l.presplit = tree.is_directory(root / "train") && tree.is_directory(root / "test");
+  const fs::path class_root = l.presplit ? root / "train" : root;
+  for (const fs::path& dir : tree.children(class_root, true)) {
+    l.classes.push_back(dir.filename().string());
+  }
+  if (l.classes.empty()) {
+    core::fail_data("image folder " + tree.name(class_root) + ": no class folders (expected " +
+                    tree.name(class_root) + "/<class>/*.png|jpg)");
+  }
+  for (size_t c = 0; c < l.classes.size(); ++c) {
+    const std::vector<fs::path> files = tree.children(class_root / l.classes[c], false);
+    if (files.empty()) {
+      core::fail_data("image folder " + tree.name(class_root / l.classes[c]) +
+                      ": no .png/.jpg images");
+    }
+    const std::vector<bool> is_test =
+        l.presplit ? std::vector<bool>(files.size(), false)
+                   : seeded_test_choice(l.classes[c], files.size(), test_fraction, seed);
+    for (size_t i = 0; i < files.size(); ++i) {
+      (is_test[i] ? l.test : l.train).push_back(tree.entry(files[i], static_cast<int32_t>(c)));
+    }
+  }
+  if (l.presplit) add_presplit_test(tree, root, l);
+  return l;
+}
+
+// An archive of `tar cf x.tar folder/` holds one top folder: the image folder is inside.
+fs::path archive_root(const Tree& tree) {
+  const auto top = tree.children("", true);
+  if (top.size() != 1 || !tree.children("", false).empty()) return "";
+  const fs::path inner = top[0];
+  const bool holds_folders = !tree.children(inner, true).empty();
+  return holds_folders ? inner : fs::path("");
 }
 
 }  // namespace
@@ -83,34 +179,21 @@ FolderListing list_image_folder(const fs::path& root, double test_fraction, uint
                      std::to_string(test_fraction));
   }
   std::error_code ec;
+  if (fs::is_regular_file(root, ec)) {
+    const ArchiveTree tree(root);
+    FolderListing l = list_tree(tree, archive_root(tree), test_fraction, seed);
+    l.archive = root;
+    return l;
+  }
   if (!fs::is_directory(root, ec)) {
     core::fail_data("image folder " + root.string() + " does not exist (set data.path)");
   }
-  FolderListing l;
-  l.presplit = fs::is_directory(root / "train", ec) && fs::is_directory(root / "test", ec);
-  const fs::path class_root = l.presplit ? root / "train" : root;
-  for (const fs::path& dir : sorted_entries(class_root, true)) {
-    l.classes.push_back(dir.filename().string());
-  }
-  if (l.classes.empty()) {
-    core::fail_data("image folder " + class_root.string() + ": no class folders (expected " +
-                    class_root.string() + "/<class>/*.png|jpg)");
-  }
-  for (size_t c = 0; c < l.classes.size(); ++c) {
-    const std::vector<fs::path> files = sorted_entries(class_root / l.classes[c], false);
-    if (files.empty()) {
-      core::fail_data("image folder " + (class_root / l.classes[c]).string() +
-                      ": no .png/.jpg images");
-    }
-    const std::vector<bool> is_test =
-        l.presplit ? std::vector<bool>(files.size(), false)
-                   : seeded_test_choice(l.classes[c], files.size(), test_fraction, seed);
-    for (size_t i = 0; i < files.size(); ++i) {
-      (is_test[i] ? l.test : l.train).push_back(entry(files[i], static_cast<int32_t>(c)));
-    }
-  }
-  if (l.presplit) add_presplit_test(root, l);
-  return l;
+  return list_tree(DiskTree(), root, test_fraction, seed);
+}
+
+std::string read_entry(const FolderListing& listing, const FolderEntry& e) {
+  if (e.archive_offset < 0) return core::read_file(e.path);
+  return read_tar_member(listing.archive, static_cast<uint64_t>(e.archive_offset), e.size);
 }
 
 }  // namespace ddpipe::shards

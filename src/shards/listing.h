@@ -18,10 +18,11 @@
 namespace ddpipe::shards {
 
 struct FolderEntry {
-  std::filesystem::path path;
+  std::filesystem::path path;  // in an archive: <archive>/<member name>, for messages
   uint64_t size = 0;
   int64_t mtime_ns = 0;  // last write time, in the file clock's nanoseconds
   int32_t label = 0;
+  int64_t archive_offset = -1;  // in an archive: where its bytes start; -1 for a file
 };
 
 struct FolderListing {
@@ -29,12 +30,17 @@ struct FolderListing {
   bool presplit = false;           // train/ and test/ given
   std::vector<FolderEntry> train;  // in sample order
   std::vector<FolderEntry> test;
+  std::filesystem::path archive;  // the tar archive holding the images, or empty
 };
 
-// Lists `root`. Throws core::Error(kUsage) for a test_fraction outside [0, 1) and kData naming
-// the folder for a missing root, no class folders, a class without images and a test class
-// without a train folder.
+// Lists `root`: a folder, or an uncompressed tar archive of one (shards/archive.h) laid out the
+// same way, at its top or in its one top folder (`tar cf images.tar images/`). Throws
+// core::Error(kUsage) for a test_fraction outside [0, 1) and kData naming the folder for a missing
+// root, no class folders, a class without images and a test class without a train folder.
 FolderListing list_image_folder(const std::filesystem::path& root, double test_fraction,
                                 uint64_t seed);
+
+// The bytes of `e`, a file or an archive member of `listing`. Throws core::Error(kData).
+std::string read_entry(const FolderListing& listing, const FolderEntry& e);
 
 }  // namespace ddpipe::shards

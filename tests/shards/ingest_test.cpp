@@ -89,6 +89,21 @@ TEST_F(ShardsIngest, EveryImageOnceByteForByteWithItsLabel) {
   expect_every_image_once(store, index, options());
 }
 
+// The folder packed as one uncompressed tar archive is ingested in place: the same shards and
+// the same digest as the folder itself.
+TEST_F(ShardsIngest, ATarOfTheFolderGivesTheSameDataset) {
+  const std::string d = dir_.path().string();
+  const auto tar = ddpipe::testing::run_command("tar cf " + d + "/images.tar -C " + d + " images");
+  ASSERT_EQ(tar.exit_code, 0) << tar.output;
+  CountingStore folder_store(dir_ / "store-folder"), archive_store(dir_ / "store-archive");
+  const IngestReport folder = ingest_image_folder(options(), folder_store);
+  IngestOptions o = options();
+  o.root = dir_ / "images.tar";
+  const IngestReport archive = ingest_image_folder(o, archive_store);
+  EXPECT_EQ(archive.digest, folder.digest);
+  EXPECT_EQ(archive.shards, folder.shards);
+  EXPECT_EQ(archive.train_samples + archive.test_samples, files_);
+}
 TEST_F(ShardsIngest, SameFolderSameShardsAndDigest) {
   CountingStore a(dir_ / "a"), b(dir_ / "b");
   const IngestReport ra = ingest_image_folder(options(1), a);

@@ -55,6 +55,38 @@ TEST(Listing, SameSplitsAndOrderAsTheInMemoryReader) {
   for (const auto& e : l.train) EXPECT_EQ(e.size, fs::file_size(e.path));
 }
 
+// An uncompressed tar of the folder, with its top folder (`tar cf f.tar f`) or without
+// (`tar cf g.tar -C f .`), lists the same images in the same splits and order, and the
+// in-memory reader decodes them from the archive.
+TEST(Listing, ATarOfTheFolderListsTheSameImages) {
+  ddpipe::testing::TempDir dir;
+  int value = 1;
+  for (const std::string cls : {"zebra", "ant", "moth"}) {
+    for (int i = 0; i < 6; ++i, ++value) {
+      ddpipe::testing::write_bytes(dir / "f" / cls / (std::to_string(value) + ".png"),
+                                   solid_png(static_cast<uint8_t>(value)));
+    }
+  }
+  ddpipe::testing::write_bytes(dir / "f" / "ant" / ".hidden.png", solid_png(200));
+  const std::string d = dir.path().string();
+  const auto r = ddpipe::testing::run_command("tar cf " + d + "/f.tar -C " + d + " f && tar cf " +
+                                              d + "/g.tar -C " + d + "/f .");
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  const FolderListing folder = list_image_folder(dir / "f", 0.3, 42);
+  const data::Dataset decoded = data::load_image_folder(dir / "f", "t", 1, 4, 4, 0.3, 42);
+  for (const char* tar : {"f.tar", "g.tar"}) {
+    const FolderListing l = list_image_folder(dir / tar, 0.3, 42);
+    EXPECT_EQ(l.archive, dir / tar);
+    EXPECT_EQ(l.classes, folder.classes) << tar;
+    EXPECT_EQ(values_of(l.train), values_of(folder.train)) << tar;
+    EXPECT_EQ(values_of(l.test), values_of(folder.test)) << tar;
+    for (const auto& e : l.train) EXPECT_EQ(read_entry(l, e), solid_png(std::stoi(e.path.stem())));
+    const data::Dataset from_tar = data::load_image_folder(dir / tar, "t", 1, 4, 4, 0.3, 42);
+    EXPECT_EQ(from_tar.train.images, decoded.train.images) << tar;
+    EXPECT_EQ(from_tar.test.labels, decoded.test.labels) << tar;
+  }
+}
+
 TEST(Listing, TrainAndTestFoldersAreTheSplits) {
   ddpipe::testing::TempDir dir;
   for (const std::string cls : {"a", "b"}) {
