@@ -61,13 +61,27 @@ std::vector<bool> seeded_test_choice(const std::string& cls, size_t n, double te
   return is_test;
 }
 
-void add_presplit_test(const fs::path& root, FolderListing& l) {
-  for (const fs::path& dir : sorted_entries(root / "test", true)) {
+// The folder of the test split next to root/train: test/ or ImageNet's val/; empty when there
+// is neither (or no train/), which makes the listing unsplit.
+fs::path presplit_test_dir(const fs::path& root) {
+  std::error_code ec;
+  if (!fs::is_directory(root / "train", ec)) return {};
+  const bool test = fs::is_directory(root / "test", ec), val = fs::is_directory(root / "val", ec);
+  if (test && val) {
+    core::fail_data("image folder " + root.string() +
+                    ": both test/ and val/ next to train/; the test split must be one of them "
+                    "(rename or move the other)");
+  }
+  return test ? root / "test" : val ? root / "val" : fs::path();
+}
+
+void add_presplit_test(const fs::path& test_dir, const fs::path& train_dir, FolderListing& l) {
+  for (const fs::path& dir : sorted_entries(test_dir, true)) {
     const std::string cls = dir.filename().string();
     auto it = std::find(l.classes.begin(), l.classes.end(), cls);
     if (it == l.classes.end()) {
       core::fail_data("image folder " + dir.string() + ": class '" + cls + "' has no folder in " +
-                      (root / "train").string());
+                      train_dir.string());
     }
     for (const auto& f : sorted_entries(dir, false)) {
       l.test.push_back(entry(f, static_cast<int32_t>(it - l.classes.begin())));
@@ -87,7 +101,8 @@ FolderListing list_image_folder(const fs::path& root, double test_fraction, uint
     core::fail_data("image folder " + root.string() + " does not exist (set data.path)");
   }
   FolderListing l;
-  l.presplit = fs::is_directory(root / "train", ec) && fs::is_directory(root / "test", ec);
+  const fs::path test_dir = presplit_test_dir(root);
+  l.presplit = !test_dir.empty();
   const fs::path class_root = l.presplit ? root / "train" : root;
   for (const fs::path& dir : sorted_entries(class_root, true)) {
     l.classes.push_back(dir.filename().string());
@@ -109,7 +124,7 @@ FolderListing list_image_folder(const fs::path& root, double test_fraction, uint
       (is_test[i] ? l.test : l.train).push_back(entry(files[i], static_cast<int32_t>(c)));
     }
   }
-  if (l.presplit) add_presplit_test(root, l);
+  if (l.presplit) add_presplit_test(test_dir, class_root, l);
   return l;
 }
 
