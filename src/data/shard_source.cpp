@@ -278,6 +278,7 @@ std::unique_ptr<ShardSource> ShardedDataset::source(bool train, const std::vecto
   o.crop.size = options_.image_size;
   o.crop.normalize = options_.normalize;
   o.crop.horizontal_flip = options_.horizontal_flip;
+  o.crop.scale_min = options_.crop_scale_min;
   o.crop.mean = sharded_mean(index_.channels);
   o.crop.std = sharded_std(index_.channels);
   o.train = train;

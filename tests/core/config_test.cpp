@@ -160,7 +160,7 @@ TEST(Config, ReferenceListsEveryKeyWithItsDocs) {
   auto keys = config_reference(kArchChoices);
   // 83 + model.init_from, model.init_skip, checkpoint.keep_last, registry.promote.*,
   // data.form, data.shard_mb, data.cache_gb, data.shuffle_buffer
-  EXPECT_EQ(keys.size(), 102u);
+  EXPECT_EQ(keys.size(), 105u);
   std::set<std::string> seen;
   for (const auto& k : keys) {
     EXPECT_TRUE(seen.insert(k.key).second) << k.key;
@@ -174,7 +174,7 @@ TEST(Config, ReferenceListsEveryKeyWithItsDocs) {
   EXPECT_EQ(find("train.batch_size").allowed, "1–65536");
   EXPECT_EQ(find("seed").allowed, "≥ 0");
   EXPECT_EQ(find("model.arch").allowed, "`resnet-mini`, `resnet18`, `resnet18-cifar`");
-  EXPECT_EQ(find("train.scheduler").allowed, "`cosine`, `none`");
+  EXPECT_EQ(find("train.scheduler").allowed, "`cosine`, `none`, `step`");
   EXPECT_TRUE(find("s3.secret_access_key").secret);
 }
 
