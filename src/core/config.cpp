@@ -269,6 +269,10 @@ void input_fields(Config& c, std::vector<Field>& f) {
   f.push_back(int_field("features.image_size", &c.features.image_size, 8, 4096,
                         "sharded form: side S of the S×S random resized crop (training) and "
                         "centre crop (evaluation) the images of any size become"));
+  f.push_back(num_field("features.crop_scale_min", &c.features.crop_scale_min, 0.01, 1.0,
+                        "sharded form: smallest area of the random resized crop, as a share of "
+                        "the image's (torchvision's `scale=(min, 1)`); 0.08 as ImageNet's "
+                        "recipe, larger for small images where an 8% crop keeps too little"));
   f.push_back(int_field("loader.workers", &c.loader.workers, 0, 64,
                         "batch-building threads per rank (0 = on the training thread)"));
   f.push_back(int_field("loader.prefetch", &c.loader.prefetch, 1, 64,
@@ -301,8 +305,14 @@ void optimizer_fields(TrainConfig& t, std::vector<Field>& f) {
   f.push_back(num_field("train.momentum", &t.momentum, 0.0, 0.9999, "SGD momentum"));
   f.push_back(num_field("train.weight_decay", &t.weight_decay, 0.0, 1.0, "L2 weight decay"));
   f.push_back(bool_field("train.nesterov", &t.nesterov, "Nesterov momentum"));
-  f.push_back(choice_field("train.scheduler", &t.scheduler, {"cosine", "none"},
-                           "`cosine`: CosineAnnealingLR(T_max = epochs), stepped per epoch"));
+  f.push_back(choice_field("train.scheduler", &t.scheduler, {"cosine", "none", "step"},
+                           "`cosine`: CosineAnnealingLR(T_max = epochs), stepped per epoch; "
+                           "`step`: StepLR(`train.lr_step_size`, `train.lr_gamma`), the LR "
+                           "times gamma every step-size epochs; `none`: constant"));
+  f.push_back(int_field("train.lr_step_size", &t.lr_step_size, 1, 100000,
+                        "`step`: epochs between decays of the LR"));
+  f.push_back(num_field("train.lr_gamma", &t.lr_gamma, 0.0, 1.0,
+                        "`step`: what each decay multiplies the LR by"));
   f.push_back(num_field("train.warmup_epochs", &t.warmup_epochs, 0.0, 1000.0,
                         "linear warm-up, per step; less than `train.epochs`"));
   f.push_back(int_field("train.grad_accum", &t.grad_accum, 1, 1024,

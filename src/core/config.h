@@ -47,7 +47,8 @@ struct FeaturesConfig {
   int64_t crop_padding = 2;
   bool horizontal_flip = true;
   bool normalize = true;
-  int64_t image_size = 224;  // sharded: training and evaluation crops are S×S
+  int64_t image_size = 224;      // sharded: training and evaluation crops are S×S
+  double crop_scale_min = 0.08;  // sharded: smallest area of a random resized crop
 };
 
 struct LoaderConfig {
@@ -73,6 +74,8 @@ struct TrainConfig {
   double weight_decay = 5e-4;
   bool nesterov = true;
   std::string scheduler = "cosine";
+  int64_t lr_step_size = 30;  // scheduler "step": epochs between decays
+  double lr_gamma = 0.1;      // scheduler "step": the factor of each decay
   double warmup_epochs = 0.0;
   int64_t grad_accum = 1;
   double label_smoothing = 0.1;

@@ -290,6 +290,7 @@ std::unique_ptr<ShardSource> ShardedDataset::make_source(bool train_split, bool 
   o.crop.size = options_.image_size;
   o.crop.normalize = options_.normalize;
   o.crop.horizontal_flip = options_.horizontal_flip;
+  o.crop.scale_min = options_.crop_scale_min;
   o.crop.mean = sharded_mean(index_.channels);
   o.crop.std = sharded_std(index_.channels);
   o.train = augment;

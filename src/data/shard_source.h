@@ -122,6 +122,7 @@ class ShardedDataset {
     int64_t image_size = 224;         // features.image_size
     bool normalize = true;            // features.normalize (sharded_mean, sharded_std)
     bool horizontal_flip = true;      // features.horizontal_flip (training)
+    double crop_scale_min = 0.08;     // features.crop_scale_min (training)
   };
   // Reads datasets/<name>/<digest>/index.json (shards::read_index: its errors). `store` must
   // outlive the dataset.

@@ -118,13 +118,27 @@ std::vector<bool> seeded_test_choice(const std::string& cls, size_t n, double te
   return is_test;
 }
 
-void add_presplit_test(const Tree& tree, const fs::path& root, FolderListing& l) {
-  for (const fs::path& dir : tree.children(root / "test", true)) {
+// The folder of the test split next to root/train: test/ or ImageNet's val/; empty when there
+// is neither (or no train/), which makes the listing unsplit.
+fs::path presplit_test_dir(const Tree& tree, const fs::path& root) {
+  if (!tree.is_directory(root / "train")) return {};
+  const bool test = tree.is_directory(root / "test"), val = tree.is_directory(root / "val");
+  if (test && val) {
+    core::fail_data("image folder " + tree.name(root) +
+                    ": both test/ and val/ next to train/; the test split must be one of them "
+                    "(rename or move the other)");
+  }
+  return test ? root / "test" : val ? root / "val" : fs::path();
+}
+
+void add_presplit_test(const Tree& tree, const fs::path& test_dir, const fs::path& train_dir,
+                       FolderListing& l) {
+  for (const fs::path& dir : tree.children(test_dir, true)) {
     const std::string cls = dir.filename().string();
     auto it = std::find(l.classes.begin(), l.classes.end(), cls);
     if (it == l.classes.end()) {
       core::fail_data("image folder " + tree.name(dir) + ": class '" + cls + "' has no folder in " +
-                      tree.name(root / "train"));
+                      tree.name(train_dir));
     }
     for (const auto& f : tree.children(dir, false)) {
       l.test.push_back(tree.entry(f, static_cast<int32_t>(it - l.classes.begin())));
@@ -136,7 +150,8 @@ void add_presplit_test(const Tree& tree, const fs::path& root, FolderListing& l)
 FolderListing list_tree(const Tree& tree, const fs::path& root, double test_fraction,
                         uint64_t seed) {
   FolderListing l;
-  l.presplit = tree.is_directory(root / "train") && tree.is_directory(root / "test");
+  const fs::path test_dir = presplit_test_dir(tree, root);
+  l.presplit = !test_dir.empty();
   const fs::path class_root = l.presplit ? root / "train" : root;
   for (const fs::path& dir : tree.children(class_root, true)) {
     l.classes.push_back(dir.filename().string());
@@ -158,7 +173,7 @@ FolderListing list_tree(const Tree& tree, const fs::path& root, double test_frac
       (is_test[i] ? l.test : l.train).push_back(tree.entry(files[i], static_cast<int32_t>(c)));
     }
   }
-  if (l.presplit) add_presplit_test(tree, root, l);
+  if (l.presplit) add_presplit_test(tree, test_dir, class_root, l);
   return l;
 }
 

@@ -2,9 +2,10 @@
 //
 // The rules of data::load_image_folder (src/data/formats.cpp), ported unchanged so that both
 // forms of a folder hold the same samples in the same splits: root/<class>/*.png|jpg|jpeg, or
-// root/train/<class>/… and root/test/<class>/… when both train/ and test/ exist. Classes are the
-// sorted sub-folder names (of train/ when split); hidden entries are skipped; file extensions
-// are compared case-insensitively; files are in sorted path order. Without train/ and test/, a
+// root/train/<class>/… and root/test/<class>/… when both train/ and test/ exist, or train/ and
+// val/ (ImageNet's layout: val/ is the test split). Classes are the sorted sub-folder names (of
+// train/ when split); hidden entries are skipped; file extensions are compared
+// case-insensitively (ImageNet's .JPEG); files are in sorted path order. Without a split, a
 // seeded test_fraction of each class becomes the test split (the same seeded choice as
 // load_image_folder: splitmix64(seed ^ fnv1a(class)) into mt19937_64, a Fisher–Yates shuffle,
 // round(n × fraction) capped at n − 1).
@@ -27,7 +28,7 @@ struct FolderEntry {
 
 struct FolderListing {
   std::vector<std::string> classes;
-  bool presplit = false;           // train/ and test/ given
+  bool presplit = false;           // train/ and test/ (or val/) given
   std::vector<FolderEntry> train;  // in sample order
   std::vector<FolderEntry> test;
   std::filesystem::path archive;  // the tar archive holding the images, or empty
@@ -36,7 +37,8 @@ struct FolderListing {
 // Lists `root`: a folder, or an uncompressed tar archive of one (shards/archive.h) laid out the
 // same way, at its top or in its one top folder (`tar cf images.tar images/`). Throws
 // core::Error(kUsage) for a test_fraction outside [0, 1) and kData naming the folder for a missing
-// root, no class folders, a class without images and a test class without a train folder.
+// root, no class folders, a class without images, a test class without a train folder and a
+// root with train/ and both test/ and val/.
 FolderListing list_image_folder(const std::filesystem::path& root, double test_fraction,
                                 uint64_t seed);
 

@@ -36,6 +36,9 @@ double learning_rate(const core::TrainConfig& t, int64_t epoch, int64_t step, in
     return t.lr * (progress + 1.0 / std::max<int64_t>(1, steps)) / t.warmup_epochs;
   }
   if (t.scheduler == "none") return t.lr;
+  if (t.scheduler == "step") {
+    return t.lr * std::pow(t.lr_gamma, static_cast<double>(epoch / t.lr_step_size));
+  }
   // CosineAnnealingLR(T_max = epochs), stepped once per epoch, as the original job.
   return 0.5 * t.lr * (1.0 + std::cos(M_PI * static_cast<double>(epoch) / t.epochs));
 }

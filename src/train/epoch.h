@@ -22,8 +22,10 @@ class Communicator;
 
 namespace ddpipe::train {
 
-// The learning rate at `step` of `steps` in `epoch`: linear warm-up over train.warmup_epochs,
-// then constant (scheduler "none") or cosine annealing over train.epochs, stepped per epoch.
+// The learning rate at `step` of `steps` in `epoch` (0-based): linear warm-up over
+// train.warmup_epochs, then constant (scheduler "none"), cosine annealing over train.epochs
+// ("cosine") or lr × lr_gamma^⌊epoch / lr_step_size⌋ ("step", torch's StepLR), both stepped per
+// epoch. A pure function of its arguments, so a resumed run continues the same schedule.
 double learning_rate(const core::TrainConfig& t, int64_t epoch, int64_t step, int64_t steps);
 
 // This rank's share of an epoch, dealt as the run's SampleOrder says: the epoch's order

@@ -139,6 +139,7 @@ data::ShardedDataset::Options sharded_options(const core::Config& config,
   o.image_size = config.features.image_size;
   o.normalize = config.features.normalize;
   o.horizontal_flip = config.features.horizontal_flip;
+  o.crop_scale_min = config.features.crop_scale_min;
   return o;
 }
 

@@ -109,6 +109,33 @@ TEST(Config, ShippedConfigsAreValidAndDefaultMatchesEmbedded) {
   EXPECT_EQ(seed.dist.nproc, 2);
 }
 
+// configs/imagenet-resnet18.yaml is torchvision's ImageNet reference recipe for ResNet-18.
+TEST(Config, ImageNetConfigIsTorchvisionsResNet18Recipe) {
+  const Config c = load_config(std::string(DDPIPE_SOURCE_DIR) + "/configs/imagenet-resnet18.yaml",
+                               {}, kArchChoices);
+  EXPECT_EQ(c.data.format, "image-folder");
+  EXPECT_EQ(c.data.form, "sharded");
+  EXPECT_EQ(c.data.channels, 3);
+  EXPECT_EQ(c.features.image_size, 224);
+  EXPECT_DOUBLE_EQ(c.features.crop_scale_min, 0.08);
+  EXPECT_TRUE(c.features.horizontal_flip);
+  EXPECT_FALSE(c.features.random_crop);
+  EXPECT_TRUE(c.features.normalize);
+  EXPECT_EQ(c.model.arch, "resnet18");
+  EXPECT_EQ(c.train.epochs, 90);
+  EXPECT_DOUBLE_EQ(c.train.lr * 256.0 / static_cast<double>(c.dist.nproc * c.train.batch_size),
+                   0.1);
+  EXPECT_DOUBLE_EQ(c.train.momentum, 0.9);
+  EXPECT_DOUBLE_EQ(c.train.weight_decay, 1e-4);
+  EXPECT_FALSE(c.train.nesterov);
+  EXPECT_DOUBLE_EQ(c.train.label_smoothing, 0.0);
+  EXPECT_EQ(c.train.scheduler, "step");
+  EXPECT_EQ(c.train.lr_step_size, 30);
+  EXPECT_DOUBLE_EQ(c.train.lr_gamma, 0.1);
+  EXPECT_DOUBLE_EQ(c.train.warmup_epochs, 0.0);
+  EXPECT_EQ(c.train.grad_accum, 1);
+}
+
 TEST(Config, S3SecretsAreRedactedEverywhere) {
   const std::string secret = "s3cr3t/Value+xyz";
   Config c = config_from_yaml("s3:\n  secret_access_key: " + secret + "\n  access_key_id: AKID\n",
@@ -160,7 +187,7 @@ TEST(Config, ReferenceListsEveryKeyWithItsDocs) {
   auto keys = config_reference(kArchChoices);
   // 83 + model.init_from, model.init_skip, checkpoint.keep_last, registry.promote.*,
   // data.form, data.shard_mb, data.cache_gb, data.shuffle_buffer
-  EXPECT_EQ(keys.size(), 102u);
+  EXPECT_EQ(keys.size(), 105u);
   std::set<std::string> seen;
   for (const auto& k : keys) {
     EXPECT_TRUE(seen.insert(k.key).second) << k.key;
@@ -174,7 +201,7 @@ TEST(Config, ReferenceListsEveryKeyWithItsDocs) {
   EXPECT_EQ(find("train.batch_size").allowed, "1–65536");
   EXPECT_EQ(find("seed").allowed, "≥ 0");
   EXPECT_EQ(find("model.arch").allowed, "`resnet-mini`, `resnet18`, `resnet18-cifar`");
-  EXPECT_EQ(find("train.scheduler").allowed, "`cosine`, `none`");
+  EXPECT_EQ(find("train.scheduler").allowed, "`cosine`, `none`, `step`");
   EXPECT_TRUE(find("s3.secret_access_key").secret);
 }
 

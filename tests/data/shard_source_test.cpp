@@ -203,5 +203,39 @@ TEST(ShardSource, ErrorsReachTheLoadersConsumer) {
                            {bad.shards[0].key, "train-0000000000"}));
 }
 
+// ShardedDataset's options reach the sources it makes: features.crop_scale_min is the smallest
+// area of the training crop (the sample's draws are the same; only the area range differs).
+TEST(ShardedDataset, TrainingCropsUseTheConfiguredMinimumScale) {
+  Ingested d;
+  ShardedDataset::Options o;
+  o.cache_dir = d.dir / "cache";
+  o.cache_bytes = 1ull << 30;
+  o.image_size = 12;
+  o.horizontal_flip = false;
+  o.crop_scale_min = 0.9;
+  ShardedDataset dataset(d.store, "pets", d.index.digest, o);
+  const std::vector<int64_t> plan = {0};
+  std::vector<float> got(3 * 12 * 12);
+  dataset.source(true, plan, {1}, 3, 1)->produce(0, 0, got.data());
+
+  const auto samples = dt::read_split(d.store, d.index.train);
+  const auto& stored = samples.begin()->second;
+  const Image image = decode_image(stored.bytes, "expected");
+  const auto chw = to_chw(image, 3, image.height, image.width);
+  ResizedCrop crop;
+  crop.size = 12;
+  crop.horizontal_flip = false;
+  crop.mean = sharded_mean(3);
+  crop.std = sharded_std(3);
+  auto expected = [&](double scale_min) {
+    crop.scale_min = scale_min;
+    std::vector<float> want(got.size());
+    random_resized_crop({chw.data(), 3, image.height, image.width}, crop, 3, 1, 0, want.data());
+    return want;
+  };
+  EXPECT_EQ(got, expected(0.9));
+  EXPECT_NE(got, expected(0.08));
+}
+
 }  // namespace
 }  // namespace ddpipe::data

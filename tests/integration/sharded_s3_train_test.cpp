@@ -1,39 +1,85 @@
-// Training from the sharded form on the S3 test server (scripts/s3-test-server.sh; skipped
-// without one): `ddpipe run` ingests a coloured image folder into shards in a bucket and 2 ranks
-// train from it through a shard cache smaller than the dataset.
+// Issue 19, acceptance 2, on the S3 test server (scripts/s3-test-server.sh; fails without one):
+// the default model trained from a sharded dataset in a bucket, through a shard cache much
+// smaller than the dataset, reaches the accuracy band of the in-memory form of the same images.
+// The images are real (a class-balanced subset of Fashion-MNIST as PNG files), so neither form
+// learns them perfectly and the comparison says something.
 #include <gtest/gtest.h>
 
+#include <filesystem>
+
 #include "colour_folder.h"
+#include "fashion_folder.h"
 #include "s3_test_env.h"
 #include "storage/s3_store.h"
 
 namespace ddpipe {
 namespace {
 
+namespace fs = std::filesystem;
 using testing::run_command;
 
-TEST(S3ShardedTraining, TwoRanksTrainFromShardsInABucket) {
+// The band both forms must reach, and how far apart they may be. Measured on this machine with
+// 4000 training images and 5 epochs: about 0.84 in memory and 0.79 from shards, over seeds. The
+// sharded form is ImageNet's pipeline: it trains on random resized crops (of at least half the
+// image here, features.crop_scale_min: torchvision's 0.08 leaves too little of a 28-pixel image)
+// and evaluates on the central 28×28 of the image resized to 32, so both lose the border pixels
+// the in-memory form sees (a T-shirt's sleeves), which costs it about 5 points.
+constexpr double kFashionMinAccuracy = 0.70;
+constexpr double kFashionFormTolerance = 0.08;
+
+// The default model and recipe (resnet-mini, SGD with Nesterov, cosine, label smoothing) on
+// 2 ranks of 32 images a step, 5 epochs: `form` memory or sharded, in `store_url`. The folder is
+// sorted by class, so each 1 MiB shard holds one or two classes: the shuffle buffer holds the
+// whole training split, which makes the order a uniform permutation as in memory (half of it
+// costs about 3 points in 5 epochs: docs/stream-order.md).
+std::string fashion_job(const fs::path& dir, const fs::path& folder, const std::string& form,
+                        const std::string& store_url) {
+  return testing::s3_env_prefix() + testing::ddpipe_binary() + " run --store " + store_url +
+         " --set cache_dir=" + (dir / ("cache-" + form)).string() + " --set name=fashion-" + form +
+         " --set data.name=fashion-" + form + " --set data.format=image-folder --data-path " +
+         folder.string() + " --set data.form=" + form +
+         " --set data.channels=1 --set data.height=28 --set data.width=28"
+         " --set features.image_size=28 --set features.crop_scale_min=0.5"
+         " --set data.shard_mb=1 --set data.cache_gb=0.003 --set data.shuffle_buffer=4000"
+         " --set train.batch_size=32 --set train.threads=1 --set loader.workers=1"
+         " --set dist.nproc=2 --epochs 5";
+}
+
+uint64_t bytes_under(const fs::path& dir) {
+  uint64_t n = 0;
+  for (const auto& f : fs::directory_iterator(dir)) n += f.file_size();
+  return n;
+}
+
+TEST(S3ShardedTraining, FashionFromShardsInABucketLearnsAsTheInMemoryFormDoes) {
   REQUIRE_S3_SERVER();
   testing::TempDir dir;
-  testing::write_colour_folder(dir / "folder", 80);
+  ASSERT_TRUE(testing::write_fashion_folder(dir / "fashion", 400, 100)) << testing::kFashionMissing;
   const std::string bucket = testing::unique_bucket("shtrain");
-  const std::string store_url = "s3://" + bucket + "/artifacts";
   testing::EmptyBucketAtEnd cleanup(*testing::s3_test_settings(), bucket);
-  const auto r =
-      run_command(testing::s3_env_prefix() + testing::ddpipe_binary() + " run --store " +
-                  store_url + " --set cache_dir=" + (dir / "cache").string() +
-                  " --set name=colours --set data.format=image-folder --data-path " +
-                  (dir / "folder").string() +
-                  " --set data.name=colours --set data.form=sharded --set features.image_size=16"
-                  " --set data.shard_mb=1 --set data.cache_gb=0.004 --set data.shuffle_buffer=64"
-                  " --set model.width=8 --set train.batch_size=16 --set train.threads=1"
-                  " --set loader.workers=2 --set dist.nproc=2 --epochs 5");
-  ASSERT_EQ(r.exit_code, 0) << r.output;
+  const std::string store_url = "s3://" + bucket + "/artifacts";
+
+  const auto sharded = run_command(fashion_job(dir.path(), dir / "fashion", "sharded", store_url));
+  ASSERT_EQ(sharded.exit_code, 0) << sharded.output;
+  // The dataset is many shards in the bucket; the rank's cache held a fraction of them.
   storage::S3Store store(store_url, *testing::s3_test_settings());
-  EXPECT_GE(store.list("datasets/colours/shards/").size(), 8u) << "several shards in the bucket";
-  const double acc = testing::test_accuracy(r.output);
-  std::cout << "test accuracy from shards on S3: " << acc << "\n";
-  EXPECT_GE(acc, testing::kMinAccuracy) << r.output;
+  uint64_t pool = 0;
+  const auto shards = store.list("datasets/fashion-sharded/shards/");
+  for (const auto& s : shards) pool += s.size;
+  EXPECT_GE(shards.size(), 8u) << "several shards in the bucket";
+  const uint64_t cached = bytes_under(dir / "cache-sharded" / "shards");
+  EXPECT_LT(cached, pool / 2) << "the cache held a fraction of the dataset";
+  EXPECT_LT(static_cast<double>(0.003 * (1 << 30)), static_cast<double>(pool) / 3)
+      << "data.cache_gb is much smaller than the dataset";
+
+  const auto memory = run_command(fashion_job(dir.path(), dir / "fashion", "memory", store_url));
+  ASSERT_EQ(memory.exit_code, 0) << memory.output;
+  const double s = testing::test_accuracy(sharded.output);
+  const double m = testing::test_accuracy(memory.output);
+  std::cout << "Fashion-MNIST test accuracy: sharded from S3 " << s << ", in memory " << m << "\n";
+  EXPECT_GE(s, kFashionMinAccuracy) << sharded.output;
+  EXPECT_GE(m, kFashionMinAccuracy) << memory.output;
+  EXPECT_NEAR(s, m, kFashionFormTolerance);
 }
 
 }  // namespace

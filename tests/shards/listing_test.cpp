@@ -104,6 +104,63 @@ TEST(Listing, TrainAndTestFoldersAreTheSplits) {
                            {"class 'c' has no folder"}));
 }
 
+// ImageNet-1k after its usual valprep script: train/<wnid>/*.JPEG and val/<wnid>/*.JPEG. val/ is
+// the test split, in both readers, and the upper-case .JPEG files are images.
+TEST(Listing, TrainAndValFoldersAreTheSplitsOfImageNetsLayout) {
+  ddpipe::testing::TempDir dir;
+  const std::vector<std::string> wnids = {"n01443537", "n01440764"};
+  for (size_t c = 0; c < wnids.size(); ++c) {
+    for (int i = 0; i < 3; ++i) {
+      const int value = 40 * static_cast<int>(c) + 10 * i + 20;  // train 20..40, 60..80
+      const std::string jpeg = ddpipe::testing::encode_jpeg(
+          8, 8, 1, std::vector<uint8_t>(64, static_cast<uint8_t>(value)), 95);
+      ddpipe::testing::write_bytes(
+          dir / "train" / wnids[c] / (wnids[c] + "_" + std::to_string(i) + ".JPEG"), jpeg);
+    }
+    ddpipe::testing::write_bytes(
+        dir / "val" / wnids[c] / ("ILSVRC2012_val_0000000" + std::to_string(c + 1) + ".JPEG"),
+        ddpipe::testing::encode_jpeg(8, 8, 1, std::vector<uint8_t>(64, 200), 95));
+  }
+  const FolderListing l = list_image_folder(dir.path(), 0.5, 1);
+  EXPECT_TRUE(l.presplit);
+  EXPECT_EQ(l.classes, (std::vector<std::string>{"n01440764", "n01443537"}));
+  ASSERT_EQ(l.train.size(), 6u);
+  ASSERT_EQ(l.test.size(), 2u);
+  EXPECT_EQ(l.train[0].path, dir / "train" / "n01440764" / "n01440764_0.JPEG");
+  EXPECT_EQ(l.train[3].label, 1);
+  EXPECT_EQ(l.test[0].path, dir / "val" / "n01440764" / "ILSVRC2012_val_00000002.JPEG");
+  EXPECT_EQ(l.test[1].label, 1);
+
+  const data::Dataset d = data::load_image_folder(dir.path(), "t", 1, 8, 8, 0.5, 1);
+  EXPECT_EQ(d.classes, l.classes);
+  ASSERT_EQ(d.train.size(), 6);
+  ASSERT_EQ(d.test.size(), 2);
+  const std::vector<int> train_values = {60, 70, 80, 20, 30, 40};  // n01440764 is class 0
+  for (size_t i = 0; i < train_values.size(); ++i) {
+    EXPECT_NEAR(d.train.images[i * 64], train_values[i], 2) << "train image " << i;
+    EXPECT_EQ(d.train.labels[i], l.train[i].label);
+  }
+  EXPECT_NEAR(d.test.images[64], 200, 2);
+}
+
+TEST(Listing, TestAndValTogetherAreAnError) {
+  ddpipe::testing::TempDir dir;
+  for (const std::string split : {"train", "test", "val"}) {
+    ddpipe::testing::write_bytes(dir / split / "a" / "1.png", solid_png(1));
+  }
+  EXPECT_TRUE(throws_error([&] { list_image_folder(dir.path(), 0.5, 1); }, ErrorKind::kData,
+                           {dir.path().string(), "both test/ and val/"}));
+  EXPECT_TRUE(throws_error([&] { data::load_image_folder(dir.path(), "t", 1, 4, 4, 0.5, 1); },
+                           ErrorKind::kData, {"both test/ and val/"}));
+  // val/ without train/ is a class like any other.
+  fs::remove_all(dir / "train");
+  fs::remove_all(dir / "test");
+  ddpipe::testing::write_bytes(dir / "val" / "2.png", solid_png(2));
+  const FolderListing l = list_image_folder(dir.path(), 0.5, 1);
+  EXPECT_FALSE(l.presplit);
+  EXPECT_EQ(l.classes, std::vector<std::string>{"val"});
+}
+
 TEST(Listing, ErrorsNameTheFolder) {
   ddpipe::testing::TempDir dir;
   EXPECT_TRUE(throws_error([&] { list_image_folder(dir / "none", 0.2, 1); }, ErrorKind::kData,

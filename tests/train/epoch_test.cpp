@@ -96,6 +96,32 @@ TEST(Epoch, LearningRateWarmsUpThenAnneals) {
   EXPECT_DOUBLE_EQ(learning_rate(t, 3, 0, 10), 0.2);
 }
 
+// torch.optim.lr_scheduler.StepLR(step_size=30, gamma=0.1) stepped once per epoch, as
+// torchvision's ImageNet recipe: epochs 0–29 at lr, 30–59 at lr/10, 60–89 at lr/100; constant
+// within an epoch, so the step and the epoch's length do not matter.
+TEST(Epoch, StepScheduleDecaysEveryStepSizeEpochs) {
+  core::TrainConfig t;
+  t.lr = 0.1;
+  t.epochs = 90;
+  t.scheduler = "step";
+  t.lr_step_size = 30;
+  t.lr_gamma = 0.1;
+  EXPECT_DOUBLE_EQ(learning_rate(t, 0, 0, 5005), 0.1);
+  EXPECT_DOUBLE_EQ(learning_rate(t, 29, 5004, 5005), 0.1);
+  EXPECT_DOUBLE_EQ(learning_rate(t, 30, 0, 5005), 0.1 * 0.1);
+  EXPECT_DOUBLE_EQ(learning_rate(t, 59, 17, 100), 0.1 * 0.1);
+  EXPECT_DOUBLE_EQ(learning_rate(t, 60, 3, 100), 0.1 * 0.1 * 0.1);
+  EXPECT_DOUBLE_EQ(learning_rate(t, 89, 99, 100), 0.1 * 0.1 * 0.1);
+  t.lr_step_size = 2;
+  t.lr_gamma = 0.5;
+  EXPECT_DOUBLE_EQ(learning_rate(t, 1, 0, 10), 0.1);
+  EXPECT_DOUBLE_EQ(learning_rate(t, 5, 9, 10), 0.1 * 0.25);
+  // Warm-up comes first, then the schedule of the epoch.
+  t.warmup_epochs = 1;
+  EXPECT_DOUBLE_EQ(learning_rate(t, 0, 4, 10), 0.1 * 0.5);
+  EXPECT_DOUBLE_EQ(learning_rate(t, 2, 0, 10), 0.1 * 0.5);
+}
+
 TEST(Epoch, BatchesSkipStepsTrainedBeforeACheckpoint) {
   core::Config config;
   config.train.batch_size = 4;
