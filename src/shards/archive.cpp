@@ -26,14 +26,15 @@ void refuse_compressed(const fs::path& archive, std::string_view head) {
   };
   static constexpr Magic kMagics[] = {{"\x1f\x8b", "gzip", "gunzip"},
                                       {"BZh", "bzip2", "bunzip2"},
-                                      {"\xfd" "7zXZ", "xz", "unxz"},
+                                      {"\xfd"
+                                       "7zXZ",
+                                       "xz", "unxz"},
                                       {"\x28\xb5\x2f\xfd", "zstd", "unzstd"}};
   for (const Magic& m : kMagics) {
     if (head.substr(0, m.bytes.size()) == m.bytes) {
       core::fail_data("archive " + archive.string() + " is " + std::string(m.name) +
                       "-compressed: its images cannot be read in place; decompress it first (" +
-                      std::string(m.command) + " -k " + archive.string() +
-                      ") and ingest the .tar");
+                      std::string(m.command) + " -k " + archive.string() + ") and ingest the .tar");
     }
   }
 }

@@ -7,6 +7,7 @@
 #include <memory>
 #include <mutex>
 #include <optional>
+#include <random>
 #include <set>
 #include <thread>
 
@@ -16,6 +17,7 @@
 #include "core/hash.h"
 #include "core/log.h"
 #include "core/progress.h"
+#include "core/random.h"
 #include "shards/listing.h"
 #include "shards/tar.h"
 
@@ -193,6 +195,7 @@ Ingest::Ingest(const IngestOptions& options, storage::Store& store)
                      std::to_string(options.channels));
   }
   listing_ = list_image_folder(options.root, options.test_fraction, options.seed);
+  shuffle_for_shards(listing_, options.seed);
   const uint64_t target = static_cast<uint64_t>(options.shard_mb) * kMiB;
   plan_split(listing_.train, false, target, jobs_);
   plan_split(listing_.test, true, target, jobs_);
@@ -374,6 +377,15 @@ IngestReport Ingest::run() {
 }
 
 }  // namespace
+
+void shuffle_for_shards(FolderListing& listing, uint64_t seed) {
+  for (auto* split : {&listing.train, &listing.test}) {
+    const std::string name = split == &listing.test ? "test" : "train";
+    std::mt19937_64 rng(core::splitmix64(seed ^ core::fnv1a("shard order " + name)));
+    for (size_t i = split->size(); i > 1; --i)
+      std::swap((*split)[i - 1], (*split)[core::uniform_below(rng, i)]);
+  }
+}
 
 IngestReport ingest_image_folder(const IngestOptions& options, storage::Store& store) {
   Ingest ingest(options, store);

@@ -1,12 +1,15 @@
 // ddpipe::shards — streaming ingest of an image folder of any size into the sharded form.
 //
-// The folder is listed (shards/listing.h: the rules of the in-memory image-folder reader) and
-// each split is cut, in sample order, into shards of about shard_mb MiB of tar (at least one
-// sample each; the cut depends on the file sizes only). A shard is a WebDataset tar
+// The folder is listed (shards/listing.h: the rules of the in-memory image-folder reader), each
+// split is put in a seeded random order (shuffle_for_shards: a shard holds a random mix of its
+// split, whatever the folder's order — ImageNet's is by class) and cut, in that order, into
+// shards of about shard_mb MiB of tar (at least one sample each; the cut depends on the file
+// sizes only). A shard is a WebDataset tar
 // (shards/tar.h) whose samples are two adjacent members: "<key>.jpg" or "<key>.png" — the
 // file's bytes as they are, whatever the image size, the extension from its magic bytes — and
 // "<key>.cls", the class index as decimal text. Keys are "<split>-<position in the split, 10
-// digits>", so they are unique, and sorted in sample order within and across shards.
+// digits>" (the position after shuffle_for_shards), so they are unique, and sorted in sample
+// order within and across shards.
 //
 // `workers` threads build shards and put them into the pool (datasets/<name>/shards/<sha256>
 // .tar, not put again when present); memory stays about workers × shard_mb. The progress
@@ -24,6 +27,7 @@
 #include <string>
 
 #include "shards/index.h"
+#include "shards/listing.h"
 #include "storage/store.h"
 
 namespace ddpipe::shards {
@@ -63,6 +67,11 @@ struct IngestReport {
   int64_t shards_resumed = 0;  // recorded by an earlier run and present: not built again
   int64_t skipped_files = 0;   // BadImage::kSkip
 };
+
+// The order the ingest writes each split in: a Fisher–Yates shuffle of the listing's order with
+// mt19937_64 seeded by splitmix64(seed ^ fnv1a("shard order train")) (or "… test"). Sample
+// position p of a split (its key "<split>-<p>") is listing.<split>[p] after this.
+void shuffle_for_shards(FolderListing& listing, uint64_t seed);
 
 // Throws core::Error: kUsage for bad options, kData naming the file for an unreadable or
 // non-image file (kFail) or one that changed since it was listed, kStorage from the store.

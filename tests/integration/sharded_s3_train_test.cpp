@@ -29,9 +29,8 @@ constexpr double kFashionFormTolerance = 0.08;
 
 // The default model and recipe (resnet-mini, SGD with Nesterov, cosine, label smoothing) on
 // 2 ranks of 32 images a step, 5 epochs: `form` memory or sharded, in `store_url`. The folder is
-// sorted by class, so each 1 MiB shard holds one or two classes: the shuffle buffer holds the
-// whole training split, which makes the order a uniform permutation as in memory (half of it
-// costs about 3 points in 5 epochs: docs/stream-order.md).
+// sorted by class, but the ingest writes the split in a seeded random order, so a shard
+// permutation and a buffer of an eighth of the split mix the classes.
 std::string fashion_job(const fs::path& dir, const fs::path& folder, const std::string& form,
                         const std::string& store_url) {
   return testing::s3_env_prefix() + testing::ddpipe_binary() + " run --store " + store_url +
@@ -40,7 +39,7 @@ std::string fashion_job(const fs::path& dir, const fs::path& folder, const std::
          folder.string() + " --set data.form=" + form +
          " --set data.channels=1 --set data.height=28 --set data.width=28"
          " --set features.image_size=28 --set features.crop_scale_min=0.5"
-         " --set data.shard_mb=1 --set data.cache_gb=0.003 --set data.shuffle_buffer=4000"
+         " --set data.shard_mb=1 --set data.cache_gb=0.003 --set data.shuffle_buffer=500"
          " --set train.batch_size=32 --set train.threads=1 --set loader.workers=1"
          " --set dist.nproc=2 --epochs 5";
 }

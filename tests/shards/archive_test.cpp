@@ -43,9 +43,9 @@ with tarfile.open(path) as t:
 
 nlohmann::json python_tar(const fs::path& dir, const std::string& format) {
   ddpipe::testing::write_bytes(dir / "write_tar.py", kWriteTar);
-  const auto r = ddpipe::testing::run_command("/usr/bin/python3 " + (dir / "write_tar.py").string() +
-                                              " " + (dir / (format + ".tar")).string() + " " +
-                                              format);
+  const auto r =
+      ddpipe::testing::run_command("/usr/bin/python3 " + (dir / "write_tar.py").string() + " " +
+                                   (dir / (format + ".tar")).string() + " " + format);
   EXPECT_EQ(r.exit_code, 0) << r.output;
   return nlohmann::json::parse(r.output);
 }
@@ -92,7 +92,8 @@ TEST(Archive, BrokenArchivesNameTheArchiveAndTheOffset) {
   expect_refused(good.substr(0, big_offset + 1000), "truncated inside member 'cat/2.jpg'");
   std::string flipped = good;
   flipped[big_offset - 512 + 3] ^= 0x20;  // a byte of cat/2.jpg's header name
-  expect_refused(flipped, "at byte " + std::to_string(big_offset - 512) + ": a tar header's checksum");
+  expect_refused(flipped,
+                 "at byte " + std::to_string(big_offset - 512) + ": a tar header's checksum");
   expect_refused(std::string(2048, 'x'), "not a tar archive");
 
   // A member that would leave the folder it is extracted to.

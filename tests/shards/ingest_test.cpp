@@ -5,6 +5,9 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
+#include <set>
+
 #include "core/fs.h"
 #include "core/strings.h"
 #include "fixtures.h"
@@ -52,7 +55,8 @@ class ShardsIngest : public ::testing::Test {
 // Every listed file is in the stored dataset once, byte for byte, with its label and split.
 void expect_every_image_once(storage::Store& store, const DatasetIndex& index,
                              const IngestOptions& o) {
-  const FolderListing l = list_image_folder(o.root, o.test_fraction, o.seed);
+  FolderListing l = list_image_folder(o.root, o.test_fraction, o.seed);
+  shuffle_for_shards(l, o.seed);
   for (bool test : {false, true}) {
     const auto& entries = test ? l.test : l.train;
     const auto samples = ddpipe::testing::read_split(store, test ? index.test : index.train);
@@ -104,6 +108,29 @@ TEST_F(ShardsIngest, ATarOfTheFolderGivesTheSameDataset) {
   EXPECT_EQ(archive.shards, folder.shards);
   EXPECT_EQ(archive.train_samples + archive.test_samples, files_);
 }
+
+// The folder is sorted by class; the shards are not: each holds a seeded mix of its split, so
+// a shard permutation and a shuffle buffer mix the classes. Another seed, another mix.
+TEST_F(ShardsIngest, ShardsMixTheClassesOfAClassSortedFolder) {
+  CountingStore store(dir_ / "store"), other(dir_ / "other");
+  const IngestReport r = ingest_image_folder(options(), store);
+  const DatasetIndex index = read_index(store, "pets", r.digest);
+  std::vector<int64_t> labels;  // in sample order
+  for (const auto& [key, sample] : ddpipe::testing::read_split(store, index.train))
+    labels.push_back(sample.label);
+  EXPECT_FALSE(std::is_sorted(labels.begin(), labels.end())) << "written in the folder's order";
+  const auto fullest =
+      std::max_element(index.train.shards.begin(), index.train.shards.end(),
+                       [](const ShardRef& a, const ShardRef& b) { return a.samples < b.samples; });
+  std::set<int64_t> classes;
+  for (const auto& [key, sample] : ddpipe::testing::read_split(store, {0, {*fullest}}))
+    classes.insert(sample.label);
+  EXPECT_GE(classes.size(), 2u) << "a shard of " << fullest->samples << " holds one class";
+  IngestOptions o = options();
+  o.seed = 8;
+  EXPECT_NE(ingest_image_folder(o, other).digest, r.digest);
+}
+
 TEST_F(ShardsIngest, SameFolderSameShardsAndDigest) {
   CountingStore a(dir_ / "a"), b(dir_ / "b");
   const IngestReport ra = ingest_image_folder(options(1), a);
