@@ -8,12 +8,15 @@
 
 #include <cstdint>
 #include <string>
+#include <type_traits>
 
 #include "core/error.h"
 
 namespace ddpipe::core::json_document {
 
-enum class Need { kRequired, kOptional };
+// kOmittedWhenDefault (numbers and booleans): optional, and written only when it is not 0 or false,
+// so that documents which never used a later-added field are written back as they were.
+enum class Need { kRequired, kOptional, kOmittedWhenDefault };
 
 // "/dataset/height" → "dataset.height", as errors name fields.
 std::string dotted(const std::string& pointer);
@@ -46,7 +49,11 @@ nlohmann::json write(const T& object, const nlohmann::json& extra, int64_t schem
                      ForEachField&& for_each_field) {
   nlohmann::json doc = extra.is_object() ? extra : nlohmann::json::object();
   doc["schema_version"] = schema_version;
-  for_each_field(object, [&doc](const char* pointer, const auto& value, Need) {
+  for_each_field(object, [&doc](const char* pointer, const auto& value, Need need) {
+    using Value = std::decay_t<decltype(value)>;
+    if constexpr (std::is_arithmetic_v<Value>) {
+      if (need == Need::kOmittedWhenDefault && value == Value{}) return;
+    }
     doc[nlohmann::json::json_pointer(pointer)] = value;
   });
   return doc;

@@ -14,6 +14,7 @@ namespace json_document = core::json_document;
 using json_document::Need;
 constexpr Need kRequired = Need::kRequired;
 constexpr Need kOptional = Need::kOptional;
+constexpr Need kOmittedWhenDefault = Need::kOmittedWhenDefault;
 
 // Every field of a manifest once: its JSON pointer, the member holding it, whether a manifest is
 // usable without it. `M` is Manifest or const Manifest (reading or writing).
@@ -35,8 +36,8 @@ void for_each_field(M& m, Visit&& visit) {
   visit("/model_spec/width", m.model_spec.width, kRequired);
   visit("/preprocess/normalize", m.preprocess.normalize, kRequired);
   visit("/preprocess/channels_last", m.preprocess.channels_last, kOptional);
-  visit("/preprocess/center_crop", m.preprocess.center_crop, kOptional);
-  visit("/preprocess/resize_shorter", m.preprocess.resize_shorter, kOptional);
+  visit("/preprocess/center_crop", m.preprocess.center_crop, kOmittedWhenDefault);
+  visit("/preprocess/resize_shorter", m.preprocess.resize_shorter, kOmittedWhenDefault);
   visit("/lineage/dataset", m.lineage.dataset, kOptional);
   visit("/lineage/resumed_from", m.lineage.resumed_from, kOptional);
   visit("/config", m.config, kOptional);
