@@ -47,7 +47,8 @@ std::string pointed_version(const std::string& key, const std::string& version) 
   if (!storage::is_valid_name(version) || version.rfind(kVersionPrefix, 0) != 0) {
     core::fail_data("alias " + key + " names version '" + storage::printable(version) +
                     "', expected model_v<stamp> (letters, digits, '.', '_', '-'): the pointer is "
-                    "corrupt or was edited");
+                    "corrupt or was edited; remove it (ddpipe store rm " +
+                    key + ") and move the alias again");
   }
   return version;
 }

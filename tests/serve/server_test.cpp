@@ -384,6 +384,29 @@ TEST(ServeNotReady, ReadinessCarriesTheLoadErrorUntilAModelAppears) {
   EXPECT_EQ(c.post("/predict", grey_png(1), "image/png").status, 200);
 }
 
+// The alias the server follows names "../../etc": not ready, and the reason names the alias file;
+// once the pointer is removed and the alias moved again, the version is served.
+TEST(ServeNotReady, AliasNamingAPathIsTheReasonNotARead) {
+  testing::TempDir dir;
+  storage::LocalStore store(dir.path() / "store");
+  const std::string v = fixtures::publish_model(store, "m", 1);
+  store.put("models/m/aliases/prod", R"({"version": "../../etc"})");
+  Served s(dir.path() / "store", {"serve.version=prod"}, false);
+  Client c = s.client();
+  Reply ready;
+  for (int i = 0; i < 200 && ready.body.find("names version") == std::string::npos; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    ready = c.get("/v2/models/m/ready");
+  }
+  EXPECT_EQ(ready.status, 503) << ready.body;
+  EXPECT_NE(ready.body.find("alias models/m/aliases/prod names version '../../etc'"),
+            std::string::npos)
+      << ready.body;
+  store.remove("models/m/aliases/prod");  // as the error says
+  registry::Registry(store).set_alias("m", "prod", v);
+  EXPECT_TRUE(s.wait_version(v));
+}
+
 TEST(ServeNotReady, BrokenModelReportsWhyNotAnOpaque500) {
   testing::TempDir dir;
   storage::LocalStore store(dir.path() / "store");
