@@ -129,5 +129,19 @@ TEST(Cli, MinioDefaultCredentialsAreALoudWarning) {
       << r.output;
 }
 
+// `ddpipe k8s render` repeats its command line in the header: the keys the config schema declares
+// secret are redacted there (and dropped from the ConfigMap), the others shown as given.
+TEST(Cli, K8sRenderHeaderRedactsTheSchemaSecrets) {
+  const testing::CommandResult r = run_command(
+      ddpipe_binary() +
+      " k8s render --set s3.secret_access_key=TOPSECRET-1 --set s3.session_token=TOPSECRET-2"
+      " --set serve.auth_token_env=SERVE_TOKEN 2>&1");
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_EQ(r.output.find("TOPSECRET"), std::string::npos) << r.output;
+  EXPECT_NE(r.output.find("--set s3.secret_access_key=<redacted>"), std::string::npos);
+  EXPECT_NE(r.output.find("--set s3.session_token=<redacted>"), std::string::npos);
+  EXPECT_NE(r.output.find("--set serve.auth_token_env=SERVE_TOKEN"), std::string::npos);
+}
+
 }  // namespace
 }  // namespace ddpipe
