@@ -25,6 +25,11 @@ TEST(LocalStoreNames, EveryHostileKeyIsRefusedAndNothingIsWrittenAnywhere) {
   fs::create_directories(dir / "scratch");
   LocalStore store(dir / "area" / "store");
   testing::expect_store_refuses_hostile_keys(store, dir / "scratch");
+  // The one file beside the store, named by the traversal that would reach it.
+  EXPECT_NE(testing::usage_error([&] {
+              store.get("../../outside/secret.txt");
+            }).find("'.' and '..' are not allowed"),
+            std::string::npos);
   EXPECT_EQ(
       testing::tree(dir.path()),
       (std::vector<std::string>{"area", "area/store", "area/store/ok", "area/store/ok/x", "outside",
