@@ -52,6 +52,20 @@ data::IngestResult do_ingest(const core::Config& config) {
   return r;
 }
 
+// The names a job's keys are built from, checked before anything starts (docs/security.md).
+void check_job_names(const core::Config& config, const std::string& run_id) {
+  storage::validate_name("name", config.name);
+  if (!run_id.empty()) storage::validate_name("train.run_id (or $DDPIPE_RUN_ID)", run_id);
+}
+
+// Whether the config schema declares `key` a secret (printed as core::kRedacted).
+bool is_secret_key(const std::string& key) {
+  for (const core::KeyInfo& k : core::config_reference()) {
+    if (k.key == key) return k.secret;
+  }
+  return false;
+}
+
 }  // namespace
 
 int cmd_config(const Args& a) {
@@ -112,6 +126,7 @@ int cmd_ingest(const Args& a) {
 
 int cmd_train(const Args& a) {
   auto config = load(a);
+  check_job_names(config, train::effective_run_id(config));
   auto world = dist::world_from_env();
   core::log::set_rank(static_cast<int>(world.rank));
   auto result = train::train(config, world);
@@ -150,6 +165,7 @@ std::function<void(const dist::AttemptEnd&)> record_attempt_end(const core::Conf
 dist::LaunchOptions launch_options(const Args& a, const core::Config& config,
                                    std::vector<std::string> extra_sets) {
   std::string run_id = train::effective_run_id(config);
+  check_job_names(config, run_id);
   if (run_id.empty())
     run_id = "run-" + core::version_timestamp() + "-" + std::to_string(::getpid());
   extra_sets.push_back("train.run_id=" + run_id);
@@ -222,9 +238,7 @@ int cmd_k8s(const Args& a) {
   if (!a.config_path.empty()) o.source += " --config " + a.config_path;
   for (const auto& s : a.overrides) {
     const std::string key = s.substr(0, s.find('='));
-    const bool secret =
-        key.find("secret") != std::string::npos || key.find("token") != std::string::npos;
-    o.source += " --set " + (secret ? key + "=" + core::kRedacted : s);
+    o.source += " --set " + (is_secret_key(key) ? key + "=" + core::kRedacted : s);
   }
   if (o.op != k8s::kDefaultOperator) o.source += " --operator " + k8s::operator_name(o.op);
   o.source += " --workers " + workers + " --image " + o.image;
@@ -236,6 +250,7 @@ int cmd_k8s(const Args& a) {
 
 int cmd_run(const Args& a) {
   auto config = load(a);
+  check_job_names(config, train::effective_run_id(config));  // before the ingest
   const std::string digest = config.data.form == "sharded"
                                  ? ingest_sharded(config).at("digest").get<std::string>()
                                  : do_ingest(config).digest;

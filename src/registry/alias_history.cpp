@@ -133,7 +133,10 @@ std::optional<json> Registry::alias_pointer(const std::string& model, const std:
   if (!bytes) return std::nullopt;
   try {
     json p = json::parse(*bytes);
-    if (p.is_object() && p.contains("version") && p["version"].is_string()) return p;
+    if (p.is_object() && p.contains("version") && p["version"].is_string()) {
+      pointed_version(key, p["version"].get<std::string>());
+      return p;
+    }
   } catch (const json::exception&) {
   }
   core::fail_storage("alias " + key + " is corrupt (expected {\"version\": ...})");
@@ -144,6 +147,7 @@ AliasMove Registry::move_alias(const std::string& model, const std::string& alia
                                const std::optional<std::string>& expected_from) {
   validate_name("model name", model);
   validate_name("alias", alias);
+  validate_name("version", version);
   if (version.rfind("model_v", 0) != 0 ||
       !store_.exists(version_prefix(model, version) + "manifest.json")) {
     core::fail_not_found("model " + model + " has no complete version '" + version +

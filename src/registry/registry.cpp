@@ -43,16 +43,14 @@ std::optional<CheckpointRef> parse_checkpoint_id(const std::string& rest) {
 
 }  // namespace
 
-void validate_name(const std::string& what, const std::string& name) {
-  bool ok =
-      !name.empty() && name[0] != '.' && name.size() <= 128 &&
-      std::all_of(name.begin(), name.end(), [](char c) {
-        return std::isalnum(static_cast<unsigned char>(c)) || c == '.' || c == '_' || c == '-';
-      });
-  if (!ok) {
-    core::fail_usage(what + " '" + name +
-                     "' is invalid: use letters, digits, '.', '_' and '-' (not starting with '.')");
+std::string pointed_version(const std::string& key, const std::string& version) {
+  if (!storage::is_valid_name(version) || version.rfind(kVersionPrefix, 0) != 0) {
+    core::fail_data("alias " + key + " names version '" + storage::printable(version) +
+                    "', expected model_v<stamp> (letters, digits, '.', '_', '-'): the pointer is "
+                    "corrupt or was edited; remove it (ddpipe store rm " +
+                    key + ") and move the alias again");
   }
+  return version;
 }
 
 std::string Registry::version_prefix(const std::string& model, const std::string& version) {
@@ -117,6 +115,7 @@ void Registry::set_alias(const std::string& model, const std::string& alias,
 
 std::string Registry::resolve(const std::string& model, const std::string& ref) {
   validate_name("model name", model);
+  validate_name("version or alias", ref);
   if (ref.rfind(kVersionPrefix, 0) == 0) {
     if (!store_.exists(version_prefix(model, ref) + "manifest.json")) {
       core::fail_not_found("model " + model + " has no version '" + ref +
@@ -124,7 +123,6 @@ std::string Registry::resolve(const std::string& model, const std::string& ref) 
     }
     return ref;
   }
-  validate_name("alias", ref);
   auto pointer = store_.try_get(alias_key(model, ref));
   if (!pointer) {
     if (versions(model).empty()) {
@@ -133,12 +131,14 @@ std::string Registry::resolve(const std::string& model, const std::string& ref) 
     }
     core::fail_not_found("model " + model + " has no alias '" + ref + "'");
   }
+  std::string version;
   try {
-    return nlohmann::json::parse(*pointer).at("version").get<std::string>();
+    version = nlohmann::json::parse(*pointer).at("version").get<std::string>();
   } catch (const nlohmann::json::exception&) {
     core::fail_storage("alias " + alias_key(model, ref) +
                        " is corrupt (expected {\"version\": ...})");
   }
+  return pointed_version(alias_key(model, ref), version);
 }
 
 std::map<std::string, std::string> Registry::aliases(const std::string& model) {
@@ -183,6 +183,8 @@ std::vector<std::string> Registry::versions(const std::string& model) {
 }
 
 nlohmann::json Registry::manifest_json(const std::string& model, const std::string& version) {
+  validate_name("model name", model);
+  validate_name("version", version);
   std::string key = version_prefix(model, version) + "manifest.json";
   auto bytes = store_.try_get(key);
   if (!bytes) core::fail_not_found("model " + model + " has no version '" + version + "'");
@@ -200,6 +202,8 @@ Manifest Registry::manifest(const std::string& model, const std::string& version
 
 std::string Registry::read(const std::string& model, const std::string& version,
                            const std::string& file) {
+  validate_name("model name", model);
+  validate_name("version", version);
   return store_.get(version_prefix(model, version) + file);
 }
 
@@ -280,6 +284,7 @@ std::string Registry::write_steps(const std::string& model, const std::string& s
 std::vector<nlohmann::json> Registry::read_steps(const std::string& model,
                                                  const std::string& version) {
   validate_name("model name", model);
+  validate_name("version", version);
   const std::string key = steps_key(model, version);
   std::vector<nlohmann::json> rows;
   const auto text = store_.try_get(key);
@@ -301,6 +306,7 @@ std::vector<nlohmann::json> Registry::read_steps(const std::string& model,
 std::optional<nlohmann::json> Registry::read_metrics(const std::string& model,
                                                      const std::string& version) {
   validate_name("model name", model);
+  validate_name("version", version);
   const std::string key = metrics_key(model, version);
   const auto text = store_.try_get(key);
   if (!text) return std::nullopt;

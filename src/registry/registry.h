@@ -199,7 +199,13 @@ class Registry {
   storage::Store& store_;
 };
 
-// Checks a model or alias name: [A-Za-z0-9._-]+, not starting with '.' (core::Error kUsage).
-void validate_name(const std::string& what, const std::string& name);
+// Model, alias and version names follow storage's one rule for names (storage/store.h):
+// 1-128 of [A-Za-z0-9._-], not starting with '.'; core::Error(kUsage) naming `what` otherwise.
+using storage::validate_name;
+
+// The version an alias pointer object (`key`) names, checked: a valid name starting with
+// "model_v"; core::Error(kData) naming the key otherwise (an edited or hostile pointer, e.g.
+// {"version": "../../etc"}, never reaches a key).
+std::string pointed_version(const std::string& key, const std::string& version);
 
 }  // namespace ddpipe::registry

@@ -1,7 +1,5 @@
 #include "runs/run_record.h"
 
-#include <algorithm>
-#include <cctype>
 #include <chrono>
 #include <cmath>
 #include <ctime>
@@ -9,6 +7,7 @@
 
 #include "core/error.h"
 #include "core/json_document.h"
+#include "storage/store.h"
 
 namespace ddpipe::runs {
 namespace {
@@ -69,19 +68,21 @@ std::optional<RunError> read_error(const json& doc, const std::string& where) {
   return out;
 }
 
-bool valid_name(const std::string& name) {
-  return !name.empty() && name[0] != '.' && name.size() <= 128 &&
-         std::all_of(name.begin(), name.end(), [](char c) {
-           return std::isalnum(static_cast<unsigned char>(c)) || c == '.' || c == '_' || c == '-';
-         });
-}
-
-void validate_name(const std::string& what, const std::string& name) {
-  if (!valid_name(name)) {
-    core::fail_usage(what + " '" + name +
-                     "' is invalid: expected letters, digits, '.', '_' and '-' (at most 128, "
-                     "not starting with '.')");
-  }
+// The fields of a stored record that become parts of keys (runs/<name>/<run_id>.json,
+// models/<name>/<version>/, metrics/<name>/metrics_v<stamp>.json): an edited or hostile record
+// is a data error naming the field, never a key outside its place.
+void check_key_fields(const RunRecord& r, const std::string& where) {
+  auto check = [&](const char* field, const std::string& value, bool required) {
+    if ((required || !value.empty()) && !storage::is_valid_name(value)) {
+      core::fail_data(where + ": field " + field + " is '" + storage::printable(value) +
+                      "', expected 1 to " + std::to_string(storage::kMaxNameBytes) +
+                      " letters, digits, '.', '_' and '-', not starting with '.'");
+    }
+  };
+  check("name", r.name, true);
+  check("run_id", r.run_id, true);
+  check("version", r.version, false);
+  check("stamp", r.stamp, false);
 }
 
 }  // namespace
@@ -118,6 +119,7 @@ RunRecord RunRecord::from_json(const json& doc, const std::string& where) {
     core::fail_data(where + ": field latest_metrics must be an object, got " +
                     r.latest_metrics.type_name());
   }
+  check_key_fields(r, where);
   r.error = read_error(doc, where);
   r.extra.erase("error");
   return r;
@@ -130,14 +132,14 @@ std::string shown_status(const RunRecord& record, double now_unix, double lost_a
 }
 
 std::string run_key(const std::string& name, const std::string& run_id) {
-  validate_name("model name", name);
-  validate_name("run id", run_id);
+  storage::validate_name("model name", name);
+  storage::validate_name("run id", run_id);
   return "runs/" + name + "/" + run_id + ".json";
 }
 
 std::string runs_prefix(const std::string& name) {
   if (name.empty()) return "runs/";
-  validate_name("model name", name);
+  storage::validate_name("model name", name);
   return "runs/" + name + "/";
 }
 

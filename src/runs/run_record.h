@@ -85,7 +85,8 @@ struct RunRecord {
   nlohmann::json to_json() const;
   // `where` names the record in errors (e.g. its store key). Throws core::Error(kData) naming
   // `where` and the field for a document that is not an object, a later schema version, a
-  // missing name/run_id/status or a field of the wrong type.
+  // missing name/run_id/status, a field of the wrong type, or a name, run_id, version or stamp
+  // that is not a valid name (storage::validate_name's rule: these become parts of keys).
   static RunRecord from_json(const nlohmann::json& doc, const std::string& where);
 };
 
@@ -94,7 +95,7 @@ struct RunRecord {
 std::string shown_status(const RunRecord& record, double now_unix, double lost_after_s);
 
 // "runs/<name>/<run_id>.json". Throws core::Error(kUsage) naming the model name or run id that
-// is not [A-Za-z0-9._-]+ (not starting with '.').
+// breaks storage::validate_name's rule.
 std::string run_key(const std::string& name, const std::string& run_id);
 // "runs/<name>/", or "runs/" for an empty name (all models). kUsage for a bad name.
 std::string runs_prefix(const std::string& name);

@@ -21,6 +21,7 @@ namespace ddpipe::serve {
 Server::Server(const core::Config& config) : settings_(config.serve) {
   const std::string model = settings_.model.empty() ? config.name : settings_.model;
   registry::validate_name("serve.model", model);
+  registry::validate_name("serve.version", settings_.version);
   ApiOptions api;
   api.max_pixels = settings_.max_pixels;
   api.max_inputs = settings_.max_queue;

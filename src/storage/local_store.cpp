@@ -13,9 +13,27 @@ LocalStore::LocalStore(fs::path root) : root_(std::move(root)) {}
 
 std::string LocalStore::url() const { return root_.string(); }
 
+bool LocalStore::inside_root(const fs::path& path) const {
+  std::error_code ec;
+  const fs::path root = fs::weakly_canonical(root_, ec);
+  if (ec) core::fail_storage("store " + url() + ": resolving its folder: " + ec.message());
+  const fs::path real = fs::weakly_canonical(path, ec);
+  if (ec)
+    core::fail_storage("store " + url() + ": resolving " + path.string() + ": " + ec.message());
+  const fs::path rel = real.lexically_relative(root);
+  return !rel.empty() && rel != "." && *rel.begin() != "..";
+}
+
 fs::path LocalStore::path_of(const std::string& key) const {
   validate_key(key);
-  return root_ / key;
+  fs::path p = root_ / key;
+  if (!inside_root(p)) {
+    std::error_code ec;
+    core::fail_data("store " + url() + ": key '" + key + "' resolves to " +
+                    fs::weakly_canonical(p, ec).string() +
+                    ", outside the store's folder (through a symbolic link in it): refused");
+  }
+  return p;
 }
 
 void LocalStore::put(const std::string& key, std::string_view bytes) {
@@ -52,16 +70,15 @@ bool LocalStore::exists(const std::string& key) { return fs::is_regular_file(pat
 
 std::vector<ObjectInfo> LocalStore::list(const std::string& prefix) {
   std::vector<ObjectInfo> out;
-  if (prefix.find("..") != std::string::npos || (!prefix.empty() && prefix.front() == '/')) {
-    core::fail_usage("invalid store prefix '" + prefix + "': must be relative, without '..'");
-  }
+  validate_prefix(prefix);
   std::error_code ec;
   if (!fs::is_directory(root_, ec)) return out;
-  // Walk only the deepest directory that the prefix names completely.
+  // Walk only the deepest directory that the prefix names completely (never one that a
+  // symbolic link leads out of the store to; the walk itself follows no directory links).
   fs::path start = root_;
   size_t slash = prefix.rfind('/');
   if (slash != std::string::npos) start = root_ / prefix.substr(0, slash);
-  if (!fs::is_directory(start, ec)) return out;
+  if (!fs::is_directory(start, ec) || (start != root_ && !inside_root(start))) return out;
   for (auto it = fs::recursive_directory_iterator(start, ec);
        !ec && it != fs::recursive_directory_iterator(); it.increment(ec)) {
     std::string name = it->path().filename().string();
@@ -72,6 +89,7 @@ std::vector<ObjectInfo> LocalStore::list(const std::string& prefix) {
     // An object removed while the walk runs (another process, thread) is simply not listed.
     std::error_code entry_ec;
     if (!it->is_regular_file(entry_ec)) continue;
+    if (it->is_symlink(entry_ec) && !inside_root(it->path())) continue;  // get() refuses it
     std::string key = it->path().lexically_relative(root_).generic_string();
     if (key.rfind(prefix, 0) != 0) continue;
     const uintmax_t size = it->file_size(entry_ec);

@@ -343,6 +343,7 @@ bool S3Store::exists(const std::string& key) {
 }
 
 std::vector<ObjectInfo> S3Store::list(const std::string& prefix) {
+  validate_prefix(prefix);
   std::vector<S3ObjectInfo> objects;
   try {
     objects = client_.list_objects(bucket_, prefix_ + prefix);

@@ -83,14 +83,41 @@ std::optional<ObjectUrl> parse_object_url(const std::string& arg);
 
 // Opens a store by URL: a local folder (created on first write) or an S3Store (bucket created
 // on first write) with the S3 settings of `s3` over the AWS_* environment. Throws
-// core::Error(kUsage) for a malformed URL or missing S3 credentials.
+// core::Error(kUsage) for a malformed URL or missing S3 credentials. Logs a warning (component
+// "storage") when the S3 credentials are MinIO's defaults (is_minio_default_credentials).
 std::unique_ptr<Store> open_store(const std::string& url, const core::S3Config& s3);
 // The same with default S3 settings (everything from the environment).
 std::unique_ptr<Store> open_store(const std::string& url);
 // The store of a job: config.store with config.s3.
 std::unique_ptr<Store> open_store(const core::Config& config);
 
-// Rejects empty keys, absolute keys, "..", empty segments and temp names (core::Error kUsage).
+// Whether an access key and secret are MinIO's well-known defaults (minioadmin/minioadmin),
+// which anyone can guess: ddpipe warns, never refuses (a local test server may use them).
+bool is_minio_default_credentials(const std::string& access_key_id,
+                                  const std::string& secret_access_key);
+
+// The limits of keys and names (docs/security.md): S3's own key limit, a file name's
+// (NAME_MAX), and the registry's names.
+inline constexpr size_t kMaxKeyBytes = 1024;
+inline constexpr size_t kMaxSegmentBytes = 255;
+inline constexpr size_t kMaxNameBytes = 128;
+
+// The one check of a store key, made by every backend on every call: rejects an empty key, an
+// absolute one ('/' first), a '.' or '..' or empty segment, a temp name (.tmp-*), a control
+// character (bytes below 0x20, NUL included, and 0x7f), a key over kMaxKeyBytes and a segment
+// over kMaxSegmentBytes. Throws core::Error(kUsage) naming the key (control characters escaped)
+// and the rule it breaks.
 void validate_key(const std::string& key);
+// A list() prefix: "" (everything), or a key, or a key followed by one '/'; kUsage otherwise.
+void validate_prefix(const std::string& prefix);
+
+// The one rule for a name that becomes one segment of a key — model, alias, version, run id:
+// 1 to kMaxNameBytes of [A-Za-z0-9._-], not starting with '.' (so never "." or ".."). Throws
+// core::Error(kUsage) "<what> '<name>' is invalid: ..." (control characters escaped).
+void validate_name(const std::string& what, const std::string& name);
+bool is_valid_name(const std::string& name);
+// `text` with control characters and bytes >= 0x7f as \xNN, cut to 200 bytes: how an untrusted
+// name appears in an error message or log line.
+std::string printable(const std::string& text);
 
 }  // namespace ddpipe::storage

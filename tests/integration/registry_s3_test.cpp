@@ -2,6 +2,7 @@
 #include <atomic>
 #include <thread>
 
+#include "hostile_registry_cases.h"
 #include "registry_cli_cases.h"
 #include "s3_test_env.h"
 #include "storage/s3_store.h"
@@ -16,6 +17,20 @@ TEST(RegistryS3, PromoteGateHistoryRollbackDiffRmGc) {
   const std::string url = "s3://" + bucket + "/team";
   storage::S3Store store(url, *testing::s3_test_settings());
   testing::check_registry_commands({store, url, testing::s3_env_prefix()});
+}
+
+// Hostile model, alias and version names and alias files (e.g. {"version": "../../etc"}) are
+// refused on S3 as on a local store, and nothing is written beside the store's prefix.
+TEST(RegistryS3, HostileNamesAndAliasFilesAreRefused) {
+  REQUIRE_S3_SERVER();
+  const std::string bucket = testing::unique_bucket("names");
+  testing::EmptyBucketAtEnd cleanup(*testing::s3_test_settings(), bucket);
+  storage::S3Store store("s3://" + bucket + "/team", *testing::s3_test_settings());
+  testing::check_registry_refuses_hostile_names(store);
+  storage::S3Store whole("s3://" + bucket, *testing::s3_test_settings());
+  for (const storage::ObjectInfo& o : whole.list("")) {
+    EXPECT_EQ(o.key.rfind("team/models/m/", 0), 0u) << "written beside the store: " << o.key;
+  }
 }
 
 TEST(RegistryS3, ConcurrentPromotionProcessesOneWinsNothingLost) {

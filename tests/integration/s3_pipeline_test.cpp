@@ -53,6 +53,15 @@ TEST(S3Pipeline, RunPublishesAndModelsListShowsTheVersion) {
   // The config stored with the version holds no secret.
   std::string secret = testing::s3_test_settings()->credentials.secret_access_key;
   EXPECT_EQ(m.dump().find(secret), std::string::npos);
+  // Nor anything else the job stored (reports, run records, metrics, checkpoints, datasets) or
+  // printed (docs/security.md).
+  EXPECT_EQ(r.output.find(secret), std::string::npos);
+  storage::S3Store whole("s3://" + bucket, *testing::s3_test_settings());
+  const std::vector<storage::ObjectInfo> objects = whole.list("");
+  EXPECT_GT(objects.size(), 10u);
+  for (const storage::ObjectInfo& o : objects) {
+    EXPECT_EQ(whole.get(o.key).find(secret), std::string::npos) << o.key;
+  }
 
   auto list = run_command(ddpipe("models list --store " + store_url));
   ASSERT_EQ(list.exit_code, 0) << list.output;

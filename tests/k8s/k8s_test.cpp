@@ -15,6 +15,7 @@
 #include "k8s/pytorchjob.h"
 #include "k8s/render.h"
 #include "k8s/trainjob.h"
+#include "storage/store.h"
 #include "test_util.h"
 
 namespace ddpipe::k8s {
@@ -355,6 +356,22 @@ spec:
   ASSERT_EQ(pods[0].files.size(), 1u);
   EXPECT_EQ(pods[0].files[0].first, dir / "echo-master-0/var/run/tok/token");
   EXPECT_EQ(pods[0].files[0].second, "hunter2");
+}
+
+// The Secret that `ddpipe k8s render` writes (for a development cluster) never holds MinIO's
+// well-known defaults, which ddpipe warns about at runtime (storage::open_store).
+TEST(Render, SecretNeverHoldsMinioDefaultCredentials) {
+  for (const Operator op : {Operator::kPyTorchJob, Operator::kTrainerV2}) {
+    RenderOptions o;
+    o.op = op;
+    const auto objects = render(core::Config{}, o);
+    const Object* secret = find(objects, "Secret", "minio-credentials");
+    ASSERT_NE(secret, nullptr);
+    const Object& data = secret->at("stringData");
+    EXPECT_FALSE(storage::is_minio_default_credentials(data["access-key"].get<std::string>(),
+                                                       data["secret-key"].get<std::string>()))
+        << secret->dump();
+  }
 }
 
 TEST(Render, OperatorNamesAndDefault) {

@@ -5,6 +5,7 @@
 #include <string>
 
 #include "core/error.h"
+#include "storage/store.h"
 #include "test_util.h"
 
 namespace ddpipe::runs {
@@ -126,6 +127,12 @@ TEST(RunRecord, BadDocumentsNameTheField) {
   cases.push_back({"latest_metrics", with("/latest_metrics", json::array())});
   cases.push_back({"schema_version", with("/schema_version", 2)});
   cases.push_back({"JSON object", json::array()});
+  // The fields that become parts of keys: a hostile record never names a key outside its place.
+  cases.push_back({"field name is '../x'", with("/name", "../x")});
+  cases.push_back({"field run_id is 'a/b'", with("/run_id", "a/b")});
+  cases.push_back({"field version is '../../etc'", with("/version", "../../etc")});
+  cases.push_back({"field stamp is '../../x'", with("/stamp", "../../x")});
+  cases.push_back({"field stamp is 'a\\x00b'", with("/stamp", std::string("a\0b", 3))});
   for (const Case& c : cases) {
     const std::string message = testing::error_of(
         core::ErrorKind::kData, [&] { RunRecord::from_json(c.doc, "runs/fmnist/bad.json"); });
@@ -144,10 +151,11 @@ TEST(RunRecord, KeysOfValidNames) {
 TEST(RunRecord, BadNamesAreUsageErrors) {
   for (const std::string bad : {"", ".hidden", "../x", "a/b", "a b", "ü"}) {
     std::string message = testing::usage_error([&] { run_key(bad, "r1"); });
-    EXPECT_NE(message.find("model name '" + bad + "'"), std::string::npos) << message;
-    EXPECT_NE(message.find("expected letters, digits"), std::string::npos) << message;
+    const std::string shown = storage::printable(bad);  // "ü" as \xc3\xbc
+    EXPECT_NE(message.find("model name '" + shown + "'"), std::string::npos) << message;
+    EXPECT_NE(message.find("expected 1 to 128 letters, digits"), std::string::npos) << message;
     message = testing::usage_error([&] { run_key("m", bad); });
-    EXPECT_NE(message.find("run id '" + bad + "'"), std::string::npos) << message;
+    EXPECT_NE(message.find("run id '" + shown + "'"), std::string::npos) << message;
   }
   EXPECT_NE(testing::usage_error([] { runs_prefix(".x"); }).find("model name"), std::string::npos);
 }

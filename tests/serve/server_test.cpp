@@ -384,6 +384,29 @@ TEST(ServeNotReady, ReadinessCarriesTheLoadErrorUntilAModelAppears) {
   EXPECT_EQ(c.post("/predict", grey_png(1), "image/png").status, 200);
 }
 
+// The alias the server follows names "../../etc": not ready, and the reason names the alias file;
+// once the pointer is removed and the alias moved again, the version is served.
+TEST(ServeNotReady, AliasNamingAPathIsTheReasonNotARead) {
+  testing::TempDir dir;
+  storage::LocalStore store(dir.path() / "store");
+  const std::string v = fixtures::publish_model(store, "m", 1);
+  store.put("models/m/aliases/prod", R"({"version": "../../etc"})");
+  Served s(dir.path() / "store", {"serve.version=prod"}, false);
+  Client c = s.client();
+  Reply ready;
+  for (int i = 0; i < 200 && ready.body.find("names version") == std::string::npos; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    ready = c.get("/v2/models/m/ready");
+  }
+  EXPECT_EQ(ready.status, 503) << ready.body;
+  EXPECT_NE(ready.body.find("alias models/m/aliases/prod names version '../../etc'"),
+            std::string::npos)
+      << ready.body;
+  store.remove("models/m/aliases/prod");  // as the error says
+  registry::Registry(store).set_alias("m", "prod", v);
+  EXPECT_TRUE(s.wait_version(v));
+}
+
 TEST(ServeNotReady, BrokenModelReportsWhyNotAnOpaque500) {
   testing::TempDir dir;
   storage::LocalStore store(dir.path() / "store");
@@ -632,6 +655,54 @@ TEST_F(ServeTest, PngSuiteAndHostileFilesGetTheRightStatus) {
     if (status != 200) EXPECT_TRUE(r.json().contains("error")) << file;
   }
   EXPECT_EQ(c.get("/v2/health/live").status, 200);
+}
+
+// Hostile names in request paths over real HTTP, sent raw (no client normalises them): each
+// is a 400 or 404 with a JSON error, and no answer ever carries a file beside the store.
+TEST_F(ServeTest, HostileNamesInPathsNeverReachOutsideTheStore) {
+  core::write_file_atomic(dir_.path() / "etc" / "passwd", "SECRET-CANARY");
+  Served s(dir_.path() / "store");
+  const std::vector<std::string> paths = {
+      "/v1/models/..%2F..%2Fetc:predict",
+      "/v1/models/../../etc:predict",
+      "/v2/models/..%2F..%2Fetc/infer",
+      "/v2/models/m/versions/..%2F..%2Fetc/infer",
+      "/v2/models/%2E%2E/ready",
+      "/ui/api/models/..%2F..%2Fetc/aliases",
+      "/ui/api/models/m/versions/..%2F..%2Fetc%2Fpasswd",
+      "/ui/api/models/m/versions/%2E%2E",
+      "/ui/files/m/..%2F..%2Fetc/passwd",
+      "/ui/files/..%2F..%2Fetc/passwd/report.html",
+      "/ui/api/runs/m/..%2F..%2Fetc%2Fpasswd",
+      "/ui/..%2F..%2Fetc%2Fpasswd",
+      "/ui/../../etc/passwd",
+      "/ui/api/models/m%00/aliases",
+  };
+  for (const std::string& path : paths) {
+    SCOPED_TRACE(path);
+    const std::string reply = fixtures::raw_exchange(
+        s.port(), "GET " + path + " HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n", 5.0, true);
+    ASSERT_FALSE(reply.empty());
+    const int status = std::stoi(reply.substr(reply.find(' ') + 1, 3));
+    EXPECT_TRUE(status == 400 || status == 404) << reply;
+    EXPECT_EQ(reply.find("SECRET-CANARY"), std::string::npos) << reply;
+    EXPECT_NE(reply.find("\"error\""), std::string::npos) << reply;
+  }
+  const Reply r = s.client().get("/ui/api/models/..%2F..%2Fetc/aliases");
+  EXPECT_TRUE(r.status == 400 || r.status == 404) << r.body;
+}
+
+TEST(ServeNames, HostileModelOrAliasInTheConfigIsAUsageError) {
+  testing::TempDir dir;
+  const std::string store = "store=" + (dir.path() / "store").string();
+  EXPECT_NE(testing::usage_error([&] {
+              Server bad(core::config_from_yaml("", {store, "serve.model=..%2F..%2Fetc"}));
+            }).find("serve.model '..%2F..%2Fetc' is invalid"),
+            std::string::npos);
+  EXPECT_NE(testing::usage_error([&] {
+              Server bad(core::config_from_yaml("", {store, "name=m", "serve.version=../../etc"}));
+            }).find("serve.version '../../etc' is invalid"),
+            std::string::npos);
 }
 
 }  // namespace

@@ -302,3 +302,96 @@ TEST(UiApi, TheDocsListEveryEndpointOnce) {
 
 }  // namespace
 }  // namespace ddpipe::ui
+
+namespace ddpipe::ui {
+namespace {
+
+// Hostile names in the dashboard's paths, query and bodies (as the transport hands them over,
+// decoded or not): each is a 400 naming the field or a 404, never a file of another place.
+TEST(UiApi, HostileNamesInRequestsAre400NamingTheField) {
+  Fixture f;
+  struct Case {
+    std::string method, path, body;
+    std::map<std::string, std::string> query;
+    int status;
+    std::string fragment;
+  };
+  const std::string nul_model = "/api/models/" + std::string("a\0b", 3) + "/aliases";
+  const std::vector<Case> cases = {
+      {"GET", "/api/models/..%2F..%2Fetc/aliases", "", {}, 400, "model '..%2F..%2Fetc'"},
+      {"GET", "/api/models/../../etc/aliases", "", {}, 404, ""},
+      {"GET", nul_model, "", {}, 400, "model 'a\\x00b' is invalid"},
+      {"GET", "/api/models/fm/versions/..%2F..%2Fetc", "", {}, 400, "version or alias '..%2F"},
+      {"GET", "/api/models/fm/versions/..", "", {}, 400, "version or alias '..'"},
+      {"GET", "/api/models/fm/versions/.hidden", "", {}, 400, "version or alias '.hidden'"},
+      {"GET",
+       "/api/models/fm/compare",
+       "",
+       {{"refs", "../../etc,latest"}},
+       400,
+       "version or alias '../../etc'"},
+      {"GET", "/files/fm/..%2F..%2Fetc/report.html", "", {}, 400, "version '..%2F..%2Fetc'"},
+      {"GET", "/files/..%2Fetc/" + std::string(kV2) + "/report.html", "", {}, 400, "model '..%2F"},
+      {"GET", "/api/runs/fm/..%2F..%2Fetc", "", {}, 400, "run id '..%2F..%2Fetc'"},
+      {"GET", "/api/runs/..%2F..%2Fetc/run-2", "", {}, 400, "model name '..%2F..%2Fetc'"},
+      {"POST",
+       "/api/models/fm/promote",
+       R"({"alias": "../x", "ref": "latest"})",
+       {},
+       400,
+       "alias '../x'"},
+      {"POST",
+       "/api/models/fm/promote",
+       R"({"alias": "staging", "ref": "../../etc"})",
+       {},
+       400,
+       "version or alias '../../etc'"},
+      {"POST",
+       "/api/models/..%2Fx/promote",
+       R"({"alias": "staging", "ref": "latest"})",
+       {},
+       400,
+       "model name '..%2Fx'"},
+      {"POST",
+       "/api/models/fm/rollback",
+       R"({"alias": "/etc/passwd"})",
+       {},
+       400,
+       "alias '/etc/passwd'"},
+  };
+  for (const Case& c : cases) {
+    SCOPED_TRACE(c.method + " " + storage::printable(c.path));
+    const Response res = f.call(c.method, c.path, c.body, c.query);
+    EXPECT_EQ(res.status, c.status) << res.body;
+    const json body = json::parse(res.body);
+    EXPECT_NE(body.value("error", "").find(c.fragment), std::string::npos) << res.body;
+  }
+}
+
+// An alias file or a run record in the store that names "../../etc": a 400 naming the file and
+// the field, and the rest of the store still served.
+TEST(UiApi, HostilePointersInTheStoreAreDataErrors) {
+  Fixture f;
+  f.store->put("models/fm/aliases/evil", json({{"version", "../../etc"}}).dump());
+  Response res = f.call("GET", "/api/models/fm/versions/evil");
+  EXPECT_EQ(res.status, 400) << res.body;
+  EXPECT_NE(res.body.find("alias models/fm/aliases/evil names version '../../etc'"),
+            std::string::npos)
+      << res.body;
+  f.store->remove("models/fm/aliases/evil");
+
+  runs::RunRecord r = runs::read_run(*f.store, "fm", "run-2");
+  json doc = r.to_json();
+  doc["run_id"] = "run-9";
+  doc["stamp"] = "../../../x";
+  f.store->put(runs::run_key("fm", "run-9"), doc.dump());
+  res = f.call("GET", "/api/runs/fm/run-9");
+  EXPECT_EQ(res.status, 400) << res.body;
+  EXPECT_NE(res.body.find("field stamp is '../../../x'"), std::string::npos) << res.body;
+  const json all = f.get_json("/api/runs");  // the bad record is skipped, the good one shown
+  ASSERT_EQ(all.size(), 1u) << all.dump();
+  EXPECT_EQ(all[0]["run_id"], "run-2");
+}
+
+}  // namespace
+}  // namespace ddpipe::ui
