@@ -11,7 +11,7 @@ Start the S3 server first (the memstore must hold the dataset, up to three copie
     /usr/bin/python3 bench/shard_images.py --out /tmp/b19/images --images 32000
     /usr/bin/python3 bench/shard_stream.py decode --reps 4       # ddpipe_decode_bench vs bench/decode_peer.py
     /usr/bin/python3 bench/shard_stream.py ingest --reps 3       # ddpipe ingest vs bench/ingest_peer.py
-    /usr/bin/python3 bench/shard_stream.py stream                # ingest to RGW, one full epoch, RSS
+    /usr/bin/python3 bench/shard_stream.py stream --set train.eval_batch_size=64   # ingest to RGW, one full epoch, RSS
     /usr/bin/python3 bench/shard_stream.py wait --arch resnet-mini --steps 20
     /usr/bin/python3 bench/shard_stream.py wait --arch resnet18 --batch 64 --steps 10
     DDPIPE_S3_DIR=/tmp/ddpipe-s3-bench scripts/s3-test-server.sh stop
@@ -286,7 +286,7 @@ def svg_plot(samples, path, title):
              f'<line x1="{l}" y1="{h - b}" x2="{w - 20}" y2="{h - b}" stroke="black"/>',
              f'<line x1="{l}" y1="30" x2="{l}" y2="{h - b}" stroke="black"/>',
              f'<text x="{w // 2}" y="{h - 8}" text-anchor="middle">seconds since launch</text>']
-    step = 100 if ymax > 400 else 50
+    step = 200 if ymax > 1000 else 100 if ymax > 400 else 50
     for mb in range(0, int(ymax), step):
         parts.append(f'<text x="{l - 6}" y="{y(mb) + 4:.0f}" text-anchor="end">{mb}</text>'
                      f'<line x1="{l}" y1="{y(mb):.0f}" x2="{w - 20}" y2="{y(mb):.0f}" '
@@ -322,7 +322,7 @@ def cmd_stream(args):
                         for s in split["shards"])
     sets = [f"model.arch={args.arch}", f"features.image_size={args.size}",
             f"train.batch_size={args.batch}", f"data.cache_gb={args.cache_gb}",
-            f"data.shuffle_buffer={args.shuffle_buffer}"]
+            f"data.shuffle_buffer={args.shuffle_buffer}"] + args.set
     result = train(args, env, "stream", sets)
     rss = rss_summary(result["rss"])
     summary = {"dataset_bytes": dataset_bytes, "ingest_seconds": round(seconds, 1),
@@ -365,7 +365,7 @@ def main():
     i = sub.add_parser("ingest", help="ingest throughput against bench/ingest_peer.py")
     i.add_argument("--reps", type=int, default=3)
     i.add_argument("--local-only", action="store_true")
-    for name, arch, size, batch in (("stream", "resnet-mini", 112, 32),
+    for name, arch, size, batch in (("stream", "resnet-mini", 64, 32),
                                     ("wait", "resnet-mini", 224, 128)):
         p = sub.add_parser(name, help="train from RGW: " + ("one full epoch, RSS" if
                                                             name == "stream" else "data wait"))
@@ -374,9 +374,9 @@ def main():
         p.add_argument("--batch", type=int, default=batch)
         p.add_argument("--cache-gb", type=float, default=0.5)
         p.add_argument("--shuffle-buffer", type=int, default=2000)
+        p.add_argument("--set", action="append", default=[], help="more config overrides")
         if name == "wait":
             p.add_argument("--steps", type=int, default=20)
-            p.add_argument("--set", action="append", default=[], help="more config overrides")
     args = ap.parse_args()
     {"decode": cmd_decode, "ingest": cmd_ingest, "stream": cmd_stream, "wait": cmd_wait}[
         args.part](args)
