@@ -214,27 +214,31 @@ TEST(ShardedDataset, TrainingCropsUseTheConfiguredMinimumScale) {
   o.horizontal_flip = false;
   o.crop_scale_min = 0.9;
   ShardedDataset dataset(d.store, "pets", d.index.digest, o);
-  const std::vector<int64_t> plan = {0};
-  std::vector<float> got(3 * 12 * 12);
-  dataset.source(true, plan, {1}, 3, 1)->produce(0, 0, got.data());
-
-  const auto samples = dt::read_split(d.store, d.index.train);
-  const auto& stored = samples.begin()->second;
-  const Image image = decode_image(stored.bytes, "expected");
-  const auto chw = to_chw(image, 3, image.height, image.width);
+  const std::vector<int64_t> plan = {0, 1, 2, 3, 4, 5, 6, 7};
+  auto source = dataset.source(true, plan, {8}, 3, 1);
+  const auto samples = dt::read_split(d.store, d.index.train);  // by key: in sample order
   ResizedCrop crop;
   crop.size = 12;
   crop.horizontal_flip = false;
   crop.mean = sharded_mean(3);
   crop.std = sharded_std(3);
-  auto expected = [&](double scale_min) {
-    crop.scale_min = scale_min;
-    std::vector<float> want(got.size());
-    random_resized_crop({chw.data(), 3, image.height, image.width}, crop, 3, 1, 0, want.data());
-    return want;
-  };
-  EXPECT_EQ(got, expected(0.9));
-  EXPECT_NE(got, expected(0.08));
+  int differ = 0;  // samples whose crop at 0.08 is another (a fallback crop can be the same)
+  auto stored = samples.begin();
+  for (int64_t i : plan) {
+    std::vector<float> got(3 * 12 * 12);
+    source->produce(i, i, got.data());
+    const Image image = decode_image((stored++)->second.bytes, "expected");
+    const auto chw = to_chw(image, 3, image.height, image.width);
+    auto expected = [&](double scale_min) {
+      crop.scale_min = scale_min;
+      std::vector<float> want(got.size());
+      random_resized_crop({chw.data(), 3, image.height, image.width}, crop, 3, 1, i, want.data());
+      return want;
+    };
+    EXPECT_EQ(got, expected(0.9)) << "sample " << i;
+    differ += got != expected(0.08);
+  }
+  EXPECT_GT(differ, 0) << "every crop was the same at the default scale";
 }
 
 }  // namespace
