@@ -7,6 +7,7 @@
 
 #include "core/error.h"
 #include "core/fs.h"
+#include "core/log.h"
 #include "data/image.h"
 #include "data/stream_order.h"
 #include "shards/tar.h"
@@ -79,7 +80,10 @@ std::string read_fetched(shards::ShardCache& cache, const shards::ShardRef& ref)
 ShardSource::ShardSource(shards::ShardCache& cache, const shards::SplitIndex& split,
                          const std::vector<int64_t>& plan, const std::vector<int64_t>& batch_sizes,
                          ShardSourceOptions options)
-    : cache_(cache), split_(split), options_(std::move(options)) {
+    : cache_(cache),
+      split_(split),
+      options_(std::move(options)),
+      skipped_(options_.skipped ? options_.skipped : std::make_shared<SkippedImages>()) {
   const std::vector<int64_t> counts = counts_of(split);
   starts_ = shard_starts(counts);
   for (int64_t p : plan) {
@@ -213,9 +217,13 @@ int64_t ShardSource::produce(int64_t /*position*/, int64_t index, float* out) {
   try {
     image = decode_image(t.bytes, what);
   } catch (const core::Error& e) {
-    const std::string msg = e.what();
-    if (msg.find(what) != std::string::npos) throw;
-    core::fail_data(what + ": " + msg);
+    std::string msg = e.what();
+    if (msg.find(what) == std::string::npos) msg = what + ": " + msg;
+    if (options_.bad_images == shards::BadImagePolicy::kFail) {
+      core::fail_data(msg + " (set data.bad_images=skip to leave such images out)");
+    }
+    skipped_->left_out(what, msg);
+    return kLeftOut;
   }
   const std::vector<uint8_t> chw = to_chw(image, options_.channels, image.height, image.width);
   const ImageView view{chw.data(), options_.channels, image.height, image.width};
@@ -225,6 +233,19 @@ int64_t ShardSource::produce(int64_t /*position*/, int64_t index, float* out) {
     resize_center_crop(view, options_.crop, out);
   }
   return t.label;
+}
+
+void SkippedImages::left_out(const std::string& what, const std::string& error) {
+  std::lock_guard<std::mutex> lock(mu_);
+  ++count_;
+  if (!warned_.insert(what).second) return;
+  core::log::warn("data", "leaving out an image that does not decode (data.bad_images=skip)",
+                  {{"sample", what}, {"error", error}});
+}
+
+int64_t SkippedImages::count() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return count_;
 }
 
 uint64_t ShardSource::held_bytes() const {
@@ -296,6 +317,8 @@ std::unique_ptr<ShardSource> ShardedDataset::make_source(bool train_split, bool 
   o.train = augment;
   o.seed = seed;
   o.epoch = epoch;
+  o.bad_images = options_.bad_images;
+  o.skipped = skipped_;
   return std::make_unique<ShardSource>(cache_, split(train_split), plan, batch_sizes, o);
 }
 

@@ -175,13 +175,46 @@ TEST(ShardsCli, AKilledIngestResumesWithoutPuttingItsShardsAgain) {
   EXPECT_EQ(nlohmann::json::parse(fresh.output)["digest"], out["digest"]);
 }
 
-TEST(ShardsCli, OtherFormatsAreNotYetSharded) {
+// The default job's dataset (Fashion-MNIST, IDX) re-encoded into shards and trained from them
+// by `ddpipe run`: a few steps of one epoch, evaluated on the whole test split.
+TEST(ShardsCli, RunTrainsFromFashionMnistReencodedIntoShards) {
+  ASSERT_TRUE(std::filesystem::exists("/usr/share/datasets/fashion-mnist"))
+      << "/usr/share/datasets/fashion-mnist is missing: apt-get install dataset-fashion-mnist";
   ddpipe::testing::TempDir dir;
   const auto r = ddpipe::testing::run_command(
-      ddpipe::testing::ddpipe_binary() + " ingest --store " + (dir / "store").string() +
-      " --set data.format=idx --set data.form=sharded --data-path " + dir.path().string());
-  EXPECT_EQ(r.exit_code, 2) << r.output;
-  EXPECT_NE(r.output.find("image-folder only; not yet 'idx'"), std::string::npos) << r.output;
+      ddpipe::testing::ddpipe_binary() + " run --store " + (dir / "store").string() +
+      " --set cache_dir=" + (dir / "cache").string() +
+      " --set name=fm-sharded --set data.form=sharded --set features.image_size=28"
+      " --set train.max_steps_per_epoch=3 --epochs 1 --set train.threads=1");
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_NE(r.output.find("Trained fm-sharded on fashion-mnist with 2 ranks"), std::string::npos)
+      << r.output;
+  EXPECT_NE(r.output.find("\"test_samples\":10000"), std::string::npos) << r.output;
+  const auto store = dir / "store" / "datasets" / "fashion-mnist";
+  const std::string digest = core::read_file(store / "latest").substr(0, 64);
+  const auto index = nlohmann::json::parse(core::read_file(store / digest / "index.json"));
+  EXPECT_EQ(index["source"]["format"], "idx");
+  EXPECT_EQ(index["splits"]["train"]["samples"], 60000);
+}
+
+TEST(ShardsCli, BadImagesFailOrAreSkippedByTheSetting) {
+  ddpipe::testing::TempDir dir;
+  const int files = ddpipe::testing::write_image_folder(dir / "images", {"a", "b"}, 4, 3);
+  ddpipe::testing::write_bytes(dir / "images" / "b" / "notes.png", "these are notes");
+  const std::string ingest = ddpipe::testing::ddpipe_binary() + " ingest --store " +
+                             (dir / "store").string() + " --dataset pets --data-path " +
+                             (dir / "images").string() +
+                             " --set data.format=image-folder --set data.form=sharded";
+  const auto fail = ddpipe::testing::run_command(ingest);
+  EXPECT_EQ(fail.exit_code, 3) << fail.output;
+  EXPECT_NE(fail.output.find((dir / "images" / "b" / "notes.png").string()), std::string::npos)
+      << fail.output;
+  const auto skip =
+      ddpipe::testing::run_command("(" + ingest + " --set data.bad_images=skip 2>/dev/null)");
+  ASSERT_EQ(skip.exit_code, 0) << skip.output;
+  const auto out = nlohmann::json::parse(skip.output);
+  EXPECT_EQ(out["skipped_files"], 1);
+  EXPECT_EQ(out["train"].get<int>() + out["test"].get<int>(), files);
 }
 
 }  // namespace
