@@ -111,15 +111,11 @@ class ShardSource : public SampleSource {
   struct Sample {
     std::string bytes;
     int64_t label = -1;
+    std::string key;  // its WebDataset key, for messages
   };
-  struct Taken {
-    std::string bytes;
-    int64_t label = -1;
-  };
-  Taken take(int64_t index);
+  Sample take(int64_t index);
   void read_shard(int64_t shard);
   void prefetch_after(int64_t shard);
-  std::string sample_key(int64_t index) const;
 
   shards::ShardCache& cache_;
   const shards::SplitIndex& split_;

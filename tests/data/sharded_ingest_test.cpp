@@ -111,6 +111,44 @@ TEST(ShardedIngest, SyntheticAndCifarAreTheInMemoryFormWithDeterministicDigests)
   expect_same_as_memory(store, ingest_into(store, config), load_source(config, 5));
 }
 
+TEST(ShardedIngest, ImagesLeftOutAtIngestLeaveGapsInTheKeysThatTrainingReadsPast) {
+  dt::TempDir dir;
+  dt::write_image_folder(dir / "folder" / "train", {"a", "b"}, 30, 4);
+  dt::write_image_folder(dir / "folder" / "test", {"a", "b"}, 2, 5);
+  dt::write_bytes(dir / "folder" / "train" / "a" / "cat_0x.png", "not an image");  // a gap
+  dt::CountingStore store(dir / "store");
+  core::DataConfig config;
+  config.format = "image-folder";
+  config.name = "pets";
+  config.path = (dir / "folder").string();
+  config.shard_mb = 1;
+  config.bad_images = "skip";
+  ::testing::internal::CaptureStderr();
+  const shards::IngestReport r = ingest_sharded(config, 5, store, false);
+  ::testing::internal::GetCapturedStderr();
+  EXPECT_EQ(r.skipped_files, 1);
+  const shards::DatasetIndex index = shards::read_index(store, "pets", r.digest);
+  ASSERT_GT(index.train.shards.size(), 1u);
+  std::vector<int64_t> labels;  // in key order = sample order
+  for (const auto& [key, sample] : dt::read_split(store, index.train))
+    labels.push_back(sample.label);
+  ASSERT_EQ(static_cast<int64_t>(labels.size()), index.train.samples);
+  std::vector<int64_t> plan(labels.size());
+  for (size_t i = 0; i < plan.size(); ++i) plan[i] = static_cast<int64_t>(i);
+  shards::ShardCache cache(store, dir / "cache", 1ull << 30);
+  ShardSourceOptions o;
+  o.crop.size = 8;
+  ShardSource source(cache, index.train, plan, {static_cast<int64_t>(plan.size())}, o);
+  LoaderOptions lo;
+  lo.batch_size = static_cast<int64_t>(plan.size());
+  BatchLoader loader(source, plan, lo);
+  const auto batch = loader.next();
+  ASSERT_TRUE(batch);
+  EXPECT_EQ(std::vector<int64_t>(batch->labels.data_ptr<int64_t>(),
+                                 batch->labels.data_ptr<int64_t>() + batch->labels.size(0)),
+            labels);
+}
+
 // One shard of `images` (train-000000000i.<ext>, class i % 3) in the pool of "pets".
 shards::SplitIndex put_shard(storage::Store& store,
                              const std::vector<std::pair<std::string, std::string>>& images) {
