@@ -9,9 +9,11 @@
 // WebDataset tar (shards/tar.h) whose samples are two adjacent members: "<key>.jpg" or
 // "<key>.png" — the encoded bytes as they are, whatever the image size, the extension from
 // their magic bytes — and "<key>.cls", the class index as decimal text. Keys are
-// "<split>-<position in the split, 10 digits>", so they are unique, and sorted in sample order
-// within and across shards. Before a sample is stored, IngestOptions::check_image looks at it;
-// a sample it refuses fails the ingest naming it, or is left out by the bad-image policy.
+// "<split>-<position in the source's split, 10 digits>", so they are unique, and sorted in
+// sample order within and across shards. Before a sample is stored, IngestOptions::check_image
+// looks at it; a sample it refuses fails the ingest naming it, or is left out by the bad-image
+// policy, leaving its key's number unused (readers take a shard's k-th key group as its k-th
+// sample, as WebDataset does).
 //
 // `workers` threads build shards and put them into the pool (datasets/<name>/shards/<sha256>
 // .tar, not put again when present); memory stays about workers × shard_mb. The progress
