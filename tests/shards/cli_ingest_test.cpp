@@ -6,6 +6,7 @@
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
+#include <zlib.h>
 
 #include <chrono>
 #include <map>
@@ -115,14 +116,28 @@ pid_t spawn_ingest(const std::vector<std::string>& args) {
   return pid;
 }
 
+// The first bytes of a `size`-byte PNG of 64×64 RGB pixels whose IDAT chunk is the rest (its
+// content and CRC left to the caller): a header that libpng's png_read_info accepts.
+std::string png_header_of(size_t size) {
+  auto be32 = [](uint32_t v) {
+    return std::string{static_cast<char>(v >> 24), static_cast<char>(v >> 16),
+                       static_cast<char>(v >> 8), static_cast<char>(v)};
+  };
+  const std::string ihdr = "IHDR" + be32(64) + be32(64) + std::string("\x08\x02\0\0\0", 5);
+  const auto crc = static_cast<uint32_t>(
+      crc32(0, reinterpret_cast<const Bytef*>(ihdr.data()), static_cast<uInt>(ihdr.size())));
+  std::string png = "\x89PNG\r\n\x1a\n" + be32(13) + ihdr + be32(crc);
+  return png + be32(static_cast<uint32_t>(size - png.size() - 12)) + "IDAT";
+}
+
 TEST(ShardsCli, AKilledIngestResumesWithoutPuttingItsShardsAgain) {
   ddpipe::testing::TempDir dir;
-  // 120 files of 1 MB that are PNGs by their magic bytes (the ingest never decodes): one a shard.
+  // 120 files of 1 MB that are PNGs by their header (the ingest never decodes the pixels): one
+  // a shard.
   std::mt19937 rng(5);
   for (int i = 0; i < 120; ++i) {
-    std::string bytes(1000000, '\0');
-    for (auto& c : bytes) c = static_cast<char>(rng());
-    bytes.replace(0, 8, "\x89PNG\r\n\x1a\n", 8);
+    std::string bytes = png_header_of(1000000);
+    while (bytes.size() < 1000000) bytes.push_back(static_cast<char>(rng()));
     ddpipe::testing::write_bytes(
         dir / "images" / (i % 2 ? "a" : "b") / (std::to_string(i) + ".png"), bytes);
   }
