@@ -79,21 +79,12 @@ int cmd_config(const Args& a) {
   return 0;
 }
 
-// data.form=sharded: the streaming ingest of an image folder into WebDataset shards.
+// data.form=sharded: the streaming ingest into WebDataset shards (an image folder's files, the
+// other formats re-encoded as PNG).
 json ingest_sharded(const core::Config& config) {
-  if (config.data.format != "image-folder") {
-    core::fail_usage("data.form=sharded supports data.format=image-folder only; not yet '" +
-                     config.data.format + "' (ingest it with data.form=memory)");
-  }
   auto store = storage::open_store(config);
-  shards::IngestOptions o;
-  o.root = core::expand_user(config.data.path);
-  o.name = config.data.name;
-  o.channels = config.data.channels;
-  o.test_fraction = config.data.test_fraction;
-  o.seed = static_cast<uint64_t>(config.seed);
-  o.shard_mb = config.data.shard_mb;
-  const shards::IngestReport r = shards::ingest_image_folder(o, *store);
+  const shards::IngestReport r =
+      data::ingest_sharded(config.data, static_cast<uint64_t>(config.seed), *store);
   return {{"name", r.name},
           {"digest", r.digest},
           {"index", r.index_key},
@@ -104,7 +95,8 @@ json ingest_sharded(const core::Config& config) {
           {"test", r.test_samples},
           {"shards", r.shards},
           {"shards_built", r.shards_built},
-          {"shards_resumed", r.shards_resumed}};
+          {"shards_resumed", r.shards_resumed},
+          {"skipped_files", r.skipped_files}};
 }
 
 int cmd_ingest(const Args& a) {

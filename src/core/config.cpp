@@ -244,8 +244,8 @@ void data_fields(DataConfig& d, std::vector<Field>& f) {
   f.push_back(int_field("data.classes", &d.classes, 2, 100000, "`synthetic`: classes"));
   f.push_back(choice_field("data.form", &d.form, {"memory", "sharded"},
                            "how the dataset is stored: `memory` (loaded whole) or `sharded` "
-                           "(WebDataset tar shards, streamed; `image-folder` only for now: "
-                           "[datasets.md](datasets.md))"));
+                           "(WebDataset tar shards, streamed; other formats re-encoded as "
+                           "PNG: [datasets.md](datasets.md))"));
   f.push_back(int_field("data.shard_mb", &d.shard_mb, 1, 65536,
                         "`sharded`: target size of a shard in MiB"));
   f.push_back(num_field("data.cache_gb", &d.cache_gb, 0.001, 1e6,
@@ -253,6 +253,10 @@ void data_fields(DataConfig& d, std::vector<Field>& f) {
   f.push_back(int_field("data.shuffle_buffer", &d.shuffle_buffer, 0, kBig,
                         "sharded splits: samples shuffled in a buffer after the seeded shard "
                         "permutation (0 or 1 = none; [stream-order.md](stream-order.md))"));
+  f.push_back(choice_field("data.bad_images", &d.bad_images, {"fail", "skip"},
+                           "`sharded`: an image whose header (ingest) or data (training) does "
+                           "not decode fails naming it, or is left out with a warning "
+                           "([datasets.md](datasets.md#bad-images))"));
 }
 
 void input_fields(Config& c, std::vector<Field>& f) {

@@ -40,6 +40,9 @@ struct DataConfig {
   int64_t shard_mb = 128;  // sharded: target size of a shard
   double cache_gb = 10;    // sharded: bound of the local shard cache under cache_dir
   int64_t shuffle_buffer = 10000;
+  // sharded: a bad image fails ("fail") or is left out with a warning ("skip"), at ingest and
+  // in training (docs/datasets.md, "Bad images").
+  std::string bad_images = "fail";
 };
 
 struct FeaturesConfig {

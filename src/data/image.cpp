@@ -74,14 +74,21 @@ struct PngHandles {
 };
 
 // libpng longjmps back into this frame on errors, so it keeps only trivially destructible
-// locals; the buffers live in the caller.
-Status png_decode(png_structp png, png_infop info, int64_t max_pixels, Image& img,
+// locals; the buffers live in the caller. With `header_only`, stops after the header (img gets
+// its shape, no pixels).
+Status png_decode(png_structp png, png_infop info, int64_t max_pixels, bool header_only, Image& img,
                   std::vector<png_bytep>& rows, png_uint_32& width, png_uint_32& height) {
   if (setjmp(png_jmpbuf(png))) return Status::kError;
   png_read_info(png, info);
   int bit_depth = 0, color_type = 0;
   png_get_IHDR(png, info, &width, &height, &bit_depth, &color_type, nullptr, nullptr, nullptr);
   if (too_large(width, height, max_pixels)) return Status::kTooLarge;
+  if (header_only) {
+    img.channels = (color_type & PNG_COLOR_MASK_COLOR) ? 3 : 1;  // alpha is composited away
+    img.height = height;
+    img.width = width;
+    return Status::kOk;
+  }
 
   if (color_type == PNG_COLOR_TYPE_PALETTE) png_set_palette_to_rgb(png);
   if (color_type == PNG_COLOR_TYPE_GRAY && bit_depth < 8) png_set_expand_gray_1_2_4_to_8(png);
@@ -102,7 +109,8 @@ Status png_decode(png_structp png, png_infop info, int64_t max_pixels, Image& im
   return Status::kOk;
 }
 
-Image decode_png(std::string_view bytes, const std::string& what, int64_t max_pixels) {
+Image decode_png(std::string_view bytes, const std::string& what, int64_t max_pixels,
+                 bool header_only) {
   PngSource src{reinterpret_cast<const unsigned char*>(bytes.data()), bytes.size(), 0, {}};
   PngHandles h;
   h.png = png_create_read_struct(PNG_LIBPNG_VER_STRING, &src, png_on_error, png_on_warning);
@@ -119,7 +127,7 @@ Image decode_png(std::string_view bytes, const std::string& what, int64_t max_pi
   Image img;
   std::vector<png_bytep> rows;
   png_uint_32 width = 0, height = 0;
-  switch (png_decode(h.png, h.info, max_pixels, img, rows, width, height)) {
+  switch (png_decode(h.png, h.info, max_pixels, header_only, img, rows, width, height)) {
     case Status::kError:
       core::fail_data(what + ": corrupt PNG: " + src.message);
     case Status::kTooLarge:
@@ -152,8 +160,8 @@ void jpeg_on_message(j_common_ptr cinfo, int level) {
 
 // Same discipline as png_decode: libjpeg longjmps back into this frame.
 Status jpeg_decode(jpeg_decompress_struct& cinfo, JpegErrors& err, bool& created,
-                   std::string_view bytes, int64_t max_pixels, Image& img, JDIMENSION& width,
-                   JDIMENSION& height) {
+                   std::string_view bytes, int64_t max_pixels, bool header_only, Image& img,
+                   JDIMENSION& width, JDIMENSION& height) {
   cinfo.err = jpeg_std_error(&err.mgr);
   err.mgr.error_exit = jpeg_on_error;
   err.mgr.emit_message = jpeg_on_message;
@@ -166,6 +174,12 @@ Status jpeg_decode(jpeg_decompress_struct& cinfo, JpegErrors& err, bool& created
   width = cinfo.image_width;
   height = cinfo.image_height;
   if (too_large(width, height, max_pixels)) return Status::kTooLarge;
+  if (header_only) {
+    img.channels = cinfo.num_components;
+    img.height = height;
+    img.width = width;
+    return Status::kOk;
+  }
   cinfo.out_color_space = cinfo.num_components == 1 ? JCS_GRAYSCALE : JCS_RGB;
   jpeg_start_decompress(&cinfo);
   img.channels = cinfo.output_components;
@@ -181,13 +195,15 @@ Status jpeg_decode(jpeg_decompress_struct& cinfo, JpegErrors& err, bool& created
   return Status::kOk;
 }
 
-Image decode_jpeg(std::string_view bytes, const std::string& what, int64_t max_pixels) {
+Image decode_jpeg(std::string_view bytes, const std::string& what, int64_t max_pixels,
+                  bool header_only) {
   jpeg_decompress_struct cinfo{};
   JpegErrors err{};
   bool created = false;
   Image img;
   JDIMENSION width = 0, height = 0;
-  const Status status = jpeg_decode(cinfo, err, created, bytes, max_pixels, img, width, height);
+  const Status status =
+      jpeg_decode(cinfo, err, created, bytes, max_pixels, header_only, img, width, height);
   if (created) jpeg_destroy_decompress(&cinfo);
   switch (status) {
     case Status::kError:
@@ -201,6 +217,35 @@ Image decode_jpeg(std::string_view bytes, const std::string& what, int64_t max_p
     core::fail_data(what + ": unsupported JPEG with " + std::to_string(img.channels) + " channels");
   }
   return img;
+}
+
+// ---- PNG encoding ---------------------------------------------------------------------------
+
+void png_append(png_structp png, png_bytep data, size_t n) {
+  static_cast<std::string*>(png_get_io_ptr(png))->append(reinterpret_cast<char*>(data), n);
+}
+
+void png_no_flush(png_structp) {}
+
+struct PngWriteHandles {
+  png_structp png = nullptr;
+  png_infop info = nullptr;
+  ~PngWriteHandles() { png_destroy_write_struct(&png, info ? &info : nullptr); }
+};
+
+// libpng longjmps back into this frame on errors (as png_decode).
+bool png_encode(png_structp png, png_infop info, const std::vector<png_bytep>& rows,
+                int64_t channels, int64_t height, int64_t width, std::string& out) {
+  if (setjmp(png_jmpbuf(png))) return false;
+  png_set_write_fn(png, &out, png_append, png_no_flush);
+  png_set_compression_level(png, 6);
+  png_set_IHDR(png, info, static_cast<png_uint_32>(width), static_cast<png_uint_32>(height), 8,
+               channels == 1 ? PNG_COLOR_TYPE_GRAY : PNG_COLOR_TYPE_RGB, PNG_INTERLACE_NONE,
+               PNG_COMPRESSION_TYPE_DEFAULT, PNG_FILTER_TYPE_DEFAULT);
+  png_write_info(png, info);
+  png_write_image(png, const_cast<png_bytepp>(rows.data()));
+  png_write_end(png, nullptr);
+  return true;
 }
 
 struct Tap {
@@ -222,11 +267,17 @@ std::vector<Tap> taps(int64_t in, int64_t out) {
 
 }  // namespace
 
-Image decode_image(std::string_view bytes, const std::string& what, int64_t max_pixels) {
+namespace {
+
+// decode_image, or with `header_only` its header: the shape without the pixels.
+Image decode(std::string_view bytes, const std::string& what, int64_t max_pixels,
+             bool header_only) {
   const auto* b = reinterpret_cast<const unsigned char*>(bytes.data());
-  if (bytes.size() >= 8 && png_sig_cmp(b, 0, 8) == 0) return decode_png(bytes, what, max_pixels);
+  if (bytes.size() >= 8 && png_sig_cmp(b, 0, 8) == 0) {
+    return decode_png(bytes, what, max_pixels, header_only);
+  }
   if (bytes.size() >= 3 && b[0] == 0xFF && b[1] == 0xD8 && b[2] == 0xFF) {
-    return decode_jpeg(bytes, what, max_pixels);
+    return decode_jpeg(bytes, what, max_pixels, header_only);
   }
   // Every PNG starts with its IHDR chunk: with that in place, a damaged signature is a corrupt
   // PNG (PngSuite's xs*n0g01, xcrn0g04, xlfn0g04), not some other format.
@@ -234,6 +285,51 @@ Image decode_image(std::string_view bytes, const std::string& what, int64_t max_
     core::fail_data(what + ": corrupt PNG: damaged signature");
   }
   throw ImageError(ImageError::Reason::kNotAnImage, what + ": not a PNG or JPEG image");
+}
+
+}  // namespace
+
+Image decode_image(std::string_view bytes, const std::string& what, int64_t max_pixels) {
+  return decode(bytes, what, max_pixels, false);
+}
+
+Image read_image_header(std::string_view bytes, const std::string& what, int64_t max_pixels) {
+  return decode(bytes, what, max_pixels, true);
+}
+
+std::string image_member_extension(std::string_view bytes, const std::string& what) {
+  read_image_header(bytes, what);
+  return bytes[0] == '\xff' ? "jpg" : "png";
+}
+
+std::string encode_png(const uint8_t* chw, int64_t channels, int64_t height, int64_t width) {
+  if ((channels != 1 && channels != 3) || height <= 0 || width <= 0 || height > 0x7fffffff ||
+      width > 0x7fffffff) {
+    core::fail_usage("encode_png: invalid shape " + std::to_string(channels) + "x" +
+                     std::to_string(height) + "x" + std::to_string(width) +
+                     " (channels must be 1 or 3)");
+  }
+  const int64_t plane = height * width;
+  std::vector<uint8_t> hwc(static_cast<size_t>(plane * channels));
+  for (int64_t c = 0; c < channels; ++c) {
+    for (int64_t i = 0; i < plane; ++i)
+      hwc[static_cast<size_t>(i * channels + c)] = chw[c * plane + i];
+  }
+  std::vector<png_bytep> rows(static_cast<size_t>(height));
+  for (int64_t y = 0; y < height; ++y)
+    rows[static_cast<size_t>(y)] = hwc.data() + y * width * channels;
+  PngWriteHandles h;
+  h.png = png_create_write_struct(PNG_LIBPNG_VER_STRING, nullptr, nullptr, nullptr);
+  if (h.png) h.info = png_create_info_struct(h.png);
+  if (!h.png || !h.info)
+    throw core::Error(core::ErrorKind::kInternal, "encode_png: cannot initialise libpng");
+  std::string out;
+  if (!png_encode(h.png, h.info, rows, channels, height, width, out)) {
+    throw core::Error(core::ErrorKind::kInternal, "encode_png: libpng failed on a " +
+                                                      std::to_string(width) + "x" +
+                                                      std::to_string(height) + " image");
+  }
+  return out;
 }
 
 std::vector<uint8_t> to_chw(const Image& image, int64_t channels, int64_t height, int64_t width) {

@@ -1,6 +1,7 @@
 // ddpipe::data — image decoding (Debian's libpng and libjpeg-turbo) and conversion to the
 // stored tensor layout. Shared by ingest (image folders), `ddpipe predict` and serving, so an
-// image is converted exactly the same way everywhere.
+// image is converted exactly the same way everywhere. PNG encoding for the sharded form of the
+// in-memory formats (data::ingest_sharded).
 #pragma once
 
 #include <cstdint>
@@ -39,6 +40,24 @@ struct Image {
 // input in messages (a file name or "request body").
 Image decode_image(std::string_view bytes, const std::string& what,
                    int64_t max_pixels = 64LL * 1024 * 1024);
+
+// The header of PNG or JPEG bytes, parsed by the same libpng/libjpeg steps as decode_image but
+// without decoding the pixels: channels, height and width (channels as decode_image gives them:
+// 1 or 3), `pixels` empty. Throws what decode_image throws for the header (not an image, a
+// corrupt or truncated header, over max_pixels, a JPEG of other than 1 or 3 components); data
+// cut after the header is found only by decode_image.
+Image read_image_header(std::string_view bytes, const std::string& what,
+                        int64_t max_pixels = 64LL * 1024 * 1024);
+
+// The ingest's image check (shards::ImageCheck): "jpg" or "png" for bytes whose header
+// read_image_header accepts (with its default pixel limit, decode_image's); its errors else.
+std::string image_member_extension(std::string_view bytes, const std::string& what);
+
+// Encodes C×H×W bytes (channels 1: grey, 3: RGB; 8 bits) as a PNG, losslessly: decode_image and
+// to_chw at the same shape give the bytes back. Deterministic (no time or text chunks, zlib
+// level 6, libpng's default filters): the same pixels give the same bytes with the same libpng
+// and zlib. Throws core::Error(kUsage) for another channel count or an empty shape.
+std::string encode_png(const uint8_t* chw, int64_t channels, int64_t height, int64_t width);
 
 // Converts to `channels` (grey = ITU-R 601 luma; grey→RGB replicates) and resizes to
 // height×width (bilinear, half-pixel centres); returns C×H×W bytes.

@@ -8,6 +8,8 @@
 #include "core/error.h"
 #include "core/fs.h"
 #include "core/log.h"
+#include "data/formats.h"
+#include "data/image.h"
 #include "shards/index.h"
 
 namespace ddpipe::data {
@@ -60,7 +62,63 @@ void read_split(const fs::path& dir, const std::string& which, int64_t size, int
   }
 }
 
+// A dataset in memory as the samples of a sharded ingest: each image encoded as a PNG when its
+// shard is built.
+class ReencodedSource : public shards::IngestSource {
+ public:
+  ReencodedSource(const Dataset& d, std::string format) : d_(d), format_(std::move(format)) {}
+
+  std::string origin() const override {
+    return format_ + " dataset " + d_.name + " (re-encoded as PNG)";
+  }
+  const std::vector<std::string>& classes() const override { return d_.classes; }
+  size_t size(bool test) const override { return split(test).labels.size(); }
+  std::string what(bool test, size_t i) const override {
+    return origin() + ", " + (test ? "test" : "train") + " image " + std::to_string(i);
+  }
+  int32_t label(bool test, size_t i) const override { return split(test).labels[i]; }
+  uint64_t size_hint(bool, size_t) const override {
+    return static_cast<uint64_t>(d_.image_bytes());
+  }
+  std::string read(bool test, size_t i) const override {
+    return encode_png(split(test).images.data() + i * static_cast<size_t>(d_.image_bytes()),
+                      d_.channels, d_.height, d_.width);
+  }
+  void hash_plan(core::Hasher& h) const override {
+    h.update("png re-encoding of the content " + d_.digest + "\n");
+  }
+  nlohmann::json description() const override {
+    return {{"format", format_}, {"encoding", "png"}, {"content_digest", d_.digest}};
+  }
+
+ private:
+  const Split& split(bool test) const { return test ? d_.test : d_.train; }
+
+  const Dataset& d_;
+  const std::string format_;
+};
+
 }  // namespace
+
+shards::IngestReport ingest_sharded(const core::DataConfig& config, uint64_t seed,
+                                    storage::Store& store, bool show_progress) {
+  shards::IngestOptions o;
+  o.name = config.name;
+  o.shard_mb = config.shard_mb;
+  o.bad_image = shards::parse_bad_image_policy(config.bad_images);
+  o.check_image = image_member_extension;
+  o.show_progress = show_progress;
+  if (config.format == "image-folder") {
+    o.root = core::expand_user(config.path);
+    o.channels = config.channels;
+    o.test_fraction = config.test_fraction;
+    o.seed = seed;
+    return shards::ingest_image_folder(o, store);
+  }
+  const Dataset dataset = load_source(config, seed);
+  o.channels = dataset.channels;
+  return shards::ingest_samples(ReencodedSource(dataset, config.format), o, store);
+}
 
 IngestResult ingest(const Dataset& dataset, storage::Store& store) {
   shards::check_name(dataset.name);

@@ -60,15 +60,27 @@ struct BatchLoader::Impl {
     torch::Tensor labels = torch::empty({count}, torch::kInt64);
     float* out = images.data_ptr<float>();
     int64_t* lab = labels.data_ptr<int64_t>();
+    int64_t kept = 0;  // samples in the batch: all but those the source left out
     for (int64_t i = 0; i < count; ++i) {
       const int64_t index = indices[static_cast<size_t>(start + i)];
       if (source) {
-        lab[i] = source->produce(start + i, index, out + i * chw);
+        const int64_t label = source->produce(start + i, index, out + kept * chw);
+        if (label != SampleSource::kLeftOut) lab[kept++] = label;
         continue;
       }
       transform_image(*dataset, *split, index, augment, opt.train, opt.seed, opt.epoch,
                       out + i * chw);
-      lab[i] = split->labels[static_cast<size_t>(index)];
+      lab[kept++] = split->labels[static_cast<size_t>(index)];
+    }
+    if (kept < count) {
+      if (kept == 0) {
+        core::fail_data("batch " + std::to_string(b) + ": every one of its " +
+                        std::to_string(count) +
+                        " samples was left out as a bad image (data.bad_images=skip): nothing "
+                        "to train on at this step");
+      }
+      images = images.narrow(0, 0, kept);
+      labels = labels.narrow(0, 0, kept);
     }
     if (opt.channels_last) images = images.contiguous(at::MemoryFormat::ChannelsLast);
     return {std::move(images), std::move(labels)};

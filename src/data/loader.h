@@ -43,9 +43,13 @@ struct LoaderOptions {
 // Where a BatchLoader takes its samples from when they are not in memory. produce() is called
 // from the loader's worker threads concurrently, each plan position once (in any order): it
 // writes the transformed sample indices[position] (= `index`) as floats into out[C·H·W] and
-// returns its label. Errors are thrown (and rethrown by BatchLoader::next()).
+// returns its label, or kLeftOut for a sample it leaves out (a bad image under
+// data.bad_images=skip): the batch is then built without it, one smaller; a batch whose every
+// sample is left out is a core::Error(kData) naming the batch. Errors are thrown (and rethrown
+// by BatchLoader::next()).
 class SampleSource {
  public:
+  static constexpr int64_t kLeftOut = -1;
   virtual ~SampleSource() = default;
   virtual int64_t channels() const = 0;
   virtual int64_t height() const = 0;

@@ -7,6 +7,7 @@
 
 #include "core/error.h"
 #include "core/fs.h"
+#include "core/log.h"
 #include "data/image.h"
 #include "data/stream_order.h"
 #include "shards/tar.h"
@@ -31,22 +32,28 @@ std::vector<int64_t> counts_of(const shards::SplitIndex& split) {
   return counts;
 }
 
-// The planned samples of one shard, read from its tar: position → bytes and label.
-struct Extracted {
-  std::map<int64_t, std::string> bytes;
-  std::map<int64_t, int64_t> labels;
+// One sample of a shard: the members that share a key, adjacent in the archive (WebDataset's
+// grouping: the key is the name up to the first '.' of its last path part).
+struct Grouped {
+  std::string key;
+  const shards::TarMember* image = nullptr;  // .jpg, .jpeg or .png
+  const shards::TarMember* cls = nullptr;
 };
 
-// "<split>-<position>.<ext>" → position and ext; false for another split's or a foreign name.
-bool parse_member(const std::string& name, const std::string& split, int64_t& position,
-                  std::string& ext) {
-  const size_t dot = name.rfind('.');
-  if (dot == std::string::npos || name.compare(0, split.size() + 1, split + "-") != 0) return false;
-  const std::string digits = name.substr(split.size() + 1, dot - split.size() - 1);
-  if (digits.empty() || digits.find_first_not_of("0123456789") != std::string::npos) return false;
-  position = std::stoll(digits);
-  ext = name.substr(dot + 1);
-  return true;
+// The samples of a shard in archive order: the k-th is the shard's k-th position (keys are
+// names; an ingest that left a bad image out left a gap in their numbers).
+std::vector<Grouped> group_samples(const std::vector<shards::TarMember>& members) {
+  std::vector<Grouped> samples;
+  for (const auto& m : members) {
+    const size_t slash = m.name.rfind('/');
+    const size_t dot = m.name.find('.', slash == std::string::npos ? 0 : slash + 1);
+    const std::string key = m.name.substr(0, dot);
+    const std::string ext = dot == std::string::npos ? "" : m.name.substr(dot + 1);
+    if (samples.empty() || samples.back().key != key) samples.push_back({key});
+    if (ext == "cls") samples.back().cls = &m;
+    if (ext == "jpg" || ext == "jpeg" || ext == "png") samples.back().image = &m;
+  }
+  return samples;
 }
 
 int64_t parse_label(const std::string& text, const std::string& what) {
@@ -79,7 +86,10 @@ std::string read_fetched(shards::ShardCache& cache, const shards::ShardRef& ref)
 ShardSource::ShardSource(shards::ShardCache& cache, const shards::SplitIndex& split,
                          const std::vector<int64_t>& plan, const std::vector<int64_t>& batch_sizes,
                          ShardSourceOptions options)
-    : cache_(cache), split_(split), options_(std::move(options)) {
+    : cache_(cache),
+      split_(split),
+      options_(std::move(options)),
+      skipped_(options_.skipped ? options_.skipped : std::make_shared<SkippedImages>()) {
   const std::vector<int64_t> counts = counts_of(split);
   starts_ = shard_starts(counts);
   for (int64_t p : plan) {
@@ -98,12 +108,6 @@ ShardSource::ShardSource(shards::ShardCache& cache, const shards::SplitIndex& sp
   }
   std::lock_guard<std::mutex> lock(mu_);
   if (!order_.empty()) prefetch_after(order_.front());
-}
-
-std::string ShardSource::sample_key(int64_t index) const {
-  char digits[16];
-  std::snprintf(digits, sizeof digits, "%010lld", static_cast<long long>(index));
-  return options_.split_name + "-" + digits;
 }
 
 // Queues the shards up to prefetch_shards past `shard` in first-use order (mu_ held).
@@ -132,41 +136,43 @@ void ShardSource::read_shard(int64_t shard) {
     prefetch_after(shard);
   }
   const std::string tar = read_fetched(cache_, ref);
-  Extracted got;
-  for (const auto& m : shards::scan_tar(tar, ref.key)) {
-    int64_t position = 0;
-    std::string ext;
-    if (!parse_member(m.name, options_.split_name, position, ext) || !wanted.count(position)) {
-      continue;
-    }
-    std::string data = tar.substr(m.offset, m.size);
-    if (ext == "cls") {
-      got.labels[position] = parse_label(data, "shard " + ref.key + ", member " + m.name);
-    } else if (ext == "jpg" || ext == "png" || ext == "jpeg") {
-      got.bytes[position] = std::move(data);
-    }
+  const auto members = shards::scan_tar(tar, ref.key);
+  const std::vector<Grouped> samples = group_samples(members);
+  if (static_cast<int64_t>(samples.size()) != ref.samples ||
+      (!samples.empty() && samples.front().key != ref.first_key)) {
+    core::fail_data("shard " + ref.key + " holds " + std::to_string(samples.size()) +
+                    " samples from '" + (samples.empty() ? "" : samples.front().key) +
+                    "', the index says " + std::to_string(ref.samples) + " from '" + ref.first_key +
+                    "': ingest the dataset again");
   }
+  std::map<int64_t, Sample> got;
   for (int64_t p : wanted) {
-    if (!got.bytes.count(p) || !got.labels.count(p)) {
-      core::fail_data("shard " + ref.key + " lacks the " +
-                      (got.bytes.count(p) ? "class" : "image") + " of sample " + sample_key(p) +
-                      " (the index says it holds it): ingest the dataset again");
+    const Grouped& g = samples[static_cast<size_t>(p - starts_[static_cast<size_t>(shard)])];
+    if (!g.image || !g.cls) {
+      core::fail_data("shard " + ref.key + " lacks the " + (g.image ? "class" : "image") +
+                      " of sample " + g.key +
+                      " (the index says it holds it): ingest the dataset "
+                      "again");
     }
+    got[p] = {tar.substr(g.image->offset, g.image->size),
+              parse_label(tar.substr(g.cls->offset, g.cls->size),
+                          "shard " + ref.key + ", member " + g.cls->name),
+              g.key};
   }
   std::lock_guard<std::mutex> lock(mu_);
-  for (int64_t p : wanted) {
-    held_bytes_ += got.bytes[p].size();
-    held_[p] = Sample{std::move(got.bytes[p]), got.labels[p]};
+  for (auto& [p, sample] : got) {
+    held_bytes_ += sample.bytes.size();
+    held_[p] = std::move(sample);
   }
   peak_held_bytes_ = std::max(peak_held_bytes_, held_bytes_);
 }
 
-ShardSource::Taken ShardSource::take(int64_t index) {
+ShardSource::Sample ShardSource::take(int64_t index) {
   std::unique_lock<std::mutex> lock(mu_);
   auto uses = uses_left_.find(index);
   if (uses == uses_left_.end() || uses->second <= 0) {
-    core::fail_usage("shard source: sample " + sample_key(index) +
-                     " is not (or no more) in the plan");
+    core::fail_usage("shard source: position " + std::to_string(index) + " of the " +
+                     options_.split_name + " split is not (or no more) in the plan");
   }
   const int64_t shard = shard_of(starts_, index);
   while (read_.count(shard) == 0) {
@@ -190,9 +196,12 @@ ShardSource::Taken ShardSource::take(int64_t index) {
     read_cv_.notify_all();
   }
   auto it = held_.find(index);
-  if (it == held_.end()) core::fail_usage("shard source: sample " + sample_key(index) + " lost");
-  Taken t;
+  if (it == held_.end()) {
+    core::fail_usage("shard source: position " + std::to_string(index) + " lost");
+  }
+  Sample t;
   t.label = it->second.label;
+  t.key = it->second.key;
   if (--uses->second > 0) {
     t.bytes = it->second.bytes;
     return t;
@@ -205,17 +214,21 @@ ShardSource::Taken ShardSource::take(int64_t index) {
 }
 
 int64_t ShardSource::produce(int64_t /*position*/, int64_t index, float* out) {
-  Taken t = take(index);
+  Sample t = take(index);
   const std::string what = "shard " +
                            split_.shards[static_cast<size_t>(shard_of(starts_, index))].key +
-                           ", sample " + sample_key(index);
+                           ", sample " + t.key;
   Image image;
   try {
     image = decode_image(t.bytes, what);
   } catch (const core::Error& e) {
-    const std::string msg = e.what();
-    if (msg.find(what) != std::string::npos) throw;
-    core::fail_data(what + ": " + msg);
+    std::string msg = e.what();
+    if (msg.find(what) == std::string::npos) msg = what + ": " + msg;
+    if (options_.bad_images == shards::BadImagePolicy::kFail) {
+      core::fail_data(msg + " (set data.bad_images=skip to leave such images out)");
+    }
+    skipped_->left_out(what, msg);
+    return kLeftOut;
   }
   const std::vector<uint8_t> chw = to_chw(image, options_.channels, image.height, image.width);
   const ImageView view{chw.data(), options_.channels, image.height, image.width};
@@ -225,6 +238,19 @@ int64_t ShardSource::produce(int64_t /*position*/, int64_t index, float* out) {
     resize_center_crop(view, options_.crop, out);
   }
   return t.label;
+}
+
+void SkippedImages::left_out(const std::string& what, const std::string& error) {
+  std::lock_guard<std::mutex> lock(mu_);
+  ++count_;
+  if (!warned_.insert(what).second) return;
+  core::log::warn("data", "leaving out an image that does not decode (data.bad_images=skip)",
+                  {{"sample", what}, {"error", error}});
+}
+
+int64_t SkippedImages::count() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return count_;
 }
 
 uint64_t ShardSource::held_bytes() const {
@@ -296,6 +322,8 @@ std::unique_ptr<ShardSource> ShardedDataset::make_source(bool train_split, bool 
   o.train = augment;
   o.seed = seed;
   o.epoch = epoch;
+  o.bad_images = options_.bad_images;
+  o.skipped = skipped_;
   return std::make_unique<ShardSource>(cache_, split(train_split), plan, batch_sizes, o);
 }
 

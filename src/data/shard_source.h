@@ -17,7 +17,9 @@
 //
 // produce() decodes (data/image.h) to the index's channels, then applies the random resized
 // crop + flip for training or the resize + centre crop for evaluation (data/transforms.h), at
-// the crop's size, normalised by its mean and std. Thread-safe: workers call produce()
+// the crop's size, normalised by its mean and std. An image that does not decode fails it, or
+// under BadImagePolicy::kSkip is left out (SampleSource::kLeftOut: the batch is one smaller),
+// recorded in SkippedImages. Thread-safe: workers call produce()
 // concurrently; a shard is fetched and scanned by one of them while the others that need it
 // wait.
 #pragma once
@@ -38,6 +40,7 @@
 #include "data/transforms.h"
 #include "shards/cache.h"
 #include "shards/index.h"
+#include "shards/ingest.h"
 
 namespace ddpipe::data {
 
@@ -47,6 +50,21 @@ namespace ddpipe::data {
 std::vector<float> sharded_mean(int64_t channels);
 std::vector<float> sharded_std(int64_t channels);
 
+// The images left out under BadImagePolicy::kSkip: each is warned about once (its shard, its
+// key, the decoder's error), and counted every time it is left out. Thread-safe. The sources of
+// a ShardedDataset share one, so that a bad image is warned about once a run, not every epoch.
+class SkippedImages {
+ public:
+  // `what` names the shard and the sample key.
+  void left_out(const std::string& what, const std::string& error);
+  int64_t count() const;
+
+ private:
+  mutable std::mutex mu_;
+  std::set<std::string> warned_;
+  int64_t count_ = 0;
+};
+
 struct ShardSourceOptions {
   std::string split_name = "train";  // "train" or "test": the keys' prefix
   int64_t channels = 3;              // decode to this many (the index's)
@@ -55,6 +73,10 @@ struct ShardSourceOptions {
   uint64_t seed = 0;
   int64_t epoch = 0;
   int64_t prefetch_shards = 2;  // shards queued for download ahead of the one being read
+  // An image that does not decode: kFail throws, kSkip leaves it out and records it in
+  // `skipped` (null: the source's own).
+  shards::BadImagePolicy bad_images = shards::BadImagePolicy::kFail;
+  std::shared_ptr<SkippedImages> skipped;
 };
 
 class ShardSource : public SampleSource {
@@ -72,9 +94,12 @@ class ShardSource : public SampleSource {
   int64_t width() const override { return options_.crop.size; }
   int64_t size() const override { return starts_.back(); }
   // Throws core::Error(kData) naming the shard and the sample key for a shard that lacks a
-  // planned sample or its class, a bad class, a corrupt tar and an image that does not decode;
-  // kUsage for a position not in the plan or produced more often than it is listed.
+  // planned sample or its class, a bad class, a corrupt tar and (kFail) an image that does not
+  // decode; kUsage for a position not in the plan or produced more often than it is listed.
+  // Returns kLeftOut for an image that does not decode under kSkip.
   int64_t produce(int64_t position, int64_t index, float* out) override;
+  // The images left out (shared with the other sources given the same SkippedImages).
+  const SkippedImages& skipped() const { return *skipped_; }
 
   // Encoded bytes held now (extracted, not yet produced), and the most held at once.
   uint64_t held_bytes() const;
@@ -86,19 +111,16 @@ class ShardSource : public SampleSource {
   struct Sample {
     std::string bytes;
     int64_t label = -1;
+    std::string key;  // its WebDataset key, for messages
   };
-  struct Taken {
-    std::string bytes;
-    int64_t label = -1;
-  };
-  Taken take(int64_t index);
+  Sample take(int64_t index);
   void read_shard(int64_t shard);
   void prefetch_after(int64_t shard);
-  std::string sample_key(int64_t index) const;
 
   shards::ShardCache& cache_;
   const shards::SplitIndex& split_;
   const ShardSourceOptions options_;
+  const std::shared_ptr<SkippedImages> skipped_;
   std::vector<int64_t> starts_;         // data::shard_starts of the split
   std::vector<int64_t> order_;          // shards in first-use order
   std::vector<int64_t> rank_in_order_;  // shard → its place in order_ (−1: not used)
@@ -123,6 +145,8 @@ class ShardedDataset {
     bool normalize = true;            // features.normalize (sharded_mean, sharded_std)
     bool horizontal_flip = true;      // features.horizontal_flip (training)
     double crop_scale_min = 0.08;     // features.crop_scale_min (training)
+    // data.bad_images: an image that does not decode fails the loader or is left out.
+    shards::BadImagePolicy bad_images = shards::BadImagePolicy::kFail;
   };
   // Reads datasets/<name>/<digest>/index.json (shards::read_index: its errors). `store` must
   // outlive the dataset.
@@ -143,6 +167,8 @@ class ShardedDataset {
   // Evaluation of `plan` of either split: resize + centre crop, nothing random.
   std::unique_ptr<ShardSource> evaluation_source(bool train, const std::vector<int64_t>& plan,
                                                  const std::vector<int64_t>& batch_sizes);
+  // The images its sources left out so far (bad_images = kSkip), each warned about once.
+  const SkippedImages& skipped() const { return *skipped_; }
 
  private:
   std::unique_ptr<ShardSource> make_source(bool train_split, bool augment,
@@ -154,6 +180,7 @@ class ShardedDataset {
   Options options_;
   Dataset header_;
   shards::ShardCache cache_;
+  std::shared_ptr<SkippedImages> skipped_ = std::make_shared<SkippedImages>();
 };
 
 }  // namespace ddpipe::data

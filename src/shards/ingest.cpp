@@ -41,10 +41,10 @@ std::string sample_key(bool test, size_t position) {
   return std::string(test ? "test-" : "train-") + digits;
 }
 
-// Cuts a split into shards of about `target` tar bytes, by the listed file sizes.
-void plan_split(const std::vector<FolderEntry>& entries, bool test, uint64_t target,
-                std::vector<Job>& jobs) {
+// Cuts a split into shards of about `target` tar bytes, by the samples' size hints.
+void plan_split(const IngestSource& source, bool test, uint64_t target, std::vector<Job>& jobs) {
   const uint64_t cls_bytes = tar_member_bytes(10);
+  const size_t n = source.size(test);
   size_t begin = 0, count = 0;
   uint64_t bytes = 0;
   auto cut = [&](size_t end) {
@@ -54,34 +54,30 @@ void plan_split(const std::vector<FolderEntry>& entries, bool test, uint64_t tar
     begin = end;
     bytes = 0;
   };
-  for (size_t i = 0; i < entries.size(); ++i) {
-    const uint64_t sample = tar_member_bytes(entries[i].size) + cls_bytes;
+  for (size_t i = 0; i < n; ++i) {
+    const uint64_t sample = tar_member_bytes(source.size_hint(test, i)) + cls_bytes;
     if (i > begin && bytes + sample > target) cut(i);
     bytes += sample;
   }
-  if (begin < entries.size()) cut(entries.size());
+  if (begin < n) cut(n);
 }
 
-std::string plan_digest(const FolderListing& l, const IngestOptions& options) {
+std::string plan_digest(const IngestSource& source, const IngestOptions& options) {
   core::Hasher h;
-  for (const auto* split : {&l.train, &l.test}) {
-    for (const FolderEntry& e : *split) {
-      h.update((split == &l.test ? "test\t" : "train\t") + std::to_string(e.label) + "\t" +
-               std::to_string(e.size) + "\t" + std::to_string(e.mtime_ns) + "\t" + e.path.string() +
-               "\n");
-    }
-  }
+  source.hash_plan(h);
   h.update("shard_mb\t" + std::to_string(options.shard_mb) + "\n");
   // Skipping bad files makes other shards than failing on them would: another plan.
-  if (options.bad_image == IngestOptions::BadImage::kSkip) h.update("skip bad images\n");
+  if (options.bad_image == BadImagePolicy::kSkip) h.update("skip bad images\n");
   return h.hex_digest();
 }
 
-// "jpg" or "png" from the magic bytes, "" for anything else.
-std::string image_extension(std::string_view bytes) {
+// The default ImageCheck: "jpg" or "png" from the magic bytes.
+std::string magic_extension(std::string_view bytes, const std::string& what) {
   if (bytes.size() >= 3 && bytes.substr(0, 3) == "\xff\xd8\xff") return "jpg";
   if (bytes.size() >= 8 && bytes.substr(0, 8) == "\x89PNG\r\n\x1a\n") return "png";
-  return "";
+  core::fail_data(what +
+                  ": not a JPEG or PNG image (its first bytes are neither "
+                  "FF D8 FF nor 89 'PNG')");
 }
 
 struct Built {
@@ -91,45 +87,44 @@ struct Built {
   std::string first_key;
 };
 
-// Reads a sample's file, checks it is the listed one and an image; "" when skipped.
-std::string read_sample(const FolderListing& listing, const FolderEntry& e,
-                        IngestOptions::BadImage policy, std::string& ext) {
-  std::string bytes = read_entry(listing, e);
-  if (bytes.size() != e.size) {
-    core::fail_data(e.path.string() + ": " + std::to_string(bytes.size()) + " bytes, " +
-                    std::to_string(e.size) +
-                    " when the folder was listed: it changed during "
-                    "the ingest (run it again once the folder is stable)");
+// Reads a sample and checks it; "" when the policy leaves it out.
+std::string read_sample(const IngestSource& source, bool test, size_t i,
+                        const IngestOptions& options, std::string& ext) {
+  std::string bytes = source.read(test, i);
+  const std::string what = source.what(test, i);
+  try {
+    ext = options.check_image ? options.check_image(bytes, what) : magic_extension(bytes, what);
+    return bytes;
+  } catch (const core::Error& e) {
+    if (e.kind() != core::ErrorKind::kData) throw;
+    if (options.bad_image == BadImagePolicy::kFail) {
+      core::fail_data(std::string(e.what()) +
+                      " (remove it, or set data.bad_images=skip to leave it out)");
+    }
+    core::log::warn("ingest", "skipping a bad image", {{"sample", what}, {"error", e.what()}});
   }
-  ext = image_extension(bytes);
-  if (!ext.empty()) return bytes;
-  if (policy == IngestOptions::BadImage::kFail) {
-    core::fail_data(e.path.string() +
-                    ": not a JPEG or PNG image (its first bytes are neither "
-                    "FF D8 FF nor 89 'PNG'); remove it from the folder");
-  }
-  core::log::warn("ingest", "skipping a file that is not a JPEG or PNG image",
-                  {{"path", e.path.string()}});
+  ext.clear();
   return "";
 }
 
-Built build_shard(const Job& job, const FolderListing& listing, const IngestOptions& options) {
-  const std::vector<FolderEntry>& entries = job.test ? listing.test : listing.train;
+Built build_shard(const Job& job, const IngestSource& source, const IngestOptions& options) {
   Built b;
   uint64_t estimate = 1024;
-  for (size_t i = job.begin; i < job.end; ++i) estimate += tar_member_bytes(entries[i].size) + 1024;
+  for (size_t i = job.begin; i < job.end; ++i) {
+    estimate += tar_member_bytes(source.size_hint(job.test, i)) + 1024;
+  }
   b.tar.reserve(estimate);
   TarWriter tar(b.tar);
   for (size_t i = job.begin; i < job.end; ++i) {
     std::string ext;
-    const std::string bytes = read_sample(listing, entries[i], options.bad_image, ext);
+    const std::string bytes = read_sample(source, job.test, i, options, ext);
     if (ext.empty()) {
       ++b.skipped;
       continue;
     }
     const std::string key = sample_key(job.test, i);
     tar.add(key + "." + ext, bytes);
-    tar.add(key + ".cls", std::to_string(entries[i].label));
+    tar.add(key + ".cls", std::to_string(source.label(job.test, i)));
     if (b.samples++ == 0) b.first_key = key;
   }
   tar.finish();
@@ -139,6 +134,18 @@ Built build_shard(const Job& job, const FolderListing& listing, const IngestOpti
 }  // namespace
 
 namespace {
+
+void check_options(const IngestOptions& options) {
+  check_name(options.name);
+  if (options.shard_mb < 1 || options.shard_mb > 65536) {
+    core::fail_usage("data.shard_mb must be in [1, 65536], got " +
+                     std::to_string(options.shard_mb));
+  }
+  if (options.channels != 1 && options.channels != 3) {
+    core::fail_usage("data.channels must be 1 or 3 for a sharded dataset, got " +
+                     std::to_string(options.channels));
+  }
+}
 
 json shard_record(const ShardRef& r, int64_t skipped) {
   return {{"sha256", r.sha256},
@@ -151,7 +158,7 @@ json shard_record(const ShardRef& r, int64_t skipped) {
 // One run of an ingest: the plan, the shards done, the workers.
 class Ingest {
  public:
-  Ingest(const IngestOptions& options, storage::Store& store);
+  Ingest(const IngestSource& source, const IngestOptions& options, storage::Store& store);
   IngestReport run();
 
  private:
@@ -162,9 +169,9 @@ class Ingest {
   void save_progress(double now);  // mu_ held
   DatasetIndex make_index() const;
 
+  const IngestSource& source_;
   const IngestOptions& options_;
   storage::Store& store_;
-  FolderListing listing_;
   std::vector<Job> jobs_;
   std::string plan_;
   std::string progress_key_;
@@ -183,23 +190,13 @@ class Ingest {
   double started_at_ = 0, saved_at_ = 0, logged_at_ = 0;
 };
 
-Ingest::Ingest(const IngestOptions& options, storage::Store& store)
-    : options_(options), store_(store) {
-  check_name(options.name);
-  if (options.shard_mb < 1 || options.shard_mb > 65536) {
-    core::fail_usage("data.shard_mb must be in [1, 65536], got " +
-                     std::to_string(options.shard_mb));
-  }
-  if (options.channels != 1 && options.channels != 3) {
-    core::fail_usage("data.channels must be 1 or 3 for a sharded dataset, got " +
-                     std::to_string(options.channels));
-  }
-  listing_ = list_image_folder(options.root, options.test_fraction, options.seed);
-  shuffle_for_shards(listing_, options.seed);
+Ingest::Ingest(const IngestSource& source, const IngestOptions& options, storage::Store& store)
+    : source_(source), options_(options), store_(store) {
+  check_options(options);
   const uint64_t target = static_cast<uint64_t>(options.shard_mb) * kMiB;
-  plan_split(listing_.train, false, target, jobs_);
-  plan_split(listing_.test, true, target, jobs_);
-  plan_ = plan_digest(listing_, options);
+  plan_split(source, false, target, jobs_);
+  plan_split(source, true, target, jobs_);
+  plan_ = plan_digest(source, options);
   progress_key_ = progress_key(options.name, plan_);
   done_.resize(jobs_.size());
   report_.name = options.name;
@@ -208,7 +205,7 @@ Ingest::Ingest(const IngestOptions& options, storage::Store& store)
 void Ingest::resume_from_progress() {
   progress_ = {{"plan", plan_},
                {"name", options_.name},
-               {"path", options_.root.string()},
+               {"source", source_.origin()},
                {"shard_mb", options_.shard_mb},
                {"shards", json::object()}};
   const auto text = store_.try_get(progress_key_);
@@ -252,7 +249,7 @@ void Ingest::resume_from_progress() {
 
 void Ingest::build(size_t j) {
   const Job& job = jobs_[j];
-  Built b = build_shard(job, listing_, options_);
+  Built b = build_shard(job, source_, options_);
   ShardRef ref;
   ref.samples = b.samples;
   ref.first_key = b.first_key;
@@ -312,15 +309,10 @@ void Ingest::work() {
 DatasetIndex Ingest::make_index() const {
   DatasetIndex index;
   index.name = options_.name;
-  index.classes = listing_.classes;
+  index.classes = source_.classes();
   index.channels = options_.channels;
   index.shard_mb = options_.shard_mb;
-  index.source = {{"format", "image-folder"},
-                  {"split", listing_.presplit ? "train/ and test/ folders" : "seeded"}};
-  if (!listing_.presplit) {
-    index.source["test_fraction"] = options_.test_fraction;
-    index.source["seed"] = options_.seed;
-  }
+  index.source = source_.description();
   for (size_t j = 0; j < jobs_.size(); ++j) {
     const ShardRef& ref = *done_[j];
     if (ref.samples == 0) continue;
@@ -329,19 +321,18 @@ DatasetIndex Ingest::make_index() const {
     split.shards.push_back(ref);
   }
   if (index.train.samples == 0) {
-    core::fail_data("image folder " + options_.root.string() +
-                    ": no JPEG or PNG image in the train split");
+    core::fail_data(source_.origin() + ": no JPEG or PNG image in the train split");
   }
   return index;
 }
 
 IngestReport Ingest::run() {
   resume_from_progress();
-  core::log::info("ingest", "sharding an image folder",
-                  {{"path", options_.root.string()},
+  core::log::info("ingest", "sharding",
+                  {{"source", source_.origin()},
                    {"name", options_.name},
-                   {"train", listing_.train.size()},
-                   {"test", listing_.test.size()},
+                   {"train", source_.size(false)},
+                   {"test", source_.size(true)},
                    {"shards", jobs_.size()},
                    {"resumed", report_.shards_resumed},
                    {"plan", plan_}});
@@ -376,6 +367,67 @@ IngestReport Ingest::run() {
   return report_;
 }
 
+FolderListing shuffled_listing(const IngestOptions& options) {
+  FolderListing listing = list_image_folder(options.root, options.test_fraction, options.seed);
+  shuffle_for_shards(listing, options.seed);
+  return listing;
+}
+
+// An image folder's files, in the order shuffle_for_shards gives them.
+class FolderSource : public IngestSource {
+ public:
+  explicit FolderSource(const IngestOptions& options)
+      : options_(options), listing_(shuffled_listing(options)) {}
+
+  std::string origin() const override { return "image folder " + options_.root.string(); }
+  const std::vector<std::string>& classes() const override { return listing_.classes; }
+  size_t size(bool test) const override { return entries(test).size(); }
+  std::string what(bool test, size_t i) const override { return entry(test, i).path.string(); }
+  int32_t label(bool test, size_t i) const override { return entry(test, i).label; }
+  uint64_t size_hint(bool test, size_t i) const override { return entry(test, i).size; }
+
+  std::string read(bool test, size_t i) const override {
+    const FolderEntry& e = entry(test, i);
+    std::string bytes = read_entry(listing_, e);
+    if (bytes.size() != e.size) {
+      core::fail_data(e.path.string() + ": " + std::to_string(bytes.size()) + " bytes, " +
+                      std::to_string(e.size) +
+                      " when the folder was listed: it changed during "
+                      "the ingest (run it again once the folder is stable)");
+    }
+    return bytes;
+  }
+
+  void hash_plan(core::Hasher& h) const override {
+    for (bool test : {false, true}) {
+      for (const FolderEntry& e : entries(test)) {
+        h.update((test ? "test\t" : "train\t") + std::to_string(e.label) + "\t" +
+                 std::to_string(e.size) + "\t" + std::to_string(e.mtime_ns) + "\t" +
+                 e.path.string() + "\n");
+      }
+    }
+  }
+
+  json description() const override {
+    json d = {{"format", "image-folder"},
+              {"split", listing_.presplit ? "train/ and test/ folders" : "seeded"}};
+    if (!listing_.presplit) {
+      d["test_fraction"] = options_.test_fraction;
+      d["seed"] = options_.seed;
+    }
+    return d;
+  }
+
+ private:
+  const std::vector<FolderEntry>& entries(bool test) const {
+    return test ? listing_.test : listing_.train;
+  }
+  const FolderEntry& entry(bool test, size_t i) const { return entries(test)[i]; }
+
+  const IngestOptions& options_;
+  const FolderListing listing_;
+};
+
 }  // namespace
 
 void shuffle_for_shards(FolderListing& listing, uint64_t seed) {
@@ -387,8 +439,15 @@ void shuffle_for_shards(FolderListing& listing, uint64_t seed) {
   }
 }
 
-IngestReport ingest_image_folder(const IngestOptions& options, storage::Store& store) {
-  Ingest ingest(options, store);
+BadImagePolicy parse_bad_image_policy(const std::string& value) {
+  if (value == "fail") return BadImagePolicy::kFail;
+  if (value == "skip") return BadImagePolicy::kSkip;
+  core::fail_usage("data.bad_images: expected fail or skip, got '" + value + "'");
+}
+
+IngestReport ingest_samples(const IngestSource& source, const IngestOptions& options,
+                            storage::Store& store) {
+  Ingest ingest(source, options, store);
   IngestReport r = ingest.run();
   core::log::info(
       "ingest",
@@ -403,6 +462,12 @@ IngestReport ingest_image_folder(const IngestOptions& options, storage::Store& s
        {"skipped_files", r.skipped_files},
        {"store", store.url()}});
   return r;
+}
+
+IngestReport ingest_image_folder(const IngestOptions& options, storage::Store& store) {
+  check_options(options);  // before the listing, which may take long
+  const FolderSource source(options);
+  return ingest_samples(source, options, store);
 }
 
 }  // namespace ddpipe::shards

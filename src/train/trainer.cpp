@@ -140,6 +140,7 @@ data::ShardedDataset::Options sharded_options(const core::Config& config,
   o.normalize = config.features.normalize;
   o.horizontal_flip = config.features.horizontal_flip;
   o.crop_scale_min = config.features.crop_scale_min;
+  o.bad_images = shards::parse_bad_image_policy(config.data.bad_images);
   return o;
 }
 

@@ -223,6 +223,39 @@ TEST(ToChwTest, LayoutResizeAndChannels) {
 
 // ---- shared test images (PngSuite and hostile inputs), when ../shared is present -------------
 
+TEST(EncodePngTest, DecodesBackToTheSameBytesAndIsDeterministic) {
+  for (int64_t c : {1, 3}) {
+    std::vector<uint8_t> chw(static_cast<size_t>(c * 9 * 13));
+    for (size_t i = 0; i < chw.size(); ++i) chw[i] = static_cast<uint8_t>(i * 37 + c);
+    const std::string png = encode_png(chw.data(), c, 9, 13);
+    EXPECT_EQ(png, encode_png(chw.data(), c, 9, 13));
+    const Image img = decode_image(png, "encoded");
+    EXPECT_EQ(std::make_tuple(img.channels, img.height, img.width), std::make_tuple(c, 9L, 13L));
+    EXPECT_EQ(to_chw(img, c, 9, 13), chw);
+    EXPECT_EQ(image_member_extension(png, "encoded"), "png");
+  }
+  EXPECT_TRUE(dt::throws_error([] { encode_png(nullptr, 2, 4, 4); }, ErrorKind::kUsage,
+                               {"channels must be 1 or 3"}));
+}
+
+TEST(ReadImageHeaderTest, ShapeWithoutPixelsAndTheDecodersHeaderErrors) {
+  std::vector<uint8_t> pixels(21 * 11 * 3);
+  for (size_t i = 0; i < pixels.size(); ++i) pixels[i] = static_cast<uint8_t>(i * 7);
+  const std::string jpeg = dt::encode_jpeg(21, 11, 3, pixels);
+  const Image h = read_image_header(jpeg, "a.jpg");
+  EXPECT_EQ(std::make_tuple(h.channels, h.height, h.width), std::make_tuple(3L, 11L, 21L));
+  EXPECT_EQ(image_member_extension(jpeg, "a.jpg"), "jpg");
+  // Cut after the header: the header is fine, decoding is not.
+  const std::string body_cut = jpeg.substr(0, jpeg.size() * 3 / 4);
+  EXPECT_EQ(read_image_header(body_cut, "b.jpg").width, 21);
+  EXPECT_TRUE(dt::throws_error([&] { decode_image(body_cut, "b.jpg"); }, ErrorKind::kData,
+                               {"b.jpg", "corrupt JPEG"}));
+  EXPECT_TRUE(dt::throws_error([&] { image_member_extension(jpeg.substr(0, 30), "c.jpg"); },
+                               ErrorKind::kData, {"c.jpg", "corrupt JPEG"}));
+  EXPECT_TRUE(dt::throws_error([&] { image_member_extension("GIF89a", "d.gif"); }, ErrorKind::kData,
+                               {"d.gif", "not a PNG or JPEG"}));
+}
+
 fs::path image_testdata() {
   const fs::path shared = dt::shared_dir();
   return shared.empty() ? fs::path() : shared / "testdata" / "images";
@@ -251,6 +284,11 @@ TEST(SharedImagesTest, PngSuite) {
       EXPECT_EQ(img.height, std::stoi(f[3])) << f[0];
       EXPECT_TRUE(img.channels == 1 || img.channels == 3) << f[0];
       EXPECT_EQ(img.pixels.size(), static_cast<size_t>(img.width * img.height * img.channels));
+      const Image header = read_image_header(bytes, f[0]);  // the same shape, no pixels
+      EXPECT_EQ(std::make_tuple(header.channels, header.height, header.width),
+                std::make_tuple(img.channels, img.height, img.width))
+          << f[0];
+      EXPECT_TRUE(header.pixels.empty());
       // Interlaced twins decode to the same pixels.
       const std::string name = fs::path(f[0]).filename().string();
       if (name.rfind("basi", 0) == 0) {

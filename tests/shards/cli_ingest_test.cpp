@@ -6,6 +6,7 @@
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
+#include <zlib.h>
 
 #include <chrono>
 #include <map>
@@ -115,14 +116,28 @@ pid_t spawn_ingest(const std::vector<std::string>& args) {
   return pid;
 }
 
+// The first bytes of a `size`-byte PNG of 64×64 RGB pixels whose IDAT chunk is the rest (its
+// content and CRC left to the caller): a header that libpng's png_read_info accepts.
+std::string png_header_of(size_t size) {
+  auto be32 = [](uint32_t v) {
+    return std::string{static_cast<char>(v >> 24), static_cast<char>(v >> 16),
+                       static_cast<char>(v >> 8), static_cast<char>(v)};
+  };
+  const std::string ihdr = "IHDR" + be32(64) + be32(64) + std::string("\x08\x02\0\0\0", 5);
+  const auto crc = static_cast<uint32_t>(
+      crc32(0, reinterpret_cast<const Bytef*>(ihdr.data()), static_cast<uInt>(ihdr.size())));
+  std::string png = "\x89PNG\r\n\x1a\n" + be32(13) + ihdr + be32(crc);
+  return png + be32(static_cast<uint32_t>(size - png.size() - 12)) + "IDAT";
+}
+
 TEST(ShardsCli, AKilledIngestResumesWithoutPuttingItsShardsAgain) {
   ddpipe::testing::TempDir dir;
-  // 120 files of 1 MB that are PNGs by their magic bytes (the ingest never decodes): one a shard.
+  // 120 files of 1 MB that are PNGs by their header (the ingest never decodes the pixels): one
+  // a shard.
   std::mt19937 rng(5);
   for (int i = 0; i < 120; ++i) {
-    std::string bytes(1000000, '\0');
-    for (auto& c : bytes) c = static_cast<char>(rng());
-    bytes.replace(0, 8, "\x89PNG\r\n\x1a\n", 8);
+    std::string bytes = png_header_of(1000000);
+    while (bytes.size() < 1000000) bytes.push_back(static_cast<char>(rng()));
     ddpipe::testing::write_bytes(
         dir / "images" / (i % 2 ? "a" : "b") / (std::to_string(i) + ".png"), bytes);
   }
@@ -175,13 +190,46 @@ TEST(ShardsCli, AKilledIngestResumesWithoutPuttingItsShardsAgain) {
   EXPECT_EQ(nlohmann::json::parse(fresh.output)["digest"], out["digest"]);
 }
 
-TEST(ShardsCli, OtherFormatsAreNotYetSharded) {
+// The default job's dataset (Fashion-MNIST, IDX) re-encoded into shards and trained from them
+// by `ddpipe run`: a few steps of one epoch, evaluated on the whole test split.
+TEST(ShardsCli, RunTrainsFromFashionMnistReencodedIntoShards) {
+  ASSERT_TRUE(std::filesystem::exists("/usr/share/datasets/fashion-mnist"))
+      << "/usr/share/datasets/fashion-mnist is missing: apt-get install dataset-fashion-mnist";
   ddpipe::testing::TempDir dir;
   const auto r = ddpipe::testing::run_command(
-      ddpipe::testing::ddpipe_binary() + " ingest --store " + (dir / "store").string() +
-      " --set data.format=idx --set data.form=sharded --data-path " + dir.path().string());
-  EXPECT_EQ(r.exit_code, 2) << r.output;
-  EXPECT_NE(r.output.find("image-folder only; not yet 'idx'"), std::string::npos) << r.output;
+      ddpipe::testing::ddpipe_binary() + " run --store " + (dir / "store").string() +
+      " --set cache_dir=" + (dir / "cache").string() +
+      " --set name=fm-sharded --set data.form=sharded --set features.image_size=28"
+      " --set train.max_steps_per_epoch=3 --epochs 1 --set train.threads=1");
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_NE(r.output.find("Trained fm-sharded on fashion-mnist with 2 ranks"), std::string::npos)
+      << r.output;
+  EXPECT_NE(r.output.find("\"test_samples\":10000"), std::string::npos) << r.output;
+  const auto store = dir / "store" / "datasets" / "fashion-mnist";
+  const std::string digest = core::read_file(store / "latest").substr(0, 64);
+  const auto index = nlohmann::json::parse(core::read_file(store / digest / "index.json"));
+  EXPECT_EQ(index["source"]["format"], "idx");
+  EXPECT_EQ(index["splits"]["train"]["samples"], 60000);
+}
+
+TEST(ShardsCli, BadImagesFailOrAreSkippedByTheSetting) {
+  ddpipe::testing::TempDir dir;
+  const int files = ddpipe::testing::write_image_folder(dir / "images", {"a", "b"}, 4, 3);
+  ddpipe::testing::write_bytes(dir / "images" / "b" / "notes.png", "these are notes");
+  const std::string ingest = ddpipe::testing::ddpipe_binary() + " ingest --store " +
+                             (dir / "store").string() + " --dataset pets --data-path " +
+                             (dir / "images").string() +
+                             " --set data.format=image-folder --set data.form=sharded";
+  const auto fail = ddpipe::testing::run_command(ingest);
+  EXPECT_EQ(fail.exit_code, 3) << fail.output;
+  EXPECT_NE(fail.output.find((dir / "images" / "b" / "notes.png").string()), std::string::npos)
+      << fail.output;
+  const auto skip =
+      ddpipe::testing::run_command("(" + ingest + " --set data.bad_images=skip 2>/dev/null)");
+  ASSERT_EQ(skip.exit_code, 0) << skip.output;
+  const auto out = nlohmann::json::parse(skip.output);
+  EXPECT_EQ(out["skipped_files"], 1);
+  EXPECT_EQ(out["train"].get<int>() + out["test"].get<int>(), files);
 }
 
 }  // namespace

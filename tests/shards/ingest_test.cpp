@@ -4,12 +4,14 @@
 #include "shards/ingest.h"
 
 #include <gtest/gtest.h>
+#include <zlib.h>
 
 #include <algorithm>
 #include <set>
 
 #include "core/fs.h"
 #include "core/strings.h"
+#include "data/image.h"
 #include "fixtures.h"
 #include "shards/listing.h"
 #include "shards_fixtures.h"
@@ -229,10 +231,44 @@ TEST_F(ShardsIngest, AFileThatIsNoImageFailsOrIsSkipped) {
                            {(dir_ / "images" / "eel" / "fake.jpg").string(), "not a JPEG or PNG"}));
   EXPECT_FALSE(store.exists(latest_key("pets")));
   IngestOptions skip = options();
-  skip.bad_image = IngestOptions::BadImage::kSkip;
+  skip.bad_image = BadImagePolicy::kSkip;
   const IngestReport r = ingest_image_folder(skip, store);
   EXPECT_EQ(r.skipped_files, 1);
   EXPECT_EQ(r.train_samples + r.test_samples, files_);
+}
+
+TEST_F(ShardsIngest, AHeaderThatDoesNotParseFailsNamingTheFileOrIsSkipped) {
+  const fs::path eel = dir_ / "images" / "eel";
+  const std::string png = ddpipe::testing::noise_png(20, 20, 4);
+  std::string lying = png;  // claims 65536 × 65536 pixels, with a valid CRC
+  lying.replace(16, 8, std::string("\0\1\0\0\0\1\0\0", 8));
+  const uLong crc = crc32(0, reinterpret_cast<const Bytef*>(lying.data() + 12), 17);
+  for (int b = 0; b < 4; ++b) lying[29 + b] = static_cast<char>((crc >> (24 - 8 * b)) & 0xff);
+  const std::string jpeg = ddpipe::testing::noise_jpeg(20, 20, 4);
+  const std::vector<std::pair<std::string, std::string>> bad = {
+      {"cut.png", png.substr(0, 20)},  // cut inside IHDR
+      {"lying.png", lying},
+      {"cut.jpg", jpeg.substr(0, 40)},  // cut inside its header
+  };
+  CountingStore store(dir_ / "store");
+  IngestOptions o = options();
+  o.check_image = data::image_member_extension;
+  for (const auto& [name, bytes] : bad) {  // each alone in the folder
+    ddpipe::testing::write_bytes(eel / name, bytes);
+    EXPECT_TRUE(throws_error([&] { ingest_image_folder(o, store); }, ErrorKind::kData,
+                             {(eel / name).string(), "data.bad_images=skip"}))
+        << name;
+    fs::remove(eel / name);
+  }
+  EXPECT_FALSE(store.exists(latest_key("pets")));
+  for (const auto& [name, bytes] : bad) ddpipe::testing::write_bytes(eel / name, bytes);
+  o.bad_image = BadImagePolicy::kSkip;
+  const IngestReport r = ingest_image_folder(o, store);
+  EXPECT_EQ(r.skipped_files, 3);
+  EXPECT_EQ(r.train_samples + r.test_samples, files_);
+  // The magic bytes alone (no check_image) let all three through.
+  const IngestReport magic = ingest_image_folder(options(), store);
+  EXPECT_EQ(magic.train_samples + magic.test_samples, files_ + 3);
 }
 
 TEST_F(ShardsIngest, TheExtensionComesFromTheMagicBytes) {
