@@ -302,9 +302,7 @@ eval::EvalSums eval_in_memory(const core::Config& config, storage::Store& store,
 // input as training evaluated it.
 eval::EvalSums eval_sharded(const core::Config& config, storage::Store& store,
                             const eval::LoadedModel& m, const std::string& digest, bool train) {
-  data::ShardedDataset::Options o;
-  o.cache_dir = core::expand_user(config.cache_dir);
-  o.cache_bytes = static_cast<uint64_t>(config.data.cache_gb * 1024.0 * 1024.0 * 1024.0);
+  data::ShardedDataset::Options o = data::sharded_options(config);
   o.image_size = m.height;
   o.normalize = m.normalize;
   data::ShardedDataset ds(store, config.data.name, digest, o);

@@ -327,4 +327,16 @@ std::unique_ptr<ShardSource> ShardedDataset::make_source(bool train_split, bool 
   return std::make_unique<ShardSource>(cache_, split(train_split), plan, batch_sizes, o);
 }
 
+ShardedDataset::Options sharded_options(const core::Config& config) {
+  ShardedDataset::Options o;
+  o.cache_dir = core::expand_user(config.cache_dir);
+  o.cache_bytes = static_cast<uint64_t>(config.data.cache_gb * 1024.0 * 1024.0 * 1024.0);
+  o.image_size = config.features.image_size;
+  o.normalize = config.features.normalize;
+  o.horizontal_flip = config.features.horizontal_flip;
+  o.crop_scale_min = config.features.crop_scale_min;
+  o.bad_images = shards::parse_bad_image_policy(config.data.bad_images);
+  return o;
+}
+
 }  // namespace ddpipe::data

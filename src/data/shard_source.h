@@ -35,6 +35,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include "core/config.h"
 #include "data/dataset.h"
 #include "data/loader.h"
 #include "data/transforms.h"
@@ -182,5 +183,9 @@ class ShardedDataset {
   shards::ShardCache cache_;
   std::shared_ptr<SkippedImages> skipped_ = std::make_shared<SkippedImages>();
 };
+
+// The options `config` gives: cache_dir/shards bounded by data.cache_gb, features.image_size,
+// normalize, horizontal_flip, crop_scale_min and data.bad_images.
+ShardedDataset::Options sharded_options(const core::Config& config);
 
 }  // namespace ddpipe::data

@@ -131,19 +131,6 @@ std::string effective_run_id(const core::Config& config) {
 
 namespace {
 
-data::ShardedDataset::Options sharded_options(const core::Config& config,
-                                              const std::filesystem::path& cache_dir) {
-  data::ShardedDataset::Options o;
-  o.cache_dir = cache_dir;
-  o.cache_bytes = static_cast<uint64_t>(config.data.cache_gb * 1024.0 * 1024.0 * 1024.0);
-  o.image_size = config.features.image_size;
-  o.normalize = config.features.normalize;
-  o.horizontal_flip = config.features.horizontal_flip;
-  o.crop_scale_min = config.features.crop_scale_min;
-  o.bad_images = shards::parse_bad_image_policy(config.data.bad_images);
-  return o;
-}
-
 // A rank's job once its store and telemetry exist: the data, the process group, the epochs.
 TrainResult run_rank(const core::Config& config, const dist::WorldInfo& world,
                      storage::Store& store, RankTelemetry& telemetry, const std::string& run_id,
@@ -156,7 +143,7 @@ TrainResult run_rank(const core::Config& config, const dist::WorldInfo& world,
   data::Dataset dataset;
   if (config.data.form == "sharded") {
     sharded = std::make_unique<data::ShardedDataset>(store, config.data.name, digest,
-                                                     sharded_options(config, cache_dir));
+                                                     data::sharded_options(config));
   } else {
     dataset = data::load_ingested(store, config.data.name, digest, cache_dir);
   }
