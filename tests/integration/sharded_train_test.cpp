@@ -65,8 +65,11 @@ void expect_eval_and_predict_as_training(const fs::path& dir, const fs::path& fo
   EXPECT_EQ(manifest.preprocess.resize_shorter, 16 * 256 / 224);
   EXPECT_EQ(result["form"], "sharded");
   EXPECT_EQ(result["samples"].get<double>(), static_cast<double>(manifest.dataset.test_size));
-  EXPECT_DOUBLE_EQ(result["accuracy"].get<double>(),
-                   manifest.final_metrics["test_acc"].get<double>());
+  // Training evaluated on 2 ranks, possibly under bf16 autocast (train.precision auto); ddpipe
+  // eval runs in float32 in other batches: an answer may flip, no more.
+  const double n = result["samples"].get<double>();
+  EXPECT_NEAR(result["accuracy"].get<double>(), manifest.final_metrics["test_acc"].get<double>(),
+              1.0 / n + 1e-9);
 
   const core::Config defaults;
   const auto listing =
