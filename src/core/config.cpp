@@ -553,13 +553,20 @@ std::string unknown_key_message(const std::string& key, const std::vector<Field>
   return m;
 }
 
-// Flattens a YAML mapping into dotted leaves; non-map values are leaves.
+// Flattens a YAML mapping into dotted leaves; non-map values are leaves. A key that is not a
+// scalar (`? [a, b]: 1`) is a problem pushed on `errors`, prefixed with `where`.
 void flatten(const YAML::Node& n, const std::string& prefix,
-             std::vector<std::pair<std::string, YAML::Node>>& out) {
+             std::vector<std::pair<std::string, YAML::Node>>& out, std::vector<std::string>& errors,
+             const std::string& where) {
   if (n.IsMap()) {
     for (auto it = n.begin(); it != n.end(); ++it) {
+      if (!it->first.IsScalar()) {
+        errors.push_back(where + (prefix.empty() ? "the top level" : prefix) +
+                         ": a key must be a name, not a YAML list or mapping");
+        continue;
+      }
       std::string k = it->first.as<std::string>();
-      flatten(it->second, prefix.empty() ? k : prefix + "." + k, out);
+      flatten(it->second, prefix.empty() ? k : prefix + "." + k, out, errors, where);
     }
   } else {
     out.emplace_back(prefix, n);
@@ -585,8 +592,9 @@ class Builder {
       return;
     }
     std::vector<std::pair<std::string, YAML::Node>> leaves;
-    flatten(root, "", leaves);
-    for (auto& [k, v] : leaves) apply(k, v, origin.empty() ? "" : origin + ": ");
+    const std::string where = origin.empty() ? "" : origin + ": ";
+    flatten(root, "", leaves, errors_, where);
+    for (auto& [k, v] : leaves) apply(k, v, where);
   }
 
   void apply_override(const std::string& o) {

@@ -145,6 +145,17 @@ std::string field_ref(const std::string& path, const LocalPod& pod, const JobPla
                    "a TrainJob pod's job-completion-index annotation)");
 }
 
+// `path` (relative, or absolute inside the pod) below `dir`. Throws core::Error(kUsage) naming
+// `what` when a ".." in it would leave `dir`: files are written there (Kubernetes refuses such
+// paths too).
+fs::path inside(const fs::path& dir, const std::string& path, const std::string& what) {
+  const fs::path rel = fs::path(path).relative_path();
+  for (const fs::path& part : rel) {
+    if (part == "..") core::fail_usage(what + ": path '" + path + "' leaves the pod's folder (..)");
+  }
+  return dir / rel;
+}
+
 void add_volume(const Object& volume, const Object& mount, const fs::path& local,
                 const std::vector<Object>& objects, const std::string& origin, LocalPod& pod) {
   const std::string name = volume.value("name", "");
@@ -168,7 +179,9 @@ void add_volume(const Object& volume, const Object& mount, const fs::path& local
       return;
     }
     pod.dirs.push_back(local);
-    for (const auto& [path, text] : files) pod.files.emplace_back(local / path, text);
+    for (const auto& [path, text] : files) {
+      pod.files.emplace_back(inside(local, path, origin + ": volume " + name), text);
+    }
   };
   if (volume.contains("configMap")) {
     const Object& s = volume["configMap"];
@@ -194,7 +207,7 @@ void mount_volumes(const ReplicaPod& replica, const Object& container,
                    const std::vector<Object>& objects, const std::string& where, LocalPod& pod,
                    PathMap& paths) {
   auto local_of = [&](const std::string& pod_path) {
-    return pod.root / fs::path(pod_path).relative_path();
+    return inside(pod.root, pod_path, where + ": volumeMounts");
   };
   paths.add(kImageHome, local_of(kImageHome));
   pod.dirs.push_back(local_of(kImageHome));
@@ -265,14 +278,13 @@ void set_command(const Object& container, const PathMap& paths, const std::strin
   const std::string& exe = pod.argv[0];
   if (exe == kImageBinary || exe == "ddpipe") pod.argv[0] = ddpipe_binary;
   const std::string workdir = container.value("workingDir", std::string(kImageHome));
-  pod.workdir = pod.root / fs::path(workdir).relative_path();
+  pod.workdir = inside(pod.root, workdir, "workingDir");
 }
 
-}  // namespace
-
-std::vector<LocalPod> local_pods(const std::vector<Object>& objects, const std::string& origin,
-                                 const fs::path& root, const std::vector<std::string>& pod_ips,
-                                 const std::string& ddpipe_binary, JobKind kind) {
+// local_pods, whose json errors it turns into usage errors.
+std::vector<LocalPod> prepare_pods(const std::vector<Object>& objects, const std::string& origin,
+                                   const fs::path& root, const std::vector<std::string>& pod_ips,
+                                   const std::string& ddpipe_binary, JobKind kind) {
   const JobPlan plan = plan_job(objects, origin, kind);
   if (pod_ips.size() != plan.pods.size()) {
     core::fail_usage("local_pods: " + std::to_string(plan.pods.size()) + " pods but " +
@@ -298,6 +310,18 @@ std::vector<LocalPod> local_pods(const std::vector<Object>& objects, const std::
     out.push_back(std::move(pod));
   }
   return out;
+}
+
+}  // namespace
+
+std::vector<LocalPod> local_pods(const std::vector<Object>& objects, const std::string& origin,
+                                 const fs::path& root, const std::vector<std::string>& pod_ips,
+                                 const std::string& ddpipe_binary, JobKind kind) {
+  try {
+    return prepare_pods(objects, origin, root, pod_ips, ddpipe_binary, kind);
+  } catch (const nlohmann::json::exception& e) {
+    core::fail_usage(origin + ": a field of the job has the wrong type (" + e.what() + ")");
+  }
 }
 
 namespace {
@@ -399,7 +423,7 @@ std::string hosts_file(const JobPlan& plan, const std::vector<LocalPod>& pods,
              names(plan.subdomain.empty() ? p.name : p.name + "." + plan.subdomain);
   }
   for (const auto& svc : of_kind(objects, "Service")) {
-    hosts += host_ip + "\t" + names(svc["metadata"].value("name", ""));
+    hosts += host_ip + "\t" + names(svc.value("metadata", Object::object()).value("name", ""));
   }
   return hosts;
 }

@@ -4,6 +4,8 @@
 
 #include <cctype>
 #include <regex>
+#include <string_view>
+#include <utility>
 
 #include "core/error.h"
 #include "core/strings.h"
@@ -117,15 +119,42 @@ void emit(YAML::Emitter& out, const Object& v) {
   }
 }
 
+// True when `line` is the marker `m` ("---" or "..."), alone or followed by a blank.
+bool is_marker(std::string_view line, std::string_view m) {
+  return line.substr(0, 3) == m &&
+         (line.size() == 3 || std::isspace(static_cast<unsigned char>(line[3])));
+}
+
+// The documents of a YAML stream, split at its "---" and "..." lines (YAML forbids them at
+// column 0 inside a document), each with the index of its first line. yaml-cpp 0.7's LoadAll
+// loops forever on some malformed streams (found by tests/k8s/fuzz; jbeder/yaml-cpp#1319, fixed
+// in 0.8); its Load, one document at a time, does not.
+std::vector<std::pair<std::string, int>> split_documents(const std::string& yaml) {
+  std::vector<std::pair<std::string, int>> docs(1, {"", 0});
+  int line = 0;
+  for (size_t at = 0; at < yaml.size(); ++line) {
+    const size_t nl = yaml.find('\n', at);
+    const size_t end = nl == std::string::npos ? yaml.size() : nl + 1;
+    const std::string_view text(yaml.data() + at, end - at);
+    const bool end_marker = is_marker(text, "...");
+    if (is_marker(text, "---") || end_marker) docs.emplace_back("", line);
+    if (!end_marker) docs.back().first += text;
+    at = end;
+  }
+  return docs;
+}
+
 }  // namespace
 
 std::vector<Object> parse_manifests(const std::string& yaml, const std::string& origin) {
   std::vector<YAML::Node> docs;
-  try {
-    docs = YAML::LoadAll(yaml);
-  } catch (const YAML::Exception& e) {
-    core::fail_usage(origin + ": not valid YAML at line " + std::to_string(e.mark.line + 1) + ": " +
-                     e.msg);
+  for (const auto& [text, first_line] : split_documents(yaml)) {
+    try {
+      docs.push_back(YAML::Load(text));
+    } catch (const YAML::Exception& e) {
+      core::fail_usage(origin + ": not valid YAML at line " +
+                       std::to_string(first_line + e.mark.line + 1) + ": " + e.msg);
+    }
   }
   std::vector<Object> out;
   for (const auto& d : docs) {

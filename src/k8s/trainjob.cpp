@@ -60,7 +60,7 @@ const Object& the_trainjob(const std::vector<Object>& objects, const std::string
 
 // The runtime spec.runtimeRef names: from the file, else the stock torch-distributed.
 Object runtime_of(const Object& job, const std::vector<Object>& objects, const std::string& where) {
-  const Object ref = job["spec"].value("runtimeRef", Object::object());
+  const Object ref = job.value("spec", Object::object()).value("runtimeRef", Object::object());
   const std::string name = ref.value("name", "");
   const std::string kind = ref.value("kind", "ClusterTrainingRuntime");
   if (name.empty()) core::fail_usage(where + ": spec.runtimeRef.name is missing");
@@ -179,7 +179,7 @@ JobPlan plan_trainjob(const std::vector<Object>& objects, const std::string& ori
   plan.kind = "TrainJob";
   plan.container = kTrainerV2Container;
   plan.name = name_of(job);
-  plan.namespace_name = job["metadata"].value("namespace", "");
+  plan.namespace_name = job.value("metadata", Object::object()).value("namespace", "");
   if (plan.name.empty()) core::fail_usage(origin + ": TrainJob: metadata.name is missing");
   const std::string where = origin + ": TrainJob " + plan.name;
   const Object& spec = job.value("spec", Object::object());
@@ -195,7 +195,7 @@ JobPlan plan_trainjob(const std::vector<Object>& objects, const std::string& ori
     if (c.value("name", "") == kTrainerV2Container) c = container;
   }
 
-  const Object& ml = runtime["spec"]["mlPolicy"];
+  const Object ml = runtime.value("spec", Object::object()).value("mlPolicy", Object::object());
   const Object nodes = trainer.value("numNodes", ml.value("numNodes", Object(1)));
   if (!nodes.is_number_integer() || nodes.get<int64_t>() < 1) {
     core::fail_usage(where + ": spec.trainer.numNodes: expected an integer of at least 1, got " +

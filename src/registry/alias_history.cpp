@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <cstdint>
 #include <cstdio>
 #include <random>
 #include <set>
@@ -115,6 +116,10 @@ json AliasMove::to_json() const {
 
 AliasMove AliasMove::from_json(const json& doc) {
   AliasMove m;
+  // A float seq (1e300) would convert to int64_t undefined; the readers skip a json error.
+  if (doc.is_object() && doc.contains("seq") && !doc["seq"].is_number_integer()) {
+    throw json::type_error::create(302, "seq must be an integer", &doc["seq"]);
+  }
   m.seq = doc.value("seq", int64_t{0});
   m.key = doc.value("key", "");
   m.parent = doc.value("parent", "");
@@ -133,7 +138,12 @@ std::optional<json> Registry::alias_pointer(const std::string& model, const std:
   if (!bytes) return std::nullopt;
   try {
     json p = json::parse(*bytes);
-    if (p.is_object() && p.contains("version") && p["version"].is_string()) {
+    // seq is read as an integer and incremented, entry as a string, when the alias moves.
+    const bool seq_ok =
+        !p.contains("seq") || (p["seq"].is_number_integer() && p["seq"].get<int64_t>() >= 0 &&
+                               p["seq"].get<int64_t>() < INT64_MAX);
+    const bool entry_ok = !p.contains("entry") || p["entry"].is_string();
+    if (p.is_object() && p.contains("version") && p["version"].is_string() && seq_ok && entry_ok) {
       pointed_version(key, p["version"].get<std::string>());
       return p;
     }

@@ -1,6 +1,7 @@
 #include "shards/archive.h"
 
 #include <array>
+#include <cmath>
 #include <cstring>
 #include <fstream>
 #include <optional>
@@ -96,9 +97,14 @@ void parse_pax(const std::string& data, Overrides& o, const fs::path& archive, u
     try {
       if (key == "path") o.path = value;
       if (key == "size") o.size = std::stoull(value);
-      if (key == "mtime") o.mtime = static_cast<int64_t>(std::stod(value));
+      if (key == "mtime") {
+        const double seconds = std::stod(value);
+        // NaN or beyond int64_t: the conversion would be undefined.
+        if (!(std::fabs(seconds) < 9.2e18)) throw std::out_of_range(value);
+        o.mtime = static_cast<int64_t>(seconds);
+      }
     } catch (const std::exception&) {
-      core::fail_data(where(archive, offset) + ": pax record " + key + " is not a number");
+      core::fail_data(where(archive, offset) + ": pax record " + key + " is not a number in range");
     }
     at += length;
   }
@@ -161,7 +167,7 @@ std::vector<ArchiveMember> list_tar(const fs::path& archive) {
                               ? *next.size
                               : number(h.data() + 124, 12, archive, offset);
     const uint64_t data = offset + kBlock;
-    if (data + size > file_size) {
+    if (size > file_size - data) {  // read_header checked data <= file_size; no overflow
       core::fail_data(where(archive, offset) + ": the archive is truncated inside member '" +
                       member_name(h, next) + "'");
     }

@@ -23,14 +23,25 @@ json split_json(const SplitIndex& split) {
   return {{"samples", split.samples}, {"shards", shards}};
 }
 
+// The integer `field` of `j`; a json error for any other type, a float included (converting
+// 1e300 to an integer is undefined).
+template <class T>
+T integer(const json& j, const char* field) {
+  const json& v = j.at(field);
+  if (!v.is_number_integer()) {
+    throw json::type_error::create(302, std::string(field) + " must be an integer", &v);
+  }
+  return v.get<T>();
+}
+
 // Reads one split of `j` and checks it against `name`; throws json errors for mistyped fields.
 SplitIndex parse_split(const json& j, const std::string& name, const std::string& where) {
   SplitIndex split;
-  split.samples = j.at("samples").get<int64_t>();
+  split.samples = integer<int64_t>(j, "samples");
   int64_t sum = 0;
   for (const json& s : j.at("shards")) {
     ShardRef r{s.at("key").get<std::string>(), s.at("sha256").get<std::string>(),
-               s.at("bytes").get<uint64_t>(), s.at("samples").get<int64_t>(),
+               integer<uint64_t>(s, "bytes"), integer<int64_t>(s, "samples"),
                s.at("first_key").get<std::string>()};
     if (!is_sha256_hex(r.sha256) || r.key != shard_key(name, r.sha256)) {
       core::fail_data(where + ": shard '" + r.key + "' with sha256 '" + r.sha256 +
@@ -39,7 +50,9 @@ SplitIndex parse_split(const json& j, const std::string& name, const std::string
     if (r.samples <= 0 || r.bytes == 0 || r.first_key.empty()) {
       core::fail_data(where + ": shard " + r.key + " has no samples, no bytes or no first_key");
     }
-    sum += r.samples;
+    if (__builtin_add_overflow(sum, r.samples, &sum)) {
+      core::fail_data(where + ": the shards' samples add up to more than 2^63");
+    }
     split.shards.push_back(std::move(r));
   }
   if (sum != split.samples) {
@@ -59,8 +72,8 @@ DatasetIndex parse_fields(const json& j, const std::string& origin) {
   index.name = j.at("name").get<std::string>();
   check_name(index.name);
   index.classes = j.at("classes").get<std::vector<std::string>>();
-  index.channels = j.at("channels").get<int64_t>();
-  index.shard_mb = j.at("shard_mb").get<int64_t>();
+  index.channels = integer<int64_t>(j, "channels");
+  index.shard_mb = integer<int64_t>(j, "shard_mb");
   index.source = j.at("source");
   if (index.classes.empty()) core::fail_data(origin + ": no classes");
   if (index.channels != 1 && index.channels != 3) {

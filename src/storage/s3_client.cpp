@@ -15,6 +15,7 @@
 #include "core/hash.h"
 #include "core/log.h"
 #include "core/strings.h"
+#include "storage/s3_xml.h"
 
 namespace ddpipe::storage {
 namespace {
@@ -47,83 +48,6 @@ std::string content_md5(std::string_view body) {
   for (int i = 0; i < 16; ++i)
     raw[i] = static_cast<char>(std::stoi(hex.substr(2 * i, 2), nullptr, 16));
   return core::base64_encode(raw);
-}
-
-// ---- minimal XML reading for S3's fixed response shapes ---------------------------------------
-
-void append_utf8(std::string& out, unsigned long cp) {
-  if (cp < 0x80) {
-    out += static_cast<char>(cp);
-  } else if (cp < 0x800) {
-    out += static_cast<char>(0xC0 | (cp >> 6));
-    out += static_cast<char>(0x80 | (cp & 0x3F));
-  } else if (cp < 0x10000) {
-    out += static_cast<char>(0xE0 | (cp >> 12));
-    out += static_cast<char>(0x80 | ((cp >> 6) & 0x3F));
-    out += static_cast<char>(0x80 | (cp & 0x3F));
-  } else {
-    out += static_cast<char>(0xF0 | (cp >> 18));
-    out += static_cast<char>(0x80 | ((cp >> 12) & 0x3F));
-    out += static_cast<char>(0x80 | ((cp >> 6) & 0x3F));
-    out += static_cast<char>(0x80 | (cp & 0x3F));
-  }
-}
-
-std::string xml_unescape(std::string_view s) {
-  static const std::pair<std::string_view, char> kNamed[] = {
-      {"amp;", '&'}, {"lt;", '<'}, {"gt;", '>'}, {"quot;", '"'}, {"apos;", '\''}};
-  std::string out;
-  for (size_t i = 0; i < s.size(); ++i) {
-    if (s[i] != '&') {
-      out += s[i];
-      continue;
-    }
-    std::string_view rest = s.substr(i + 1);
-    bool done = false;
-    for (const auto& [name, c] : kNamed) {
-      if (rest.substr(0, name.size()) == name) {
-        out += c;
-        i += name.size();
-        done = true;
-        break;
-      }
-    }
-    size_t semi = rest.find(';');
-    if (!done && rest.size() > 1 && rest[0] == '#' && semi != std::string_view::npos) {
-      bool hex = rest[1] == 'x' || rest[1] == 'X';
-      std::string digits(rest.substr(hex ? 2 : 1, semi - (hex ? 2 : 1)));
-      char* end = nullptr;
-      unsigned long cp = std::strtoul(digits.c_str(), &end, hex ? 16 : 10);
-      if (!digits.empty() && end && *end == '\0') {
-        append_utf8(out, cp);
-        i += semi + 1;
-        done = true;
-      }
-    }
-    if (!done) out += '&';
-  }
-  return out;
-}
-
-// The inner XML of every <tag>…</tag> in `xml`.
-std::vector<std::string_view> xml_elements(std::string_view xml, const std::string& tag) {
-  std::vector<std::string_view> out;
-  const std::string open = "<" + tag + ">", close = "</" + tag + ">";
-  size_t pos = 0;
-  while ((pos = xml.find(open, pos)) != std::string_view::npos) {
-    size_t start = pos + open.size();
-    size_t end = xml.find(close, start);
-    if (end == std::string_view::npos) break;
-    out.push_back(xml.substr(start, end - start));
-    pos = end + close.size();
-  }
-  return out;
-}
-
-// The decoded text of the first <tag>…</tag>, or "".
-std::string xml_text(std::string_view xml, const std::string& tag) {
-  auto e = xml_elements(xml, tag);
-  return e.empty() ? std::string() : xml_unescape(e.front());
 }
 
 bool retryable_curl_code(CURLcode rc) {
@@ -471,8 +395,8 @@ S3Client::Response S3Client::perform(const Call& call) {
       detail = resp.transport_error;
     } else if (resp.status >= 300 ||
                (call.error_in_body && resp.body.find("<Error>") != std::string::npos)) {
-      code = xml_text(resp.body, "Code");
-      std::string message = xml_text(resp.body, "Message");
+      code = s3xml::text(resp.body, "Code");
+      std::string message = s3xml::text(resp.body, "Message");
       // A 200 carrying <Error> means the server failed midway: retried like a 500.
       retry = resp.status < 300 || retryable_status(resp.status, code);
       detail = "HTTP " + std::to_string(resp.status) + (code.empty() ? "" : " " + code) +
@@ -590,12 +514,10 @@ S3ListPage S3Client::list_objects_page(const std::string& bucket, const std::str
   if (!continuation_token.empty()) c.query.emplace_back("continuation-token", continuation_token);
   Response r = perform(c);
   S3ListPage page;
-  for (std::string_view e : xml_elements(r.body, "Contents")) {
-    page.objects.push_back(
-        {xml_text(e, "Key"), std::stoull("0" + xml_text(e, "Size")), unquote(xml_text(e, "ETag"))});
-  }
-  if (xml_text(r.body, "IsTruncated") == "true") {
-    page.next_token = xml_text(r.body, "NextContinuationToken");
+  page.objects = s3xml::list_objects(
+      r.body, "S3 ListObjectsV2 s3://" + bucket + "/" + prefix + " from " + settings_.endpoint);
+  if (s3xml::text(r.body, "IsTruncated") == "true") {
+    page.next_token = s3xml::text(r.body, "NextContinuationToken");
     if (page.next_token.empty()) {
       throw S3Error(core::ErrorKind::kStorage,
                     "S3 ListObjectsV2 s3://" + bucket + "/" + prefix +
@@ -636,7 +558,7 @@ std::string S3Client::create_multipart_upload(const std::string& bucket, const s
   c.query = {{"uploads", ""}};
   c.headers = headers;
   Response r = perform(c);
-  std::string id = xml_text(r.body, "UploadId");
+  std::string id = s3xml::text(r.body, "UploadId");
   if (id.empty()) {
     throw S3Error(core::ErrorKind::kStorage,
                   "S3 CreateMultipartUpload s3://" + bucket + "/" + key +
@@ -668,7 +590,7 @@ std::string S3Client::upload_part_copy(const std::string& bucket, const std::str
   c.headers.emplace_back("x-amz-copy-source-range",
                          "bytes=" + std::to_string(first) + "-" + std::to_string(last));
   c.error_in_body = true;
-  return unquote(xml_text(perform(c).body, "ETag"));
+  return unquote(s3xml::text(perform(c).body, "ETag"));
 }
 
 void S3Client::complete_multipart_upload(const std::string& bucket, const std::string& key,
@@ -708,12 +630,12 @@ std::vector<std::pair<std::string, std::string>> S3Client::list_multipart_upload
     if (!key_marker.empty()) c.query.emplace_back("key-marker", key_marker);
     if (!id_marker.empty()) c.query.emplace_back("upload-id-marker", id_marker);
     Response r = perform(c);
-    for (std::string_view u : xml_elements(r.body, "Upload")) {
-      out.emplace_back(xml_text(u, "Key"), xml_text(u, "UploadId"));
+    for (std::string_view u : s3xml::elements(r.body, "Upload")) {
+      out.emplace_back(s3xml::text(u, "Key"), s3xml::text(u, "UploadId"));
     }
-    key_marker = xml_text(r.body, "NextKeyMarker");
-    id_marker = xml_text(r.body, "NextUploadIdMarker");
-    if (xml_text(r.body, "IsTruncated") != "true" || key_marker.empty()) return out;
+    key_marker = s3xml::text(r.body, "NextKeyMarker");
+    id_marker = s3xml::text(r.body, "NextUploadIdMarker");
+    if (s3xml::text(r.body, "IsTruncated") != "true" || key_marker.empty()) return out;
   }
 }
 

@@ -70,6 +70,15 @@ TEST(Config, BadOverrideAndSectionMisuse) {
             std::string::npos);
 }
 
+// Found by tests/core/fuzz: a key that is a YAML list or mapping made yaml-cpp throw
+// YAML::TypedBadConversion out of config_from_yaml (a crash of any command given the file).
+TEST(Config, AKeyThatIsNotANameIsAUsageError) {
+  EXPECT_NE(usage_error("? [a, b]\n: 1\n").find("the top level: a key must be a name"),
+            std::string::npos);
+  EXPECT_NE(usage_error("train:\n  {lr: 1}: 2\n  epochs: 0\n").find("train: a key must be a name"),
+            std::string::npos);
+}
+
 TEST(Config, MissingFileAndBadYaml) {
   testing::TempDir dir;
   try {

@@ -84,6 +84,23 @@ TEST(Manifest, PlainScalarsAreTypedQuotedOnesAreStrings) {
             std::string::npos);
 }
 
+// yaml-cpp 0.7's LoadAll looped forever, allocating, on malformed streams such as ",\n" (found
+// by tests/k8s/fuzz); the stream is now split into documents, each loaded alone.
+TEST(Manifest, MalformedStreamsEndAndDocumentsSplitAtMarkers) {
+  try {
+    parse_manifests(",\n", "comma.yaml");
+  } catch (const core::Error& e) {
+    EXPECT_NE(std::string(e.what()).find("comma.yaml"), std::string::npos) << e.what();
+  }
+  const auto docs = parse_manifests("a: 1\n...\n---\nb: 2\n--- {c: 3}\n---\n", "t");
+  ASSERT_EQ(docs.size(), 3u);
+  EXPECT_EQ(docs[2]["c"], 3);
+  EXPECT_NE(usage_error([] {
+              parse_manifests("a: 1\n---\nb: [1\n", "j.yaml");
+            }).find("j.yaml: not valid YAML at line"),
+            std::string::npos);
+}
+
 TEST(Render, ConfigDeltaGivesTheSameConfigBackWithoutSecrets) {
   for (const std::string file :
        {"default.yaml", "seed-cifar10-resnet18.yaml", "synthetic-bench.yaml"}) {
@@ -356,6 +373,55 @@ spec:
   ASSERT_EQ(pods[0].files.size(), 1u);
   EXPECT_EQ(pods[0].files[0].first, dir / "echo-master-0/var/run/tok/token");
   EXPECT_EQ(pods[0].files[0].second, "hunter2");
+}
+
+// Found by tests/k8s/fuzz: a volume item path, a Secret key or a mountPath with ".." put the
+// pod's files outside its folder (they are written there); a TrainJob without spec read a
+// missing key through const operator[] (undefined); a field of the wrong type threw json's
+// type_error. Each is now a usage error naming the file.
+TEST(LocalPods, HostileJobFilesAreUsageErrors) {
+  testing::TempDir dir;
+  auto job = [](const std::string& volume, const std::string& mount) {
+    return "apiVersion: v1\nkind: Secret\nmetadata: {name: tok}\n"
+           "data: {token: aHVudGVyMg==, ../../../escape: eA==}\n---\n"
+           "apiVersion: kubeflow.org/v1\nkind: PyTorchJob\nmetadata: {name: e}\nspec:\n"
+           "  pytorchReplicaSpecs:\n    Master:\n      template:\n        spec:\n"
+           "          volumes: [{name: t, secret: " +
+           volume +
+           "}]\n"
+           "          containers:\n          - name: pytorch\n            volumeMounts: "
+           "[{name: t, mountPath: " +
+           mount + "}]\n";
+  };
+  auto error = [&](const std::string& yaml) {
+    return usage_error([&] {
+      local_pods(parse_manifests(yaml, "e.yaml"), "e.yaml", dir.path(), {"127.0.0.1"}, "/bin/d");
+    });
+  };
+  const std::string item = "{secretName: tok, items: [{key: token, path: ../../x}]}";
+  EXPECT_NE(error(job(item, "/tok")).find("path '../../x' leaves the pod's folder"),
+            std::string::npos);
+  EXPECT_NE(error(job("{secretName: tok}", "/tok")).find("leaves the pod's folder"),
+            std::string::npos);
+  EXPECT_NE(error(job("{secretName: tok, items: [{key: token}]}", "/../../etc"))
+                .find("path '/../../etc' leaves the pod's folder"),
+            std::string::npos);
+  const auto pods =
+      local_pods(parse_manifests(job("{secretName: tok, items: [{key: token}]}", "/tok"), "e.yaml"),
+                 "e.yaml", dir.path(), {"127.0.0.1"}, "/bin/d");
+  ASSERT_EQ(pods.size(), 1u);
+  EXPECT_EQ(pods[0].files.at(0).first, dir / "e-master-0/tok/token");
+  EXPECT_NE(error("apiVersion: kubeflow.org/v1\nkind: PyTorchJob\nmetadata: {name: e}\n"
+                  "spec: {pytorchReplicaSpecs: {Master: 5}}\n")
+                .find("e.yaml: a field of the job has the wrong type"),
+            std::string::npos);
+  EXPECT_NE(usage_error([] {
+              plan_trainjob(parse_manifests("apiVersion: trainer.kubeflow.org/v1alpha1\n"
+                                            "kind: TrainJob\nmetadata: {name: j}\n",
+                                            "j.yaml"),
+                            "j.yaml");
+            }).find("runtimeRef.name is missing"),
+            std::string::npos);
 }
 
 // The Secret that `ddpipe k8s render` writes (for a development cluster) never holds MinIO's

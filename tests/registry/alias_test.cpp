@@ -113,6 +113,27 @@ TEST(AliasHistory, LegacyPointerStillResolvesAndGainsHistory) {
   EXPECT_EQ(store.list("models/m/alias_history/prod/").size(), 2u);
 }
 
+// A float seq was converted to int64_t (undefined for 1e300: tests/registry/fuzz), INT64_MAX
+// overflowed when incremented, and a non-string entry threw json's type_error out of the move.
+// The pointer is now corrupt (a storage error naming it); a history entry with such a seq is
+// skipped as unreadable.
+TEST(AliasHistory, PointerAndEntryNumbersOutOfRangeAreRefused) {
+  testing::TempDir dir;
+  storage::LocalStore store(dir.path());
+  Registry reg(store);
+  const std::string v1 = reg.publish("m", {{"model.pt", "1"}}, version_with(0.5));
+  for (const json& bad :
+       {json({{"version", v1}, {"seq", 1e300}}), json({{"version", v1}, {"seq", INT64_MAX}}),
+        json({{"version", v1}, {"seq", -1}}), json({{"version", v1}, {"seq", 1}, {"entry", 5}})}) {
+    store.put("models/m/aliases/prod", bad.dump());
+    const std::string e =
+        testing::error_of(core::ErrorKind::kStorage, [&] { reg.move_alias("m", "prod", v1, {}); });
+    EXPECT_NE(e.find("models/m/aliases/prod is corrupt"), std::string::npos) << bad.dump();
+  }
+  EXPECT_THROW(AliasMove::from_json(json({{"seq", 1e300}})), json::exception);
+  EXPECT_EQ(AliasMove::from_json(json({{"seq", 7}})).seq, 7);
+}
+
 // Threads racing on one alias, each building on the same head: exactly one wins per round and
 // the history holds exactly the winners.
 TEST(AliasHistory, ConcurrentPromotionsOneWinsNothingLost) {

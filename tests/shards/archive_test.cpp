@@ -110,5 +110,33 @@ with tarfile.open(sys.argv[1], "w") as t:
   EXPECT_NE(e.find("leaves the archive"), std::string::npos) << e;
 }
 
+// Found by tests/shards/fuzz: a pax size near 2^64 (or negative, which stoull wraps) passed the
+// truncation check by overflow and made the walk loop in place; a pax mtime of 1e300 or nan was
+// converted to int64_t (undefined). Both are now refused as bad data naming the archive.
+TEST(Archive, PaxSizesAndTimesOutOfRangeAreRefused) {
+  ddpipe::testing::TempDir dir;
+  ddpipe::testing::write_bytes(dir / "pax.py", R"PY(
+import io, sys, tarfile
+with tarfile.open(sys.argv[1], "w", format=tarfile.PAX_FORMAT) as t:
+    i = tarfile.TarInfo("a.png"); i.size = 3; i.pax_headers = {sys.argv[2]: sys.argv[3]}
+    t.addfile(i, io.BytesIO(b"abc"))
+)PY");
+  auto expect_refused = [&](const std::string& key, const std::string& value,
+                            const std::string& what) {
+    const fs::path tar = dir / "pax.tar";
+    ASSERT_EQ(ddpipe::testing::run_command("/usr/bin/python3 " + (dir / "pax.py").string() + " " +
+                                           tar.string() + " " + key + " " + value)
+                  .exit_code,
+              0);
+    const std::string e = error_of(ErrorKind::kData, [&] { list_tar(tar); });
+    EXPECT_NE(e.find(tar.string()), std::string::npos) << e;
+    EXPECT_NE(e.find(what), std::string::npos) << e;
+  };
+  expect_refused("size", "18446744073709551104", "truncated inside member 'a.png'");
+  expect_refused("size", "-512", "truncated inside member 'a.png'");
+  expect_refused("mtime", "1e300", "pax record mtime is not a number in range");
+  expect_refused("mtime", "nan", "pax record mtime is not a number in range");
+}
+
 }  // namespace
 }  // namespace ddpipe::shards

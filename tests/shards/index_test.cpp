@@ -84,6 +84,17 @@ TEST(Index, ValidationNamesTheIndexAndTheProblem) {
                       "invalid sharded dataset index"));
   EXPECT_TRUE(
       refused([](auto& j) { j["digest"] = std::string(64, '0'); }, "but the content's digest is"));
+  // A float where an integer belongs was converted to int64_t (undefined for 1e300), and huge
+  // shard sample counts overflowed their sum (tests/shards/fuzz).
+  EXPECT_TRUE(refused([](auto& j) { j["channels"] = 1e300; }, "channels must be an integer"));
+  EXPECT_TRUE(refused([](auto& j) { j["splits"]["train"]["shards"][0]["samples"] = 3.0; },
+                      "samples must be an integer"));
+  EXPECT_TRUE(refused(
+      [](auto& j) {
+        j["splits"]["train"]["shards"][0]["samples"] = INT64_MAX;
+        j["splits"]["train"]["shards"][1]["samples"] = INT64_MAX;
+      },
+      "samples add up to more than 2^63"));
   EXPECT_TRUE(throws_error([] { parse_index("{", "i.json"); }, ErrorKind::kData,
                            {"i.json", "invalid sharded dataset index"}));
 }
