@@ -1,6 +1,7 @@
 #include "core/json_document.h"
 
 #include <algorithm>
+#include <cmath>
 
 namespace ddpipe::core::json_document {
 
@@ -22,6 +23,45 @@ const json* find(const json& doc, const json::json_pointer& pointer, const std::
   }
   auto it = parent->find(pointer.back());
   return it == parent->end() || it->is_null() ? nullptr : &*it;
+}
+
+namespace {
+
+// `v` as a whole number in [lo, hi] (long double holds every int64 and uint64 exactly).
+long double whole_number(const json& v, long double lo, long double hi, const std::string& field,
+                         const std::string& where) {
+  long double n = 0;
+  if (v.is_number_unsigned()) {
+    n = static_cast<long double>(v.get<uint64_t>());
+  } else if (v.is_number_integer()) {
+    n = static_cast<long double>(v.get<int64_t>());
+  } else if (v.is_number_float() && std::isfinite(v.get<double>()) &&
+             std::trunc(v.get<double>()) == v.get<double>()) {
+    n = v.get<double>();
+  } else if (v.is_number()) {
+    fail_data(where + ": field " + field + " must be a whole number, got " + v.dump());
+  } else {
+    fail_data(where + ": field " + field + " has the wrong type (" + v.type_name() +
+              "): expected a whole number");
+  }
+  if (n < lo || n > hi) {
+    const std::string low = lo < 0 ? std::to_string(static_cast<int64_t>(lo)) : "0";
+    fail_data(where + ": field " + field + " is " + v.dump() + ", outside [" + low + ", " +
+              std::to_string(static_cast<uint64_t>(hi)) + "]");
+  }
+  return n;
+}
+
+}  // namespace
+
+int64_t read_signed(const json& v, int64_t lo, int64_t hi, const std::string& field,
+                    const std::string& where) {
+  return static_cast<int64_t>(whole_number(v, lo, hi, field, where));
+}
+
+uint64_t read_unsigned(const json& v, uint64_t hi, const std::string& field,
+                       const std::string& where) {
+  return static_cast<uint64_t>(whole_number(v, 0, hi, field, where));
 }
 
 int64_t read_schema_version(const json& doc, const std::string& where, int64_t newest) {

@@ -7,6 +7,7 @@
 #include <nlohmann/json.hpp>
 
 #include <cstdint>
+#include <limits>
 #include <string>
 #include <type_traits>
 
@@ -30,10 +31,26 @@ const nlohmann::json* find(const nlohmann::json& doc, const nlohmann::json::json
 // one that is not a positive integer or is newer than `newest` (a newer ddpipe wrote it).
 int64_t read_schema_version(const nlohmann::json& doc, const std::string& where, int64_t newest);
 
-// `v` into `value`; kData naming `where` and `field` when the type is wrong.
+// The whole number in `v` (a JSON integer, or a number with no fraction) when it lies in
+// [lo, hi]; kData naming `where` and `field` otherwise (1e42 is not an epoch, 1.5 not a count).
+int64_t read_signed(const nlohmann::json& v, int64_t lo, int64_t hi, const std::string& field,
+                    const std::string& where);
+uint64_t read_unsigned(const nlohmann::json& v, uint64_t hi, const std::string& field,
+                       const std::string& where);
+
+// `v` into `value`; kData naming `where` and `field` when the type is wrong or an integer field's
+// value does not fit its type.
 template <class T>
 void read_value(const nlohmann::json& v, T& value, const std::string& field,
                 const std::string& where) {
+  using Limits = std::numeric_limits<T>;
+  if constexpr (std::is_integral_v<T> && !std::is_same_v<T, bool> && Limits::is_signed) {
+    value = static_cast<T>(read_signed(v, Limits::min(), Limits::max(), field, where));
+    return;
+  } else if constexpr (std::is_integral_v<T> && !std::is_same_v<T, bool>) {
+    value = static_cast<T>(read_unsigned(v, Limits::max(), field, where));
+    return;
+  }
   try {
     v.get_to(value);
   } catch (const nlohmann::json::exception& e) {

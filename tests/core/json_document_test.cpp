@@ -54,6 +54,28 @@ TEST(JsonDocument, ErrorsNameTheDocumentAndTheField) {
             std::string::npos);
 }
 
+TEST(JsonDocument, AnIntegerFieldTakesOnlyAWholeNumberItsTypeHolds) {
+  Doc d;
+  auto size_of = [&](const char* size) {
+    read(json::parse(std::string(R"({"name": "a", "shape": {"size": )") + size + "}}"), "doc.json",
+         d, fields);
+    return d.size;
+  };
+  EXPECT_EQ(size_of("-7"), -7);
+  EXPECT_EQ(size_of("12.0"), 12);  // a writer that keeps numbers as floats
+  auto message = [&](const char* size) {
+    return testing::error_of(ErrorKind::kData, [&] { size_of(size); });
+  };
+  // A fuzzer's run record: 8.96602e+42 as an epoch was undefined behaviour when cast to int64.
+  EXPECT_EQ(message("8.96602e+42"),
+            "doc.json: field shape.size is 8.96602e+42, outside [-9223372036854775808, "
+            "9223372036854775807]");
+  EXPECT_EQ(message("18446744073709551615"),
+            "doc.json: field shape.size is 18446744073709551615, outside "
+            "[-9223372036854775808, 9223372036854775807]");
+  EXPECT_EQ(message("1.5"), "doc.json: field shape.size must be a whole number, got 1.5");
+}
+
 TEST(JsonDocument, SchemaVersions) {
   EXPECT_EQ(read_schema_version(json::object(), "d", 2), 1);
   EXPECT_EQ(read_schema_version({{"schema_version", 2}}, "d", 2), 2);
