@@ -1,5 +1,6 @@
 #include "storage/s3_xml.h"
 
+#include <cctype>
 #include <cstdlib>
 #include <utility>
 
@@ -28,6 +29,8 @@ void append_utf8(std::string& out, unsigned long cp) {
 
 }  // namespace
 
+constexpr size_t kLongestReference = 9;  // "#x10FFFF;"
+
 std::string unescape(std::string_view s) {
   static const std::pair<std::string_view, char> kNamed[] = {
       {"amp;", '&'}, {"lt;", '<'}, {"gt;", '>'}, {"quot;", '"'}, {"apos;", '\''}};
@@ -47,13 +50,16 @@ std::string unescape(std::string_view s) {
         break;
       }
     }
-    size_t semi = rest.find(';');
+    // A character reference is at most "#x10FFFF;": looking further for its ';' made a body of
+    // many '&' without one quadratic.
+    size_t semi = rest.substr(0, kLongestReference).find(';');
     if (!done && rest.size() > 1 && rest[0] == '#' && semi != std::string_view::npos) {
       bool hex = rest[1] == 'x' || rest[1] == 'X';
       std::string digits(rest.substr(hex ? 2 : 1, semi - (hex ? 2 : 1)));
       char* end = nullptr;
       unsigned long cp = std::strtoul(digits.c_str(), &end, hex ? 16 : 10);
-      if (!digits.empty() && end && *end == '\0') {
+      const bool number = !digits.empty() && std::isxdigit(static_cast<unsigned char>(digits[0]));
+      if (number && end && *end == '\0' && cp <= 0x10FFFF) {  // else not a character: kept
         append_utf8(out, cp);
         i += semi + 1;
         done = true;
