@@ -2,6 +2,7 @@
 
 #include <yaml-cpp/yaml.h>
 
+#include <algorithm>
 #include <cctype>
 #include <regex>
 #include <string_view>
@@ -68,6 +69,23 @@ bool needs_quotes(const std::string& s) {
   return false;
 }
 
+// Kubernetes' keys ("app.kubernetes.io/name") are written as they are. Any other is written
+// quoted and explicitly ("? "), as is one beyond YAML's 1024-character limit for an implicit key
+// (escapes lengthen quoted ones). Found by tests/k8s/fuzz: such keys did not read back.
+void emit_key(YAML::Emitter& out, const std::string& key) {
+  const bool plain =
+      !key.empty() && key[0] != '-' && std::all_of(key.begin(), key.end(), [](char c) {
+        return std::isalnum(static_cast<unsigned char>(c)) ||
+               std::string_view("._/-").find(c) != std::string_view::npos;
+      });
+  out << YAML::Key;
+  if (plain && key.size() <= 1000) {
+    out << key;
+  } else {
+    out << YAML::LongKey << YAML::DoubleQuoted << key;
+  }
+}
+
 void emit(YAML::Emitter& out, const Object& v) {
   switch (v.type()) {
     case Object::value_t::object:
@@ -77,7 +95,8 @@ void emit(YAML::Emitter& out, const Object& v) {
       }
       out << YAML::BeginMap;
       for (auto it = v.begin(); it != v.end(); ++it) {
-        out << YAML::Key << it.key() << YAML::Value;
+        emit_key(out, it.key());
+        out << YAML::Value;
         emit(out, it.value());
       }
       out << YAML::EndMap;

@@ -69,6 +69,24 @@ TEST(Manifest, RoundTripKeepsTypesAndQuotesAmbiguousStrings) {
   EXPECT_EQ(back[1]["kind"], "Second");
 }
 
+// Keys with line breaks or control characters, and keys past YAML's 1024-character limit for an
+// implicit key, were written in ways that did not read back (found by tests/k8s/fuzz).
+TEST(Manifest, AnyKeyReadsBack) {
+  Object o = Object::object();
+  o["app.kubernetes.io/name"] = 1;
+  o["two\nlines"] = 2;
+  o["tab\tand \x03"] = 3;
+  o["colon: hash #"] = 4;
+  o["true"] = 5;
+  o[std::string(1100, 'k')] = 6;
+  o[std::string(600, '\x01')] = 7;
+  const std::string text = to_yaml({o});
+  EXPECT_NE(text.find("\napp.kubernetes.io/name: 1\n"), std::string::npos) << text;
+  const auto back = parse_manifests(text, "round trip");
+  ASSERT_EQ(back.size(), 1u);
+  EXPECT_EQ(back[0], o) << text;
+}
+
 TEST(Manifest, PlainScalarsAreTypedQuotedOnesAreStrings) {
   auto docs = parse_manifests("---\n---\na: 1\nb: '1'\nc: true\nd: ~\ne: 1e3\nf: x1\n", "t");
   ASSERT_EQ(docs.size(), 1u);  // the empty document is skipped
