@@ -57,6 +57,8 @@ function(ddpipe_fuzz_target name)
   set(fuzzer ${CMAKE_CURRENT_BINARY_DIR}/bin/${name})
   add_custom_command(
     OUTPUT ${fuzzer}
+    # Ninja creates an output's folder, Make does not.
+    COMMAND ${CMAKE_COMMAND} -E make_directory ${CMAKE_CURRENT_BINARY_DIR}/bin
     COMMAND ${DDPIPE_CLANGXX} ${DDPIPE_FUZZ_FLAGS} -I${src} ${sources} ${ARG_LIBS} -o ${fuzzer}
     DEPENDS ${depends}
     COMMENT "Building ${name} (clang, libFuzzer, ASan, UBSan)"

@@ -15,6 +15,16 @@
 namespace ddpipe::app {
 namespace {
 
+// Where `--config NAME` finds the shipped configs: the source tree's configs/ for the binary of
+// the build tree, <prefix>/share/ddpipe/configs for an installed one (never both, so that a
+// broken install cannot pass for a working one).
+std::vector<std::filesystem::path> shipped_config_dirs() {
+  const std::filesystem::path exe = std::filesystem::read_symlink("/proc/self/exe");
+  const std::filesystem::path rel = exe.lexically_relative(DDPIPE_BUILD_TREE);
+  if (!rel.empty() && *rel.begin() != "..") return {DDPIPE_SOURCE_CONFIGS};
+  return {exe.parent_path() / DDPIPE_CONFIGS_FROM_BIN};
+}
+
 // A flag that is a shorthand for one config key: `--epochs N` means `--set train.epochs=N`.
 struct Shorthand {
   const char* flag;
@@ -611,7 +621,9 @@ class Cli {
     auto& flags = config_flags_[cmd];
     config_path_[cmd] =
         cmd->add_option("-c,--config")
-            ->description("YAML config (default: the embedded default job; see configs/)")
+            ->description(
+                "YAML config file, or the name of a shipped one (configs/: default, "
+                "imagenet-resnet18, …); default: the embedded default job")
             ->type_name("FILE")
             ->multi_option_policy(CLI::MultiOptionPolicy::TakeLast)
             ->group(group);
@@ -670,7 +682,7 @@ class Cli {
     Args a;
     a.command = cmd->get_name();
     if (config_path_.count(cmd) && config_path_[cmd]->count() > 0) {
-      a.config_path = config_path_[cmd]->results().back();
+      a.config_path = core::find_config(config_path_[cmd]->results().back(), shipped_config_dirs());
     }
     if (config_flags_.count(cmd)) a.overrides = overrides(cmd);
     collect_app(cmd, a);

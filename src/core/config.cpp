@@ -725,6 +725,30 @@ Config load_config(const std::string& path, const std::vector<std::string>& over
   return build(root, path, overrides, choices);
 }
 
+std::string find_config(const std::string& name_or_path,
+                        const std::vector<std::filesystem::path>& shipped_dirs) {
+  namespace fs = std::filesystem;
+  std::error_code ec;
+  if (fs::is_regular_file(name_or_path, ec) || name_or_path.find('/') != std::string::npos) {
+    return name_or_path;
+  }
+  const std::string file =
+      name_or_path.size() > 5 && name_or_path.substr(name_or_path.size() - 5) == ".yaml"
+          ? name_or_path
+          : name_or_path + ".yaml";
+  std::set<std::string> shipped;
+  for (const fs::path& dir : shipped_dirs) {
+    if (fs::is_regular_file(dir / file, ec)) return (dir / file).string();
+    for (const auto& e : fs::directory_iterator(dir, ec)) {
+      if (e.path().extension() == ".yaml") shipped.insert(e.path().stem().string());
+    }
+  }
+  std::string names;
+  for (const std::string& n : shipped) names += (names.empty() ? "" : ", ") + n;
+  fail_usage("config " + name_or_path + ": no such file, and no shipped config of that name (" +
+             (names.empty() ? std::string("none found") : "shipped: " + names) + ")");
+}
+
 std::string to_yaml(const Config& config) {
   Config copy = config;
   std::vector<Field> fields = schema(copy);

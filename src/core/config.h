@@ -10,6 +10,7 @@
 #pragma once
 
 #include <cstdint>
+#include <filesystem>
 #include <map>
 #include <set>
 #include <string>
@@ -209,6 +210,14 @@ using ConfigChoices = std::map<std::string, std::vector<std::string>>;
 // as YAML), validates. Throws core::Error(kUsage) listing every problem.
 Config load_config(const std::string& path, const std::vector<std::string>& overrides = {},
                    const ConfigChoices& choices = {});
+// The config file `--config NAME_OR_PATH` names: the file itself when there is one; else, for a
+// bare name ("imagenet-resnet18" or "imagenet-resnet18.yaml"), the shipped config of that name in
+// the first of `shipped_dirs` that holds it. Throws core::Error(kUsage) naming what was looked for
+// and the shipped configs when there is neither (a path with a folder is returned as given:
+// load_config() then says it cannot be read).
+std::string find_config(const std::string& name_or_path,
+                        const std::vector<std::filesystem::path>& shipped_dirs);
+
 // Parses YAML text (for tests and for configs stored in manifests).
 Config config_from_yaml(const std::string& yaml_text,
                         const std::vector<std::string>& overrides = {},

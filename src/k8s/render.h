@@ -35,9 +35,9 @@
 namespace ddpipe::k8s {
 
 // Facts of the ddpipe image (deploy/docker/Dockerfile); tests check that the two agree.
-inline constexpr const char* kImageBinary = "/usr/local/bin/ddpipe";  // ENTRYPOINT
-inline constexpr const char* kImageHome = "/home/ddpipe";             // HOME and WORKDIR
-inline constexpr int64_t kImageUid = 10001;                           // USER
+inline constexpr const char* kImageBinary = "/usr/bin/ddpipe";  // ENTRYPOINT (the package's)
+inline constexpr const char* kImageHome = "/home/ddpipe";       // HOME and WORKDIR
+inline constexpr int64_t kImageUid = 10001;                     // USER
 inline constexpr const char* kImageDataset = "/usr/share/datasets/fashion-mnist";
 
 inline constexpr const char* kConfigDir = "/etc/ddpipe";  // the ConfigMap's mount in every pod
