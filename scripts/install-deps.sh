@@ -15,6 +15,7 @@ set -euo pipefail
 MAIN_PACKAGES=(
   build-essential cmake ninja-build ccache pkg-config
   git                                            # the revision in model manifests (src/train)
+  file                                           # scripts/package.sh: CPack finds the binaries for dpkg-shlibdeps
   ca-certificates                                # https downloads (data.url, S3 endpoints)
   libtorch-dev libgloo-dev                       # libtorch 1.13 C++ API with c10d + Gloo
   libdnnl-dev                                    # oneDNN sgemm (Debian's libtorch BLAS is the reference one)
