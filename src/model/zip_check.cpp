@@ -18,7 +18,7 @@ constexpr uint32_t kEndSig = 0x06054b50, kZip64EndSig = 0x06064b50, kZip64Locato
                    kEntrySig = 0x02014b50, kLocalSig = 0x04034b50;
 constexpr size_t kEndSize = 22, kZip64EndSize = 56, kZip64LocatorSize = 20, kEntrySize = 46,
                  kLocalSize = 30;
-constexpr uint64_t kDeflateRatio = 1032;  // deflate's largest expansion
+constexpr uint64_t kDeflateRatio = 1032;               // deflate's largest expansion
 constexpr uint64_t kMinVersion = 1, kMaxVersion = 10;  // what libtorch 1.13 reads
 
 // An entry of the central directory.
@@ -39,7 +39,8 @@ class ZipCheck {
     uint64_t files = u16(end + 10), on_disk = u16(end + 8), dir_size = u32(end + 12),
              dir = u32(end + 16);
     if (u16(end + 4) != 0 || u16(end + 6) != 0) fail("a multi-disk archive");
-    if (end >= kZip64LocatorSize + kZip64EndSize && u32(end - kZip64LocatorSize) == kZip64LocatorSig) {
+    if (end >= kZip64LocatorSize + kZip64EndSize &&
+        u32(end - kZip64LocatorSize) == kZip64LocatorSig) {
       const uint64_t z = u64(end - kZip64LocatorSize + 8);
       if (z > b_.size() - kZip64EndSize) fail("its zip64 end record is outside the file");
       if (u32(z) == kZip64EndSig) {
@@ -163,7 +164,9 @@ class ZipCheck {
       const int rc = inflate(&z, Z_FINISH);
       const bool whole = rc == Z_STREAM_END && z.avail_out == 0;
       inflateEnd(&z);
-      if (!whole) fail("record " + e.name + " does not inflate to its " + std::to_string(e.size) + " bytes");
+      if (!whole) {
+        fail("record " + e.name + " does not inflate to its " + std::to_string(e.size) + " bytes");
+      }
       data = inflated;
     }
     if (crc32(0L, reinterpret_cast<const Bytef*>(data.data()), static_cast<uInt>(data.size())) !=

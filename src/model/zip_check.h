@@ -1,5 +1,5 @@
-// ddpipe::model — reading torch zip archives safely: a check of one (model.pt, optimizer.pt, model.pth) before
-// libtorch's reader (caffe2::serialize::PyTorchStreamReader) is given it.
+// ddpipe::model — reading torch zip archives safely: a check of one (model.pt, optimizer.pt,
+// model.pth) before libtorch's reader (caffe2::serialize::PyTorchStreamReader) is given it.
 //
 // That reader trusts the archive's central directory: it allocates each record's declared size
 // before reading it, and when its constructor refuses an archive it leaks miniz's reader state.

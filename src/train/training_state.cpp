@@ -27,6 +27,29 @@ std::shared_ptr<model::Classifier> fresh_model(const core::Config& config,
   return net;
 }
 
+// What restore() takes from a checkpoint's state.json.
+struct StoredState {
+  std::string dataset_digest;
+  json epochs;
+  TrainSums partial;
+  SampleOrder sample_order;  // `current` when the checkpoint has none
+};
+
+StoredState stored_state(const json& state, const std::string& where, SampleOrder current) {
+  try {
+    StoredState s{state.value("dataset_digest", "?"), state.value("epochs", json::array()),
+                  sums_from_json(state.value("partial", json::object())), current};
+    if (state.contains("sample_order")) {
+      const json& o = state["sample_order"];
+      s.sample_order = {o.value("world_size", current.world_size),
+                        o.value("global_batch", current.global_batch)};
+    }
+    return s;
+  } catch (const nlohmann::json::exception& e) {
+    core::fail_data(where + ": a field has the wrong type: " + e.what());
+  }
+}
+
 json order_json(const SampleOrder& o) {
   return {{"world_size", o.world_size}, {"global_batch", o.global_batch}};
 }
@@ -66,11 +89,12 @@ void TrainingState::restore(registry::Registry& reg, const registry::CheckpointR
                             const std::string& dataset_digest) {
   const std::string& name = config_.name;
   const std::string where = "models/" + name + "/checkpoints/" + from.id() + "/";  // its files
-  json state = reg.checkpoint_state(name, from);
-  if (state.value("dataset_digest", "") != dataset_digest) {
+  const StoredState stored =
+      stored_state(reg.checkpoint_state(name, from), where + "state.json", sample_order);
+  if (stored.dataset_digest != dataset_digest) {
     core::fail_usage("cannot resume " + name + " from " + from.id() +
-                     ": it was trained on dataset " + state.value("dataset_digest", "?") +
-                     ", this run uses " + dataset_digest);
+                     ": it was trained on dataset " + stored.dataset_digest + ", this run uses " +
+                     dataset_digest);
   }
   model::load_state(*net_, reg.read_checkpoint(name, from, "model.pt"), where + "model.pt");
   if (config_.model.channels_last) model::to_channels_last(*net_);
@@ -78,13 +102,9 @@ void TrainingState::restore(registry::Registry& reg, const registry::CheckpointR
                  where + "optimizer.pt");
   load_rng(reg.read_checkpoint(name, from, "rng.bin"), where + "rng.bin");
   position = from;
-  epochs = state.value("epochs", json::array());
-  partial = sums_from_json(state.value("partial", json::object()));
-  if (state.contains("sample_order")) {
-    const json& o = state["sample_order"];
-    sample_order = {o.value("world_size", sample_order.world_size),
-                    o.value("global_batch", sample_order.global_batch)};
-  }
+  epochs = stored.epochs;
+  partial = stored.partial;
+  sample_order = stored.sample_order;
   core::log::info("train", "resuming from checkpoint",
                   {{"checkpoint", from.id()}, {"epoch", from.epoch}, {"step", from.step}});
 }
@@ -99,7 +119,8 @@ std::optional<registry::CheckpointRef> checkpoint_to_resume(registry::Registry& 
   }
   if (run_id.empty()) return std::nullopt;
   for (auto it = all.rbegin(); it != all.rend(); ++it) {
-    if (reg.checkpoint_state(config.name, *it).value("run_id", "") == run_id) return *it;
+    const json state = reg.checkpoint_state(config.name, *it);
+    if (state.is_object() && state.contains("run_id") && state["run_id"] == run_id) return *it;
   }
   return std::nullopt;
 }

@@ -85,13 +85,13 @@ TEST(ModelFiles, TruncatedArchivesAreRefused) {
   auto net = tiny_net();
   const std::string pt = save_state(*net), pth = state_dict_pth(*net);
   for (size_t cut : {size_t(0), size_t(2), size_t(100), pt.size() / 2, pt.size() - 1}) {
-    EXPECT_TRUE(has(refusal_of([&] { load_state(*net, pt.substr(0, cut), "t/model.pt"); }),
-                    "t/model.pt"))
+    EXPECT_TRUE(
+        has(refusal_of([&] { load_state(*net, pt.substr(0, cut), "t/model.pt"); }), "t/model.pt"))
         << cut;
   }
   for (size_t cut : {size_t(2), size_t(100), pth.size() / 2, pth.size() - 1}) {
-    EXPECT_TRUE(has(refusal_of([&] { read_pth(pth.substr(0, cut), "t/model.pth"); }),
-                    "t/model.pth"))
+    EXPECT_TRUE(
+        has(refusal_of([&] { read_pth(pth.substr(0, cut), "t/model.pth"); }), "t/model.pth"))
         << cut;
   }
 }
@@ -129,7 +129,8 @@ TEST(ModelFiles, DeclaredSizesAreCheckedBeforeAllocating) {
   std::string pt = save_state(*net);
   const std::string name = "archive/code/__torch__.py";
   size_t central = pt.find(name);  // its central directory entry, 46 bytes after "PK\1\2"
-  while (central != std::string::npos && (central < 46 || pt.compare(central - 46, 4, "PK\1\2") != 0)) {
+  while (central != std::string::npos &&
+         (central < 46 || pt.compare(central - 46, 4, "PK\1\2") != 0)) {
     central = pt.find(name, central + 1);
   }
   ASSERT_NE(central, std::string::npos);

@@ -158,5 +158,36 @@ TEST(CheckpointFiles, CorruptOptimizerAndRngAreDataErrorsNamingTheFile) {
   EXPECT_NO_THROW(load_optimizer(opt, saved, "c/optimizer.pt"));
 }
 
+// A state.json whose fields have the wrong type is a data error naming it, not a JSON exception.
+TEST(TrainingState, StateJsonOfWrongTypesIsADataError) {
+  testing::TempDir dir;
+  storage::LocalStore store(dir.path() / "store");
+  registry::Registry reg(store);
+  const core::Config config = config_with_seed(1);
+  TrainingState saved(config, kSpec);
+  saved.position = {1, 0};
+  {
+    Checkpointer uploads(reg, "m", dir.path() / "local", 60.0);
+    saved.save(uploads, "run-1", "digest-a");
+    uploads.flush();
+  }
+  const std::string key = "models/m/checkpoints/epoch_1/state.json";
+  for (const char* state :
+       {R"({"dataset_digest": 5})", R"([1, 2])",
+        R"({"dataset_digest": "digest-a", "partial": "x"})",
+        R"({"dataset_digest": "digest-a", "sample_order": {"world_size": "4"}})"}) {
+    store.put(key, state);
+    try {
+      TrainingState(config, kSpec).restore(reg, {1, 0}, "digest-a");
+      ADD_FAILURE() << state;
+    } catch (const core::Error& e) {
+      EXPECT_EQ(e.kind(), core::ErrorKind::kData) << e.what();
+      EXPECT_NE(std::string(e.what()).find(key), std::string::npos) << e.what();
+    }
+  }
+  store.put(key, R"({"run_id": 7})");
+  EXPECT_FALSE(checkpoint_to_resume(reg, config, "run-1").has_value());
+}
+
 }  // namespace
 }  // namespace ddpipe::train

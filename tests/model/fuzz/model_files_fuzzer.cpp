@@ -77,7 +77,8 @@ void load_state_dict(const std::string& bytes) {
 void load_all(const std::string& bytes) {
   Network& n = network();
   load_state_dict(bytes);
-  expect_refusal_naming("fuzz/model.pt", [&] { model::load_state(*n.net, bytes, "fuzz/model.pt"); });
+  expect_refusal_naming("fuzz/model.pt",
+                        [&] { model::load_state(*n.net, bytes, "fuzz/model.pt"); });
   expect_refusal_naming("fuzz/optimizer.pt",
                         [&] { train::load_optimizer(n.opt, bytes, "fuzz/optimizer.pt"); });
   expect_refusal_naming("fuzz/rng.bin", [&] {
