@@ -11,9 +11,10 @@
 // libtorch's PyTorchStreamWriter: with valid CRCs, so that mutations reach the pickle and tensor
 // records behind the zip layer (raw bytes mostly stop at a CRC mismatch). Such an archive is
 // given to model::read_pth (ddpipe's own unpickler) only: libtorch's TorchScript archive reader
-// behind model.pt and optimizer.pt crashes on crafted records with valid CRCs (a SEGV in
-// torch::jit::ScriptTypeParser within a few thousand runs), which ddpipe cannot prevent inside
-// libtorch; docs/security.md#fuzzing says what guards those files instead.
+// behind model.pt and optimizer.pt crashes on crafted records with valid CRCs (the code records
+// of corpus/regression_optimizer_pt_corrupt_code.pt repacked so: SEGV in
+// torch::jit::ScriptTypeParser), which ddpipe cannot prevent inside libtorch;
+// docs/security.md#fuzzing says what guards those files instead.
 //
 // Expected refusals are core::Error(kData) naming the file; any other exception escaping, a
 // refusal that does not name the file, a crash, a hang or an allocation beyond -malloc_limit_mb
