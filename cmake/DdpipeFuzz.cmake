@@ -14,6 +14,19 @@ set(DDPIPE_FUZZ_STORE_SOURCES storage/store.cpp storage/local_store.cpp storage/
     core/fs.cpp core/hash.cpp core/log.cpp core/strings.cpp core/base64.cpp)
 set(DDPIPE_FUZZ_STORE_LIBS -lcrypto -lcurl -lyaml-cpp)
 
+# For TORCH targets: the libtorch that Dependencies.cmake found (its headers, less the compiler's
+# own include directories, which -I would reorder; its libraries by name). libtorch itself is not
+# instrumented: the sanitizers check the project's code, and a crash inside libtorch still ends
+# the run.
+set(DDPIPE_FUZZ_TORCH_FLAGS)
+foreach(dir ${TORCH_INCLUDE_DIRS})
+  if(NOT dir IN_LIST CMAKE_CXX_IMPLICIT_INCLUDE_DIRECTORIES)
+    list(APPEND DDPIPE_FUZZ_TORCH_FLAGS -I${dir})
+  endif()
+endforeach()
+get_filename_component(torch_lib_dir ${TORCH_LIBRARY} DIRECTORY)
+list(APPEND DDPIPE_FUZZ_TORCH_FLAGS -L${torch_lib_dir} -ltorch -ltorch_cpu -lc10)
+
 # DDPIPE_FUZZ_OK: whether clang can build a libFuzzer target (probed at each configure).
 set(DDPIPE_FUZZ_OK FALSE)
 find_program(DDPIPE_CLANGXX NAMES clang++ clang++-14)
@@ -34,12 +47,13 @@ else()
 endif()
 
 # ddpipe_fuzz_target(NAME TEST test SECONDS s FUZZER file.cpp SOURCES dir/file.cpp...
-#                    [LIBS -l...] [SHARED dir...])
+#                    [LIBS -l...] [SHARED dir...] [TORCH])
 # Builds the fuzzer NAME (bin/NAME in the current binary dir) from FUZZER and the project sources (paths relative to src/; their headers are
 # dependencies too), and adds the ctest test TEST running it for SECONDS over corpus/ next to it
-# and the optional subdirectories SHARED of the shared test data (../shared/testdata).
+# and the optional subdirectories SHARED of the shared test data (../shared/testdata). TORCH:
+# the sources use libtorch (DDPIPE_FUZZ_TORCH_FLAGS).
 function(ddpipe_fuzz_target name)
-  cmake_parse_arguments(ARG "" "TEST;SECONDS" "FUZZER;SOURCES;LIBS;SHARED" ${ARGN})
+  cmake_parse_arguments(ARG "TORCH" "TEST;SECONDS" "FUZZER;SOURCES;LIBS;SHARED" ${ARGN})
   if(NOT DDPIPE_FUZZ_OK)
     return()
   endif()
@@ -54,6 +68,9 @@ function(ddpipe_fuzz_target name)
       list(APPEND depends ${h})
     endif()
   endforeach()
+  if(ARG_TORCH)
+    list(APPEND ARG_LIBS ${DDPIPE_FUZZ_TORCH_FLAGS})
+  endif()
   set(fuzzer ${CMAKE_CURRENT_BINARY_DIR}/bin/${name})
   add_custom_command(
     OUTPUT ${fuzzer}

@@ -17,5 +17,6 @@ done
 # memory for long (a 256 MB quarantine, memory returned to the OS rarely): over a million decoded
 # images that alone took RSS past 2 GB with 25 MB live (an idle CI machine runs ~35k inputs/s).
 export ASAN_OPTIONS=${ASAN_OPTIONS:-allocator_release_to_os_interval_ms=500:quarantine_size_mb=64}
-exec "$fuzzer" -max_total_time="$seconds" -timeout=10 -rss_limit_mb=2048 -print_final_stats=1 \
-  -artifact_prefix="$work/" "${dirs[@]}"
+# -malloc_limit_mb: one allocation beyond it is a finding (a header that declares a huge tensor).
+exec "$fuzzer" -max_total_time="$seconds" -timeout=10 -rss_limit_mb=2048 -malloc_limit_mb=512 \
+  -print_final_stats=1 -artifact_prefix="$work/" "${dirs[@]}"

@@ -5,6 +5,7 @@
 #include <algorithm>
 
 #include "core/error.h"
+#include "core/hash.h"
 #include "data/loader.h"
 #include "data/transforms.h"
 #include "registry/registry.h"
@@ -36,7 +37,15 @@ LoadedModel load_model(storage::Store& store, const std::string& model, const st
   }
   const registry::Manifest::ModelSpec& spec = m.manifest.model_spec;
   m.net = model::make_model({spec.arch, spec.in_channels, spec.num_classes, spec.width});
-  model::load_state(*m.net, reg.read(model, m.version, "model.pt"));
+  const std::string key = registry::Registry::version_prefix(model, m.version) + "model.pt";
+  const std::string bytes = reg.read(model, m.version, "model.pt");
+  // A corrupt file is refused before libtorch parses it (docs/security.md#fuzzing).
+  const std::string& expected = m.manifest.model_sha256;
+  if (!expected.empty() && core::sha256_hex(bytes) != expected) {
+    core::fail_data(key + ": its SHA-256 is not the manifest's model_sha256 " + expected +
+                    " (the file is corrupt or was replaced)");
+  }
+  model::load_state(*m.net, bytes, key);
   if (m.channels_last) model::to_channels_last(*m.net);
   m.net->eval();
   return m;

@@ -66,10 +66,17 @@ torch::Tensor safetensors_tensor(const std::string& name, const nlohmann::json& 
     if (entry["dtype"] == dname) type = t, known = true;
   }
   if (!known) bad("unsupported dtype " + entry["dtype"].dump());
+  // The bytes the shape declares, checked against data_offsets before anything is allocated.
   std::vector<int64_t> shape;
+  uint64_t nbytes = c10::elementSize(type);
+  bool too_large = false;
+  if (!entry["shape"].is_array()) bad("shape must be a list of non-negative integers");
   for (const auto& d : entry["shape"]) {
     if (!d.is_number_unsigned()) bad("shape must be a list of non-negative integers");
-    shape.push_back(d.get<int64_t>());
+    const uint64_t n = d.get<uint64_t>();
+    too_large |= n > uint64_t(INT64_MAX) || (n != 0 && nbytes > UINT64_MAX / n);
+    if (!too_large) nbytes *= n;
+    shape.push_back(static_cast<int64_t>(n));
   }
   const auto& off = entry["data_offsets"];
   if (!off.is_array() || off.size() != 2 || !off[0].is_number_unsigned() ||
@@ -77,12 +84,12 @@ torch::Tensor safetensors_tensor(const std::string& name, const nlohmann::json& 
     bad("data_offsets must be [begin, end]");
   }
   const size_t begin = off[0].get<size_t>(), end = off[1].get<size_t>();
-  torch::Tensor t = torch::empty(shape, torch::TensorOptions().dtype(type));
-  if (begin > end || end > data_size || end - begin != t.nbytes()) {
-    bad("data_offsets [" + std::to_string(begin) + ", " + std::to_string(end) + "] do not hold " +
-        std::to_string(t.nbytes()) + " bytes within the " + std::to_string(data_size) +
-        " bytes of data");
+  if (too_large || begin > end || end > data_size || end - begin != nbytes) {
+    bad("data_offsets [" + std::to_string(begin) + ", " + std::to_string(end) +
+        "] do not hold the " + (too_large ? "overflowing" : std::to_string(nbytes)) +
+        " bytes of its shape within the " + std::to_string(data_size) + " bytes of data");
   }
+  torch::Tensor t = torch::empty(shape, torch::TensorOptions().dtype(type));
   std::memcpy(t.data_ptr(), data + begin, t.nbytes());
   return t;
 }

@@ -8,6 +8,7 @@
 #include "core/error.h"
 #include "model/conv.h"
 #include "model/linear.h"
+#include "model/zip_check.h"
 
 namespace ddpipe::model {
 namespace nn = torch::nn;
@@ -182,31 +183,35 @@ std::string save_state(const torch::nn::Module& module) {
   return archive_bytes(archive, bytes);
 }
 
-void load_state(torch::nn::Module& module, const std::string& bytes) {
+void load_state(torch::nn::Module& module, const std::string& bytes, const std::string& where) {
+  check_torch_zip(bytes, where);
   torch::serialize::InputArchive archive;
   try {
     std::istringstream in(bytes);
     archive.load_from(in);
-  } catch (const c10::Error& e) {
-    core::fail_data(std::string("model state is not a valid archive: ") +
-                    e.what_without_backtrace());
+  } catch (...) {
+    rethrow_as_data_error(where + ": not a model state archive: ");
   }
   torch::NoGradGuard no_grad;
   auto load = [&](const std::string& name, torch::Tensor& t, bool buffer) {
     torch::Tensor v;
     if (!archive.try_read(name, v, buffer)) {
-      core::fail_data("model state has no tensor '" + name + "' (different architecture?)");
+      core::fail_data(where + ": no tensor '" + name + "' (different architecture?)");
     }
     if (v.sizes() != t.sizes()) {
       std::ostringstream m;
-      m << "model state tensor '" << name << "' has shape " << v.sizes() << ", the model expects "
+      m << where << ": tensor '" << name << "' has shape " << v.sizes() << ", the model expects "
         << t.sizes();
       core::fail_data(m.str());
     }
     t.copy_(v);
   };
-  for (auto& p : module.named_parameters()) load(p.key(), p.value(), false);
-  for (auto& b : module.named_buffers()) load(b.key(), b.value(), true);
+  try {
+    for (auto& p : module.named_parameters()) load(p.key(), p.value(), false);
+    for (auto& b : module.named_buffers()) load(b.key(), b.value(), true);
+  } catch (...) {
+    rethrow_as_data_error(where + ": unreadable model state: ");
+  }
 }
 
 }  // namespace ddpipe::model

@@ -59,8 +59,8 @@ std::string save_state(const torch::nn::Module& module);
 // The bytes of an archive, written once into a string reserved for `expected_bytes` plus the
 // archive's overhead (ostringstream + str() would hold three copies of a 45 MB ResNet-18).
 std::string archive_bytes(torch::serialize::OutputArchive& archive, size_t expected_bytes);
-// Loads what save_state() wrote; throws core::Error(kData) naming the first missing or
-// mis-shaped tensor.
-void load_state(torch::nn::Module& module, const std::string& bytes);
+// Loads what save_state() wrote. Throws core::Error(kData) naming `where` (the file) and what is
+// wrong: not such an archive, or the first missing or mis-shaped tensor.
+void load_state(torch::nn::Module& module, const std::string& bytes, const std::string& where);
 
 }  // namespace ddpipe::model

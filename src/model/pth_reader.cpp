@@ -18,6 +18,7 @@
 
 #include "core/error.h"
 #include "model/export.h"
+#include "model/zip_check.h"
 
 namespace ddpipe::model {
 namespace {
@@ -314,9 +315,14 @@ class Unpickler {
     const std::string record = "data/" + key;
     if (!zip_.hasRecord(record)) fail("the archive has no record " + record);
     auto [data, size] = zip_.getRecord(record);
+    // The record's size bounds the tensor before it is allocated.
     const int64_t numel = as<int64_t>(pid[4]);
+    const size_t element = c10::elementSize(t->second);
+    if (numel < 0 || size % element != 0 || static_cast<uint64_t>(numel) != size / element) {
+      fail("record " + record + " holds " + std::to_string(size) + " bytes, not " +
+           std::to_string(numel) + " elements of " + type);
+    }
     torch::Tensor flat = torch::empty({numel}, torch::TensorOptions().dtype(t->second));
-    if (size != flat.nbytes()) fail("record " + record + " has the wrong size");
     std::memcpy(flat.data_ptr(), data.get(), size);
     storages_.emplace(key, flat);
     return make(flat);
@@ -347,21 +353,13 @@ class Unpickler {
   std::map<std::string, torch::Tensor> storages_;
 };
 
-}  // namespace
-
-StateDict read_pth(const std::string& bytes, const std::string& where) {
+// read_pth() of an archive check_torch_zip() passed; libtorch's exceptions escape.
+StateDict read_checked_pth(const std::string& bytes, const std::string& where) {
   std::istringstream in(bytes);
-  std::unique_ptr<caffe2::serialize::PyTorchStreamReader> zip;
-  std::string pickle;
-  try {
-    zip = std::make_unique<caffe2::serialize::PyTorchStreamReader>(&in);
-    if (!zip->hasRecord("data.pkl")) core::fail_data(where + ": no data.pkl in the archive");
-    auto [data, size] = zip->getRecord("data.pkl");
-    pickle.assign(static_cast<const char*>(data.get()), size);
-  } catch (const c10::Error& e) {
-    core::fail_data(where + ": not a torch.save archive (" + e.what_without_backtrace() + ")");
-  }
-  Unpickler u(*zip, std::move(pickle), where);
+  caffe2::serialize::PyTorchStreamReader zip(&in);
+  if (!zip.hasRecord("data.pkl")) core::fail_data(where + ": no data.pkl in the archive");
+  auto [data, size] = zip.getRecord("data.pkl");
+  Unpickler u(zip, std::string(static_cast<const char*>(data.get()), size), where);
   Ref root = u.run();
   if (!std::holds_alternative<Dict>(root->v)) u.fail("the pickled object is not a dict");
   StateDict out;
@@ -375,6 +373,17 @@ StateDict read_pth(const std::string& bytes, const std::string& where) {
     out.emplace_back(std::get<std::string>(k->v), std::get<torch::Tensor>(v->v).contiguous());
   }
   return out;
+}
+
+}  // namespace
+
+StateDict read_pth(const std::string& bytes, const std::string& where) {
+  check_torch_zip(bytes, where);
+  try {
+    return read_checked_pth(bytes, where);
+  } catch (...) {
+    rethrow_as_data_error(where + ": not a torch.save archive that ddpipe can read: ");
+  }
 }
 
 }  // namespace ddpipe::model

@@ -2,49 +2,14 @@
 
 #include <torch/torch.h>
 
-#include <cstring>
-#include <mutex>
-#include <sstream>
-
 #include "core/error.h"
 #include "core/log.h"
+#include "train/checkpoint_files.h"
 
 namespace ddpipe::train {
 namespace {
 
 using nlohmann::json;
-
-std::string optimizer_bytes(const torch::optim::Optimizer& opt) {
-  torch::serialize::OutputArchive archive;
-  opt.save(archive);
-  size_t bytes = 0;  // one momentum buffer per parameter
-  for (const auto& group : opt.param_groups()) {
-    for (const auto& p : group.params()) bytes += p.nbytes();
-  }
-  return model::archive_bytes(archive, bytes);
-}
-
-void load_optimizer(torch::optim::Optimizer& opt, const std::string& bytes) {
-  torch::serialize::InputArchive archive;
-  std::istringstream in(bytes);
-  archive.load_from(in);
-  opt.load(archive);
-}
-
-std::string rng_bytes() {
-  auto gen = at::detail::getDefaultCPUGenerator();
-  std::lock_guard<std::mutex> lock(gen.mutex());
-  auto t = gen.get_state();
-  return std::string(static_cast<const char*>(t.data_ptr()), t.numel());
-}
-
-void load_rng(const std::string& bytes) {
-  auto gen = at::detail::getDefaultCPUGenerator();
-  std::lock_guard<std::mutex> lock(gen.mutex());
-  auto t = torch::empty({static_cast<int64_t>(bytes.size())}, torch::kUInt8);
-  std::memcpy(t.data_ptr(), bytes.data(), bytes.size());
-  gen.set_state(t);
-}
 
 json sums_json(const TrainSums& s) {
   return {{"loss_sum", s.loss_sum}, {"correct", s.correct}, {"count", s.count}};
@@ -60,6 +25,29 @@ std::shared_ptr<model::Classifier> fresh_model(const core::Config& config,
   auto net = model::make_model(spec);
   if (config.model.channels_last) model::to_channels_last(*net);
   return net;
+}
+
+// What restore() takes from a checkpoint's state.json.
+struct StoredState {
+  std::string dataset_digest;
+  json epochs;
+  TrainSums partial;
+  SampleOrder sample_order;  // `current` when the checkpoint has none
+};
+
+StoredState stored_state(const json& state, const std::string& where, SampleOrder current) {
+  try {
+    StoredState s{state.value("dataset_digest", "?"), state.value("epochs", json::array()),
+                  sums_from_json(state.value("partial", json::object())), current};
+    if (state.contains("sample_order")) {
+      const json& o = state["sample_order"];
+      s.sample_order = {o.value("world_size", current.world_size),
+                        o.value("global_batch", current.global_batch)};
+    }
+    return s;
+  } catch (const nlohmann::json::exception& e) {
+    core::fail_data(where + ": a field has the wrong type: " + e.what());
+  }
 }
 
 json order_json(const SampleOrder& o) {
@@ -100,24 +88,23 @@ void TrainingState::save(Checkpointer& uploads, const std::string& run_id,
 void TrainingState::restore(registry::Registry& reg, const registry::CheckpointRef& from,
                             const std::string& dataset_digest) {
   const std::string& name = config_.name;
-  json state = reg.checkpoint_state(name, from);
-  if (state.value("dataset_digest", "") != dataset_digest) {
+  const std::string where = "models/" + name + "/checkpoints/" + from.id() + "/";  // its files
+  const StoredState stored =
+      stored_state(reg.checkpoint_state(name, from), where + "state.json", sample_order);
+  if (stored.dataset_digest != dataset_digest) {
     core::fail_usage("cannot resume " + name + " from " + from.id() +
-                     ": it was trained on dataset " + state.value("dataset_digest", "?") +
-                     ", this run uses " + dataset_digest);
+                     ": it was trained on dataset " + stored.dataset_digest + ", this run uses " +
+                     dataset_digest);
   }
-  model::load_state(*net_, reg.read_checkpoint(name, from, "model.pt"));
+  model::load_state(*net_, reg.read_checkpoint(name, from, "model.pt"), where + "model.pt");
   if (config_.model.channels_last) model::to_channels_last(*net_);
-  load_optimizer(optimizer_, reg.read_checkpoint(name, from, "optimizer.pt"));
-  load_rng(reg.read_checkpoint(name, from, "rng.bin"));
+  load_optimizer(optimizer_, reg.read_checkpoint(name, from, "optimizer.pt"),
+                 where + "optimizer.pt");
+  load_rng(reg.read_checkpoint(name, from, "rng.bin"), where + "rng.bin");
   position = from;
-  epochs = state.value("epochs", json::array());
-  partial = sums_from_json(state.value("partial", json::object()));
-  if (state.contains("sample_order")) {
-    const json& o = state["sample_order"];
-    sample_order = {o.value("world_size", sample_order.world_size),
-                    o.value("global_batch", sample_order.global_batch)};
-  }
+  epochs = stored.epochs;
+  partial = stored.partial;
+  sample_order = stored.sample_order;
   core::log::info("train", "resuming from checkpoint",
                   {{"checkpoint", from.id()}, {"epoch", from.epoch}, {"step", from.step}});
 }
@@ -132,7 +119,8 @@ std::optional<registry::CheckpointRef> checkpoint_to_resume(registry::Registry& 
   }
   if (run_id.empty()) return std::nullopt;
   for (auto it = all.rbegin(); it != all.rend(); ++it) {
-    if (reg.checkpoint_state(config.name, *it).value("run_id", "") == run_id) return *it;
+    const json state = reg.checkpoint_state(config.name, *it);
+    if (state.is_object() && state.contains("run_id") && state["run_id"] == run_id) return *it;
   }
   return std::nullopt;
 }

@@ -93,7 +93,7 @@ TEST(DataParallel, TwoRanksEqualOneRankOnTheUnion) {
   std::vector<std::vector<torch::Tensor>> got(2);
   with_two_ranks([&](int64_t r, Communicator& comm) {
     Mlp m;
-    model::load_state(*m, init);
+    model::load_state(*m, init, "init");
     DataParallel ddp(comm, *m, 0.0001);  // tiny buckets: several allreduces in flight
     EXPECT_GT(ddp.num_buckets(), 1);
     auto x = r == 0 ? a : b;
@@ -126,7 +126,7 @@ TEST(DataParallel, AccumulationCommunicatesOnceAndMatches) {
   std::vector<std::vector<torch::Tensor>> got(2);
   with_two_ranks([&](int64_t r, Communicator& comm) {
     Mlp m;
-    model::load_state(*m, init);
+    model::load_state(*m, init, "init");
     DataParallel ddp(comm, *m, 1.0);
     for (int micro = 0; micro < 2; ++micro) {
       bool sync = micro == 1;

@@ -149,7 +149,7 @@ TEST(Inference, LoadsAVersion1Manifest) {
 
   // The weights are the stored ones.
   auto reference = model::make_model({"resnet-mini", 3, 10, 4});
-  model::load_state(*reference, weights);
+  model::load_state(*reference, weights, "model.pt");
   auto loaded = m.net->named_parameters();
   for (const auto& p : reference->named_parameters()) {
     EXPECT_TRUE(torch::equal(p.value(), loaded[p.key()])) << p.key();

@@ -20,7 +20,8 @@ inline std::vector<torch::Tensor> published_state(const std::filesystem::path& s
   storage::LocalStore store(store_dir);
   registry::Registry reg(store);
   auto net = model::make_model(spec);
-  model::load_state(*net, reg.read(name, reg.resolve(name, "latest"), "model.pt"));
+  model::load_state(*net, reg.read(name, reg.resolve(name, "latest"), "model.pt"),
+                    name + " model.pt");
   std::vector<torch::Tensor> out;
   for (auto& p : net->parameters()) out.push_back(p.detach().clone());
   for (auto& b : net->buffers()) out.push_back(b.detach().clone());

@@ -172,7 +172,7 @@ TEST_F(PythonInterop, SafetensorsHoldsTheTensorsOfModelPth) {
   auto pth = model::read_pth(core::read_file(version_ / "model.pth"), "model.pth");
   auto st = model::read_safetensors(core::read_file(version_ / "model.safetensors"), "st");
   auto net = model::make_model({"resnet18", 3, 10, 0});
-  model::load_state(*net, core::read_file(version_ / "model.pt"));
+  model::load_state(*net, core::read_file(version_ / "model.pt"), "model.pt");
   const model::StateDict pt = model::state_dict(*net);
   ASSERT_EQ(pth.size(), pt.size());
   ASSERT_EQ(st.size(), pt.size());

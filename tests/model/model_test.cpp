@@ -40,19 +40,25 @@ TEST(Model, SameSeedSameWeights) {
 TEST(Model, StateRoundTripAndMismatch) {
   auto a = make_model({"resnet-mini", 1, 10, 8});
   auto b = make_model({"resnet-mini", 1, 10, 8});
-  load_state(*b, save_state(*a));
+  load_state(*b, save_state(*a), "a/model.pt");
   for (auto& p : a->named_parameters()) {
     EXPECT_TRUE(torch::equal(p.value(), b->named_parameters()[p.key()]));
   }
   auto wide = make_model({"resnet-mini", 1, 10, 16});
   try {
-    load_state(*wide, save_state(*a));
+    load_state(*wide, save_state(*a), "a/model.pt");
     FAIL();
   } catch (const core::Error& e) {
     EXPECT_EQ(e.kind(), core::ErrorKind::kData);
     EXPECT_NE(std::string(e.what()).find("conv1.weight"), std::string::npos) << e.what();
   }
-  EXPECT_THROW(load_state(*a, "not an archive"), core::Error);
+  try {
+    load_state(*a, "not an archive", "x/model.pt");
+    FAIL();
+  } catch (const core::Error& e) {
+    EXPECT_EQ(e.kind(), core::ErrorKind::kData);
+    EXPECT_NE(std::string(e.what()).find("x/model.pt"), std::string::npos) << e.what();
+  }
   EXPECT_THROW(make_model({"vgg", 3, 10, 0}), core::Error);
   for (const auto& arch : architectures()) EXPECT_NO_THROW(make_model({arch, 3, 10, 8})) << arch;
   EXPECT_THROW(make_model({"resnet18", 2, 10, 0}), core::Error);

@@ -3,10 +3,13 @@
 #include <gtest/gtest.h>
 #include <torch/torch.h>
 
+#include <functional>
+
 #include "core/error.h"
 #include "registry/registry.h"
 #include "storage/local_store.h"
 #include "test_util.h"
+#include "train/checkpoint_files.h"
 
 namespace ddpipe::train {
 namespace {
@@ -126,6 +129,64 @@ TEST(TrainingState, LocalCheckpointsOfTheRunAreUploadedBeforeResuming) {
   EXPECT_EQ(checkpoint_to_resume(reg, config, "run-1")->id(), "epoch_1_step_7");
   EXPECT_EQ(upload_local_checkpoints(reg, "m", local / "run-1", "run-1"), 0);  // already there
   EXPECT_EQ(upload_local_checkpoints(reg, "m", local / "run-2", "run-1"), 0);  // not this run's
+}
+
+// A checkpoint's optimizer.pt and rng.bin that are corrupt are refused naming the file (the
+// fuzzer found an empty rng.bin handed to memcpy as a null pointer: undefined behaviour).
+TEST(CheckpointFiles, CorruptOptimizerAndRngAreDataErrorsNamingTheFile) {
+  auto net = model::make_model(kSpec);
+  torch::optim::SGD opt(net->parameters(), torch::optim::SGDOptions(0.1).momentum(0.9));
+  const std::string rng = rng_bytes(), saved = optimizer_bytes(opt);
+  auto refusal = [](const std::function<void()>& f) -> std::string {
+    try {
+      f();
+    } catch (const core::Error& e) {
+      EXPECT_EQ(e.kind(), core::ErrorKind::kData);
+      return e.what();
+    }
+    return "no core::Error";
+  };
+  for (const std::string& bad : {std::string(), rng.substr(1), rng + "x"}) {
+    const std::string m = refusal([&] { load_rng(bad, "c/rng.bin"); });
+    EXPECT_NE(m.find("c/rng.bin"), std::string::npos) << m;
+  }
+  EXPECT_NO_THROW(load_rng(rng, "c/rng.bin"));
+  for (const std::string& bad : {std::string(), saved.substr(0, saved.size() / 2), rng}) {
+    const std::string m = refusal([&] { load_optimizer(opt, bad, "c/optimizer.pt"); });
+    EXPECT_NE(m.find("c/optimizer.pt"), std::string::npos) << m;
+  }
+  EXPECT_NO_THROW(load_optimizer(opt, saved, "c/optimizer.pt"));
+}
+
+// A state.json whose fields have the wrong type is a data error naming it, not a JSON exception.
+TEST(TrainingState, StateJsonOfWrongTypesIsADataError) {
+  testing::TempDir dir;
+  storage::LocalStore store(dir.path() / "store");
+  registry::Registry reg(store);
+  const core::Config config = config_with_seed(1);
+  TrainingState saved(config, kSpec);
+  saved.position = {1, 0};
+  {
+    Checkpointer uploads(reg, "m", dir.path() / "local", 60.0);
+    saved.save(uploads, "run-1", "digest-a");
+    uploads.flush();
+  }
+  const std::string key = "models/m/checkpoints/epoch_1/state.json";
+  for (const char* state :
+       {R"({"dataset_digest": 5})", R"([1, 2])",
+        R"({"dataset_digest": "digest-a", "partial": "x"})",
+        R"({"dataset_digest": "digest-a", "sample_order": {"world_size": "4"}})"}) {
+    store.put(key, state);
+    try {
+      TrainingState(config, kSpec).restore(reg, {1, 0}, "digest-a");
+      ADD_FAILURE() << state;
+    } catch (const core::Error& e) {
+      EXPECT_EQ(e.kind(), core::ErrorKind::kData) << e.what();
+      EXPECT_NE(std::string(e.what()).find(key), std::string::npos) << e.what();
+    }
+  }
+  store.put(key, R"({"run_id": 7})");
+  EXPECT_FALSE(checkpoint_to_resume(reg, config, "run-1").has_value());
 }
 
 }  // namespace
