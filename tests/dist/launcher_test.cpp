@@ -18,14 +18,6 @@
 namespace ddpipe::dist {
 namespace {
 
-// The exit code for the child of OsFailureIsASystemError: 0 when `e` is a kSystem error naming
-// the socket. Not checked by UBSan's vptr check: with no file descriptor left, that check cannot
-// open the pipe it probes memory with and calls every object invalid (a sanitizer build only).
-__attribute__((no_sanitize("vptr"))) int system_error_naming_socket(const core::Error& e) {
-  const bool names_socket = std::strstr(e.what(), "socket") != nullptr;
-  return e.kind() == core::ErrorKind::kSystem && names_socket ? 0 : 92;
-}
-
 // The OS refusing the launcher (here: no file descriptor left for the port probe's socket) is a
 // system error, exit code 6, not a storage error. In a child, whose limits this changes.
 TEST(Launcher, OsFailureIsASystemError) {
@@ -42,7 +34,8 @@ TEST(Launcher, OsFailureIsASystemError) {
       launch_local(o);
       ::_exit(91);
     } catch (const core::Error& e) {
-      ::_exit(system_error_naming_socket(e));
+      const bool names_socket = std::strstr(e.what(), "socket") != nullptr;
+      ::_exit(e.kind() == core::ErrorKind::kSystem && names_socket ? 0 : 92);
     } catch (...) {
       ::_exit(93);
     }
