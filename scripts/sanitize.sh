@@ -6,19 +6,21 @@
 #   scripts/sanitize.sh tsan [ctest args…]  ThreadSanitizer, the tests of ddpipe's own threads,
 #                                           in build-tsan/
 # Only the test executables run here are built (-O1, no fuzz targets: cmake/DdpipeSanitize.cmake).
-# Any finding fails its test. Suppressions are for third-party code only
-# (tests/sanitizers/*.supp, each entry says what and why). DDPIPE_JOBS: build jobs (nproc).
+# Any finding fails its test. There are no suppressions: a finding in ddpipe is fixed; how
+# third-party code is left out is said below at each *_OPTIONS. DDPIPE_JOBS: build jobs (nproc).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-src=$PWD
 
 # ASan + UBSan: every unit-labelled test executable, and the binary that cli_test and the k8s
 # manifest tests run (so the command line is checked too).
 asan_targets=(core_test supervisor_test storage_test registry_test shards_test data_test
   data_shards_test model_test dist_test netns_test k8s_test telemetry_test runs_test report_test
   ui_test eval_test train_test serve_request_test serve_engine_test cli_test ddpipe)
-# Scripts that check the source tree, not compiled code: nothing for a sanitizer to see.
-asan_exclude='^(architecture|architecture_doc|function_length)$'
+# Left out: the scripts that check the source tree (nothing compiled for a sanitizer to see),
+# and Launcher.OsFailureIsASystemError, whose child has no file descriptor left: UBSan's vptr
+# check opens a pipe to probe memory, so there it calls the core::Error being constructed
+# invalid (a limit of the sanitizer runtime; the test runs in the normal build).
+asan_exclude='^(architecture|architecture_doc|function_length|Launcher\.OsFailureIsASystemError)$'
 
 # TSan: the tests whose concurrency is ddpipe's own —
 #   data_test            the batch loader's worker threads (LoaderTest; not the throughput test:
@@ -72,12 +74,10 @@ build_and_test() {
 [[ $# -ge 1 ]] || usage
 mode=$1
 shift
-supp=$src/tests/sanitizers
 case $mode in
   asan)
     # The options are set before the build too: gtest_discover_tests runs each executable.
     export ASAN_OPTIONS=detect_leaks=1
-    export LSAN_OPTIONS=suppressions=$supp/lsan.supp:print_suppressions=0
     export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
     build_and_test "${DDPIPE_ASAN_DIR:-build-asan}" address,undefined "${asan_targets[@]}" -- \
       -L unit -E "$asan_exclude" "$@"
@@ -85,9 +85,15 @@ case $mode in
   tsan)
     # One intra-op thread: libtorch's OpenMP workers synchronise in libgomp, which TSan cannot
     # see (not instrumented), so every tensor they touch would be a false race. ddpipe's own
-    # threads are unchanged.
+    # threads are unchanged. (serve::Server sets its own count; the option below covers it.)
     export OMP_NUM_THREADS=1
-    export TSAN_OPTIONS=suppressions=$supp/tsan.supp:second_deadlock_stack=1:history_size=4
+    # ignore_noninstrumented_modules: the memcpy/malloc/free that Debian's libtorch, oneDNN,
+    # gloo and cpp-httplib make are not checked (their plain loads and stores never are), while
+    # their mutexes still order ddpipe's accesses. Without it, objects those libraries create
+    # lazily and publish through inlined guards TSan cannot see (libtorch's default generator,
+    # oneDNN's primitive cache, cpp-httplib's statics) are reported as races on first use from a
+    # second thread. Every access compiled from ddpipe's code is still checked.
+    export TSAN_OPTIONS=ignore_noninstrumented_modules=1:second_deadlock_stack=1:history_size=4
     build_and_test "${DDPIPE_TSAN_DIR:-build-tsan}" thread "${tsan_targets[@]}" -- \
       -R "$tsan_tests" -E 'Throughput' "$@"
     ;;
