@@ -2,10 +2,11 @@
 // nothing external, escaping, determinism, and what it says when data is missing.
 #include <gtest/gtest.h>
 
+#include <cctype>
 #include <cstdlib>
 #include <fstream>
 #include <map>
-#include <regex>
+#include <optional>
 #include <set>
 #include <sstream>
 #include <string>
@@ -20,18 +21,43 @@ namespace {
 using nlohmann::json;
 using Attributes = std::map<std::string, std::string>;
 
+bool is_name_char(char c, bool dash) {
+  return std::isalpha(static_cast<unsigned char>(c)) || (dash && c == '-');
+}
+
+// Reads `<tag attr="v" flag ...>` at html[at] (at: the '<'); nullopt if it is not a start tag.
+// A scanner, not std::regex: libstdc++'s regex recurses once per character matched, and a
+// 2,000-point `points` attribute overflowed the stack under AddressSanitizer.
+std::optional<Attributes> start_tag_at(const std::string& html, size_t at) {
+  size_t i = at + 1;
+  const size_t name_start = i;
+  while (i < html.size() && is_name_char(html[i], false)) ++i;
+  if (i == name_start) return std::nullopt;
+  Attributes a{{"<tag>", html.substr(name_start, i - name_start)}};
+  for (;;) {
+    const size_t space = i;
+    while (i < html.size() && std::isspace(static_cast<unsigned char>(html[i]))) ++i;
+    if (i < html.size() && html[i] == '/') ++i;
+    if (i < html.size() && html[i] == '>') return a;
+    const size_t key_start = i;
+    while (i < html.size() && is_name_char(html[i], true)) ++i;
+    if (i == key_start || space == key_start) return std::nullopt;
+    std::string& value = a[html.substr(key_start, i - key_start)];
+    if (i + 1 < html.size() && html[i] == '=' && html[i + 1] == '"') {
+      const size_t close = html.find('"', i + 2);
+      if (close == std::string::npos) return std::nullopt;
+      value = html.substr(i + 2, close - i - 2);
+      i = close + 1;
+    }
+  }
+}
+
 // The attributes of every start tag of `html` that has attribute `attr` (tag name as "<tag>").
 std::vector<Attributes> tags_with(const std::string& html, const std::string& attr) {
-  static const std::regex kTag(R"(<([a-zA-Z]+)((?:\s+[a-zA-Z-]+(?:="[^"]*")?)*)\s*/?>)");
-  static const std::regex kAttr(R"re(([a-zA-Z-]+)(?:="([^"]*)")?)re");
   std::vector<Attributes> out;
-  for (std::sregex_iterator it(html.begin(), html.end(), kTag), end; it != end; ++it) {
-    Attributes a{{"<tag>", (*it)[1]}};
-    const std::string attrs = (*it)[2];
-    for (std::sregex_iterator m(attrs.begin(), attrs.end(), kAttr); m != end; ++m) {
-      a[(*m)[1]] = (*m)[2];
-    }
-    if (a.count(attr)) out.push_back(a);
+  for (size_t at = html.find('<'); at != std::string::npos; at = html.find('<', at + 1)) {
+    auto a = start_tag_at(html, at);
+    if (a && a->count(attr)) out.push_back(std::move(*a));
   }
   return out;
 }
