@@ -729,7 +729,8 @@ std::string find_config(const std::string& name_or_path,
                         const std::vector<std::filesystem::path>& shipped_dirs) {
   namespace fs = std::filesystem;
   std::error_code ec;
-  if (fs::is_regular_file(name_or_path, ec) || name_or_path.find('/') != std::string::npos) {
+  if (name_or_path.empty() || fs::is_regular_file(name_or_path, ec) ||
+      name_or_path.find('/') != std::string::npos) {
     return name_or_path;
   }
   const std::string file =

@@ -213,8 +213,8 @@ Config load_config(const std::string& path, const std::vector<std::string>& over
 // The config file `--config NAME_OR_PATH` names: the file itself when there is one; else, for a
 // bare name ("imagenet-resnet18" or "imagenet-resnet18.yaml"), the shipped config of that name in
 // the first of `shipped_dirs` that holds it. Throws core::Error(kUsage) naming what was looked for
-// and the shipped configs when there is neither (a path with a folder is returned as given:
-// load_config() then says it cannot be read).
+// and the shipped configs when there is neither (a path with a folder, or "", is returned as
+// given: load_config() then says it cannot be read, or loads the defaults).
 std::string find_config(const std::string& name_or_path,
                         const std::vector<std::filesystem::path>& shipped_dirs);
 

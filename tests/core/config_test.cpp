@@ -79,6 +79,23 @@ TEST(Config, AKeyThatIsNotANameIsAUsageError) {
             std::string::npos);
 }
 
+TEST(Config, FindConfigTakesAFileOrTheNameOfAShippedOne) {
+  testing::TempDir dir;
+  const fs::path shipped = dir / "share" / "configs";
+  write_file_atomic(shipped / "small.yaml", "name: small\n");
+  write_file_atomic(shipped / "big.yaml", "name: big\n");
+  write_file_atomic(dir / "mine.yaml", "name: mine\n");
+  const std::vector<fs::path> dirs{dir / "absent", shipped};
+  EXPECT_EQ(find_config((dir / "mine.yaml").string(), dirs), (dir / "mine.yaml").string());
+  EXPECT_EQ(find_config("small", dirs), (shipped / "small.yaml").string());
+  EXPECT_EQ(find_config("big.yaml", dirs), (shipped / "big.yaml").string());
+  EXPECT_EQ(find_config("sub/other.yaml", dirs),
+            "sub/other.yaml");           // load_config says it is missing
+  EXPECT_EQ(find_config("", dirs), "");  // `--config ""`: the defaults
+  EXPECT_EQ(testing::usage_error([&] { find_config("nope", dirs); }),
+            "config nope: no such file, and no shipped config of that name (shipped: big, small)");
+}
+
 TEST(Config, MissingFileAndBadYaml) {
   testing::TempDir dir;
   try {
