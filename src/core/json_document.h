@@ -46,16 +46,15 @@ void read_value(const nlohmann::json& v, T& value, const std::string& field,
   using Limits = std::numeric_limits<T>;
   if constexpr (std::is_integral_v<T> && !std::is_same_v<T, bool> && Limits::is_signed) {
     value = static_cast<T>(read_signed(v, Limits::min(), Limits::max(), field, where));
-    return;
   } else if constexpr (std::is_integral_v<T> && !std::is_same_v<T, bool>) {
     value = static_cast<T>(read_unsigned(v, Limits::max(), field, where));
-    return;
-  }
-  try {
-    v.get_to(value);
-  } catch (const nlohmann::json::exception& e) {
-    fail_data(where + ": field " + field + " has the wrong type (" + v.type_name() +
-              "): " + e.what());
+  } else {
+    try {
+      v.get_to(value);
+    } catch (const nlohmann::json::exception& e) {
+      fail_data(where + ": field " + field + " has the wrong type (" + v.type_name() +
+                "): " + e.what());
+    }
   }
 }
 

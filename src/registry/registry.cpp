@@ -19,10 +19,6 @@ std::string alias_key(const std::string& model, const std::string& alias) {
   return model_root(model) + "aliases/" + alias;
 }
 
-std::string checkpoint_prefix(const std::string& model, const CheckpointRef& where) {
-  return model_root(model) + "checkpoints/" + where.id() + "/";
-}
-
 // Parses "<n>" or "<n>_step_<k>" (what follows "epoch_").
 std::optional<CheckpointRef> parse_checkpoint_id(const std::string& rest) {
   CheckpointRef ref;
@@ -55,6 +51,10 @@ std::string pointed_version(const std::string& key, const std::string& version) 
 
 std::string Registry::version_prefix(const std::string& model, const std::string& version) {
   return model_root(model) + version + "/";
+}
+
+std::string Registry::checkpoint_prefix(const std::string& model, const CheckpointRef& where) {
+  return model_root(model) + "checkpoints/" + where.id() + "/";
 }
 
 namespace {

@@ -187,6 +187,8 @@ class Registry {
   std::optional<nlohmann::json> read_metrics(const std::string& model, const std::string& version);
 
   static std::string version_prefix(const std::string& model, const std::string& version);
+  // models/<model>/checkpoints/<id>/: the folder of a checkpoint's files.
+  static std::string checkpoint_prefix(const std::string& model, const CheckpointRef& where);
   // metrics/<model>/metrics_v<stamp>.json of a version model_v<stamp> (or of a stamp).
   static std::string metrics_key(const std::string& model, const std::string& version);
   // metrics/<model>/metrics_v<stamp>.steps.jsonl of a version model_v<stamp> (or of a stamp).

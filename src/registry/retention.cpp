@@ -17,10 +17,6 @@ void remove_prefix(storage::Store& store, const std::string& prefix, const std::
   for (const auto& o : store.list(prefix)) store.remove(o.key);
 }
 
-std::string checkpoint_prefix(const std::string& model, const CheckpointRef& where) {
-  return "models/" + model + "/checkpoints/" + where.id() + "/";
-}
-
 }  // namespace
 
 void Registry::remove_checkpoint(const std::string& model, const CheckpointRef& where) {

@@ -88,7 +88,7 @@ void TrainingState::save(Checkpointer& uploads, const std::string& run_id,
 void TrainingState::restore(registry::Registry& reg, const registry::CheckpointRef& from,
                             const std::string& dataset_digest) {
   const std::string& name = config_.name;
-  const std::string where = "models/" + name + "/checkpoints/" + from.id() + "/";  // its files
+  const std::string where = registry::Registry::checkpoint_prefix(name, from);  // its files
   const StoredState stored =
       stored_state(reg.checkpoint_state(name, from), where + "state.json", sample_order);
   if (stored.dataset_digest != dataset_digest) {
