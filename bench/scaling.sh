@@ -582,6 +582,8 @@ elif cmd == "progress":  # the last run, one line
           f"exposed comm {r['comm_exposed_seconds']:.3f} s of {r['train_seconds']:.2f} s, "
           f"qdisc drops {r['qdisc_drops']}")
 elif cmd == "model":
+    import signal
+    signal.signal(signal.SIGPIPE, signal.SIG_DFL)   # bench/scaling.sh --model ... | head
     model(args)
 elif cmd == "geometry":
     print(*geometry(args[0], BUCKET_MB))
