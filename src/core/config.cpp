@@ -370,6 +370,17 @@ void dist_fields(Config& c, std::vector<Field>& f) {
   f.push_back(
       int_field("dist.node_rank", &d.node_rank, 0, 100000,
                 "`launch`: this node's index, below `dist.nnodes` (torchrun `--node-rank`)"));
+  f.push_back(choice_field(
+      "dist.grad_compression", &d.grad_compression, kGradCompressions,
+      "gradients on the wire, as DDP's communication hooks (docs/scaling.md): `none` fp32; "
+      "`bf16`/`fp16` half the bytes (bf16_compress_hook, fp16_compress_hook); `powersgd` a "
+      "rank-`dist.powersgd_rank` approximation of each weight matrix's gradient with error "
+      "feedback (powerSGD_hook)"));
+  f.push_back(int_field("dist.powersgd_rank", &d.powersgd_rank, 1, 1024,
+                        "PowerSGD's matrix_approximation_rank: columns of P and Q"));
+  f.push_back(int_field("dist.powersgd_start_step", &d.powersgd_start_step, 0, kBig,
+                        "PowerSGD's start_powerSGD_iter: optimizer steps averaged in fp32 before "
+                        "compression starts"));
   f.push_back(int_field("checkpoint.every_steps", &c.checkpoint.every_steps, 0, kBig,
                         "also checkpoint every K optimizer steps; 0 = once per epoch"));
   f.push_back(num_field("checkpoint.storage_grace_s", &c.checkpoint.storage_grace_s, 0.0, 864000.0,

@@ -104,7 +104,12 @@ struct DistConfig {
   int64_t min_nproc = 0;  // `launch`: fewest ranks an elastic restart shrinks to; 0 = never
   int64_t nnodes = 1;
   int64_t node_rank = 0;
+  std::string grad_compression = "none";  // one of kGradCompressions
+  int64_t powersgd_rank = 1;
+  int64_t powersgd_start_step = 1000;
 };
+// dist.grad_compression's values, in the order of dist::GradCompression.
+inline const std::vector<std::string> kGradCompressions{"none", "bf16", "fp16", "powersgd"};
 
 struct CheckpointConfig {
   int64_t every_steps = 0;

@@ -1,5 +1,9 @@
 #include "dist/communicator.h"
 
+#include <c10/util/BFloat16.h>
+#include <gloo/allreduce.h>
+#include <gloo/rendezvous/context.h>
+#include <torch/csrc/distributed/c10d/PrefixStore.hpp>
 #include <torch/csrc/distributed/c10d/ProcessGroupGloo.hpp>
 #include <torch/csrc/distributed/c10d/TCPStore.hpp>
 
@@ -28,6 +32,8 @@ struct Communicator::Impl {
   std::string master_ip;
   c10::intrusive_ptr<c10d::Store> store;
   c10::intrusive_ptr<c10d::ProcessGroupGloo> pg;
+  std::shared_ptr<gloo::transport::Device> device;      // the process group's
+  std::shared_ptr<gloo::rendezvous::Context> bf16_ctx;  // allreduce_sum_bf16's, on first use
   std::chrono::milliseconds timeout;
   std::chrono::milliseconds heartbeat_timeout{30000};
 
@@ -266,6 +272,7 @@ Communicator::Communicator(const WorldInfo& world, std::chrono::milliseconds tim
                        {"master", where}});
     }
     opts->threads = 2;
+    impl_->device = opts->devices.front();
     impl_->pg = c10::make_intrusive<c10d::ProcessGroupGloo>(
         impl_->store, static_cast<int>(world.rank), static_cast<int>(world.world_size), opts);
   } catch (const std::exception& e) {
@@ -312,6 +319,45 @@ std::unique_ptr<Communicator::Pending> Communicator::allreduce_sum_async(torch::
     return std::make_unique<GlooPending>(impl_->pg->allreduce(v, opts), impl_->timeout);
   } catch (const std::exception& e) {
     rethrow("allreduce", e);
+  }
+}
+
+namespace {
+
+// Gloo's reduce function for bf16: out[i] = a[i] + b[i] in fp32, rounded to nearest even.
+void sum_bf16(void* out, const void* a, const void* b, size_t n) {
+  auto* o = static_cast<c10::BFloat16*>(out);
+  const auto* x = static_cast<const c10::BFloat16*>(a);
+  const auto* y = static_cast<const c10::BFloat16*>(b);
+  for (size_t i = 0; i < n; ++i) {
+    o[i] = c10::BFloat16(static_cast<float>(x[i]) + static_cast<float>(y[i]));
+  }
+}
+
+}  // namespace
+
+void Communicator::allreduce_sum_bf16(torch::Tensor& t) {
+  if (world_.world_size == 1 || t.numel() == 0) return;
+  if (t.scalar_type() != torch::kBFloat16 || !t.is_contiguous()) {
+    core::fail_usage("allreduce_sum_bf16 takes a contiguous bfloat16 tensor");
+  }
+  try {
+    if (!impl_->bf16_ctx) {
+      auto ctx = std::make_shared<gloo::rendezvous::Context>(static_cast<int>(world_.rank),
+                                                             static_cast<int>(world_.world_size));
+      ctx->setTimeout(impl_->timeout);
+      c10d::ProcessGroupGloo::GlooStore store(
+          c10::make_intrusive<c10d::PrefixStore>("ddpipe/bf16", impl_->store));
+      ctx->connectFullMesh(store, impl_->device);
+      impl_->bf16_ctx = std::move(ctx);
+    }
+    gloo::AllreduceOptions opts(impl_->bf16_ctx);
+    opts.setOutput(static_cast<uint16_t*>(t.data_ptr()), static_cast<size_t>(t.numel()));
+    opts.setReduceFunction(sum_bf16);
+    opts.setTimeout(impl_->timeout);
+    gloo::allreduce(opts);
+  } catch (const std::exception& e) {
+    rethrow("bf16 allreduce", e);
   }
 }
 

@@ -5,7 +5,10 @@
 #include <torch/torch.h>
 
 #include <chrono>
+#include <condition_variable>
+#include <deque>
 #include <mutex>
+#include <thread>
 
 #include "core/error.h"
 
@@ -36,16 +39,72 @@ struct DataParallel::Impl {
   double comm_window = 0.0;  // Σ per step: first bucket launched → every bucket reduced
   std::chrono::steady_clock::time_point first_launch;
 
+  // With compression: complete buckets queue for the worker, which reduces them in order.
+  std::unique_ptr<BucketReducer> reducer;
+  std::thread worker;
+  std::condition_variable cv;  // with mu: queue, reduced, stop
+  std::deque<size_t> queue;
+  size_t reduced = 0;
+  std::exception_ptr failure;  // the worker's first error this step
+  bool stop = false;
+
   explicit Impl(Communicator& c) : comm(c) {}
+  ~Impl() {
+    {
+      std::lock_guard<std::mutex> lock(mu);
+      stop = true;
+    }
+    cv.notify_all();
+    if (worker.joinable()) worker.join();
+  }
 
   void launch_ready_buckets() {
     while (next_launch < buckets.size() &&
            buckets[next_launch].ready == static_cast<int64_t>(buckets[next_launch].slots.size())) {
       Bucket& b = buckets[next_launch];
       if (next_launch == 0) first_launch = std::chrono::steady_clock::now();
-      b.pending = comm.allreduce_sum_async(b.flat);
+      if (reducer) {
+        queue.push_back(next_launch);
+        cv.notify_all();
+      } else {
+        b.pending = comm.allreduce_sum_async(b.flat);
+      }
       ++next_launch;
     }
+  }
+
+  // The worker: each queued bucket in turn; after an error it only counts the rest.
+  void work() {
+    std::unique_lock<std::mutex> lock(mu);
+    while (true) {
+      cv.wait(lock, [&] { return stop || !queue.empty(); });
+      if (stop) return;
+      const size_t i = queue.front();
+      queue.pop_front();
+      const bool skip = failure != nullptr;
+      lock.unlock();
+      std::exception_ptr error;
+      if (!skip) {
+        try {
+          torch::NoGradGuard no_grad;
+          reducer->reduce(i, buckets[i].flat);
+        } catch (...) {
+          error = std::current_exception();
+        }
+      }
+      lock.lock();
+      if (error) failure = error;
+      ++reduced;
+      cv.notify_all();
+    }
+  }
+
+  // Waits for the worker to reduce every bucket of this step; rethrows its error.
+  void wait_for_worker() {
+    std::unique_lock<std::mutex> lock(mu);
+    cv.wait(lock, [&] { return reduced == buckets.size(); });
+    if (failure) std::rethrow_exception(std::exchange(failure, nullptr));
+    reducer->step_done();
   }
 
   // Runs after autograd has accumulated this backward's gradient of slots[i].param into its
@@ -72,10 +131,20 @@ struct DataParallel::Impl {
     }
   }
 
+  // Each bucket's gradients: offset and shape (what a BucketReducer sees).
+  std::vector<BucketLayout> layout() const {
+    std::vector<BucketLayout> out(buckets.size());
+    for (const auto& s : slots) {
+      out[s.bucket].push_back({s.offset, s.param.sizes().vec()});
+    }
+    return out;
+  }
+
   std::vector<std::shared_ptr<torch::autograd::Node>> accumulators;  // keeps the hooks alive
 };
 
-DataParallel::DataParallel(Communicator& comm, torch::nn::Module& module, double bucket_mb)
+DataParallel::DataParallel(Communicator& comm, torch::nn::Module& module, double bucket_mb,
+                           const CompressionOptions& compression)
     : impl_(std::make_unique<Impl>(comm)) {
   torch::NoGradGuard no_grad;
   std::vector<torch::Tensor> state;
@@ -116,6 +185,8 @@ DataParallel::DataParallel(Communicator& comm, torch::nn::Module& module, double
     impl_->buckets.push_back(std::move(b));
   }
   if (comm.world_size() > 1) {
+    impl_->reducer = make_bucket_reducer(compression, comm, impl_->layout());
+    if (impl_->reducer) impl_->worker = std::thread([impl = impl_.get()] { impl->work(); });
     impl_->bind_gradients();
     Impl* impl = impl_.get();
     for (size_t i = 0; i < impl_->slots.size(); ++i) {
@@ -145,6 +216,7 @@ void DataParallel::begin_backward(bool sync) {
   std::lock_guard<std::mutex> lock(impl_->mu);
   impl_->active = sync && impl_->comm.world_size() > 1;
   impl_->next_launch = 0;
+  impl_->reduced = 0;
   for (auto& b : impl_->buckets) {
     b.ready = 0;
     b.pending.reset();
@@ -166,15 +238,27 @@ void DataParallel::finish_gradients() {
     }
     impl_->active = false;
   }
-  torch::NoGradGuard no_grad;
-  const double inv_world = 1.0 / static_cast<double>(impl_->comm.world_size());
-  for (auto& b : impl_->buckets) {
-    b.pending->wait();
-    b.flat.mul_(inv_world);  // the parameters' .grad are views of it
+  if (impl_->reducer) {
+    impl_->wait_for_worker();  // the reducer averages
+  } else {
+    torch::NoGradGuard no_grad;
+    const double inv_world = 1.0 / static_cast<double>(impl_->comm.world_size());
+    for (auto& b : impl_->buckets) {
+      b.pending->wait();
+      b.flat.mul_(inv_world);  // the parameters' .grad are views of it
+    }
   }
   const auto done = std::chrono::steady_clock::now();
   impl_->exposed += std::chrono::duration<double>(done - t0).count();
   impl_->comm_window += std::chrono::duration<double>(done - impl_->first_launch).count();
+}
+
+std::string DataParallel::compression_state() {
+  return impl_->reducer ? impl_->reducer->state_bytes() : std::string();
+}
+
+void DataParallel::load_compression_state(const std::string& bytes, const std::string& where) {
+  if (impl_->reducer) impl_->reducer->load_state(bytes, where);
 }
 
 void DataParallel::zero_grad() {

@@ -10,7 +10,9 @@
 //    the buffer that is sent. Each bucket's allreduce starts from a hook on the gradient
 //    accumulators as soon as its last gradient is in, overlapping the rest of the backward
 //    pass; finish_gradients() waits for all of them;
-//  * with gradient accumulation, only the last micro-batch communicates (no_sync semantics).
+//  * with gradient accumulation, only the last micro-batch communicates (no_sync semantics);
+//  * with gradient compression (a communication hook, grad_compression.h), complete buckets go
+//    to one worker thread that reduces them in order while the backward pass goes on.
 // Not thread-safe; one instance per module.
 #pragma once
 
@@ -19,12 +21,14 @@
 #include <memory>
 
 #include "dist/communicator.h"
+#include "dist/grad_compression.h"
 
 namespace ddpipe::dist {
 
 class DataParallel {
  public:
-  DataParallel(Communicator& comm, torch::nn::Module& module, double bucket_mb);
+  DataParallel(Communicator& comm, torch::nn::Module& module, double bucket_mb,
+               const CompressionOptions& compression = {});
   ~DataParallel();
 
   // Copies rank 0's buffers to all ranks (call before each training forward).
@@ -35,6 +39,11 @@ class DataParallel {
   // After a synchronising backward: waits for every bucket and writes the averaged gradients
   // into each parameter's .grad. Throws core::Error(kRetryable) on a lost peer or timeout.
   void finish_gradients();
+
+  // The compression state a checkpoint keeps (BucketReducer::state_bytes; collective: every
+  // rank calls it at the same step), and its restore. "" / no-op without a stateful mode.
+  std::string compression_state();
+  void load_compression_state(const std::string& bytes, const std::string& where);
 
   // Zeroes the gradients in place (use instead of Optimizer::zero_grad(), which would detach
   // the bucket views).

@@ -8,14 +8,10 @@
 #include <string>
 
 #include "core/error.h"
+#include "model/gemm.h"
 
 namespace ddpipe::model {
-namespace {
 
-using torch::autograd::AutogradContext;
-using torch::autograd::tensor_list;
-
-// Row-major C[m, n] = op(A) · op(B), all contiguous float32.
 void sgemm(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, const float* a,
            const float* b, float* c) {
   const int64_t lda = trans_a ? m : k;
@@ -29,6 +25,11 @@ void sgemm(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, const fl
                           std::to_string(k) + "x" + std::to_string(n) + " product");
   }
 }
+
+namespace {
+
+using torch::autograd::AutogradContext;
+using torch::autograd::tensor_list;
 
 struct LinearFn : torch::autograd::Function<LinearFn> {
   static torch::Tensor forward(AutogradContext* ctx, const torch::Tensor& x_in,

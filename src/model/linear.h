@@ -1,11 +1,9 @@
-// ddpipe::model — a matrix product for training and inference that runs on oneDNN's GEMM.
-//
-// Debian's libtorch is built with the reference BLAS (BLAS_INFO=generic), so torch::linear /
-// torch::mm in float32 run at about 1 GFLOP/s; oneDNN's sgemm (the library libtorch already uses
-// for convolutions) reaches ~100 GFLOP/s per core here. linear() has the semantics of
-// torch::linear(x, w, b), gradients included, and takes that path for float32 CPU tensors; any
-// other dtype (bf16 under autocast) goes to torch::linear, which uses oneDNN for bf16. Without
-// autograd (inference) each row is its own product, so a row's result never depends on its batch.
+// ddpipe::model — a matrix product for training and inference that runs on oneDNN's GEMM
+// (model/gemm.h: torch::linear in float32 runs on Debian's reference BLAS). linear() has the
+// semantics of torch::linear(x, w, b), gradients included, and takes that path for float32 CPU
+// tensors; any other dtype (bf16 under autocast) goes to torch::linear, which uses oneDNN for bf16.
+// Without autograd (inference) each row is its own product, so a row's result never depends on its
+// batch.
 #pragma once
 
 #include <torch/types.h>

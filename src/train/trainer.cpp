@@ -50,6 +50,12 @@ std::string effective_precision(const core::Config& config) {
   return __builtin_cpu_supports("avx512bf16") ? "bf16" : "fp32";
 }
 
+// dist.grad_compression and its PowerSGD settings; Q's random start comes from the run's seed.
+dist::CompressionOptions compression_options(const core::Config& config) {
+  return {dist::grad_compression_from(config.dist.grad_compression), config.dist.powersgd_rank,
+          config.dist.powersgd_start_step, static_cast<uint64_t>(config.seed)};
+}
+
 // One rank's life, in the order it happens: run() resumes (or starts fresh), trains the epochs
 // — each one training steps, evaluation, one allreduce of the sums, then rank 0's checkpoint and
 // metrics — and rank 0 publishes the version. Every rank takes part in every collective.
@@ -288,7 +294,11 @@ TrainResult RankJob::run(double t_start) {
   resume();
   // model.init_from on a fresh run: on every rank, so a mismatch stops all of them at once.
   if (!resumed_) init_from_state_dict(state_.net(), config_, store_);
-  ddp_ = std::make_unique<dist::DataParallel>(comm_, state_.net(), config_.dist.bucket_mb);
+  ddp_ = std::make_unique<dist::DataParallel>(comm_, state_.net(), config_.dist.bucket_mb,
+                                              compression_options(config_));
+  if (!state_.compression.empty()) {
+    ddp_->load_compression_state(state_.compression, state_.compression_source);
+  }
   telemetry_.exchange_hosts(comm_);
   stamp_ = core::version_timestamp();
   telemetry_.set_stamp(stamp_);
@@ -404,7 +414,7 @@ EpochSums RankJob::train_steps(int64_t epoch, const EpochBatches& batches, doubl
       preempted_ = true;
       break;
     }
-    if (is_main_) after_step(synced, batches.steps);
+    after_step(synced, batches.steps);
   }
   if (!preempted_ && stop_vote_.drain()) preempted_ = true;
   telemetry_.end_steps();
@@ -450,10 +460,10 @@ bool RankJob::train_step(int64_t epoch, int64_t step, const EpochBatches& batche
   return sync;
 }
 
-// Rank 0 after each step: the uploads' health, and a mid-epoch checkpoint every
-// checkpoint.every_steps optimizer steps (not at the epoch's end: that one follows).
+// After each step: on rank 0 the uploads' health, and on every rank a mid-epoch checkpoint
+// every checkpoint.every_steps optimizer steps (not at the epoch's end: that one follows).
 void RankJob::after_step(bool synced, int64_t steps) {
-  uploads_->check();
+  if (is_main_) uploads_->check();
   const int64_t every = config_.checkpoint.every_steps;
   if (synced && every > 0 && state_.position.step < steps && optimizer_steps_ % every == 0) {
     save_checkpoint();
@@ -470,6 +480,7 @@ void RankJob::stop_preempted() {
                    {"epoch", state_.position.epoch},
                    {"step", state_.position.step},
                    {"signal_here", PreemptionSignal::requested()}});
+  state_.compression = ddp_->compression_state();  // collective
   if (is_main_) state_.save(*uploads_, run_id_, dataset_.digest);
   comm_.barrier();         // the checkpoint is on rank 0's disk before anyone leaves
   comm_.stop_heartbeat();  // the others leave now: not a lost peer
@@ -531,11 +542,13 @@ void RankJob::finish_epoch(int64_t epoch, const json& metrics) {
   state_.epochs.push_back(metrics);
   state_.position = {epoch + 1, 0};
   state_.partial = {};
-  if (!is_main_) return;
-  json line = metrics;
-  line["event"] = "epoch";
-  core::log::info("train", "epoch " + std::to_string(epoch + 1) + " done", line);
+  if (is_main_) {
+    json line = metrics;
+    line["event"] = "epoch";
+    core::log::info("train", "epoch " + std::to_string(epoch + 1) + " done", line);
+  }
   save_checkpoint();
+  if (!is_main_) return;
   json running = {{"model", config_.name},
                   {"status", "running"},
                   {"run_id", run_id_},
@@ -546,10 +559,12 @@ void RankJob::finish_epoch(int64_t epoch, const json& metrics) {
   });
 }
 
-// Rank 0: a checkpoint of the state now; once it is uploaded (the queue runs in order), the
-// run's older checkpoints beyond checkpoint.keep_last are deleted. The newest stays: a restart
-// of this run resumes from it.
+// Every rank: the compression state is gathered (a collective). Rank 0: a checkpoint of the
+// state now; once it is uploaded (the queue runs in order), the run's older checkpoints beyond
+// checkpoint.keep_last are deleted. The newest stays: a restart of this run resumes from it.
 void RankJob::save_checkpoint() {
+  state_.compression = ddp_->compression_state();
+  if (!is_main_) return;
   state_.save(*uploads_, run_id_, dataset_.digest);
   if (config_.checkpoint.keep_last <= 0 || run_id_.empty()) return;
   uploads_->submit("checkpoint retention", [this] {

@@ -4,6 +4,7 @@
 
 #include "core/error.h"
 #include "core/log.h"
+#include "model/zip_check.h"
 #include "train/checkpoint_files.h"
 
 namespace ddpipe::train {
@@ -33,12 +34,16 @@ struct StoredState {
   json epochs;
   TrainSums partial;
   SampleOrder sample_order;  // `current` when the checkpoint has none
+  bool has_compression = false;
 };
+
+constexpr const char* kCompressionFile = "grad_compression.pt";
 
 StoredState stored_state(const json& state, const std::string& where, SampleOrder current) {
   try {
     StoredState s{state.value("dataset_digest", "?"), state.value("epochs", json::array()),
-                  sums_from_json(state.value("partial", json::object())), current};
+                  sums_from_json(state.value("partial", json::object())), current,
+                  state.contains("grad_compression_state")};
     if (state.contains("sample_order")) {
       const json& o = state["sample_order"];
       s.sample_order = {o.value("world_size", current.world_size),
@@ -74,6 +79,9 @@ void TrainingState::save(Checkpointer& uploads, const std::string& run_id,
       {"model.pt", [this] { return model::save_state(*net_); }},
       {"optimizer.pt", [this] { return optimizer_bytes(optimizer_); }},
       {"rng.bin", rng_bytes}};
+  if (!compression.empty()) {
+    files.push_back({kCompressionFile, [this] { return compression; }});
+  }
   json state = {{"epoch", position.epoch},
                 {"step", position.step},
                 {"run_id", run_id},
@@ -82,6 +90,7 @@ void TrainingState::save(Checkpointer& uploads, const std::string& run_id,
                 {"epochs", epochs},
                 {"partial", sums_json(partial)},
                 {"sample_order", order_json(sample_order)}};
+  if (!compression.empty()) state["grad_compression_state"] = kCompressionFile;
   uploads.save(position, files, state);
 }
 
@@ -101,6 +110,12 @@ void TrainingState::restore(registry::Registry& reg, const registry::CheckpointR
   load_optimizer(optimizer_, reg.read_checkpoint(name, from, "optimizer.pt"),
                  where + "optimizer.pt");
   load_rng(reg.read_checkpoint(name, from, "rng.bin"), where + "rng.bin");
+  compression.clear();
+  if (stored.has_compression) {
+    compression_source = where + kCompressionFile;
+    compression = reg.read_checkpoint(name, from, kCompressionFile);
+    model::check_torch_zip(compression, compression_source);
+  }
   position = from;
   epochs = stored.epochs;
   partial = stored.partial;

@@ -3,6 +3,8 @@
 //   model.pt      parameters and buffers (model::save_state)
 //   optimizer.pt  the optimizer's archive (a momentum buffer per parameter)
 //   rng.bin       the default CPU generator's state (augmentation, dropout)
+//   grad_compression.pt  with dist.grad_compression=powersgd: its step count, Q and every
+//                 rank's error feedback (dist::BucketReducer::state_bytes)
 //   state.json    {epoch, step, run_id, dataset_digest, config (YAML), epochs (metrics so far),
 //                 partial (sums of the epoch's first k steps), sample_order}; written last
 // and restoring it continues exactly where the run was: the same batches, bit for bit.
@@ -53,15 +55,18 @@ class TrainingState {
   nlohmann::json epochs = nlohmann::json::array();  // metrics of the epochs done
   TrainSums partial;         // sums of the `position.step` steps done in the current epoch
   SampleOrder sample_order;  // the run's; restore() takes the checkpoint's
+  // The gradient compression's state (dist::DataParallel::compression_state), "" for none.
+  std::string compression;
+  std::string compression_source;  // the checkpoint file restore() read it from
 
   // Writes a checkpoint of this state at `position` through `uploads` (local disk now, the
   // store in the background). The files are serialised one at a time as they are written.
   void save(Checkpointer& uploads, const std::string& run_id,
             const std::string& dataset_digest) const;
-  // Restores model, optimizer, RNG, position and sample order from the stored checkpoint `from`
-  // of config.name (a checkpoint without a sample order keeps the current one). Throws
-  // core::Error(kUsage) if it was trained on another dataset, kData or kStorage for unreadable
-  // files.
+  // Restores model, optimizer, RNG, position, sample order and compression state from the stored
+  // checkpoint `from` of config.name (a checkpoint without a sample order keeps the current one).
+  // Throws core::Error(kUsage) if it was trained on another dataset, kData or kStorage for
+  // unreadable files.
   void restore(registry::Registry& reg, const registry::CheckpointRef& from,
                const std::string& dataset_digest);
 

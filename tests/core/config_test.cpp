@@ -213,7 +213,7 @@ TEST(Config, ReferenceListsEveryKeyWithItsDocs) {
   auto keys = config_reference(kArchChoices);
   // 83 + model.init_from, model.init_skip, checkpoint.keep_last, registry.promote.*,
   // data.form, data.shard_mb, data.cache_gb, data.shuffle_buffer
-  EXPECT_EQ(keys.size(), 106u);
+  EXPECT_EQ(keys.size(), 109u);
   std::set<std::string> seen;
   for (const auto& k : keys) {
     EXPECT_TRUE(seen.insert(k.key).second) << k.key;

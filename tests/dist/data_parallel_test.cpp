@@ -4,6 +4,8 @@
 #include <gtest/gtest.h>
 #include <torch/torch.h>
 
+#include <ATen/CPUGeneratorImpl.h>
+
 #include <thread>
 
 #include "core/error.h"
@@ -169,6 +171,93 @@ TEST(DataParallel, RanksStayIdenticalWithBatchNormOverManySteps) {
   for (size_t i = 0; i < state[0].size(); ++i) {
     EXPECT_TRUE(torch::equal(state[0][i], state[1][i])) << "tensor " << i << " differs";
   }
+}
+
+// Each rank's own gradient of `m` (initialised from `init`) on (x, y).
+std::vector<torch::Tensor> local_grads(const std::string& init, const torch::Tensor& x,
+                                       const torch::Tensor& y) {
+  Mlp m;
+  model::load_state(*m, init, "init");
+  torch::nn::functional::cross_entropy(m->forward(x), y).backward();
+  std::vector<torch::Tensor> out;
+  for (auto& p : m->parameters()) out.push_back(p.grad().clone());
+  return out;
+}
+
+// bf16 and fp16: every gradient is what the 16-bit sum of the two 16-bit shares g/2 gives,
+// bit for bit (one addition with two ranks, rounded to nearest even).
+void expect_half_average(GradCompression mode, c10::ScalarType dtype) {
+  torch::manual_seed(3);
+  auto a = torch::randn({8, 1, 8, 8}), b = torch::randn({8, 1, 8, 8});
+  auto ya = torch::randint(0, 10, {8}), yb = torch::randint(0, 10, {8});
+  Mlp init_model;
+  auto init = model::save_state(*init_model);
+  auto ga = local_grads(init, a, ya), gb = local_grads(init, b, yb);
+  std::vector<std::vector<torch::Tensor>> got(2);
+  with_two_ranks([&](int64_t r, Communicator& comm) {
+    Mlp m;
+    model::load_state(*m, init, "init");
+    DataParallel ddp(comm, *m, 0.0001, {mode});
+    ddp.begin_backward(true);
+    torch::nn::functional::cross_entropy(m->forward(r == 0 ? a : b), r == 0 ? ya : yb).backward();
+    ddp.finish_gradients();
+    for (auto& p : m->parameters()) got[r].push_back(p.grad().clone());
+  });
+  ASSERT_EQ(got[0].size(), ga.size());
+  for (size_t i = 0; i < ga.size(); ++i) {
+    auto share = [&](const torch::Tensor& g) { return g.div(2.0).to(dtype).to(torch::kFloat); };
+    auto expected = (share(ga[i]) + share(gb[i])).to(dtype).to(torch::kFloat);
+    EXPECT_TRUE(torch::equal(got[0][i], expected)) << "parameter " << i;
+    EXPECT_TRUE(torch::equal(got[1][i], expected)) << "parameter " << i;
+    // Three roundings (two shares, one sum), each within u = 2^-8 (bf16) or 2^-11 (fp16) of
+    // what it rounds, away from the exact average; fp16's subnormals are 2^-24 apart.
+    const double u = dtype == torch::kHalf ? 0x1p-11 : 0x1p-8;
+    auto bound = (ga[i].abs() + gb[i].abs()) * u + 0x1p-24;
+    EXPECT_TRUE(((got[0][i] - (ga[i] + gb[i]) / 2).abs() <= bound).all().item<bool>())
+        << "parameter " << i;
+  }
+}
+
+TEST(DataParallel, Bf16CompressionSumsTheRoundedShares) {
+  expect_half_average(GradCompression::kBf16, torch::kBFloat16);
+}
+
+TEST(DataParallel, Fp16CompressionSumsTheRoundedShares) {
+  expect_half_average(GradCompression::kFp16, torch::kHalf);
+}
+
+// Least squares Y = X Wᵀ + c with a full-rank 16 × 32 W: rank-1 PowerSGD with error feedback
+// still finds W (each step approximates, the remainder comes back in later steps).
+double powersgd_regression_error(int64_t matrix_rank, int steps) {
+  torch::manual_seed(4);
+  auto w_true = torch::randn({16, 32}), c_true = torch::randn({16});
+  std::vector<double> err(2);
+  with_two_ranks([&](int64_t r, Communicator& comm) {
+    torch::manual_seed(5);
+    torch::nn::Linear lin(32, 16);
+    DataParallel ddp(comm, *lin, 1.0, {GradCompression::kPowerSgd, matrix_rank, 0, 11});
+    torch::optim::SGD opt(lin->parameters(), torch::optim::SGDOptions(0.05));
+    auto gen = at::make_generator<at::CPUGeneratorImpl>(100 + r);  // each rank its own data
+    for (int step = 0; step < steps; ++step) {
+      auto x = at::randn({32, 32}, gen, torch::kFloat);
+      auto y = torch::matmul(x, w_true.t()) + c_true;
+      ddp.begin_backward(true);
+      torch::mse_loss(lin->forward(x), y).backward();
+      ddp.finish_gradients();
+      opt.step();
+      ddp.zero_grad();
+    }
+    err[r] = ((lin->weight - w_true).norm() / w_true.norm()).item<double>();
+  });
+  EXPECT_EQ(err[0], err[1]);  // the ranks apply the same update
+  return err[0];
+}
+
+TEST(DataParallel, PowerSgdConvergesOnLeastSquares) {
+  const double start = powersgd_regression_error(1, 0);
+  const double rank1 = powersgd_regression_error(1, 1500);
+  EXPECT_GT(start, 0.5);
+  EXPECT_LT(rank1, 0.02) << "from " << start;
 }
 
 TEST(Communicator, LostPeerTimesOutWithRetryableError) {

@@ -36,9 +36,12 @@ std::vector<torch::Tensor> final_state(const std::filesystem::path& store_dir) {
   return testing::published_state(store_dir, "ft", {"resnet-mini", 1, 4, 8});
 }
 
-TEST(FaultTolerance, KilledRankIsRestartedAndResultIsIdentical) {
+// Runs the job twice, the second time killing rank 1 after the first checkpoint under
+// `--max-restarts 2`: the restarted group must end with the same weights, bit for bit.
+void expect_identical_after_a_killed_rank(const std::string& extra_args) {
   testing::TempDir dir;
-  auto reference = run_command(testing::ddpipe_binary() + " run" + job_args(dir / "ref"));
+  auto reference =
+      run_command(testing::ddpipe_binary() + " run" + job_args(dir / "ref") + extra_args);
   ASSERT_EQ(reference.exit_code, 0) << reference.output;
 
   // The same job under `--max-restarts 2`; rank 1 gets SIGKILL after the first checkpoint.
@@ -47,7 +50,7 @@ TEST(FaultTolerance, KilledRankIsRestartedAndResultIsIdentical) {
   ASSERT_GE(launcher, 0);
   if (launcher == 0) {
     std::string cmd = "exec " + testing::ddpipe_binary() + " run --max-restarts 2" +
-                      job_args(dir / "faulty") + " > " + log + " 2>&1";
+                      job_args(dir / "faulty") + extra_args + " > " + log + " 2>&1";
     execl("/bin/sh", "sh", "-c", cmd.c_str(), nullptr);
     _exit(127);
   }
@@ -80,6 +83,17 @@ TEST(FaultTolerance, KilledRankIsRestartedAndResultIsIdentical) {
   auto b = final_state(dir / "faulty");
   ASSERT_EQ(a.size(), b.size());
   for (size_t i = 0; i < a.size(); ++i) EXPECT_TRUE(torch::equal(a[i], b[i])) << "tensor " << i;
+}
+
+TEST(FaultTolerance, KilledRankIsRestartedAndResultIsIdentical) {
+  expect_identical_after_a_killed_rank("");
+}
+
+// PowerSGD's state (Q, step count, each rank's error feedback) is in the checkpoint: compression
+// starts at step 10, the first checkpoint is at step 20.
+TEST(FaultTolerance, KilledRankResumesPowerSgdExactly) {
+  expect_identical_after_a_killed_rank(
+      " --set dist.grad_compression=powersgd --set dist.powersgd_start_step=10");
 }
 
 TEST(FaultTolerance, PermanentErrorsAreNotRetried) {
