@@ -24,7 +24,8 @@
 #   bench/profile.sh --cases resnet18 --steps 20              # one case, quick
 #   bench/profile.sh --out /tmp/prof --json profile.json      # keep perf.data and logs in /tmp/prof
 #   perf report -i /tmp/prof/resnet18/perf.data --no-children --sort dso,symbol   # look further
-#     (first copy /tmp/prof/resnet18/jit-maps/perf-*.map back to /tmp to see oneDNN's kernel names)
+#     (first copy /tmp/prof/resnet18/jit-maps/perf-*.map back to /tmp to see oneDNN's kernel names;
+#     `bench/profile_summary.py summarize --jit-maps DIR ...` does that itself, see its --help)
 # Options: --cases LIST (comma-separated bench.py cases; default: all of them), --steps N (train
 #   steps per rank; default 40 for resnet18, 12 for the CIFAR-layout cases, whose steps are 15x
 #   longer), --freq HZ (sampling frequency, 499), --no-callgraph (perf record without -g),
@@ -134,10 +135,11 @@ for case in "${CASE_LIST[@]}"; do
   touch "$marker"
   DNNL_JIT_PROFILE=2 ONEDNN_JIT_PROFILE=2 DDPIPE_LOG_LEVEL=info \
     "$PERF" record -q -F "$FREQ" "${CALLGRAPH[@]}" -a -k CLOCK_REALTIME -o "$dir/perf.data" -- \
-    "${CMD[@]}" >"$dir/ddpipe.out" 2>"$dir/ddpipe.log" ||
+    bash -c 'echo $$ >"$0"; exec "$@"' "$dir/ddpipe.pid" "${CMD[@]}" \
+    >"$dir/ddpipe.out" 2>"$dir/ddpipe.log" ||
     { echo "profile: $case failed; see $dir/ddpipe.log" >&2; tail -5 "$dir/ddpipe.log" >&2; exit 1; }
   "$PY" bench/profile_summary.py summarize --perf-data "$dir/perf.data" --log "$dir/ddpipe.log" \
-    --calibration "$CALIB" --case "$case" --gflop-per-image "$gflop" --peak-gflops "$PEAK" \
+    --calibration "$CALIB" --case "$case" --root-pid "$(cat "$dir/ddpipe.pid")" --gflop-per-image "$gflop" --peak-gflops "$PEAK" \
     --freq "$FREQ" --json "$dir/summary.json" | tee "$dir/summary.txt"
   SUMMARIES+=("$dir/summary.json")
   # oneDNN's perf maps of this run, out of /tmp.

@@ -4,7 +4,8 @@
   profile_summary.py calibrate-workload MARKS            # run under perf by profile.sh
   profile_summary.py calibrate PERF_DATA MARKS OUT.json  # which libtorch functions each op runs
   profile_summary.py summarize --perf-data P --log L --calibration C.json --case NAME \
-      --gflop-per-image G --peak-gflops X [--freq F] [--json OUT]
+      --root-pid PID --gflop-per-image G --peak-gflops X [--freq F] [--json OUT] [--jit-maps DIR]
+  profile_summary.py table SUMMARY.json...               # one Markdown table of every case
 
 Categories are decided per sample from its leaf symbol (perf report --no-children --sort
 dso,symbol), in this order:
@@ -35,6 +36,7 @@ import datetime
 import json
 import os
 import re
+import shutil
 import struct
 import subprocess
 import sys
@@ -133,6 +135,9 @@ def unnamed_address(name):
 # Categories.
 
 RULES = [  # (category, regex on "dso symbol"), first match wins
+    # oneDNN's transposes inside bf16 convolutions and sgemm's packing copies: copies, although
+    # the convolution or GEMM primitive runs them.
+    ("copies/reorders", r"^jit_trans|_trans_|copy_[ab][nt]_kern|gemm_.*copy|_copy_kern"),
     ("conv/GEMM kernels", r"conv|wino|gemm|brgemm|brg_|brdgmm|_kern\b|jit_avx512_core_amx|"
                           r"gemv|\bdot\b|sgemm|dgemm|ip_|inner_product|matmul|\bmm\b|addmm"),
     ("batch norm", r"batch_norm|batchnorm|bnorm|_bn_"),
@@ -378,20 +383,56 @@ def training_window(log_path):
     return start, end, epoch, steps
 
 
+def process_tree(perf_data, root):
+    """(pids of `root` and its descendants, tid → pid) from the recording's fork events."""
+    out = subprocess.run([PERF, "script", "-i", perf_data, "--show-task-events", "-F",
+                          "comm,pid,tid"], capture_output=True, text=True, errors="replace").stdout
+    pids, tid_pid = {root}, {}
+    for m in re.finditer(r"PERF_RECORD_FORK\((\d+):(\d+)\):\((\d+):(\d+)\)", out):
+        cpid, ctid, ppid = int(m.group(1)), int(m.group(2)), int(m.group(3))
+        tid_pid[ctid] = cpid
+        if ppid in pids:
+            pids.add(cpid)
+    return pids, tid_pid
+
+
 def summarize(a):
+    """Summarizes one case; oneDNN's perf maps saved in --jit-maps go back to /tmp meanwhile."""
+    placed = []
+    if a.jit_maps and os.path.isdir(a.jit_maps):
+        for f in os.listdir(a.jit_maps):
+            dst = os.path.join("/tmp", f)
+            if re.match(r"perf-\d+\.map$", f) and not os.path.exists(dst):
+                shutil.copyfile(os.path.join(a.jit_maps, f), dst)
+                placed.append(dst)
+    try:
+        summarize_case(a)
+    finally:
+        for f in placed:
+            os.remove(f)
+
+
+def summarize_case(a):
     start, end, epoch, steps = training_window(a.log)
     window = ["--time", "%.6f,%.6f" % (start, end)]
     seconds = end - start
     labels = {}
     if a.calibration and os.path.exists(a.calibration):
         labels = json.load(open(a.calibration))["labels"]
-    # The whole machine in the window: ddpipe, idle, everything else.
-    by_comm = collections.Counter()
-    for r in perf_report(a.perf_data, window, sort="comm"):
-        by_comm[r[1]] += r[0]
-    total_machine = sum(by_comm.values()) or 1
-    ddpipe_samples = by_comm.get("ddpipe", 0)
-    idle = by_comm.get("swapper", 0)
+    # This run's processes: the launcher (root pid) and everything it started. Other ddpipe
+    # processes on the machine (someone else's runs) count as other processes.
+    pids, tid_pid = process_tree(a.perf_data, a.root_pid)
+    # The whole machine in the window: this run, idle, everything else.
+    ddpipe_samples = idle = total_machine = 0
+    for r in perf_report(a.perf_data, window, sort="pid"):
+        n, task = r[0], r[1]
+        tid = int(task.split(":")[0]) if task.split(":")[0].isdigit() else -1
+        total_machine += n
+        if tid == 0:
+            idle += n
+        elif tid_pid.get(tid, tid) in pids:
+            ddpipe_samples += n
+    total_machine = total_machine or 1
     others = total_machine - ddpipe_samples - idle
     # ddpipe's processes by category.
     index = FunctionIndex()
@@ -400,7 +441,7 @@ def summarize(a):
     sym_cat = {}
     unnamed_torch = 0
     jit_unnamed = 0
-    for r in perf_report(a.perf_data, window + ["--comms", "ddpipe"]):
+    for r in perf_report(a.perf_data, window + ["--pid", ",".join(map(str, sorted(pids)))]):
         n, dso, sym = r[:3]
         kernel, name = split_sym(sym)
         addr = unnamed_address(name)
@@ -424,6 +465,7 @@ def summarize(a):
         sym_cat[shown] = cat
         cats[cat] += n
     total = sum(cats.values()) or 1
+    cpus = ddpipe_samples / a.freq / seconds if seconds > 0 else None
     gflop = a.gflop_per_image
     ips = epoch["steady_images_per_second"]
     peak_ips = a.peak_gflops / gflop if a.peak_gflops else None
@@ -432,12 +474,16 @@ def summarize(a):
         "steady_images_per_second": ips, "train_gflop_per_image": gflop,
         "peak_gflops": a.peak_gflops, "peak_images_per_second": peak_ips,
         "fma_peak_share": (ips * gflop / a.peak_gflops) if a.peak_gflops else None,
+        # The same, against the part of the peak that the CPU time ddpipe got could reach: on a
+        # shared machine, images/s x 2 / (CPUs ddpipe was on, on average).
+        "fma_peak_share_of_cpus_had": (ips * gflop / (a.peak_gflops * cpus / 2))
+        if a.peak_gflops and cpus else None,
         "data_wait_fraction": epoch["data_wait_seconds"] / epoch["train_seconds"],
         "comm_exposed_fraction": epoch["comm_exposed_seconds"] / epoch["train_seconds"],
         "machine_samples": total_machine,
         "machine_share": {"ddpipe": ddpipe_samples / total_machine, "idle": idle / total_machine,
                           "other processes": others / total_machine},
-        "ddpipe_cpus": ddpipe_samples / a.freq / seconds if seconds > 0 else None,
+        "ddpipe_cpus": cpus,
         "ddpipe_samples": total,
         "categories": {c: cats.get(c, 0) / total for c in CATEGORIES},
         "unnamed_libtorch_unlabelled_share": unnamed_torch / total,
@@ -458,6 +504,9 @@ def print_case(r):
             f"{r['peak_images_per_second']:.0f} img/s at {r['train_gflop_per_image']} GFLOP/img)"
             if r["peak_gflops"] else "no FMA peak measured")
     print(f"steady images/s under perf: {r['steady_images_per_second']:.1f}  ->  {peak}")
+    if r.get("fma_peak_share_of_cpus_had"):
+        print(f"  against the CPU time ddpipe had ({r['ddpipe_cpus']:.2f} of 2 CPUs): "
+              f"{r['fma_peak_share_of_cpus_had']:.0%} of the peak")
     print(f"ddpipe's own timers: data wait {r['data_wait_fraction']:.2%}, exposed allreduce "
           f"{r['comm_exposed_fraction']:.2%} of the epoch")
     m = r["machine_share"]
@@ -489,10 +538,12 @@ def main():
     s.add_argument("--log", required=True, help="ddpipe's stderr (JSON log lines)")
     s.add_argument("--calibration", default="")
     s.add_argument("--case", required=True)
+    s.add_argument("--root-pid", type=int, required=True, help="pid of the profiled command")
     s.add_argument("--gflop-per-image", type=float, required=True)
     s.add_argument("--peak-gflops", type=float, default=0.0)
     s.add_argument("--freq", type=float, default=499.0)
     s.add_argument("--json", default="")
+    s.add_argument("--jit-maps", default="", help="folder of saved /tmp/perf-PID.map files")
     t = sub.add_parser("table", help="one table of every case from the summaries' JSON files")
     t.add_argument("jsons", nargs="+")
     a = ap.parse_args()
@@ -518,6 +569,9 @@ def table(paths):
              if r["peak_images_per_second"] else "-"),
             ("share of the FMA peak (model FLOPs)", lambda r: f"{r['fma_peak_share']:.0%}"
              if r["fma_peak_share"] else "-"),
+            ("the same, for the CPU time ddpipe had", lambda r: f"{r['fma_peak_share_of_cpus_had']:.0%}"
+             if r.get("fma_peak_share_of_cpus_had") else "-"),
+            ("CPUs ddpipe was on (of 2)", lambda r: f"{r['ddpipe_cpus']:.2f}"),
             ("ddpipe / idle / other processes (both cores)",
              lambda r: "{ddpipe:.0%} / {idle:.0%} / {other processes:.0%}".format(
                  **r["machine_share"])),
