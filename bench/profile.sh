@@ -20,7 +20,7 @@
 # the same libtorch_cpu.so) and labels every libtorch function it samples with that op's category.
 #
 # Usage (as root):
-#   bench/profile.sh                                          # every case, ~3-4 minutes
+#   bench/profile.sh                                          # every case, about 2.5 minutes
 #   bench/profile.sh --cases resnet18 --steps 20              # one case, quick
 #   bench/profile.sh --out /tmp/prof --json profile.json      # keep perf.data and logs in /tmp/prof
 #   perf report -i /tmp/prof/resnet18/perf.data --no-children --sort dso,symbol   # look further
