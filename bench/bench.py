@@ -10,6 +10,7 @@ RSS per rank. The peer runs in its best configuration measured here: tcmalloc pr
   /usr/bin/python3 bench/bench.py                       # the full suite (see BENCHMARKS.md)
   /usr/bin/python3 bench/bench.py --smoke               # ~1 minute: checks the harness only
   /usr/bin/python3 bench/bench.py --cases resnet18 --reps 3 --json out.json
+  /usr/bin/python3 bench/bench.py --print-cmd resnet18 --batches 12   # the command, for profile.sh
 
 Writes a table to stdout and every run's record to --json.
 """
@@ -79,9 +80,11 @@ def run(cmd, env=None, timeout=None, attempts=1):
     return p, time.perf_counter() - t0
 
 
-def run_ddpipe(case, batches, work):
+def ddpipe_cmd(case, batches, work):
+    """The ddpipe command line of `case` with `batches` train batches per rank, its store and
+    cache under `work` (bench/profile.sh runs the same command through --print-cmd)."""
     arch, precision, _, _ = CASES[case]
-    cmd = [DDPIPE, "run", "--store", os.path.join(work, "store"),
+    return [DDPIPE, "run", "--store", os.path.join(work, "store"),
            "--set", "cache_dir=" + os.path.join(work, "cache"),
            "--set", "name=bench", "--set", "data.format=synthetic",
            "--set", "data.name=bench-synthetic", "--set", "data.channels=3",
@@ -98,6 +101,10 @@ def run_ddpipe(case, batches, work):
            # peak RSS compares like with like (a batch of 500 at 32x32x64 holds ~130 MB tensors).
            "--set", "train.eval_batch_size=100",
            "--set", "dist.nproc=2"]
+
+
+def run_ddpipe(case, batches, work):
+    cmd = ddpipe_cmd(case, batches, work)
     p, wall = run(cmd, {"DDPIPE_LOG_LEVEL": "info"}, **LIMITS)
     epoch = next(json.loads(l) for l in p.stderr.splitlines()
                  if l.startswith("{") and '"event":"epoch"' in l)
@@ -151,7 +158,17 @@ def main():
                     help="seconds before a run counts as hung and is killed (0 = no limit)")
     ap.add_argument("--attempts", type=int, default=1, help="runs of a command before giving up")
     ap.add_argument("--json", default="")
+    ap.add_argument("--print-cmd", metavar="CASE", choices=list(CASES),
+                    help="print CASE's ddpipe command (one argument a line, store and cache under "
+                         "--work) and the train GFLOP per image (a line '# gflop_per_image G'), "
+                         "and exit")
+    ap.add_argument("--work", default="/tmp/ddpipe-bench", help="work directory for --print-cmd")
     args = ap.parse_args()
+    if args.print_cmd:
+        case = args.print_cmd
+        print("\n".join(ddpipe_cmd(case, args.batches or CASES[case][3], args.work)))
+        print(f"# gflop_per_image {TRAIN_GFLOP_PER_IMAGE[CASES[case][2]]}")
+        return 0
     if args.smoke:
         args.cases, args.reps, args.batches = ["resnet18"], 1, 6
         args.timeout, args.attempts = args.timeout or 120, max(args.attempts, 3)
