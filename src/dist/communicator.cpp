@@ -1,6 +1,5 @@
 #include "dist/communicator.h"
 
-#include <c10/util/BFloat16.h>
 #include <gloo/allreduce.h>
 #include <gloo/rendezvous/context.h>
 #include <torch/csrc/distributed/c10d/PrefixStore.hpp>
@@ -33,7 +32,7 @@ struct Communicator::Impl {
   c10::intrusive_ptr<c10d::Store> store;
   c10::intrusive_ptr<c10d::ProcessGroupGloo> pg;
   std::shared_ptr<gloo::transport::Device> device;      // the process group's
-  std::shared_ptr<gloo::rendezvous::Context> bf16_ctx;  // allreduce_sum_bf16's, on first use
+  std::shared_ptr<gloo::rendezvous::Context> ctx16;  // allreduce_sum_16bit's, on first use
   std::chrono::milliseconds timeout;
   std::chrono::milliseconds heartbeat_timeout{30000};
 
@@ -324,40 +323,42 @@ std::unique_ptr<Communicator::Pending> Communicator::allreduce_sum_async(torch::
 
 namespace {
 
-// Gloo's reduce function for bf16: out[i] = a[i] + b[i] in fp32, rounded to nearest even.
-void sum_bf16(void* out, const void* a, const void* b, size_t n) {
-  auto* o = static_cast<c10::BFloat16*>(out);
-  const auto* x = static_cast<const c10::BFloat16*>(a);
-  const auto* y = static_cast<const c10::BFloat16*>(b);
-  for (size_t i = 0; i < n; ++i) {
-    o[i] = c10::BFloat16(static_cast<float>(x[i]) + static_cast<float>(y[i]));
-  }
+// Gloo's reduce function for 16-bit floats: out = a + b in fp32, rounded to nearest even, on
+// ATen's vectorised kernel.
+template <c10::ScalarType kType>
+void sum_16bit(void* out, const void* a, const void* b, size_t n) {
+  const auto opts = torch::TensorOptions().dtype(kType);
+  const auto len = static_cast<int64_t>(n);
+  auto o = torch::from_blob(out, {len}, opts);
+  at::add_out(o, torch::from_blob(const_cast<void*>(a), {len}, opts),
+              torch::from_blob(const_cast<void*>(b), {len}, opts));
 }
 
 }  // namespace
 
-void Communicator::allreduce_sum_bf16(torch::Tensor& t) {
+void Communicator::allreduce_sum_16bit(torch::Tensor& t) {
   if (world_.world_size == 1 || t.numel() == 0) return;
-  if (t.scalar_type() != torch::kBFloat16 || !t.is_contiguous()) {
-    core::fail_usage("allreduce_sum_bf16 takes a contiguous bfloat16 tensor");
+  const bool bf16 = t.scalar_type() == torch::kBFloat16;
+  if ((!bf16 && t.scalar_type() != torch::kHalf) || !t.is_contiguous()) {
+    core::fail_usage("allreduce_sum_16bit takes a contiguous bfloat16 or float16 tensor");
   }
   try {
-    if (!impl_->bf16_ctx) {
+    if (!impl_->ctx16) {
       auto ctx = std::make_shared<gloo::rendezvous::Context>(static_cast<int>(world_.rank),
                                                              static_cast<int>(world_.world_size));
       ctx->setTimeout(impl_->timeout);
       c10d::ProcessGroupGloo::GlooStore store(
-          c10::make_intrusive<c10d::PrefixStore>("ddpipe/bf16", impl_->store));
+          c10::make_intrusive<c10d::PrefixStore>("ddpipe/16bit", impl_->store));
       ctx->connectFullMesh(store, impl_->device);
-      impl_->bf16_ctx = std::move(ctx);
+      impl_->ctx16 = std::move(ctx);
     }
-    gloo::AllreduceOptions opts(impl_->bf16_ctx);
+    gloo::AllreduceOptions opts(impl_->ctx16);
     opts.setOutput(static_cast<uint16_t*>(t.data_ptr()), static_cast<size_t>(t.numel()));
-    opts.setReduceFunction(sum_bf16);
+    opts.setReduceFunction(bf16 ? sum_16bit<torch::kBFloat16> : sum_16bit<torch::kHalf>);
     opts.setTimeout(impl_->timeout);
     gloo::allreduce(opts);
   } catch (const std::exception& e) {
-    rethrow("bf16 allreduce", e);
+    rethrow("16-bit allreduce", e);
   }
 }
 

@@ -22,12 +22,7 @@ class HalfReducer : public BucketReducer {
 
   void reduce(size_t, torch::Tensor& flat) override {
     torch::Tensor half = flat.div(static_cast<double>(comm_.world_size())).to(dtype_);
-    if (dtype_ == torch::kBFloat16) {
-      comm_.allreduce_sum_bf16(half);
-    } else {
-      std::vector<torch::Tensor> one{half};
-      comm_.allreduce_sum(one);
-    }
+    comm_.allreduce_sum_16bit(half);
     flat.copy_(half);
   }
 

@@ -4,8 +4,7 @@
 //   bf16/fp16 bf16_compress_hook / fp16_compress_hook: the bucket ÷ world size is cast to 16 bits,
 //             summed in 16 bits (each addition rounded to nearest even) and cast back. Half the
 //             bytes; the result is the average of the 16-bit shares up to one rounding per
-//             addition. fp16 runs on ProcessGroupGloo; Gloo in libtorch 1.13 has no bf16 sum, so
-//             bf16 runs Gloo's own ring allreduce with a bf16 reduce function;
+//             addition), on Gloo's ring allreduce (Communicator::allreduce_sum_16bit);
 //   powersgd  powerSGD_hook: in each bucket, every gradient of two or more dimensions, seen as an
 //             n × m matrix M (n = its first dimension) with (n + m)·r·2 < n·m, is replaced by
 //             the rank-r approximation P Qᵀ of the average, P = orth(Σ M Q), Q = (Σ Mᵀ P) / N;
