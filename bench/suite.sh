@@ -1,9 +1,12 @@
 #!/usr/bin/env bash
-# The whole training benchmark suite of BENCHMARKS.md, in one run (about 20 minutes on the 2-core
+# The whole training benchmark suite of BENCHMARKS.md, in one run (about 50 minutes on the 2-core
 # build machine; run it on an idle machine):
 #   1. bench/bench.py             throughput, ddpipe against the PyTorch DDP peer, alternating
 #   2. bench/time_to_accuracy.py  Fashion-MNIST: ddpipe's default job against the peer's recipe
-#   3. bench/scaling.sh           two ranks in network namespaces on shaped links (root only)
+#   3. bench/scaling.sh           two ranks in network namespaces on shaped links, once per
+#                                 gradient compression mode (root only)
+#   4. bench/profile.sh           where each bench.py case spends its time (root only: perf -a)
+#   5. bench/compression_accuracy.py  Fashion-MNIST accuracy per compression mode, two seeds
 # Usage: bench/suite.sh [OUT_DIR]   (default bench-results/<timestamp>; JSON and logs go there)
 # Environment: REPS (throughput repetitions, default 1), DDPIPE_BINARY.
 set -euo pipefail
@@ -25,8 +28,13 @@ echo "machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -
 stage throughput /usr/bin/python3 bench/bench.py --reps "$REPS" --json "$OUT/throughput.json"
 stage time_to_accuracy /usr/bin/python3 bench/time_to_accuracy.py --json "$OUT/time_to_accuracy.json"
 if [[ $(id -u) -eq 0 ]]; then
-  stage scaling bench/scaling.sh --cases loopback,10gbit,1gbit,1gbit-1ms --json "$OUT/scaling.json"
+  stage scaling bench/scaling.sh --cases loopback,10gbit,1gbit,1gbit-1ms \
+    --compression none,bf16,fp16,powersgd --json "$OUT/scaling.json"
+  stage profile bench/profile.sh --out "$OUT/profile" --json "$OUT/profile.json"
 else
-  echo "== scaling: skipped (needs root for network namespaces)" | tee -a "$OUT/suite.log"
+  echo "== scaling, profile: skipped (need root for network namespaces and perf -a)" \
+    | tee -a "$OUT/suite.log"
 fi
+stage compression_accuracy /usr/bin/python3 bench/compression_accuracy.py \
+  --json "$OUT/compression_accuracy.json"
 echo "== suite took $(( $(date +%s) - start )) s; results in $OUT" | tee -a "$OUT/suite.log"
