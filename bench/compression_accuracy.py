@@ -12,14 +12,13 @@ is compressed) unless --set says otherwise. Each run takes about 3 minutes on th
       --set dist.powersgd_rank=4
 """
 import argparse
-import json
 import os
 import statistics
 import sys
 import tempfile
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from time_to_accuracy import DDPIPE, parse_ddpipe, watch  # noqa: E402
+from time_to_accuracy import DDPIPE, dump_json, parse_ddpipe, watch  # noqa: E402
 
 
 def main():
@@ -60,9 +59,7 @@ def main():
         if accs:
             mean_delta = f"{statistics.mean(deltas):+.2f}" if deltas else "-"
             print(f"{mode:10s} mean final {statistics.mean(accs):.2f}%  mean vs none {mean_delta} points")
-    if args.json:
-        with open(args.json, "w") as f:
-            json.dump({"runs": runs, "loadavg_end": os.getloadavg()}, f, indent=2)
+    dump_json(args.json, runs)
     return 0
 
 

@@ -299,8 +299,6 @@ def record(case, rep, rate, delay, log0, store, probe, drops, steps, batch, arch
          "peak_rss_mb_max_rank": epoch.get("peak_rss_mb_max_rank"),
          "qdisc_drops": int(drops), "wall_seconds": float(wall_s),
          "qdisc": [q.strip() for q in qdisc.split(";") if q.strip()]}
-    # Whatever the compressed modes report about their codec (e.g. compression_seconds).
-    r.update({k: v for k, v in epoch.items() if "compress" in k})
     if probe:
         r.update(json.loads(probe))
     print(json.dumps(r))
@@ -344,8 +342,6 @@ def summarise(runs, case_order):
              "qdisc_drops": sum(r["qdisc_drops"] for r in rs),
              "gradient_bytes": 4 * r0["parameters"], "buckets": r0["buckets"],
              "sent_bytes": t["bytes"], "allreduces": t["allreduces"]}
-        if "compression_seconds" in r0:
-            s["compression_ms_per_step"] = 1e3 * med(r["compression_seconds"] for r in rs) / steps
         if r0["rate"]:
             ideal = ring_allreduce_s(n, t["bytes"], bits(r0["rate"]),
                                      seconds(r0["delay"]) if r0["delay"] else 0.0, t["allreduces"])
@@ -519,9 +515,7 @@ def model(argv):
             m = summ.get(f"{c}+{mode}")
             if mode == "none" or m is None or (rank is not None and m.get("powersgd_rank") != rank):
                 continue
-            if "compression_ms_per_step" in m:
-                measured = (m["compression_ms_per_step"], f"measured: {m['case']}'s compression time")
-            elif summ.get(c):
+            if summ.get(c):
                 measured = (max(0.0, m["step_ms"] - summ[c]["step_ms"]),
                             f"measured: {m['case']} step - {c} step")
             break

@@ -66,6 +66,13 @@ def parse_peer(line):
     return (int(m.group(1)), float(m.group(2))) if m else None
 
 
+def dump_json(path, runs):
+    """Writes {"runs": runs, "loadavg_end": ...} to `path` (nothing if it is empty)."""
+    if path:
+        with open(path, "w") as f:
+            json.dump({"runs": runs, "loadavg_end": os.getloadavg()}, f, indent=2)
+
+
 def time_to(points, target):
     return next((t for t, _, acc in points if acc >= target), None)
 
@@ -113,9 +120,7 @@ def main():
         if peer88 and ours:
             print(f"\nddpipe to {max(args.targets):g}%: {ours:.0f} s = {ours / peer88:.2f} of the "
                   f"peer's time to 88% ({peer88:.0f} s)")
-    if args.json:
-        with open(args.json, "w") as f:
-            json.dump({"runs": runs, "loadavg_end": os.getloadavg()}, f, indent=2)
+    dump_json(args.json, runs)
     return 0
 
 

@@ -48,10 +48,10 @@ class Communicator {
   };
   std::unique_ptr<Pending> allreduce_sum_async(torch::Tensor& flat);
   // In-place sum of a contiguous bfloat16 or float16 tensor, each addition in fp32 rounded to
-  // nearest even. Gloo's ring allreduce with ATen's add as its reduce function (ProcessGroupGloo
-  // in libtorch 1.13 has no bf16 sum, and its fp16 sum is scalar); its own Gloo context is
-  // connected on the first call, which every rank must make. Not to be called from two threads
-  // at once.
+  // nearest even. Gloo's ring allreduce with ATen's vectorised kernels as its reduce function
+  // (ProcessGroupGloo in libtorch 1.13 has no bf16 sum, and its fp16 sum is scalar); its own
+  // Gloo context is connected on the first call, which every rank must make. Not to be called
+  // from two threads at once.
   void allreduce_sum_16bit(torch::Tensor& t);
   // In-place copy of rank `root`'s tensors to every rank.
   void broadcast(std::vector<torch::Tensor>& tensors, int64_t root = 0);

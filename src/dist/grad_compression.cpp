@@ -60,7 +60,8 @@ class PowerSgdReducer : public BucketReducer {
     std::unique_ptr<Communicator::Pending> plain_sum;
     if (!plan.plain.empty()) {
       std::vector<torch::Tensor> parts;
-      for (const auto& [offset, numel] : plan.plain) parts.push_back(flat.slice(0, offset, offset + numel));
+      for (const auto& [offset, numel] : plan.plain)
+        parts.push_back(flat.slice(0, offset, offset + numel));
       plain = torch::cat(parts);
       plain_sum = comm_.allreduce_sum_async(plain);
     }
@@ -93,7 +94,8 @@ class PowerSgdReducer : public BucketReducer {
       if (q_[b].defined()) archive.write("q." + std::to_string(b), q_[b]);
       if (!error_[b].defined()) continue;  // the same buckets on every rank
       for (int64_t r = 0; r < comm_.world_size(); ++r) {
-        std::vector<torch::Tensor> one{r == comm_.rank() ? error_[b] : torch::empty_like(error_[b])};
+        std::vector<torch::Tensor> one{r == comm_.rank() ? error_[b]
+                                                         : torch::empty_like(error_[b])};
         comm_.broadcast(one, r);
         archive.write("error." + std::to_string(r) + "." + std::to_string(b), one[0]);
       }
@@ -113,14 +115,17 @@ class PowerSgdReducer : public BucketReducer {
       for (size_t b = 0; b < plans_.size(); ++b) {
         q[b] = optional(archive, "q." + std::to_string(b), plans_[b].q_numel, where);
         if (saved_world == comm_.world_size()) {
-          error[b] = optional(archive, "error." + std::to_string(comm_.rank()) + "." +
-                              std::to_string(b), plans_[b].numel, where);
+          error[b] =
+              optional(archive, "error." + std::to_string(comm_.rank()) + "." + std::to_string(b),
+                       plans_[b].numel, where);
         }
       }
       if (saved_world != comm_.world_size() && comm_.rank() == 0) {
-        core::log::warn("dist", "PowerSGD error feedback starts again at zero: "
-                        "the checkpoint was written at another world size",
-                        {{"checkpointed_world_size", saved_world}, {"world_size", comm_.world_size()}});
+        core::log::warn(
+            "dist",
+            "PowerSGD error feedback starts again at zero: "
+            "the checkpoint was written at another world size",
+            {{"checkpointed_world_size", saved_world}, {"world_size", comm_.world_size()}});
       }
       step_ = step;
       q_ = std::move(q);

@@ -80,8 +80,8 @@ torch::Tensor conv2d(const torch::Tensor& x, const torch::Tensor& w, int64_t str
       // Output (oy, ox) from input (iy, ix) uses tap (iy − oy + 1, ix − ox + 1). With a = 1 − oy
       // and b = 1 − ox that is tap (a + iy, b + ix).
       auto wm = WindowMatrix::apply(w);  // rows (a, b, k), columns (iy, ix, c)
-      auto y = model::linear(rows_hwc(x), wm).view({x.size(0), 2, 2, k});   // (a, b, k)
-      return y.flip({1, 2}).permute({0, 3, 1, 2});                          // (k, oy, ox)
+      auto y = model::linear(rows_hwc(x), wm).view({x.size(0), 2, 2, k});  // (a, b, k)
+      return y.flip({1, 2}).permute({0, 3, 1, 2});                         // (k, oy, ox)
     }
   }
   if (use_gemm(x, w) && kh == 1 && kw == 1 && pad == 0 && (h - 1) / stride == 0 &&
