@@ -40,8 +40,9 @@ class DataParallel {
   // into each parameter's .grad. Throws core::Error(kRetryable) on a lost peer or timeout.
   void finish_gradients();
 
-  // The compression state a checkpoint keeps (BucketReducer::state_bytes; collective: every
-  // rank calls it at the same step), and its restore. "" / no-op without a stateful mode.
+  // The compression state a checkpoint keeps (BucketReducer::state_bytes: collective, every
+  // rank calls it at the same step; rank 0 gets the state), and its restore. "" / no-op without
+  // a stateful mode.
   std::string compression_state();
   void load_compression_state(const std::string& bytes, const std::string& where);
 

@@ -5,12 +5,12 @@
 #include <torch/serialize/output-archive.h>
 #include <torch/torch.h>
 
-#include <sstream>
-
 #include "core/config.h"
 #include "core/error.h"
 #include "core/log.h"
 #include "model/gemm.h"
+#include "model/model.h"
+#include "model/zip_check.h"
 
 namespace ddpipe::dist {
 namespace {
@@ -87,25 +87,31 @@ class PowerSgdReducer : public BucketReducer {
   }
 
   std::string state_bytes() override {
+    const bool writer = comm_.rank() == 0;  // the other ranks only send their errors
     torch::serialize::OutputArchive archive;
     archive.write("step", torch::tensor(step_, torch::kLong));
     archive.write("world_size", torch::tensor(comm_.world_size(), torch::kLong));
+    size_t bytes = 0;
     for (size_t b = 0; b < plans_.size(); ++b) {
-      if (q_[b].defined()) archive.write("q." + std::to_string(b), q_[b]);
+      if (q_[b].defined()) {
+        archive.write("q." + std::to_string(b), q_[b]);
+        bytes += q_[b].nbytes();
+      }
       if (!error_[b].defined()) continue;  // the same buckets on every rank
       for (int64_t r = 0; r < comm_.world_size(); ++r) {
         std::vector<torch::Tensor> one{r == comm_.rank() ? error_[b]
                                                          : torch::empty_like(error_[b])};
         comm_.broadcast(one, r);
+        if (!writer) continue;
         archive.write("error." + std::to_string(r) + "." + std::to_string(b), one[0]);
+        bytes += one[0].nbytes();
       }
     }
-    std::ostringstream out;
-    archive.save_to(out);
-    return out.str();
+    return writer ? model::archive_bytes(archive, bytes) : std::string();
   }
 
   void load_state(const std::string& bytes, const std::string& where) override {
+    model::check_torch_zip(bytes, where);
     try {
       torch::serialize::InputArchive archive;
       archive.load_from(bytes.data(), bytes.size());
@@ -130,8 +136,8 @@ class PowerSgdReducer : public BucketReducer {
       step_ = step;
       q_ = std::move(q);
       error_ = std::move(error);
-    } catch (const c10::Error& e) {
-      core::fail_data(where + ": not a PowerSGD state archive: " + e.what_without_backtrace());
+    } catch (...) {
+      model::rethrow_as_data_error(where + ": not a PowerSGD state archive: ");
     }
   }
 

@@ -55,12 +55,13 @@ class BucketReducer {
   // After every bucket of a synchronised step.
   virtual void step_done() {}
   // What a checkpoint keeps so that a resumed run computes the same steps bit for bit: for
-  // powersgd the step count, each bucket's Q and every rank's error (gathered here: collective),
-  // as a torch archive; "" for the stateless modes.
+  // powersgd the step count, each bucket's Q and every rank's error, as a torch archive.
+  // Collective (every rank sends its errors); rank 0 gets the archive, the other ranks "".
+  // "" for the stateless modes.
   virtual std::string state_bytes() { return ""; }
-  // Restores state_bytes() of a run at `saved`'s world size. At another world size the errors
-  // start again from zero (logged). Bytes that are no such state throw core::Error(kData)
-  // naming `where`.
+  // Restores what state_bytes() returned on rank 0, each rank taking its own errors. When it was
+  // written at another world size the errors start again from zero (logged). Bytes that are no
+  // such state throw core::Error(kData) naming `where`.
   virtual void load_state(const std::string& bytes, const std::string& where) {}
 };
 

@@ -4,7 +4,6 @@
 
 #include "core/error.h"
 #include "core/log.h"
-#include "model/zip_check.h"
 #include "train/checkpoint_files.h"
 
 namespace ddpipe::train {
@@ -112,9 +111,8 @@ void TrainingState::restore(registry::Registry& reg, const registry::CheckpointR
   load_rng(reg.read_checkpoint(name, from, "rng.bin"), where + "rng.bin");
   compression.clear();
   if (stored.has_compression) {
-    compression_source = where + kCompressionFile;
+    compression_source = where + kCompressionFile;  // checked when DataParallel loads it
     compression = reg.read_checkpoint(name, from, kCompressionFile);
-    model::check_torch_zip(compression, compression_source);
   }
   position = from;
   epochs = stored.epochs;
